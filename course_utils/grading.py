@@ -1,0 +1,130 @@
+"""Helpers for the labs' visible and hidden tests: seeding, checks that teach, test models.
+
+Test cells call these instead of bare `assert`s so that a failing test names the likely
+misconception. The functions below keep their own references to the numpy/torch routines
+they rely on, taken when this module is imported, so a notebook that rebinds
+`torch.allclose` (or similar) later cannot make a wrong answer pass.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+# Private references, taken at import time (see the module docstring).
+_np_allclose = np.allclose
+_np_asarray = np.asarray
+_torch_is_tensor = torch.is_tensor
+_Tensor = torch.Tensor
+
+
+def seed_everything(seed: int = 0) -> int:
+    """Seed Python's `random`, numpy's global generator and torch; return `seed`.
+
+    Pass the returned value as `random_state` to `lime`'s explainers so that one call
+    fixes every source of randomness a lab uses.
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return int(seed)
+
+
+def expect(condition: Any, message: str) -> None:
+    """Fail with `message` (a diagnosis for the student) unless `condition` is true."""
+    if not condition:
+        raise AssertionError(message)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A float64 numpy copy of a tensor, array or nested list (for comparisons)."""
+    if _torch_is_tensor(x):
+        x = x.detach().cpu().double().numpy()
+    return _np_asarray(x, dtype=np.float64)
+
+
+def close(a: Any, b: Any, atol: float = 1e-6, rtol: float = 1e-5) -> bool:
+    """True when `a` and `b` have the same shape and agree within the tolerances."""
+    a, b = to_numpy(a), to_numpy(b)
+    return a.shape == b.shape and bool(_np_allclose(a, b, atol=atol, rtol=rtol))
+
+
+def expect_tensor(
+    x: Any,
+    name: str,
+    shape: Sequence[int] | None = None,
+    dtype: torch.dtype | None = None,
+) -> None:
+    """Check that `x` is a torch tensor with the given shape and dtype, explaining why not."""
+    expect(
+        isinstance(x, _Tensor),
+        f"{name} should be a torch.Tensor, got {type(x).__name__}"
+        + (" (convert with torch.as_tensor / torch.from_numpy)" if isinstance(x, np.ndarray) else ""),
+    )
+    if shape is not None:
+        expect(
+            tuple(x.shape) == tuple(shape),
+            f"{name} should have shape {tuple(shape)}, got {tuple(x.shape)}",
+        )
+    if dtype is not None:
+        expect(x.dtype == dtype, f"{name} should have dtype {dtype}, got {x.dtype}")
+
+
+class RecordingClassifier(nn.Module):
+    """A tiny sequence classifier that records how it is called.
+
+    It behaves like a `transformers` classifier (`model(input_ids).logits`, also
+    `model(input_ids=...)` and `model(...)[0]`), is deterministic in eval mode, depends on
+    token order (so shuffled rows give different outputs), and starts in *training* mode
+    with dropout, so a test can tell whether the code under test switched it to eval.
+    Each forward call appends `{"batch_size", "training", "grad_enabled"}` to `calls`.
+    """
+
+    def __init__(self, vocab_size: int = 1000, num_labels: int = 2, dim: int = 16, seed: int = 0):
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.embedding = nn.Embedding(vocab_size, dim)
+        self.head = nn.Linear(dim, num_labels)
+        with torch.no_grad():
+            self.embedding.weight.copy_(torch.randn(vocab_size, dim, generator=generator))
+            self.head.weight.copy_(torch.randn(num_labels, dim, generator=generator))
+            self.head.bias.copy_(torch.randn(num_labels, generator=generator))
+        self.dropout = nn.Dropout(0.5)
+        self.calls: list[dict[str, Any]] = []
+        self.train()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        **_: Any,
+    ) -> SequenceClassifierOutput:
+        self.calls.append(
+            {
+                "batch_size": int(input_ids.shape[0]),
+                "training": self.training,
+                "grad_enabled": torch.is_grad_enabled(),
+            }
+        )
+        positions = torch.arange(1, input_ids.shape[1] + 1, dtype=torch.float32)
+        # Position-weighted mean: the same tokens in another order give other logits.
+        hidden = (self.embedding(input_ids) * positions[None, :, None]).mean(dim=1)
+        return SequenceClassifierOutput(logits=self.head(self.dropout(hidden)))
+
+    def reference_logits(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Eval-mode logits without recording a call and without changing the mode."""
+        was_training, n_calls = self.training, len(self.calls)
+        self.eval()
+        with torch.no_grad():
+            logits = self.forward(input_ids).logits
+        self.train(was_training)
+        del self.calls[n_calls:]
+        return logits

@@ -1,0 +1,120 @@
+"""Figures and HTML views for explanations. Every function returns what it draws.
+
+Figures are returned (not only shown) so notebooks can save them and tests can inspect
+them. HTML views escape the text they show: a review containing `<script>` is displayed
+as text, never run (captum's `visualize_text` does not escape, captum#1226).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import HTML
+from matplotlib.figure import Figure
+
+POSITIVE_COLOUR = "#d95f02"  # orange: pushes towards the explained class
+NEGATIVE_COLOUR = "#1b9e77"  # teal: pushes away from it
+
+WordWeights = Sequence[tuple[str, float]]
+
+
+def _pairs(explanation: WordWeights | Mapping[str, float]) -> list[tuple[str, float]]:
+    items = explanation.items() if isinstance(explanation, Mapping) else explanation
+    return [(str(word), float(weight)) for word, weight in items]
+
+
+def plot_token_importance(
+    explanation: WordWeights | Mapping[str, float],
+    title: str = "Token importance",
+    xlabel: str = "surrogate weight",
+    ax: plt.Axes | None = None,
+) -> Figure:
+    """Horizontal bars, one per word, in the given order (first on top), coloured by sign."""
+    pairs = _pairs(explanation)
+    if not pairs:
+        raise ValueError("nothing to plot: the explanation is empty")
+    words, weights = zip(*pairs)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.35 * len(words) + 1.2))
+    colours = [POSITIVE_COLOUR if w > 0 else NEGATIVE_COLOUR for w in weights]
+    ax.barh(range(len(words)), weights, color=colours)
+    ax.set_yticks(range(len(words)), labels=words)
+    ax.invert_yaxis()  # the first (most important) word on top
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def plot_weights_by_parameter(
+    explanations: Mapping[float, WordWeights | Mapping[str, float]],
+    parameter: str = "sigma",
+    title: str | None = None,
+    log_x: bool = True,
+) -> Figure:
+    """One line per word: its weight in each explanation against the parameter's value.
+
+    `explanations` maps a parameter value (e.g. a kernel width) to an explanation.
+    """
+    if not explanations:
+        raise ValueError("nothing to plot: no explanations given")
+    values = sorted(explanations)
+    tables = {v: dict(_pairs(explanations[v])) for v in values}
+    words = list(dict.fromkeys(w for v in values for w in tables[v]))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for word in words:
+        ax.plot(values, [tables[v].get(word, np.nan) for v in values], marker="o", label=word)
+    if log_x:
+        ax.set_xscale("log")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(parameter)
+    ax.set_ylabel("weight")
+    ax.set_title(title or f"Explanation weights as {parameter} changes")
+    ax.legend(fontsize="small", ncol=2, bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_curve(
+    x: Sequence[float],
+    y: Sequence[float],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    log_x: bool = False,
+) -> Figure:
+    """A single labelled line with markers (e.g. agreement against sample count)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(x, y, marker="o")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def highlight_html(words: Sequence[str], weights: Sequence[float]) -> HTML:
+    """Words on coloured backgrounds (orange = positive weight, teal = negative).
+
+    The colour's strength is |weight| relative to the largest |weight|. Text is escaped.
+    """
+    if len(words) != len(weights):
+        raise ValueError(f"{len(words)} words but {len(weights)} weights")
+    weights = np.asarray(weights, dtype=float)
+    scale = np.abs(weights).max() if len(weights) and np.abs(weights).max() > 0 else 1.0
+    spans = []
+    for word, weight in zip(words, weights):
+        colour = POSITIVE_COLOUR if weight > 0 else NEGATIVE_COLOUR
+        alpha = int(round(255 * min(1.0, abs(weight) / scale)))
+        spans.append(
+            f'<span title="{weight:+.3f}" style="background:{colour}{alpha:02x};'
+            f'padding:1px 3px;margin:1px;border-radius:3px">{html.escape(str(word))}</span>'
+        )
+    return HTML('<div style="line-height:2">' + " ".join(spans) + "</div>")

@@ -1,0 +1,83 @@
+"""Run one lab's exercise tests in-process against candidate implementations.
+
+The notebooks' test cells are self-contained (they import what they use and build their
+own inputs), so a candidate function can be graded in a fresh namespace in milliseconds,
+without a kernel. tests/test_answers.py uses this for the catalogue of wrong and
+alternative answers; the nbgrader tests check that real autograding agrees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lab_notebook(lab: str, folder: str = "solutions") -> Path:
+    return ROOT / folder / lab / f"{lab}.ipynb"
+
+
+@dataclass
+class Exercise:
+    name: str
+    solution: str
+    tests: list[tuple[str, float, str]] = field(default_factory=list)  # (grade_id, points, source)
+
+    @property
+    def points(self) -> float:
+        return sum(points for _, points, _ in self.tests)
+
+
+def _nbgrader(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def read_exercises(path: Path) -> tuple[str, dict[str, Exercise]]:
+    """(set-up source, exercises by function name) of a solution notebook."""
+    nb = nbformat.read(path, as_version=4)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    setup = code_cells[0].source
+    exercises: dict[str, Exercise] = {}
+    for cell in code_cells:
+        meta = _nbgrader(cell)
+        grade_id = meta.get("grade_id", "")
+        if meta.get("solution") and grade_id.startswith("ex_"):
+            name = grade_id[len("ex_"):]
+            exercises[name] = Exercise(name, cell.source)
+    for cell in code_cells:
+        meta = _nbgrader(cell)
+        grade_id = meta.get("grade_id", "")
+        if meta.get("grade") and grade_id.startswith("test_"):
+            owner = max((n for n in exercises if grade_id.startswith(f"test_{n}_")), key=len)
+            exercises[owner].tests.append((grade_id, float(meta["points"]), cell.source))
+    return setup, exercises
+
+
+def grade(setup: str, exercises: dict[str, Exercise], name: str, candidate: str) -> dict[str, tuple[float, str]]:
+    """Points and failure message per test cell of exercise `name` for `candidate` source.
+
+    The namespace holds the set-up cell and the reference solutions of the other
+    exercises, as if the student had solved everything else correctly.
+    """
+    namespace: dict = {"__name__": "__main__"}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(setup, "<setup>", "exec"), namespace)
+        for other in exercises.values():
+            if other.name != name:
+                exec(compile(other.solution, f"<{other.name}>", "exec"), namespace)
+        exec(compile(candidate, f"<candidate {name}>", "exec"), namespace)
+    results = {}
+    for grade_id, points, source in exercises[name].tests:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(source, f"<{grade_id}>", "exec"), namespace)
+        except Exception as error:  # a failing test cell scores 0, whatever the error
+            results[grade_id] = (0.0, f"{type(error).__name__}: {error}")
+        else:
+            results[grade_id] = (points, "")
+    return results

@@ -1,0 +1,66 @@
+"""Hidden tests judged from outside: every wrong answer loses points, every correct one keeps all.
+
+Runs each exercise's test cells in-process (tests/harness.py) against the catalogues in
+tests/answers_lab*.py. The nbgrader tests check that real autograding agrees on samples.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from harness import grade, lab_notebook, read_exercises
+
+LABS = {"lab1_lime_from_scratch": "answers_lab1"}
+
+
+def _cases(kind: str):
+    for lab, module_name in LABS.items():
+        catalogue = getattr(importlib.import_module(module_name), kind)
+        for exercise, answers in catalogue.items():
+            for label in answers:
+                yield pytest.param(lab, exercise, label, id=f"{lab.split('_')[0]}-{exercise}-{label}")
+
+
+@pytest.fixture(scope="session")
+def exercises():
+    return {lab: read_exercises(lab_notebook(lab)) for lab in LABS}
+
+
+def _source(lab: str, kind: str, exercise: str, label: str) -> str:
+    return getattr(importlib.import_module(LABS[lab]), kind)[exercise][label]
+
+
+@pytest.mark.parametrize("lab", list(LABS))
+def test_reference_solutions_get_full_marks(exercises, lab):
+    setup, found = exercises[lab]
+    for name, exercise in found.items():
+        results = grade(setup, found, name, exercise.solution)
+        failures = {gid: msg for gid, (_, msg) in results.items() if msg}
+        assert not failures, f"{name}: the reference solution fails {failures}"
+
+
+@pytest.mark.parametrize("lab, exercise, label", list(_cases("WRONG")))
+def test_wrong_answer_loses_points(exercises, lab, exercise, label):
+    setup, found = exercises[lab]
+    results = grade(setup, found, exercise, _source(lab, "WRONG", exercise, label))
+    earned = sum(points for points, _ in results.values())
+    assert earned < found[exercise].points, f"wrong answer {label!r} got full marks on {exercise}"
+
+
+@pytest.mark.parametrize("lab, exercise, label", list(_cases("ALTERNATIVES")))
+def test_alternative_correct_answer_gets_full_marks(exercises, lab, exercise, label):
+    setup, found = exercises[lab]
+    results = grade(setup, found, exercise, _source(lab, "ALTERNATIVES", exercise, label))
+    failures = {gid: msg for gid, (_, msg) in results.items() if msg}
+    assert not failures, f"correct answer {label!r} for {exercise} loses points: {failures}"
+
+
+@pytest.mark.parametrize("lab", list(LABS))
+def test_catalogue_covers_every_exercise(exercises, lab):
+    _, found = exercises[lab]
+    module = importlib.import_module(LABS[lab])
+    for kind in ("WRONG", "ALTERNATIVES"):
+        missing = set(found) - set(getattr(module, kind))
+        assert not missing, f"{kind} has no entry for {sorted(missing)}"

@@ -1,0 +1,203 @@
+"""Units of the helper package: text, plots, grading helpers, feedback, CLI pieces, packaging."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import nbformat
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from course_utils import cli, grading, pipeline, plots, text
+from course_utils.feedback import HIDDEN_NOTE, HideHiddenTests
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- text
+def test_clean_token_strips_gpt2_and_wordpiece_markers():
+    assert text.clean_token("Ġgreat") == "great"
+    assert text.clean_token("##ing") == "ing"
+    assert text.clean_token("##") == "##"  # a literal '##' token stays visible
+    assert text.readable_tokens(["The", "Ġplot", "Ġplot"]) == ["The", "plot", "plot"]
+
+
+def test_clean_token_rejects_non_strings():
+    with pytest.raises(TypeError, match="str"):
+        text.clean_token(5)
+
+
+# ---------------------------------------------------------------- plots
+def test_plots_return_figures():
+    explanation = [("great", 0.9), ("dull", -0.4), ("plot", 0.1)]
+    fig = plots.plot_token_importance(explanation, title="t")
+    assert isinstance(fig, Figure)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["great", "dull", "plot"]  # first word on top after invert_yaxis
+    assert isinstance(plots.plot_token_importance(dict(explanation)), Figure)
+    fig2 = plots.plot_weights_by_parameter({0.1: explanation, 1.0: dict(explanation)})
+    assert len(fig2.axes[0].lines) >= 3
+    assert isinstance(plots.plot_curve([1, 2], [0.5, 1.0], "x", "y", "t", log_x=True), Figure)
+    plt.close("all")
+
+
+def test_plots_reject_empty_input():
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_token_importance([])
+    with pytest.raises(ValueError):
+        plots.plot_weights_by_parameter({})
+    with pytest.raises(ValueError, match="words"):
+        plots.highlight_html(["a", "b"], [1.0])
+
+
+def test_highlight_html_escapes_text():
+    html = plots.highlight_html(["<script>alert(1)</script>", "ok"], [0.5, -0.2]).data
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert html.count("<span") == 2
+
+
+# ---------------------------------------------------------------- grading helpers
+def test_seed_everything_fixes_torch_numpy_and_random():
+    import random
+
+    grading.seed_everything(3)
+    first = (torch.rand(2), np.random.rand(2), random.random())
+    assert grading.seed_everything(3) == 3
+    second = (torch.rand(2), np.random.rand(2), random.random())
+    assert torch.equal(first[0], second[0]) and np.array_equal(first[1], second[1]) and first[2] == second[2]
+    with pytest.raises(TypeError):
+        grading.seed_everything("3")
+
+
+def test_expect_helpers_explain_failures():
+    grading.expect(True, "never shown")
+    with pytest.raises(AssertionError, match="rows must sum"):
+        grading.expect(False, "rows must sum to 1")
+    with pytest.raises(AssertionError, match=r"shape \(3,\), got \(3, 1\)"):
+        grading.expect_tensor(torch.zeros(3, 1), "weights", shape=(3,))
+    with pytest.raises(AssertionError, match="torch.from_numpy"):
+        grading.expect_tensor(np.zeros(3), "weights")
+    with pytest.raises(AssertionError, match="dtype"):
+        grading.expect_tensor(torch.zeros(3), "masks", dtype=torch.long)
+    assert grading.close(torch.tensor([1.0, 2.0]), [1.0, 2.0 + 1e-9])
+    assert not grading.close(torch.zeros(2), torch.zeros(3))
+
+
+def test_grading_helpers_survive_monkeypatched_libraries(monkeypatch):
+    monkeypatch.setattr(np, "allclose", lambda *a, **k: True)
+    monkeypatch.setattr(torch, "allclose", lambda *a, **k: True)
+    assert not grading.close([0.0], [1.0])
+
+
+def test_recording_classifier_records_calls_and_mode():
+    model = grading.RecordingClassifier(num_labels=3)
+    assert model.training
+    ids = torch.randint(0, 1000, (4, 5))
+    logits = model(ids).logits
+    assert logits.shape == (4, 3) and model(input_ids=ids)[0].shape == (4, 3)
+    assert [c["batch_size"] for c in model.calls] == [4, 4] and model.calls[0]["training"]
+    reference = model.reference_logits(ids)
+    assert len(model.calls) == 2 and model.training  # no call recorded, mode restored
+    model.eval()
+    assert torch.allclose(model(ids).logits, reference)
+    assert not torch.allclose(model(ids.flip(1)).logits, reference)  # order matters
+
+
+# ---------------------------------------------------------------- feedback preprocessor
+def _test_cell(source: str, error: bool):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1, "grade_id": "test_x"}
+    if error:
+        cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="use softmax",
+                                               traceback=["Traceback", "secret_line()"])]
+    return cell
+
+
+def test_feedback_removes_hidden_tests_and_their_tracebacks():
+    hidden = _test_cell("# visible part\n### BEGIN HIDDEN TESTS\nsecret_line()\n### END HIDDEN TESTS", True)
+    visible = _test_cell("visible_check()", True)
+    nb = nbformat.v4.new_notebook(cells=[hidden, visible])
+    nb, _ = HideHiddenTests().preprocess(nb, {})
+    assert "secret_line" not in nb.cells[0].source and "# visible part" in nb.cells[0].source
+    assert nb.cells[0].outputs[0].traceback == ["AssertionError: use softmax", HIDDEN_NOTE]
+    assert nb.cells[1].outputs[0].traceback == ["Traceback", "secret_line()"]  # visible tests keep theirs
+
+
+# ---------------------------------------------------------------- pipeline and CLI pieces
+def test_finished_labs_and_notebook_paths():
+    assert "lab1_lime_from_scratch" in pipeline.finished_labs()
+    assert pipeline.lab_notebook("lab1_lime_from_scratch").is_file()
+    assert pipeline.lab_notebook("lab1_lime_from_scratch", "notebooks").is_file()
+
+
+def test_fill_submission_rejects_a_substitution_that_does_not_apply():
+    source = nbformat.read(pipeline.lab_notebook("lab1_lime_from_scratch"), as_version=4)
+    release = nbformat.read(pipeline.lab_notebook("lab1_lime_from_scratch", "notebooks"), as_version=4)
+    with pytest.raises(ValueError, match="not in the reference answer"):
+        pipeline.fill_submission(source, release, {"ex_predict_proba": ("no such text", "x")})
+    filled = pipeline.fill_submission(source, release, {"ex_predict_proba": "solution"})
+    cell = next(c for c in filled.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "ex_predict_proba")
+    assert "softmax" in cell.source and "BEGIN SOLUTION" not in cell.source
+
+
+def test_demo_plans_apply_to_the_reference_answers():
+    for lab, plan in cli.DEMO_PLANS.items():
+        source = nbformat.read(pipeline.lab_notebook(lab), as_version=4)
+        release = nbformat.read(pipeline.lab_notebook(lab, "notebooks"), as_version=4)
+        pipeline.fill_submission(source, release, plan)
+
+
+def test_find_submissions_accepts_folders_and_lms_names(tmp_path):
+    lab = "lab1_lime_from_scratch"
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice" / f"{lab}.ipynb").write_text("{}")
+    (tmp_path / "bob" / lab).mkdir(parents=True)
+    (tmp_path / "bob" / lab / f"{lab}.ipynb").write_text("{}")
+    (tmp_path / f"carol_smith_{lab}.ipynb").write_text("{}")
+    (tmp_path / "dave_lab2_attention_vs_lime.ipynb").write_text("{}")
+    (tmp_path / "alice" / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "alice" / ".ipynb_checkpoints" / f"{lab}-checkpoint.ipynb").write_text("{}")
+    assert set(cli.find_submissions(tmp_path, lab)) == {"alice", "bob", "carol_smith"}
+
+
+def test_cli_help_and_bad_arguments(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "course_utils.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "autograde" in result.stdout
+    assert cli.main(["autograde", str(tmp_path / "missing")]) == 2
+    with pytest.raises(SystemExit):
+        cli.main(["no-such-command"])
+
+
+# ---------------------------------------------------------------- packaging
+def _pins_from_pyproject() -> dict[str, str]:
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    specs = data["project"]["dependencies"] + data["project"]["optional-dependencies"]["test"]
+    return dict(spec.split("==") for spec in specs)
+
+
+def test_environment_yml_has_the_same_pins_as_pyproject():
+    yml = (ROOT / "environment.yml").read_text()
+    pins = dict(re.findall(r"^\s+- ([A-Za-z0-9_.-]+)==([^\s]+)\s*$", yml, re.M))
+    assert pins == _pins_from_pyproject()
+    assert "python=3.11" in yml
+
+
+def test_every_dependency_is_pinned_and_torch_is_the_cpu_wheel():
+    pins = _pins_from_pyproject()
+    assert pins["torch"] == "2.13.0"
+    assert all(re.fullmatch(r"\d+(\.\d+)+", version) for version in pins.values())
+
+
+def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_command():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```bash\n(.+?)\n```", readme, re.S)[:2]
+    assert commands[0].endswith("course run") and "pip install -e ." in commands[0]
+    assert commands[1].endswith("-m pytest") and '".[test]"' in commands[1]
+    assert commands[1] in (ROOT / ".ci" / "run").read_text()

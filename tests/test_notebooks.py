@@ -1,0 +1,67 @@
+"""The solution notebooks run top to bottom offline, quietly and reproducibly."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from course_utils import pipeline
+
+LAB = "lab1_lime_from_scratch"
+
+
+def _text_outputs(nb) -> list[str]:
+    """Printed text of the non-test code cells, in order (figures and HTML ids ignored)."""
+    texts = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("grade"):
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                texts.append(output["text"])
+            elif output.get("output_type") == "execute_result":
+                texts.append(output["data"].get("text/plain", ""))
+    # matplotlib reprs carry object addresses; they are not numbers of the lab
+    return [re.sub(r"0x[0-9a-f]+", "0x?", text) for text in texts]
+
+
+def test_solution_runs_without_errors_or_warnings(lab1_executed):
+    nb, seconds = lab1_executed
+    print(f"{LAB} executed in {seconds:.1f} s")
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors
+    assert pipeline.stderr_outputs(nb) == []
+
+
+def test_solution_prints_the_story_numbers(lab1_executed):
+    text = "\n".join(_text_outputs(lab1_executed[0]))
+    for expected in ("Loaded gpt2-imdb", "perturbed reviews", "weighted R²", "top-3 overlap", "effective samples"):
+        assert expected in text, f"missing output: {expected}"
+
+
+def test_two_executions_give_identical_numbers(lab1_executed, graded):
+    """The autograder's run of the reference submission is a second, independent execution."""
+    autograded = nbformat.read(graded.workspace.path / "autograded" / "reference" / LAB / f"{LAB}.ipynb", as_version=4)
+    assert _text_outputs(autograded) == _text_outputs(lab1_executed[0])
+
+
+def test_notebooks_are_stored_without_outputs():
+    for folder in ("solutions", "notebooks"):
+        nb = nbformat.read(pipeline.lab_notebook(LAB, folder), as_version=4)
+        with_outputs = [c.source[:40] for c in nb.cells if c.cell_type == "code" and (c.outputs or c.execution_count)]
+        assert not with_outputs, f"{folder}: clear the outputs of {with_outputs}"
+
+
+@pytest.mark.parametrize("folder", ["solutions", "notebooks"])
+def test_every_exercise_has_a_visible_and_a_hidden_test(folder):
+    source = nbformat.read(pipeline.lab_notebook(LAB, "solutions"), as_version=4)
+    meta = [c.metadata.get("nbgrader", {}) for c in source.cells]
+    exercises = [m["grade_id"][3:] for m in meta if m.get("grade_id", "").startswith("ex_")]
+    assert len(exercises) == 7
+    for name in exercises:
+        cells = [c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith(f"test_{name}_")]
+        assert any("BEGIN HIDDEN TESTS" not in c.source for c in cells), f"{name}: no visible test"
+        assert any("BEGIN HIDDEN TESTS" in c.source for c in cells), f"{name}: no hidden test"
+        assert all(c.metadata["nbgrader"]["locked"] for c in cells)
