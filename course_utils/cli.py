@@ -50,14 +50,16 @@ def _fmt(value: float) -> str:
 
 
 def grade_table(workspace: pipeline.Workspace, lab: str, students: list[str]) -> list[list[str]]:
-    """Rows of exercise scores per student (header first)."""
+    """Rows of exercise scores per student (header first). Written answers are shown
+    apart ("to grade" until an instructor grades them) and left out of the auto total."""
     rows: list[list[str]] = []
     for student in students:
         scores = workspace.exercise_scores(lab, student)
         if not rows:
             rows.append(["student"] + [s.exercise for s in scores] + ["auto total"])
         auto = [s for s in scores if not s.manual]
-        cells = [f"manual/{_fmt(s.max_score)}" if s.manual else f"{_fmt(s.score)}/{_fmt(s.max_score)}" for s in scores]
+        cells = [f"to grade/{_fmt(s.max_score)}" if s.pending else f"{_fmt(s.score)}/{_fmt(s.max_score)}"
+                 for s in scores]
         total = f"{_fmt(sum(s.score for s in auto))}/{_fmt(sum(s.max_score for s in auto))}"
         rows.append([student] + cells + [total])
     return rows

@@ -14,6 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -159,10 +160,13 @@ _SOLUTION_MARKER_LINES = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", 
 
 @dataclass
 class ExerciseScore:
+    """Points of one exercise (its test cells summed) or of one written answer (`manual`)."""
+
     exercise: str
     score: float
     max_score: float
-    manual: bool = False
+    manual: bool = False  # a written answer, graded by hand
+    pending: bool = False  # a written answer nobody has graded yet
 
 
 class Workspace:
@@ -230,13 +234,17 @@ class Workspace:
     def grades(self, lab: str, student: str) -> dict[str, tuple[float | None, float]]:
         """(score, max score) per grade cell; score None while a written answer awaits a grader."""
         from nbgrader.api import Gradebook
+        from sqlalchemy.exc import SAWarning
 
-        with Gradebook(self.config.CourseDirectory.db_url) as gradebook:
-            submission = gradebook.find_submission_notebook(lab, lab, student)
-            return {
-                grade.name: (None if grade.needs_manual_grade else grade.score, grade.max_score)
-                for grade in submission.grades
-            }
+        with warnings.catch_warnings():
+            # nbgrader's lazy relationship loading trips SQLAlchemy's autoflush warning
+            warnings.simplefilter("ignore", SAWarning)
+            with Gradebook(self.config.CourseDirectory.db_url) as gradebook:
+                submission = gradebook.find_submission_notebook(lab, lab, student)
+                return {
+                    grade.name: (None if grade.needs_manual_grade else grade.score, grade.max_score)
+                    for grade in submission.grades
+                }
 
     def exercise_scores(self, lab: str, student: str) -> list[ExerciseScore]:
         """Scores summed per exercise (test cells `test_<exercise>_*`), written answers apart."""
@@ -247,13 +255,14 @@ class Workspace:
             if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("ex_")
         ]
         totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-        manual: set[str] = set()
+        pending: set[str] = set()
         for grade_id, (score, max_score) in self.grades(lab, student).items():
             owner = next((e for e in sorted(exercises, key=len, reverse=True)
                           if grade_id.startswith(f"test_{e}_")), grade_id)
             totals[owner][0] += score or 0.0
             totals[owner][1] += max_score
             if score is None:
-                manual.add(owner)
-        order = exercises + sorted(set(totals) - set(exercises))
-        return [ExerciseScore(name, *totals[name], manual=name in manual) for name in order if name in totals]
+                pending.add(owner)
+        written = sorted(set(totals) - set(exercises))
+        return [ExerciseScore(name, *totals[name], manual=name in written, pending=name in pending)
+                for name in exercises + written if name in totals]

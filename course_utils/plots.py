@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Patch
 from IPython.display import HTML
 from matplotlib.figure import Figure
 
@@ -46,6 +47,8 @@ def plot_token_importance(
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
+    ax.legend(handles=[Patch(color=POSITIVE_COLOUR, label="raises the probability"),
+                       Patch(color=NEGATIVE_COLOUR, label="lowers it")], fontsize="small", loc="lower right")
     ax.figure.tight_layout()
     return ax.figure
 
@@ -117,4 +120,7 @@ def highlight_html(words: Sequence[str], weights: Sequence[float]) -> HTML:
             f'<span title="{weight:+.3f}" style="background:{colour}{alpha:02x};'
             f'padding:1px 3px;margin:1px;border-radius:3px">{html.escape(str(word))}</span>'
         )
-    return HTML('<div style="line-height:2">' + " ".join(spans) + "</div>")
+    legend = (f'<div style="font-size:smaller">background: <span style="background:{POSITIVE_COLOUR}80">'
+              f'raises the probability</span> · <span style="background:{NEGATIVE_COLOUR}80">lowers it</span>'
+              " · stronger colour = larger |weight| (hover for the value)</div>")
+    return HTML('<div style="line-height:2">' + " ".join(spans) + "</div>" + legend)

@@ -60,7 +60,7 @@ def test_plots_reject_empty_input():
 def test_highlight_html_escapes_text():
     html = plots.highlight_html(["<script>alert(1)</script>", "ok"], [0.5, -0.2]).data
     assert "<script>" not in html and "&lt;script&gt;" in html
-    assert html.count("<span") == 2
+    assert html.count("<span title=") == 2
 
 
 # ---------------------------------------------------------------- grading helpers
