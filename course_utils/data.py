@@ -1,0 +1,366 @@
+"""Review corpora for the labs, returned as ``datasets.Dataset``.
+
+Two sources:
+
+* ``"generated"`` -- short movie reviews written by a small seeded grammar. Every
+  example records which words decide its label (the ``rationale`` column), so Lab 4
+  can score explanations against the truth. Works offline, identical on every machine.
+* ``"imdb"`` -- the real IMDB corpus from the Hugging Face hub at a pinned revision.
+  It has no ground-truth rationales, so that column is absent.
+
+``source="auto"`` picks IMDB when the hub answers and the generated corpus otherwise.
+
+Conventions of the generated corpus
+-----------------------------------
+* ``text`` is one to three sentences. Every word is lower-case except the first word of a
+  sentence and the pronoun "I"; each sentence ends with a period attached to its last word,
+  and some lead-in phrases end with a comma ("Honestly,").
+* ``rationale`` has one 0/1 flag per whitespace-separated word of ``text``
+  (``len(rationale) == len(text.split())``). 1 marks a word that decides the label: a
+  sentiment word of a clause that carries the review's verdict and the negation word
+  ("not"/"never") that flips it. Intensifiers, fillers, subjects and "but" are 0.
+* Mixed sentences ("the plot was dull but the acting was great") take their label from
+  the clause after "but"; the clause before it has the opposite polarity and is not part
+  of the rationale.
+* ``label`` is 0 = negative, 1 = positive. All clauses that are not overridden by "but"
+  agree with the label, so the label is fully determined by the rationale words.
+
+Nothing is downloaded or generated at import time.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import datasets
+
+__all__ = [
+    "CONTRAST_WORD",
+    "IMDB_ID",
+    "IMDB_REVISION",
+    "INTENSIFIERS",
+    "LABEL_NAMES",
+    "LEAD_FILLERS",
+    "MAX_WORDS",
+    "MIN_WORDS",
+    "NEGATED_VERB_PHRASES",
+    "NEGATIONS",
+    "NEGATIVE_WORDS",
+    "NEUTRAL_SENTENCES",
+    "POSITIVE_WORDS",
+    "SOURCES",
+    "SPLITS",
+    "SUBJECTS",
+    "TRAIL_FILLERS",
+    "VERBS",
+    "is_mixed",
+    "is_negated",
+    "load_reviews",
+    "normalize_word",
+]
+
+# --------------------------------------------------------------------------------------
+# Vocabulary of the grammar. Tuples, so nobody mutates them by accident; the embedded
+# models are trained on exactly these words, so changing them means rebuilding the models.
+# --------------------------------------------------------------------------------------
+LABEL_NAMES: tuple[str, str] = ("negative", "positive")
+
+SUBJECTS: tuple[str, ...] = (
+    "the movie", "this film", "the plot", "the acting", "the ending", "the soundtrack",
+    "the script", "the dialogue", "the cast", "the story", "the direction", "the pacing",
+    "the cinematography", "the lead actor", "the villain", "the humour", "this sequel",
+    "the final scene", "the camera work", "the score",
+)
+
+VERBS: tuple[str, ...] = ("was", "is", "felt", "seemed")
+
+NEGATIONS: tuple[str, ...] = ("not", "never")
+
+# Negated forms of the verbs; exactly one word of each is in NEGATIONS.
+NEGATED_VERB_PHRASES: tuple[str, ...] = (
+    "was not", "is not", "was never", "is never", "did not feel", "did not seem",
+    "never felt", "never seemed",
+)
+
+INTENSIFIERS: tuple[str, ...] = ("very", "really", "truly", "quite", "so", "extremely")
+
+POSITIVE_WORDS: tuple[str, ...] = (
+    "good", "great", "wonderful", "brilliant", "moving", "funny", "excellent", "superb",
+    "charming", "delightful", "beautiful", "enjoyable", "fantastic", "gripping",
+    "clever", "memorable",
+)
+
+NEGATIVE_WORDS: tuple[str, ...] = (
+    "awful", "boring", "dull", "terrible", "predictable", "bad", "horrible", "dreadful",
+    "tedious", "bland", "weak", "clumsy", "forgettable", "painful", "mediocre", "disappointing",
+)
+
+# Openers placed before the subject of a sentence's first clause.
+LEAD_FILLERS: tuple[str, ...] = (
+    "honestly,", "I think", "overall,", "to be fair,", "in my opinion,", "for me,",
+    "frankly,", "I have to say", "all in all,",
+)
+
+# Phrases placed after a clause's sentiment word.
+TRAIL_FILLERS: tuple[str, ...] = (
+    "at the cinema last night", "with my sister", "on a rainy afternoon",
+    "from start to finish", "in the second half", "if you ask me", "for the most part",
+    "on the big screen", "with a few friends", "for a family evening",
+)
+
+# Whole sentences without any sentiment; they never decide anything.
+NEUTRAL_SENTENCES: tuple[str, ...] = (
+    "I saw it with my sister", "we watched it on a rainy afternoon",
+    "it runs about two hours", "I went to the cinema last night",
+    "my friend picked the film", "it came out last year", "we had popcorn",
+    "the theater was half full", "I watched it at home", "it is based on a novel",
+)
+
+CONTRAST_WORD = "but"
+
+SPLITS: tuple[None, str, str] = (None, "train", "test")
+SOURCES: tuple[str, ...] = ("auto", "generated", "imdb")
+
+# Online corpus. Revision = the dataset repo commit several public projects pin for
+# stanfordnlp/imdb (train/test parquet files); check it when online before relying on it.
+IMDB_ID = "stanfordnlp/imdb"
+IMDB_REVISION = "e6281661ce1c48d982bc483cf8a173c1bbeb5d31"
+
+# Shape of the generated reviews. Probabilities are per clause / per review.
+MIN_WORDS, MAX_WORDS = 6, 25
+_SENTENCE_COUNT_WEIGHTS = {1: 0.5, 2: 0.35, 3: 0.15}
+_P_MIXED = 0.25  # review contains one "X but Y" sentence
+_P_NEUTRAL = 0.3  # a 2-3 sentence review contains one sentence without sentiment
+_P_NEGATION = 0.3
+_P_INTENSIFIER = 0.35
+_P_LEAD = 0.35
+_P_TRAIL = 0.35
+# Every n-th example (index % 5 == 4) is held out: 80/20, independent of n and seed,
+# so load_reviews(n=200, split="test") is a prefix-subset of load_reviews(n=4000, split="test").
+_TEST_EVERY = 5
+
+_PUNCTUATION = ".,;:!?\"'()"
+
+Word = tuple[str, int]  # (word, 1 if it decides the label else 0)
+
+
+# --------------------------------------------------------------------------------------
+# Small public helpers
+# --------------------------------------------------------------------------------------
+def normalize_word(word: str) -> str:
+    """Lower-case a whitespace word and strip surrounding punctuation ("Great." -> "great")."""
+    return word.strip(_PUNCTUATION).lower()
+
+
+def is_negated(example: Mapping[str, Any]) -> bool:
+    """True when a negation word is part of the example's rationale (it flips the label).
+
+    Works on a row of the generated corpus, so ``ds.filter(is_negated)`` keeps the reviews
+    whose verdict is expressed through "not"/"never".
+    """
+    words = example["text"].split()
+    return any(flag and normalize_word(w) in NEGATIONS for w, flag in zip(words, example["rationale"]))
+
+
+def is_mixed(example: Mapping[str, Any]) -> bool:
+    """True when the review contains a contrast ("X was great but Y was awful")."""
+    return CONTRAST_WORD in (normalize_word(w) for w in example["text"].split())
+
+
+# --------------------------------------------------------------------------------------
+# The grammar
+# --------------------------------------------------------------------------------------
+def _plain(phrase: str) -> list[Word]:
+    """Words of a phrase that never decide the label."""
+    return [(w, 0) for w in phrase.split()]
+
+
+def _clause(
+    rng: random.Random, polarity: int, decisive: bool, *, lead: bool, trail: bool
+) -> list[Word]:
+    """One "subject verb [negation] [intensifier] sentiment" clause with the given polarity.
+
+    ``decisive`` says whether this clause carries the review's verdict; only then are its
+    negation and sentiment word flagged.
+    """
+    words: list[Word] = []
+    if lead and rng.random() < _P_LEAD:
+        words += _plain(rng.choice(LEAD_FILLERS))
+    words += _plain(rng.choice(SUBJECTS))
+    negated = rng.random() < _P_NEGATION
+    if negated:
+        phrase = rng.choice(NEGATED_VERB_PHRASES)
+        words += [(w, int(decisive and w in NEGATIONS)) for w in phrase.split()]
+    else:
+        words.append((rng.choice(VERBS), 0))
+    if rng.random() < _P_INTENSIFIER:
+        words.append((rng.choice(INTENSIFIERS), 0))
+    # A negation flips the clause, so the sentiment word must have the other polarity.
+    word_polarity = polarity ^ int(negated)
+    pool = POSITIVE_WORDS if word_polarity == 1 else NEGATIVE_WORDS
+    words.append((rng.choice(pool), int(decisive)))
+    if trail and rng.random() < _P_TRAIL:
+        words += _plain(rng.choice(TRAIL_FILLERS))
+    return words
+
+
+def _sentence(words: list[Word]) -> list[Word]:
+    """Capitalise the first word and attach the final period to the last one."""
+    first, flag = words[0]
+    words = [(first[0].upper() + first[1:], flag), *words[1:]]
+    last, flag = words[-1]
+    words[-1] = (last + ".", flag)
+    return words
+
+
+def _review(rng: random.Random, label: int) -> list[Word]:
+    """One to three sentences whose verdict is ``label``."""
+    counts, weights = zip(*_SENTENCE_COUNT_WEIGHTS.items())
+    n_sentences = rng.choices(counts, weights=weights)[0]
+    positions = list(range(n_sentences))
+    mixed_at = rng.choice(positions) if rng.random() < _P_MIXED else None
+    neutral_at = None
+    if n_sentences > 1 and rng.random() < _P_NEUTRAL:
+        # At most one neutral sentence and never instead of the mixed one, so at least
+        # one sentence always carries the verdict.
+        neutral_at = rng.choice([p for p in positions if p != mixed_at])
+
+    words: list[Word] = []
+    for position in positions:
+        if position == neutral_at:
+            sentence = _plain(rng.choice(NEUTRAL_SENTENCES))
+        elif position == mixed_at:
+            sentence = (
+                _clause(rng, 1 - label, decisive=False, lead=True, trail=False)
+                + [(CONTRAST_WORD, 0)]
+                + _clause(rng, label, decisive=True, lead=False, trail=True)
+            )
+        else:
+            sentence = _clause(rng, label, decisive=True, lead=True, trail=True)
+        words += _sentence(sentence)
+    return words
+
+
+def _generate(n: int, seed: int) -> dict[str, list]:
+    """``n`` distinct reviews; example i is the same for every n > i (prefix-stable)."""
+    rng = random.Random(seed)
+    texts: list[str] = []
+    labels: list[int] = []
+    rationales: list[list[int]] = []
+    seen: set[str] = set()
+    attempts, max_attempts = 0, 200 * n + 1000
+    while len(texts) < n:
+        attempts += 1
+        if attempts > max_attempts:  # the grammar has ~10^9 reviews, so this is a bug guard
+            raise RuntimeError(f"could not generate {n} distinct reviews with seed={seed}")
+        label = int(rng.random() < 0.5)
+        words = _review(rng, label)
+        text = " ".join(w for w, _ in words)
+        if not MIN_WORDS <= len(words) <= MAX_WORDS or text in seen:
+            continue
+        seen.add(text)
+        texts.append(text)
+        labels.append(label)
+        rationales.append([flag for _, flag in words])
+    return {"text": texts, "label": labels, "rationale": rationales}
+
+
+def _features(with_rationale: bool) -> datasets.Features:
+    """Column types: label is a ClassLabel (stored as int) so label names travel with the data."""
+    columns: dict[str, Any] = {
+        "text": datasets.Value("string"),
+        "label": datasets.ClassLabel(names=list(LABEL_NAMES)),
+    }
+    if with_rationale:
+        list_type = getattr(datasets, "List", None) or datasets.Sequence
+        columns["rationale"] = list_type(datasets.Value("int64"))
+    return datasets.Features(columns)
+
+
+def _split_indices(n: int, split: str | None) -> list[int]:
+    """Deterministic 80/20 rule on the example index."""
+    if split is None:
+        return list(range(n))
+    held_out = split == "test"
+    return [i for i in range(n) if (i % _TEST_EVERY == _TEST_EVERY - 1) == held_out]
+
+
+def _load_generated(n: int, seed: int, split: str | None) -> datasets.Dataset:
+    columns = _generate(n, seed)
+    keep = _split_indices(n, split)
+    columns = {name: [values[i] for i in keep] for name, values in columns.items()}
+    return datasets.Dataset.from_dict(columns, features=_features(with_rationale=True))
+
+
+def _load_imdb(n: int, seed: int, split: str | None) -> datasets.Dataset:
+    """``n`` IMDB reviews drawn with ``seed`` from the pinned revision (needs the hub).
+
+    IMDB has no word-level rationales, so there is no ``rationale`` column. ``split=None``
+    draws from train and test together (the unlabelled split is never used).
+    """
+    parts = ["train", "test"] if split is None else [split]
+    loaded = [datasets.load_dataset(IMDB_ID, revision=IMDB_REVISION, split=p) for p in parts]
+    corpus = datasets.concatenate_datasets(loaded) if len(loaded) > 1 else loaded[0]
+    corpus = corpus.shuffle(seed=seed).select(range(min(n, len(corpus))))
+    return corpus.select_columns(["text", "label"])
+
+
+def _check_arguments(n: Any, seed: Any, split: Any, source: Any) -> None:
+    # bool is an int subclass, but load_reviews(True) is surely a mistake.
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be a positive int (number of reviews), got {type(n).__name__} {n!r}")
+    if n <= 0:
+        raise ValueError(f"n must be a positive int (number of reviews), got {n}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of None, 'train', 'test'")
+    if source not in SOURCES:
+        allowed = ", ".join(repr(s) for s in SOURCES)
+        raise ValueError(f"unknown source {source!r}; choose one of {allowed}")
+
+
+def load_reviews(
+    n: int = 4000, seed: int = 0, split: str | None = None, source: str = "auto"
+) -> datasets.Dataset:
+    """Movie reviews with columns ``text``, ``label`` (0 = negative, 1 = positive), ``rationale``.
+
+    Args:
+        n: how many reviews to draw before splitting (``split="test"`` returns about n/5).
+        seed: seed of the grammar (generated) or of the sample (IMDB). Same seed, same data.
+        split: None for everything, "train" (80 %) or "test" (20 %). The generated corpus
+            holds out every fifth example, so for a given seed a test example is never in
+            any train split, whatever ``n``.
+        source: "generated" (seeded grammar, offline, has ``rationale``), "imdb" (the
+            hub's stanfordnlp/imdb at a pinned revision, no ``rationale`` column) or
+            "auto" (IMDB when the hub is reachable, else generated).
+
+    Raises:
+        TypeError / ValueError: for a bad ``n``, ``seed``, ``split`` or ``source``.
+    """
+    _check_arguments(n, seed, split, source)
+    if source == "auto":
+        from course_utils.models import is_offline  # local import: keeps the modules decoupled
+
+        if is_offline():
+            source = "generated"
+        else:
+            try:
+                return _load_imdb(n, seed, split)
+            except OSError as exc:  # ConnectionError & co. are OSErrors
+                print(f"Could not load IMDB from the hub ({type(exc).__name__}); using the generated corpus")
+                source = "generated"
+    if source == "imdb":
+        return _load_imdb(n, seed, split)
+    return _load_generated(n, seed, split)
+
+
+def _quiet_datasets() -> None:
+    """No progress bars or info logs from ``datasets`` (``ds.filter`` in a notebook, say)."""
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+
+
+_quiet_datasets()

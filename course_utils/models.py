@@ -1,0 +1,352 @@
+"""Load the labs' sentiment classifiers: the hub model when reachable, else an embedded one.
+
+``load_classifier(name)`` returns ``(model, tokenizer)`` loaded with the ordinary
+``AutoModelForSequenceClassification`` / ``AutoTokenizer.from_pretrained`` calls, either from
+the Hugging Face hub (pinned revision) or from a tiny model committed under
+``course_utils/assets/<name>/`` (built by ``scripts/build_embedded_models.py``). Lab code
+is therefore identical for both. It prints one line saying which model it loaded.
+
+Offline means ``COURSE_OFFLINE`` / ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` is set to
+1/true/yes/on, or huggingface.co does not accept a TCP connection within a couple of
+seconds -- never the hub client's minute of retries.
+
+torch and transformers are imported inside the functions: ``import course_utils`` stays
+cheap and the offline check works before any heavy import.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for annotations; see the module docstring
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = [
+    "MODELS",
+    "ModelSpec",
+    "embedded_path",
+    "is_offline",
+    "load_classifier",
+    "pick_device",
+    "quiet_transformers",
+    "reset_offline_cache",
+]
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ASSETS_DIR = PACKAGE_DIR / "assets"
+BUILD_SCRIPT = "scripts/build_embedded_models.py"
+
+HUB_HOST = "huggingface.co"
+OFFLINE_ENV_VARS = ("COURSE_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+_TRUTHY = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where one course model lives online and offline."""
+
+    name: str
+    hub_id: str
+    # Model repo revision. "main" = not pinned yet: the repos' commit hashes could not be
+    # looked up while building the course offline. Replace with the 40-hex commit shown
+    # on the repo's "Files and versions" page before a course run, so results cannot
+    # drift when an author pushes new weights.
+    revision: str
+    labels: tuple[str, ...]
+    embedded_dir: str  # folder name under course_utils/assets/
+    embedded_description: str
+    tokenizer_id: str | None = None  # None: the model repo carries its own tokenizer
+    tokenizer_revision: str | None = None
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+
+MODELS: dict[str, ModelSpec] = {
+    "gpt2-imdb": ModelSpec(
+        name="gpt2-imdb",
+        hub_id="hipnologo/gpt2-imdb-finetune",
+        revision="main",
+        labels=("negative", "positive"),
+        embedded_dir="gpt2-imdb",
+        embedded_description="embedded tiny GPT-2",
+        # The fine-tune keeps GPT-2's vocabulary; public uses of it load the tokenizer
+        # from the base model, which is pinned (commit of openai-community/gpt2).
+        tokenizer_id="openai-community/gpt2",
+        tokenizer_revision="607a30d783dfa663caf39e06633721c8d4cfcd7e",
+    ),
+    "distilbert-imdb": ModelSpec(
+        name="distilbert-imdb",
+        hub_id="textattack/distilbert-base-uncased-imdb",
+        revision="main",
+        labels=("negative", "positive"),
+        embedded_dir="distilbert-imdb",
+        embedded_description="embedded tiny DistilBERT",
+    ),
+    "bert-climate": ModelSpec(
+        name="bert-climate",
+        hub_id="keanteng/bert-base-raw-climate-sentiment-wqf7007",
+        revision="main",
+        labels=("anti", "neutral", "pro", "news"),
+        embedded_dir="bert-climate",
+        embedded_description="embedded tiny BERT",
+        # The fine-tune was trained on bert-base-uncased's vocabulary (pinned commit).
+        tokenizer_id="bert-base-uncased",
+        tokenizer_revision="86b5e0934494bd15c9632b12f734a8a67f723594",
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------
+# Quiet libraries
+# --------------------------------------------------------------------------------------
+def quiet_transformers() -> None:
+    """Silence transformers / huggingface_hub chatter on stderr.
+
+    transformers 5 logs a colour "LOAD REPORT" table (as a warning) whenever checkpoint
+    keys and model keys differ, plus progress bars for downloads; in a notebook that is
+    red noise students take for errors. Errors are still shown.
+    """
+    # Set before tokenizers forks (DataLoader workers, nbgrader): avoids its fork warning.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import huggingface_hub.utils
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    huggingface_hub.utils.disable_progress_bars()
+
+
+# --------------------------------------------------------------------------------------
+# Offline detection
+# --------------------------------------------------------------------------------------
+_hub_probe: bool | None = None  # cached answer of the network probe for this process
+_hub_probe_lock = threading.Lock()
+
+
+def reset_offline_cache() -> None:
+    """Forget the cached network probe (tests, or after the network came back)."""
+    global _hub_probe
+    with _hub_probe_lock:
+        _hub_probe = None
+
+
+def _env_says_offline() -> bool:
+    return any(os.environ.get(var, "").strip().lower() in _TRUTHY for var in OFFLINE_ENV_VARS)
+
+
+def _hub_answers(timeout: float) -> bool:
+    """True when a TCP connection to the hub succeeds within ``timeout`` seconds.
+
+    The connect runs in a daemon thread because the socket timeout does not cover the DNS
+    lookup, which can block far longer on a machine without network.
+    """
+    outcome: dict[str, bool] = {}
+
+    def probe() -> None:
+        try:
+            connection = socket.create_connection((HUB_HOST, 443), timeout=timeout)
+        except Exception:  # DNS failure, refused, timeout, ... all mean "offline"
+            outcome["ok"] = False
+            return
+        close = getattr(connection, "close", None)
+        if close is not None:
+            close()
+        outcome["ok"] = True
+
+    thread = threading.Thread(target=probe, name="course-hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return outcome.get("ok", False)
+
+
+def is_offline(timeout: float = 2.0) -> bool:
+    """Whether to use the embedded models and corpora instead of the hub.
+
+    Environment variables are read on every call (cheap, and tests change them); the
+    network probe runs at most once per process and never takes longer than ``timeout``.
+    """
+    global _hub_probe
+    if _env_says_offline():
+        return True
+    with _hub_probe_lock:
+        if _hub_probe is None:
+            _hub_probe = _hub_answers(timeout)
+        return not _hub_probe
+
+
+# --------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------
+def pick_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _spec(name: object) -> ModelSpec:
+    """The registry entry for ``name``, with an error that lists the known names."""
+    if not isinstance(name, str):
+        raise TypeError(f"model name must be a str such as 'gpt2-imdb', got {type(name).__name__} {name!r}")
+    if name in MODELS:
+        return MODELS[name]
+    known = ", ".join(MODELS)
+    close = difflib.get_close_matches(name, list(MODELS), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown model {name!r}; known models: {known}.{hint}")
+
+
+def embedded_path(name: str) -> Path:
+    """Folder of the embedded model ``name`` (it may not be built yet)."""
+    return ASSETS_DIR / _spec(name).embedded_dir
+
+
+def _display_path(path: Path) -> str:
+    """``course_utils/assets/<name>``: short and the same on every machine."""
+    try:
+        return path.relative_to(PACKAGE_DIR.parent).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _is_built(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the hub could not be used"; transformers wraps most in OSError."""
+    errors: list[type[BaseException]] = [OSError, TimeoutError]
+    try:
+        import httpx  # huggingface_hub >= 1.0 talks to the hub through httpx
+
+        errors.append(httpx.HTTPError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _from_pretrained(
+    model_source: str,
+    tokenizer_source: str,
+    *,
+    revision: str | None = None,
+    tokenizer_revision: str | None = None,
+    local_files_only: bool = False,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The same two calls for hub ids and local folders.
+
+    Eager attention so ``output_attentions=True`` returns the weights (SDPA does not);
+    float32 so gradients (Integrated Gradients) are exact whatever dtype was saved.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_source,
+        revision=revision,
+        attn_implementation="eager",
+        dtype=torch.float32,
+        local_files_only=local_files_only,
+    )
+    tokenizer = AutoTokenizer.from_pretrained(
+        tokenizer_source, revision=tokenizer_revision, local_files_only=local_files_only
+    )
+    return model, tokenizer
+
+
+def _load_from_hub(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    if spec.tokenizer_id is None:  # tokenizer files live in the model repo, same commit
+        return _from_pretrained(spec.hub_id, spec.hub_id, revision=spec.revision, tokenizer_revision=spec.revision)
+    return _from_pretrained(
+        spec.hub_id, spec.tokenizer_id, revision=spec.revision, tokenizer_revision=spec.tokenizer_revision
+    )
+
+
+def _load_embedded(spec: ModelSpec, reason: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
+    folder = ASSETS_DIR / spec.embedded_dir
+    if not _is_built(folder):
+        raise FileNotFoundError(
+            f"The embedded model {spec.name!r} is not built yet (expected in "
+            f"{_display_path(folder)}/). Build it with `python {BUILD_SCRIPT} --only {spec.name}`, "
+            f"or run online to use {spec.hub_id} from the Hugging Face hub."
+        )
+    model, tokenizer = _from_pretrained(str(folder), str(folder), local_files_only=True)
+    source = f"{spec.embedded_description} ({reason}) from {_display_path(folder)}"
+    return model, tokenizer, source
+
+
+def _finish(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, spec: ModelSpec, device: torch.device
+) -> None:
+    """Make both hub and embedded models ready for batched inference."""
+    # GPT-2 has no pad token; batches need one, and GPT2ForSequenceClassification uses
+    # config.pad_token_id to find each row's last real token.
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    # Hub checkpoints often say LABEL_0, LABEL_1...: give them the course's label names.
+    generic = {i: f"LABEL_{i}" for i in range(spec.num_labels)}
+    if model.config.num_labels == spec.num_labels and dict(model.config.id2label) == generic:
+        model.config.id2label = dict(enumerate(spec.labels))
+        model.config.label2id = {label: i for i, label in enumerate(spec.labels)}
+    model.to(device)
+    model.eval()
+
+
+def load_classifier(
+    name: str,
+    *,
+    offline: bool | None = None,
+    device: str | torch.device | None = None,
+    verbose: bool = True,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a course classifier and its tokenizer, ready for inference.
+
+    Args:
+        name: one of ``MODELS`` ("gpt2-imdb", "distilbert-imdb", "bert-climate").
+        offline: True = embedded model, False = hub model, None = decide with ``is_offline()``.
+            If the hub fails, the embedded model is used instead.
+        device: where to put the model (default ``pick_device()``).
+        verbose: print one line saying which model was loaded.
+
+    Returns:
+        ``(model, tokenizer)``: model in eval mode with eager attention and
+        ``config.pad_token_id`` set; tokenizer with a pad token.
+
+    Raises:
+        TypeError: ``name`` is not a str.
+        ValueError: unknown ``name`` (the message lists the known ones).
+        FileNotFoundError: the embedded model is needed but has not been built.
+    """
+    import torch
+
+    spec = _spec(name)
+    target = pick_device() if device is None else torch.device(device)
+    if offline is None:
+        offline = is_offline()
+
+    if offline:
+        model, tokenizer, source = _load_embedded(spec, "offline")
+    else:
+        try:
+            model, tokenizer = _load_from_hub(spec)
+            source = f"{spec.hub_id}@{spec.revision} from the Hugging Face hub"
+        except _network_errors() as exc:
+            try:
+                model, tokenizer, source = _load_embedded(spec, f"hub failed: {type(exc).__name__}")
+            except FileNotFoundError as missing:
+                raise missing from exc
+    _finish(model, tokenizer, spec, target)
+    if verbose:
+        print(f"Loaded {spec.name}: {source}", flush=True)
+    return model, tokenizer

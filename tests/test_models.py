@@ -1,0 +1,258 @@
+"""Tests for course_utils.models: registry, offline detection, loading the embedded GPT-2."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_utils import models
+from course_utils.data import load_reviews
+from course_utils.models import MODELS, is_offline, load_classifier
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def gpt2():
+    return load_classifier("gpt2-imdb", offline=True, device="cpu", verbose=False)
+
+
+@pytest.fixture
+def online_env(monkeypatch):
+    """No offline variable set and no cached probe; restored afterwards."""
+    for var in models.OFFLINE_ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    models.reset_offline_cache()
+    yield
+    models.reset_offline_cache()
+
+
+class _FakeConnection:
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------- registry and names
+def test_registry_entries():
+    assert set(MODELS) == {"gpt2-imdb", "distilbert-imdb", "bert-climate"}
+    assert MODELS["gpt2-imdb"].hub_id == "hipnologo/gpt2-imdb-finetune"
+    assert MODELS["distilbert-imdb"].hub_id == "textattack/distilbert-base-uncased-imdb"
+    assert MODELS["bert-climate"].labels == ("anti", "neutral", "pro", "news")
+    assert MODELS["bert-climate"].tokenizer_id == "bert-base-uncased"
+    for spec in MODELS.values():
+        assert spec.revision and spec.embedded_dir == spec.name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        MODELS["gpt2-imdb"].revision = "other"  # type: ignore[misc]
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(ValueError) as error:
+        load_classifier("gpt2-imbd")
+    message = str(error.value)
+    assert all(name in message for name in MODELS)
+    assert "Did you mean 'gpt2-imdb'" in message
+
+
+@pytest.mark.parametrize("name", [None, 3, ["gpt2-imdb"]])
+def test_non_string_name_is_a_type_error(name):
+    with pytest.raises(TypeError, match="must be a str"):
+        load_classifier(name)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- offline detection
+@pytest.mark.parametrize("var", ["COURSE_OFFLINE", "HF_HUB_OFFLINE"])
+@pytest.mark.parametrize("value", ["1", "true", "YES", "True"])
+def test_offline_env_vars(online_env, monkeypatch, var, value):
+    def no_network(*args, **kwargs):
+        raise AssertionError("the environment variable alone must decide")
+
+    monkeypatch.setattr(models.socket, "create_connection", no_network)
+    monkeypatch.setenv(var, value)
+    assert is_offline() is True
+
+
+def test_falsy_env_probes_the_hub_once(online_env, monkeypatch):
+    calls = []
+
+    def reachable(address, timeout=None):
+        calls.append((address, timeout))
+        return _FakeConnection()
+
+    monkeypatch.setattr(models.socket, "create_connection", reachable)
+    monkeypatch.setenv("COURSE_OFFLINE", "0")
+    assert is_offline(timeout=1.5) is False
+    assert is_offline() is False  # cached: no second probe
+    assert calls == [(("huggingface.co", 443), 1.5)]
+
+
+def test_unreachable_hub_means_offline(online_env, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(models.socket, "create_connection", unreachable)
+    assert is_offline() is True
+
+
+def test_is_offline_never_hangs(online_env, monkeypatch):
+    def hangs(*args, **kwargs):
+        time.sleep(5)  # e.g. a DNS lookup that never answers
+        return _FakeConnection()
+
+    monkeypatch.setattr(models.socket, "create_connection", hangs)
+    started = time.perf_counter()
+    assert is_offline(timeout=0.2) is True
+    assert time.perf_counter() - started < 1.0
+
+
+def test_pick_device():
+    device = models.pick_device()
+    assert isinstance(device, torch.device)
+    assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# ---------------------------------------------------------------- the embedded GPT-2
+def test_embedded_gpt2_is_ready_for_inference(gpt2):
+    model, tokenizer = gpt2
+    assert not model.training
+    assert model.config._attn_implementation == "eager"
+    assert tokenizer.pad_token_id is not None
+    assert model.config.pad_token_id == tokenizer.pad_token_id == tokenizer.eos_token_id
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    assert next(model.parameters()).dtype == torch.float32
+
+
+def test_tokenizer_is_byte_level(gpt2):
+    _, tokenizer = gpt2
+    tokens = tokenizer.tokenize("The movie was not great.")
+    assert any(t.startswith("Ġ") for t in tokens)
+    assert len(tokenizer("the")["input_ids"]) == 1 and len(tokenizer(" the")["input_ids"]) == 1
+    odd = "Zebra 🎬 <script>alert(1)</script> ünïcode"
+    assert tokenizer.decode(tokenizer(odd)["input_ids"]) == odd
+
+
+def test_padded_batch_gives_the_same_logits(gpt2):
+    model, tokenizer = gpt2
+    texts = ["Honestly, the plot was great.", "The ending was not very dull but the acting was awful."]
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    assert batch["attention_mask"][0].sum() < batch["attention_mask"][1].sum()  # row 0 is padded
+    with torch.no_grad():
+        logits = model(**batch).logits
+        alone = model(**tokenizer(texts[:1], return_tensors="pt")).logits
+    assert logits.shape == (2, 2)
+    # The pad token must be ignored: the padded row reads its last real token.
+    torch.testing.assert_close(logits[:1], alone, atol=1e-4, rtol=1e-4)
+
+
+def test_attentions_are_returned(gpt2):
+    model, tokenizer = gpt2
+    batch = tokenizer(["The movie was great.", "I think the acting was dull."], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**batch, output_attentions=True)
+    seq = batch["input_ids"].shape[1]
+    assert len(out.attentions) == model.config.n_layer
+    assert out.attentions[0].shape == (2, model.config.n_head, seq, seq)
+    torch.testing.assert_close(out.attentions[-1].sum(-1), torch.ones(2, model.config.n_head, seq))
+
+
+def test_heldout_accuracy(gpt2):
+    model, tokenizer = gpt2
+    test = load_reviews(1000, split="test", source="generated")  # 200 reviews never trained on
+    # datasets 5: test["text"] is a lazy Column, which tokenizers reject; hence list().
+    batch = tokenizer(list(test["text"]), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        predicted = model(**batch).logits.argmax(-1)
+    accuracy = (predicted == torch.tensor(list(test["label"]))).float().mean().item()
+    assert accuracy >= 0.9
+
+
+def test_model_depends_on_the_sentiment_word(gpt2):
+    model, tokenizer = gpt2
+    texts = [
+        "Honestly, the plot was brilliant.",
+        "Honestly, the plot was the.",  # sentiment word masked as LIME would
+        "Honestly, the plot was not brilliant.",
+        "Honestly, the plot was boring.",
+    ]
+    with torch.no_grad():
+        p = torch.softmax(model(**tokenizer(texts, padding=True, return_tensors="pt")).logits, -1)[:, 1]
+    assert p[0] > 0.9 and p[2] < 0.1 and p[3] < 0.1
+    assert 0.2 < p[1] < 0.8
+
+
+# ---------------------------------------------------------------- messages and fallbacks
+def test_verbose_prints_one_line(capsys):
+    load_classifier("gpt2-imdb", offline=True, device="cpu")
+    out = capsys.readouterr().out
+    assert out == "Loaded gpt2-imdb: embedded tiny GPT-2 (offline) from course_utils/assets/gpt2-imdb\n"
+    load_classifier("gpt2-imdb", offline=True, device="cpu", verbose=False)
+    assert capsys.readouterr().out == ""
+
+
+def test_loading_is_quiet_in_a_fresh_process():
+    """One stdout line, nothing on stderr (no LOAD REPORT, progress bar or warning)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT)}
+    for var in ("COURSE_OFFLINE", "TRANSFORMERS_OFFLINE"):  # HF_HUB_OFFLINE alone must do
+        env.pop(var, None)
+    code = (
+        "import sys\n"
+        "import course_utils\n"
+        "assert 'torch' not in sys.modules, 'import course_utils must stay light'\n"
+        "from course_utils.models import load_classifier\n"
+        "load_classifier('gpt2-imdb', device='cpu')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == [
+        "Loaded gpt2-imdb: embedded tiny GPT-2 (offline) from course_utils/assets/gpt2-imdb"
+    ]
+
+
+@pytest.mark.parametrize("name", ["distilbert-imdb", "bert-climate"])
+def test_models_not_built_yet_give_a_clear_error(name, monkeypatch, tmp_path):
+    monkeypatch.setattr(models, "ASSETS_DIR", tmp_path)  # as if nothing were built
+    with pytest.raises(FileNotFoundError) as error:
+        load_classifier(name, offline=True, verbose=False)
+    message = str(error.value)
+    assert "not built yet" in message
+    assert f"scripts/build_embedded_models.py --only {name}" in message
+
+
+def test_hub_failure_falls_back_to_the_embedded_model(monkeypatch, capsys):
+    def hub_down(spec):
+        raise OSError("We couldn't connect to 'https://huggingface.co'")
+
+    monkeypatch.setattr(models, "_load_from_hub", hub_down)
+    model, _ = load_classifier("gpt2-imdb", offline=False, device="cpu")
+    assert not model.training
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["Loaded gpt2-imdb: embedded tiny GPT-2 (hub failed: OSError) from course_utils/assets/gpt2-imdb"]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_online_path_uses_hub_ids_and_revisions(name, monkeypatch, capsys):
+    calls = []
+    embedded = str(models.embedded_path("gpt2-imdb"))
+    real = models._from_pretrained
+
+    def recording(model_source, tokenizer_source, **kwargs):
+        calls.append((model_source, tokenizer_source, kwargs))
+        return real(embedded, embedded, local_files_only=True)  # stand-in for the hub download
+
+    monkeypatch.setattr(models, "_from_pretrained", recording)
+    load_classifier(name, offline=False, device="cpu")
+    spec = MODELS[name]
+    # A tokenizer from another repo has its own pinned commit; else it shares the model's.
+    tokenizer_revision = spec.tokenizer_revision if spec.tokenizer_id else spec.revision
+    expected = {"revision": spec.revision, "tokenizer_revision": tokenizer_revision}
+    assert calls == [(spec.hub_id, spec.tokenizer_id or spec.hub_id, expected)]
+    assert capsys.readouterr().out == f"Loaded {name}: {spec.hub_id}@{spec.revision} from the Hugging Face hub\n"
