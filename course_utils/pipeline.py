@@ -16,12 +16,13 @@ import tempfile
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 from nbformat.notebooknode import NotebookNode
+from sqlalchemy.exc import SAWarning
 
 SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "HIDDEN TESTS")
 _HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
@@ -199,15 +200,18 @@ class Workspace:
         with grading_environment():
             self.api = NbGraderAPI(CourseDirectory(config=config), config=config)
 
-    def _run(self, action: str, result: dict) -> dict:
+    def _run(self, action: str, call: Callable[[], dict]) -> dict:
+        with grading_environment(), warnings.catch_warnings():
+            # nbgrader's gradebook code trips SQLAlchemy's autoflush warning; it is harmless
+            warnings.simplefilter("ignore", SAWarning)
+            result = call()
         if not result.get("success"):
             raise RuntimeError(f"nbgrader {action} failed:\n{result.get('error') or result.get('log')}")
         return result
 
     def release(self, lab: str) -> Path:
         """Generate the student version of `lab`; return its notebook's path."""
-        with grading_environment():
-            self._run(f"generate_assignment {lab}", self.api.generate_assignment(lab))
+        self._run(f"generate_assignment {lab}", lambda: self.api.generate_assignment(lab))
         return self.path / "release" / lab / f"{lab}.ipynb"
 
     def submit(self, lab: str, student: str, notebook: NotebookNode | Path) -> Path:
@@ -222,19 +226,16 @@ class Workspace:
     def autograde(self, lab: str, student: str) -> float:
         """Autograde one submission; return the seconds it took."""
         start = time.perf_counter()
-        with grading_environment():
-            self._run(f"autograde {lab} for {student}", self.api.autograde(lab, student))
+        self._run(f"autograde {lab} for {student}", lambda: self.api.autograde(lab, student))
         return time.perf_counter() - start
 
     def feedback(self, lab: str, student: str) -> Path:
-        with grading_environment():
-            self._run(f"generate_feedback {lab} for {student}", self.api.generate_feedback(lab, student))
+        self._run(f"generate_feedback {lab} for {student}", lambda: self.api.generate_feedback(lab, student))
         return self.path / "feedback" / student / lab / f"{lab}.html"
 
     def grades(self, lab: str, student: str) -> dict[str, tuple[float | None, float]]:
         """(score, max score) per grade cell; score None while a written answer awaits a grader."""
         from nbgrader.api import Gradebook
-        from sqlalchemy.exc import SAWarning
 
         with warnings.catch_warnings():
             # nbgrader's lazy relationship loading trips SQLAlchemy's autoflush warning

@@ -41,7 +41,9 @@ def read_exercises(path: Path) -> tuple[str, dict[str, Exercise]]:
     """(set-up source, exercises by function name) of a solution notebook."""
     nb = nbformat.read(path, as_version=4)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    setup = code_cells[0].source
+    # The set-up: every plain code cell before the first exercise (imports, model, data).
+    first_exercise = next(i for i, c in enumerate(code_cells) if _nbgrader(c).get("solution"))
+    setup = "\n\n".join(c.source for c in code_cells[:first_exercise] if not _nbgrader(c))
     exercises: dict[str, Exercise] = {}
     for cell in code_cells:
         meta = _nbgrader(cell)
