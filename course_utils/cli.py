@@ -33,6 +33,13 @@ DEMO_PLANS = {
         "ex_fit_surrogate": "solution",
         "ex_top_k_overlap": ("/ len(union)", "/ k"),
     },
+    "lab2_attention_vs_lime": {
+        "ex_make_predict_proba": "solution",
+        "ex_sample_accuracy": ("size=n, replace=False", "size=n, replace=True"),
+        "ex_cls_attention": ("attentions[layer][0].mean(dim=0)[0]", "attentions[layer][0].mean(dim=0)[:, 0]"),
+        "ex_attention_submatrix": "solution",
+        "ex_rank_agreement": ("scipy.stats.kendalltau", "scipy.stats.spearmanr"),
+    },
 }
 
 

@@ -1,6 +1,6 @@
-"""Review corpora for the labs, returned as ``datasets.Dataset``.
+"""Corpora for the labs, returned as ``datasets.Dataset``: movie reviews and climate posts.
 
-Two sources:
+``load_reviews`` has two sources:
 
 * ``"generated"`` -- short movie reviews written by a small seeded grammar. Every
   example records which words decide its label (the ``rationale`` column), so Lab 4
@@ -25,6 +25,10 @@ Conventions of the generated corpus
 * ``label`` is 0 = negative, 1 = positive. All clauses that are not overridden by "but"
   agree with the label, so the label is fully determined by the rationale words.
 
+``load_climate`` returns short posts about climate change in four classes (anti, neutral,
+pro, news), written by a second seeded grammar with the same ``rationale`` column; its
+conventions are stated above ``load_climate``. It has no online source.
+
 Nothing is downloaded or generated at import time.
 """
 
@@ -37,6 +41,13 @@ from typing import Any
 import datasets
 
 __all__ = [
+    "ACTION_ANTI_WORDS",
+    "ACTION_PRO_WORDS",
+    "CLIMATE_ACTIONS",
+    "CLIMATE_LABEL_NAMES",
+    "CLIMATE_NEGATIONS",
+    "CLIMATE_SOURCES",
+    "CLIMATE_THREATS",
     "CONTRAST_WORD",
     "IMDB_ID",
     "IMDB_REVISION",
@@ -53,10 +64,14 @@ __all__ = [
     "SOURCES",
     "SPLITS",
     "SUBJECTS",
+    "THREAT_ANTI_WORDS",
+    "THREAT_PRO_WORDS",
     "TRAIL_FILLERS",
     "VERBS",
+    "is_climate_negated",
     "is_mixed",
     "is_negated",
+    "load_climate",
     "load_reviews",
     "normalize_word",
 ]
@@ -307,18 +322,20 @@ def _load_imdb(n: int, seed: int, split: str | None) -> datasets.Dataset:
     return corpus.select_columns(["text", "label"])
 
 
-def _check_arguments(n: Any, seed: Any, split: Any, source: Any) -> None:
+def _check_arguments(
+    n: Any, seed: Any, split: Any, source: Any, *, sources: tuple[str, ...] = SOURCES, what: str = "reviews"
+) -> None:
     # bool is an int subclass, but load_reviews(True) is surely a mistake.
     if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be a positive int (number of reviews), got {type(n).__name__} {n!r}")
+        raise TypeError(f"n must be a positive int (number of {what}), got {type(n).__name__} {n!r}")
     if n <= 0:
-        raise ValueError(f"n must be a positive int (number of reviews), got {n}")
+        raise ValueError(f"n must be a positive int (number of {what}), got {n}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of None, 'train', 'test'")
-    if source not in SOURCES:
-        allowed = ", ".join(repr(s) for s in SOURCES)
+    if source not in sources:
+        allowed = ", ".join(repr(s) for s in sources)
         raise ValueError(f"unknown source {source!r}; choose one of {allowed}")
 
 
@@ -355,6 +372,264 @@ def load_reviews(
     if source == "imdb":
         return _load_imdb(n, seed, split)
     return _load_generated(n, seed, split)
+
+
+# --------------------------------------------------------------------------------------
+# Climate corpus: short posts about climate change, four classes
+# --------------------------------------------------------------------------------------
+# Conventions of the generated climate corpus
+# * ``label``: 0 = anti (denies or dismisses climate change or climate action),
+#   1 = neutral (mentions the topic without taking a side), 2 = pro (supports climate
+#   science or action), 3 = news (reports a fact with a source, a reporting verb and a number).
+# * ``rationale`` has one 0/1 flag per whitespace word. 1 marks: in an opinion (anti/pro)
+#   the stance word ("real", "hoax", "pointless") and the negation ("not"/"hardly") that
+#   flips it; in a neutral post the word that makes it a mere mention ("discussed",
+#   "wondering"); in a news post the reporting verb ("reports", "finds"). Hedges, fillers,
+#   hashtags, @mentions, numbers and articles are 0. The flagged words decide the label.
+# * Numbers occur in news and in neutral small talk ("it is 31 degrees today"), so a number
+#   alone never decides; hashtags and @mentions occur in every class.
+CLIMATE_LABEL_NAMES: tuple[str, str, str, str] = ("anti", "neutral", "pro", "news")
+CLIMATE_SOURCES: tuple[str, ...] = ("auto", "generated")
+
+# Subjects that name the threat, and subjects that name the response to it. Stance words
+# are split by the kind of subject they fit; "a hoax" style phrases flag the noun only.
+CLIMATE_THREATS: tuple[str, ...] = (
+    "climate change", "global warming", "the climate crisis", "sea level rise",
+    "the warming trend", "extreme weather", "melting ice", "the greenhouse effect",
+)
+CLIMATE_ACTIONS: tuple[str, ...] = (
+    "climate action", "renewable energy", "the paris agreement", "cutting emissions",
+    "carbon pricing", "solar power", "the energy transition", "a carbon tax",
+)
+THREAT_PRO_WORDS: tuple[str, ...] = (
+    "real", "urgent", "serious", "undeniable", "dangerous", "alarming", "accelerating",
+    "devastating", "a threat", "an emergency", "a fact",
+)
+THREAT_ANTI_WORDS: tuple[str, ...] = (
+    "exaggerated", "overblown", "fake", "harmless", "overhyped", "fabricated", "imaginary",
+    "a hoax", "a myth", "a lie",
+)
+ACTION_PRO_WORDS: tuple[str, ...] = (
+    "necessary", "essential", "vital", "overdue", "crucial", "sensible", "worthwhile",
+    "important", "a priority", "a necessity", "an opportunity",
+)
+ACTION_ANTI_WORDS: tuple[str, ...] = (
+    "pointless", "useless", "wasteful", "ruinous", "absurd", "misguided", "costly",
+    "a scam", "a waste", "a joke",
+)
+CLIMATE_VERBS: tuple[str, ...] = ("is", "remains", "seems")
+CLIMATE_NEGATIONS: tuple[str, ...] = ("not", "hardly")
+# Negated forms; exactly one word of each is in CLIMATE_NEGATIONS.
+CLIMATE_NEGATED_VERB_PHRASES: tuple[str, ...] = (
+    "is not", "is hardly", "does not seem", "is really not", "is simply not", "is certainly not",
+)
+# Hedges and boosters between a plain verb and the stance word; they never flip it.
+CLIMATE_HEDGES: tuple[str, ...] = ("probably", "clearly", "perhaps", "definitely", "maybe", "truly")
+CLIMATE_LEADS: tuple[str, ...] = (
+    "honestly,", "I think", "in my view,", "to be fair,", "frankly,", "I believe", "look,",
+    "let me say it:", "for the record,",
+)
+CLIMATE_TRAILS: tuple[str, ...] = (
+    "if you ask me", "at this point", "these days", "and everyone knows it", "for sure",
+    "as far as I can tell",
+)
+# Neutral posts: "{s}" is a subject, the word in *stars* is the flagged cue.
+NEUTRAL_TEMPLATES: tuple[str, ...] = (
+    "we *discussed* {s} in class today", "my uncle keeps *mentioning* {s}",
+    "I am *wondering* what people think of {s}", "anyone else *curious* about {s}?",
+    "*debating* {s} with friends tonight", "my teacher *asked* us about {s}",
+    "I *watched* a documentary about {s}", "*thinking* about {s} on the bus",
+    "a *question* about {s} came up at work", "so many *opinions* about {s} online",
+)
+NEWS_SOURCES: tuple[str, ...] = (
+    "a new study", "the UN", "NASA", "a government report", "the met office", "a new survey",
+    "the weather service", "an industry group", "a university team",
+)
+NEWS_VERBS: tuple[str, ...] = ("reports", "finds", "says", "shows", "confirms", "estimates", "announced", "notes")
+# Facts reported by the news posts; {n} a number, {y} a year.
+NEWS_FACTS: tuple[str, ...] = (
+    "sea levels rose {n} centimetres since {y}", "emissions fell {n} percent in {y}",
+    "arctic ice shrank {n} percent since {y}", "{n} countries signed the new climate pledge",
+    "solar capacity grew {n} percent last year", "{n} thousand people attended the climate summit",
+    "the heatwave lasted {n} days", "wind power supplied {n} percent of electricity in {y}",
+    "the summer was the hottest in {n} years",
+    "coal use dropped {n} percent in {y}",
+)
+# Sentences about nothing in particular, added to posts of every class.
+SMALL_TALK: tuple[str, ...] = (
+    "it is {n} degrees outside today", "day {n} of the heatwave here", "just got home from work",
+    "long week", "the bus was late again", "my coffee went cold", "posting this from the train",
+)
+HASHTAGS: tuple[str, ...] = ("#climate", "#environment", "#energy", "#planet", "#earth", "#weather")
+MENTIONS: tuple[str, ...] = ("@jordan_b", "@weather_nerd", "@citydesk", "@mike_t", "@ana.reads", "@green_dad")
+
+MIN_CLIMATE_WORDS, MAX_CLIMATE_WORDS = 4, 40
+_P_SECOND_OPINION = 0.25
+_P_SMALL_TALK = 0.3
+_P_CLIMATE_NEGATION = 0.3
+_P_HEDGE = 0.35
+_P_CLIMATE_LEAD = 0.35
+_P_CLIMATE_TRAIL = 0.25
+_P_HASHTAG = 0.35
+_P_MENTION = 0.25
+
+
+def _stance_pool(threat: bool, stance_pro: bool) -> tuple[str, ...]:
+    if threat:
+        return THREAT_PRO_WORDS if stance_pro else THREAT_ANTI_WORDS
+    return ACTION_PRO_WORDS if stance_pro else ACTION_ANTI_WORDS
+
+
+def _opinion(rng: random.Random, pro: bool, *, lead: bool) -> list[Word]:
+    """"[lead] subject verb [hedge | negation] stance [trail]" whose stance is pro or anti."""
+    words: list[Word] = []
+    if lead and rng.random() < _P_CLIMATE_LEAD:
+        words += _plain(rng.choice(CLIMATE_LEADS))
+    threat = rng.random() < 0.5
+    words += _plain(rng.choice(CLIMATE_THREATS if threat else CLIMATE_ACTIONS))
+    negated = rng.random() < _P_CLIMATE_NEGATION
+    if negated:
+        phrase = rng.choice(CLIMATE_NEGATED_VERB_PHRASES)
+        words += [(w, int(w in CLIMATE_NEGATIONS)) for w in phrase.split()]
+    else:
+        words.append((rng.choice(CLIMATE_VERBS), 0))
+        if rng.random() < _P_HEDGE:
+            words.append((rng.choice(CLIMATE_HEDGES), 0))
+    # A negation flips the stance word: "is not real" is anti, "is not a hoax" is pro.
+    stance = rng.choice(_stance_pool(threat, pro ^ negated))
+    *article, cue = stance.split()
+    words += _plain(" ".join(article)) + [(cue, 1)]
+    if rng.random() < _P_CLIMATE_TRAIL:
+        words += _plain(rng.choice(CLIMATE_TRAILS))
+    return words
+
+
+def _fill(rng: random.Random, template: str) -> str:
+    return template.format(
+        s=rng.choice(CLIMATE_THREATS + CLIMATE_ACTIONS), n=rng.randint(2, 95), y=rng.randint(1990, 2023)
+    )
+
+
+def _starred(phrase: str) -> list[Word]:
+    """Words of a template; the one written *like this* is the cue."""
+    words = []
+    for w in phrase.split():
+        core = w.strip("?")
+        cue = core.startswith("*") and core.endswith("*")
+        words.append((w.replace("*", ""), int(cue)))
+    return words
+
+
+def _neutral(rng: random.Random) -> list[Word]:
+    return _starred(_fill(rng, rng.choice(NEUTRAL_TEMPLATES)))
+
+
+def _news(rng: random.Random) -> list[Word]:
+    return (
+        _plain(rng.choice(NEWS_SOURCES))
+        + [(rng.choice(NEWS_VERBS), 1)]
+        + _plain(_fill(rng, rng.choice(NEWS_FACTS)))
+    )
+
+
+def _post_sentence(words: list[Word]) -> list[Word]:
+    """Capitalise the first word; end with a period unless the sentence asks a question."""
+    first, flag = words[0]
+    words = [(first[0].upper() + first[1:], flag), *words[1:]]
+    last, flag = words[-1]
+    if not last.endswith("?"):
+        words[-1] = (last + ".", flag)
+    return words
+
+
+def _post(rng: random.Random, label: int) -> list[Word]:
+    """One post whose class is ``label`` (index into CLIMATE_LABEL_NAMES)."""
+    name = CLIMATE_LABEL_NAMES[label]
+    if name in ("anti", "pro"):
+        sentences = [_opinion(rng, name == "pro", lead=True)]
+        if rng.random() < _P_SECOND_OPINION:
+            sentences.append(_opinion(rng, name == "pro", lead=False))
+    elif name == "neutral":
+        sentences = [_neutral(rng)]
+    else:
+        sentences = [_news(rng)]
+    if rng.random() < _P_SMALL_TALK:
+        sentences.insert(rng.randint(0, len(sentences)), _plain(_fill(rng, rng.choice(SMALL_TALK))))
+    words = [w for sentence in sentences for w in _post_sentence(sentence)]
+    if rng.random() < _P_MENTION:
+        words.insert(0, (rng.choice(MENTIONS), 0))
+    if rng.random() < _P_HASHTAG:
+        words += _plain(" ".join(rng.sample(HASHTAGS, rng.choice((1, 1, 2)))))
+    return words
+
+
+def _generate_climate(n: int, seed: int) -> dict[str, list]:
+    """``n`` distinct posts, classes balanced in every block of four; prefix-stable in ``n``."""
+    rng = random.Random(seed)
+    texts: list[str] = []
+    labels: list[int] = []
+    rationales: list[list[int]] = []
+    seen: set[str] = set()
+    block: list[int] = []
+    attempts, max_attempts = 0, 200 * n + 1000
+    while len(texts) < n:
+        attempts += 1
+        if attempts > max_attempts:
+            raise RuntimeError(f"could not generate {n} distinct climate posts with seed={seed}")
+        if not block:
+            block = rng.sample(range(len(CLIMATE_LABEL_NAMES)), len(CLIMATE_LABEL_NAMES))
+        label = block[-1]
+        words = _post(rng, label)
+        text = " ".join(w for w, _ in words)
+        if not MIN_CLIMATE_WORDS <= len(words) <= MAX_CLIMATE_WORDS or text in seen:
+            continue  # redraw the same class, so every block of four stays balanced
+        block.pop()
+        seen.add(text)
+        texts.append(text)
+        labels.append(label)
+        rationales.append([flag for _, flag in words])
+    return {"text": texts, "label": labels, "rationale": rationales}
+
+
+def _climate_features() -> datasets.Features:
+    list_type = getattr(datasets, "List", None) or datasets.Sequence
+    return datasets.Features({
+        "text": datasets.Value("string"),
+        "label": datasets.ClassLabel(names=list(CLIMATE_LABEL_NAMES)),
+        "rationale": list_type(datasets.Value("int64")),
+    })
+
+
+def is_climate_negated(example: Mapping[str, Any]) -> bool:
+    """True when a flagged "not"/"hardly" flips the stance of a climate post."""
+    words = example["text"].split()
+    return any(flag and normalize_word(w) in CLIMATE_NEGATIONS for w, flag in zip(words, example["rationale"]))
+
+
+def load_climate(n: int = 4000, seed: int = 0, split: str | None = None, source: str = "auto") -> datasets.Dataset:
+    """Short posts about climate change with ``text``, ``label`` and ``rationale`` columns.
+
+    ``label`` is a ClassLabel: 0 = anti, 1 = neutral, 2 = pro, 3 = news (the order of the
+    course's climate model). ``rationale`` flags the words that decide the label (see the
+    conventions above this function).
+
+    Args:
+        n: how many posts to draw before splitting (``split="test"`` returns n/5).
+        seed: seed of the grammar. Same seed, same data.
+        split: None, "train" (80 %) or "test" (20 %): every fifth post is held out, so for a
+            given seed a test post is never in any train split, whatever ``n``.
+        source: "generated" or "auto". There is no public climate-stance corpus whose hub
+            id and revision the course could pin and check (the hub model's training data is
+            not named with it), so "auto" always uses the generated corpus, offline or not.
+
+    Raises:
+        TypeError / ValueError: for a bad ``n``, ``seed``, ``split`` or ``source``.
+    """
+    _check_arguments(n, seed, split, source, sources=CLIMATE_SOURCES, what="posts")
+    columns = _generate_climate(n, seed)
+    keep = _split_indices(n, split)
+    columns = {name: [values[i] for i in keep] for name, values in columns.items()}
+    return datasets.Dataset.from_dict(columns, features=_climate_features())
 
 
 def _quiet_datasets() -> None:

@@ -128,3 +128,31 @@ class RecordingClassifier(nn.Module):
         self.train(was_training)
         del self.calls[n_calls:]
         return logits
+
+
+class RecordingWrapper(nn.Module):
+    """Wrap a `transformers` model and record each forward call, passing everything through.
+
+    Records `{"batch_size", "training", "attention_mask"}` (the last: whether an attention
+    mask was given). `config`, `eval()`, `train()` and `parameters()` behave as the model's.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.calls: list[dict[str, Any]] = []
+
+    @property
+    def config(self) -> Any:
+        return self.model.config
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                **kwargs: Any) -> Any:
+        self.calls.append(
+            {
+                "batch_size": int(input_ids.shape[0]),
+                "training": self.model.training,
+                "attention_mask": attention_mask is not None,
+            }
+        )
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)

@@ -47,8 +47,9 @@ def plot_token_importance(
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
-    ax.legend(handles=[Patch(color=POSITIVE_COLOUR, label="raises the probability"),
-                       Patch(color=NEGATIVE_COLOUR, label="lowers it")], fontsize="small", loc="lower right")
+    if min(weights) < 0:  # signed scores (LIME): say what the colours mean
+        ax.legend(handles=[Patch(color=POSITIVE_COLOUR, label="raises the probability"),
+                           Patch(color=NEGATIVE_COLOUR, label="lowers it")], fontsize="small", loc="lower right")
     ax.figure.tight_layout()
     return ax.figure
 
@@ -124,3 +125,41 @@ def highlight_html(words: Sequence[str], weights: Sequence[float]) -> HTML:
               f'raises the probability</span> · <span style="background:{NEGATIVE_COLOUR}80">lowers it</span>'
               " · stronger colour = larger |weight| (hover for the value)</div>")
     return HTML('<div style="line-height:2">' + " ".join(spans) + "</div>" + legend)
+
+
+def plot_attention_heatmap(matrix: np.ndarray, labels: Sequence[str], title: str = "Attention") -> Figure:
+    """A k × k attention heatmap: row = attending token (from), column = attended token (to)."""
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(labels):
+        raise ValueError(f"need a square matrix with one label per row, got {matrix.shape} and {len(labels)} labels")
+    size = 0.45 * len(labels) + 2
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(matrix, cmap="viridis")
+    ax.set_xticks(range(len(labels)), labels=labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels=labels)
+    ax.set_xlabel("attended to")
+    ax.set_ylabel("attending")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="attention")
+    fig.tight_layout()
+    return fig
+
+
+def plot_values(values: Sequence[float], xlabel: str, title: str) -> Figure:
+    """One dot per value (jittered vertically) with the mean marked: a spread at a glance."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise ValueError("nothing to plot: no finite values")
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, size=values.size)  # fixed: same picture every run
+    fig, ax = plt.subplots(figsize=(6, 2.2))
+    ax.scatter(values, jitter, alpha=0.7)
+    ax.axvline(values.mean(), color="black", linestyle="--", label=f"mean {values.mean():+.2f}")
+    ax.axvline(0, color="grey", linewidth=0.8)
+    ax.set_ylim(-0.5, 0.5)
+    ax.set_yticks([])
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    return fig

@@ -7,7 +7,8 @@ both markers are removed for display.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 
 GPT2_SPACE = "Ġ"
 WORDPIECE_CONTINUATION = "##"
@@ -28,3 +29,31 @@ def readable_tokens(tokens: Iterable[str]) -> list[str]:
     """`clean_token` applied to every token, keeping their order and duplicates."""
     return [clean_token(token) for token in tokens]
 
+
+
+def scores_by_word(text: str, offsets: Sequence[tuple[int, int]], scores: Sequence[float]) -> dict[str, float]:
+    """Token scores turned into word scores, for comparing with `lime`'s word weights.
+
+    A word is a run of word characters (`lime`'s default split, `\\W+`). Each token's score
+    goes to the word its characters `offsets[i] = (start, end)` fall in (special tokens have
+    empty offsets and are skipped); the pieces of one occurrence are summed, and a word that
+    occurs several times gets the mean over its occurrences.
+    """
+    if len(offsets) != len(scores):
+        raise ValueError(f"{len(offsets)} offsets but {len(scores)} scores")
+    spans = [(match.start(), match.end(), match.group()) for match in re.finditer(r"\w+", text)]
+    occurrence_scores = [0.0] * len(spans)
+    seen = [False] * len(spans)
+    for (start, end), score in zip(offsets, scores):
+        if end <= start:
+            continue  # [CLS], [SEP], [PAD]
+        for k, (w_start, w_end, _) in enumerate(spans):
+            if start < w_end and end > w_start:
+                occurrence_scores[k] += float(score)
+                seen[k] = True
+                break
+    by_word: dict[str, list[float]] = {}
+    for (_, _, word), score, found in zip(spans, occurrence_scores, seen):
+        if found:
+            by_word.setdefault(word, []).append(score)
+    return {word: sum(values) / len(values) for word, values in by_word.items()}

@@ -24,17 +24,29 @@ from course_utils.cli import DEMO_PLANS  # noqa: E402
 matplotlib.use("Agg")
 
 LAB1 = "lab1_lime_from_scratch"
+LAB2 = "lab2_attention_vs_lime"
 
-# One wrong answer per exercise, from the catalogue, graded by real nbgrader.
+# One wrong answer per exercise, from each lab's catalogue, graded by real nbgrader.
 WRONG_MIX = {
-    "perturb_tokens": "with_replacement",
-    "predict_proba": "no_eval_mode",
-    "kernel_weights": "unsquared_distance",
-    "weighted_mse": "broadcast_n_by_n",
-    "fit_surrogate": "ignores_weights",
-    "token_importance": "sums_duplicates",
-    "top_k_overlap": "signed_top_k",
+    LAB1: {
+        "perturb_tokens": "with_replacement",
+        "predict_proba": "no_eval_mode",
+        "kernel_weights": "unsquared_distance",
+        "weighted_mse": "broadcast_n_by_n",
+        "fit_surrogate": "ignores_weights",
+        "token_importance": "sums_duplicates",
+        "top_k_overlap": "signed_top_k",
+    },
+    LAB2: {
+        "make_predict_proba": "no_attention_mask",
+        "sample_accuracy": "legacy_np_random_seed",
+        "cls_attention": "column_not_row",
+        "top_k_tokens": "forgets_pad",
+        "attention_submatrix": "sorts_indices",
+        "rank_agreement": "spearman",
+    },
 }
+CATALOGUES = {LAB1: "answers_lab1", LAB2: "answers_lab2"}
 NOISY = ("    n = ids.numel()\n",
          "    n = ids.numel()\n    import warnings; warnings.warn('a harmless library warning', UserWarning)\n")
 
@@ -49,16 +61,21 @@ class Graded:
 
 
 @pytest.fixture(scope="session")
-def lab1_executed():
-    """The Lab 1 solution notebook executed once: (notebook, seconds)."""
-    return pipeline.execute_notebook(pipeline.lab_notebook(LAB1))
+def executed():
+    """lab -> (its solution notebook executed once, seconds taken)."""
+    cache: dict[str, tuple] = {}
+
+    def get(lab: str) -> tuple:
+        if lab not in cache:
+            cache[lab] = pipeline.execute_notebook(pipeline.lab_notebook(lab))
+        return cache[lab]
+
+    return get
 
 
 @pytest.fixture(scope="session")
-def lab1_exercises():
-    from harness import read_exercises
-
-    return read_exercises(pipeline.lab_notebook(LAB1))
+def lab1_executed(executed):
+    return executed(LAB1)
 
 
 def _replace_answers(release, answers: dict[str, str]):
@@ -70,30 +87,47 @@ def _replace_answers(release, answers: dict[str, str]):
     return student
 
 
-@pytest.fixture(scope="session")
-def graded(tmp_path_factory):
-    """Lab 1 released and autograded by nbgrader for a small cohort of submissions."""
-    import answers_lab1
+def _grade_cohort(path: Path, lab: str) -> Graded:
+    """`lab` released and autograded by nbgrader for a small cohort of submissions."""
+    import importlib
 
-    workspace = pipeline.Workspace(tmp_path_factory.mktemp("course"), [LAB1])
-    release_path = workspace.release(LAB1)
-    source = nbformat.read(pipeline.lab_notebook(LAB1), as_version=4)
+    catalogue = importlib.import_module(CATALOGUES[lab])
+    workspace = pipeline.Workspace(path, [lab])
+    release_path = workspace.release(lab)
+    source = nbformat.read(pipeline.lab_notebook(lab), as_version=4)
     release = nbformat.read(release_path, as_version=4)
-    wrong_mix = {name: answers_lab1.WRONG[name][label] for name, label in WRONG_MIX.items()}
-    all_right = {name: "solution" for name in WRONG_MIX}
+    wrong_mix = {name: catalogue.WRONG[name][label] for name, label in WRONG_MIX[lab].items()}
     cohort = {
         "reference": source,
         "blank": release,
-        "partly_wrong": pipeline.fill_submission(source, release, DEMO_PLANS[LAB1]),
+        "partly_wrong": pipeline.fill_submission(source, release, DEMO_PLANS[lab]),
         "wrong_mix": _replace_answers(release, wrong_mix),
-        "noisy": pipeline.fill_submission(
-            source, release, {**{f"ex_{n}": v for n, v in all_right.items()}, "ex_perturb_tokens": NOISY}
-        ),
     }
+    if lab == LAB1:  # a correct student whose function writes a warning to stderr
+        all_right = {f"ex_{name}": "solution" for name in WRONG_MIX[lab]}
+        cohort["noisy"] = pipeline.fill_submission(source, release, {**all_right, "ex_perturb_tokens": NOISY})
     result = Graded(workspace, release_path, feedback=Path(), wrong_mix=wrong_mix)
     for student, notebook in cohort.items():
-        workspace.submit(LAB1, student, notebook)
-        workspace.autograde(LAB1, student)
-        result.scores[student] = {s.exercise: (s.score, s.max_score) for s in workspace.exercise_scores(LAB1, student)}
-    result.feedback = workspace.feedback(LAB1, "partly_wrong")
+        workspace.submit(lab, student, notebook)
+        workspace.autograde(lab, student)
+        result.scores[student] = {s.exercise: (s.score, s.max_score) for s in workspace.exercise_scores(lab, student)}
+    result.feedback = workspace.feedback(lab, "partly_wrong")
     return result
+
+
+@pytest.fixture(scope="session")
+def cohorts(tmp_path_factory):
+    """lab -> Graded, each lab graded once, on first use."""
+    cache: dict[str, Graded] = {}
+
+    def get(lab: str) -> Graded:
+        if lab not in cache:
+            cache[lab] = _grade_cohort(tmp_path_factory.mktemp(lab), lab)
+        return cache[lab]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def graded(cohorts):
+    return cohorts(LAB1)

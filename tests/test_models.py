@@ -1,4 +1,4 @@
-"""Tests for course_utils.models: registry, offline detection, loading the embedded GPT-2."""
+"""Tests for course_utils.models: registry, offline detection, loading the embedded models."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def gpt2():
     return load_classifier("gpt2-imdb", offline=True, device="cpu", verbose=False)
+
+
+@pytest.fixture(scope="module")
+def distilbert():
+    return load_classifier("distilbert-imdb", offline=True, device="cpu", verbose=False)
 
 
 @pytest.fixture
@@ -186,16 +191,123 @@ def test_model_depends_on_the_sentiment_word(gpt2):
     assert 0.2 < p[1] < 0.8
 
 
+# ---------------------------------------------------------------- the embedded DistilBERT
+def test_embedded_distilbert_is_ready_for_inference(distilbert):
+    model, tokenizer = distilbert
+    assert type(model).__name__ == "DistilBertForSequenceClassification"
+    assert not model.training
+    assert model.config._attn_implementation == "eager"
+    assert tokenizer.pad_token == "[PAD]" and tokenizer.pad_token_id == model.config.pad_token_id == 0
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    assert next(model.parameters()).dtype == torch.float32
+    assert model.config.max_position_embeddings == tokenizer.model_max_length == 512
+
+
+def test_distilbert_tokenizer_is_uncased_wordpiece(distilbert):
+    _, tokenizer = distilbert
+    encoding = tokenizer("The Cinematography was NOT disappointing.")
+    tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"])
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
+    assert all(t == t.lower() for t in tokens[1:-1])
+    assert any(t.startswith("##") for t in tokens)
+    for word in ("cinematography", "soundtrack", "predictable", "disappointing"):
+        pieces = tokenizer.tokenize(word)
+        assert len(pieces) > 1 and all(p.startswith("##") for p in pieces[1:]), pieces
+        assert "".join(p.removeprefix("##") for p in pieces) == word
+    for word in ("the", "not", "never", "but", "[MASK]"):
+        assert len(tokenizer(word, add_special_tokens=False)["input_ids"]) == 1, word
+    odd = "Zebra <script>alert(1)</script> qwxz"  # any ASCII word tokenizes without [UNK]
+    assert tokenizer.unk_token_id not in tokenizer(odd)["input_ids"]
+
+
+def test_distilbert_offsets_point_at_the_text(distilbert):
+    _, tokenizer = distilbert
+    text = "Honestly, the soundtrack was predictable."
+    encoding = tokenizer(text, return_offsets_mapping=True)
+    tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"])
+    for token, (start, end) in zip(tokens[1:-1], encoding["offset_mapping"][1:-1]):
+        assert text[start:end].lower() == token.removeprefix("##")
+    assert tokenizer.decode(encoding["input_ids"], skip_special_tokens=True) == text.lower()
+
+
+def test_distilbert_attentions_are_returned(distilbert):
+    model, tokenizer = distilbert
+    batch = tokenizer(["The movie was great.", "I think the acting was dull."], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**batch, output_attentions=True)
+    seq = batch["input_ids"].shape[1]
+    assert isinstance(out.attentions, tuple) and len(out.attentions) == model.config.n_layers
+    for layer in out.attentions:
+        assert layer.shape == (2, model.config.n_heads, seq, seq)
+        torch.testing.assert_close(layer.sum(-1), torch.ones(2, model.config.n_heads, seq))
+
+
+def test_distilbert_padding_does_not_change_predictions(distilbert):
+    model, tokenizer = distilbert
+    texts = ["Honestly, the plot was great.", "The ending was not very dull but the acting was awful."]
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    assert batch["attention_mask"][0].sum() < batch["attention_mask"][1].sum()  # row 0 is padded
+    with torch.no_grad():
+        logits = model(**batch).logits
+        alone = model(**tokenizer(texts[:1], return_tensors="pt")).logits
+    torch.testing.assert_close(logits[:1], alone, atol=1e-4, rtol=1e-4)
+
+
+def test_distilbert_heldout_accuracy(distilbert):
+    model, tokenizer = distilbert
+    test = load_reviews(1000, split="test", source="generated")  # 200 reviews never trained on
+    batch = tokenizer(list(test["text"]), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        predicted = model(**batch).logits.argmax(-1)
+    accuracy = (predicted == torch.tensor(list(test["label"]))).float().mean().item()
+    assert accuracy >= 0.9
+
+
+def test_distilbert_depends_on_the_sentiment_word(distilbert):
+    model, tokenizer = distilbert
+    texts = [
+        "Honestly, the plot was brilliant.",
+        "Honestly, the plot was [MASK].",  # sentiment word masked as Lab 4 does
+        "Honestly, the plot was not brilliant.",
+        "Honestly, the plot was boring.",
+    ]
+    with torch.no_grad():
+        p = torch.softmax(model(**tokenizer(texts, padding=True, return_tensors="pt")).logits, -1)[:, 1]
+    assert p[0] > 0.9 and p[2] < 0.1 and p[3] < 0.1
+    assert 0.2 < p[1] < 0.8
+
+
+def test_distilbert_truncates_long_texts_to_512(distilbert):
+    model, tokenizer = distilbert
+    text = " ".join(["The acting was great"] * 175)  # 700 words
+    batch = tokenizer([text, "The plot was dull."], padding=True, truncation=True, max_length=512, return_tensors="pt")
+    assert batch["input_ids"].shape == (2, 512)
+    assert batch["input_ids"][0, -1] == tokenizer.sep_token_id
+    with torch.no_grad():
+        probs = torch.softmax(model(**batch).logits, -1)
+    assert probs.shape == (2, 2) and torch.isfinite(probs).all()
+
+
 # ---------------------------------------------------------------- messages and fallbacks
-def test_verbose_prints_one_line(capsys):
-    load_classifier("gpt2-imdb", offline=True, device="cpu")
+EMBEDDED_LINES = {
+    "gpt2-imdb": "Loaded gpt2-imdb: embedded tiny GPT-2 (offline) from course_utils/assets/gpt2-imdb",
+    "distilbert-imdb": (
+        "Loaded distilbert-imdb: embedded tiny DistilBERT (offline) from course_utils/assets/distilbert-imdb"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EMBEDDED_LINES))
+def test_verbose_prints_one_line(name, capsys):
+    load_classifier(name, offline=True, device="cpu")
     out = capsys.readouterr().out
-    assert out == "Loaded gpt2-imdb: embedded tiny GPT-2 (offline) from course_utils/assets/gpt2-imdb\n"
-    load_classifier("gpt2-imdb", offline=True, device="cpu", verbose=False)
+    assert out == EMBEDDED_LINES[name] + "\n"
+    load_classifier(name, offline=True, device="cpu", verbose=False)
     assert capsys.readouterr().out == ""
 
 
-def test_loading_is_quiet_in_a_fresh_process():
+@pytest.mark.parametrize("name", sorted(EMBEDDED_LINES))
+def test_loading_is_quiet_in_a_fresh_process(name):
     """One stdout line, nothing on stderr (no LOAD REPORT, progress bar or warning)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO_ROOT)}
     for var in ("COURSE_OFFLINE", "TRANSFORMERS_OFFLINE"):  # HF_HUB_OFFLINE alone must do
@@ -205,19 +317,23 @@ def test_loading_is_quiet_in_a_fresh_process():
         "import course_utils\n"
         "assert 'torch' not in sys.modules, 'import course_utils must stay light'\n"
         "from course_utils.models import load_classifier\n"
-        "load_classifier('gpt2-imdb', device='cpu')\n"
+        f"load_classifier({name!r}, device='cpu')\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert result.stdout.splitlines() == [
-        "Loaded gpt2-imdb: embedded tiny GPT-2 (offline) from course_utils/assets/gpt2-imdb"
-    ]
+    assert result.stdout.splitlines() == [EMBEDDED_LINES[name]]
 
 
-@pytest.mark.parametrize("name", ["distilbert-imdb", "bert-climate"])
+def test_unbuilt_models_are_exactly_the_ones_without_assets():
+    assert models._is_built(models.embedded_path("gpt2-imdb"))
+    assert models._is_built(models.embedded_path("distilbert-imdb"))
+    assert not models._is_built(models.embedded_path("bert-climate"))  # Job 2: not built yet
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
 def test_models_not_built_yet_give_a_clear_error(name, monkeypatch, tmp_path):
     monkeypatch.setattr(models, "ASSETS_DIR", tmp_path)  # as if nothing were built
     with pytest.raises(FileNotFoundError) as error:

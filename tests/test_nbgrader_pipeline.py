@@ -1,51 +1,82 @@
-"""The nbgrader pipeline end to end: release, autograde, feedback (shared session fixture)."""
+"""The nbgrader pipeline end to end: release, autograde, feedback (one graded cohort per lab)."""
 
 from __future__ import annotations
 
 import json
 
 import nbformat
+import pytest
 
 from course_utils import pipeline
-from harness import grade
+from course_utils.cli import DEMO_PLANS
+from harness import grade, read_exercises
 
-LAB = "lab1_lime_from_scratch"
-
-
-def _by_exercise(scores):
-    return {s.exercise: (s.score, s.max_score) for s in scores}
+LAB1 = "lab1_lime_from_scratch"
+LABS = pipeline.finished_labs()
 
 
-def test_reference_gets_full_marks(graded):
-    scores = graded.scores["reference"]
-    assert all(score == top for exercise, (score, top) in scores.items() if exercise != "written_sigma"), scores
-    assert sum(top for exercise, (_, top) in scores.items() if exercise != "written_sigma") == 37
+def _auto(scores):
+    return {exercise: pair for exercise, pair in scores.items() if not exercise.startswith("written_")}
 
 
-def test_blank_release_gets_zero_without_crashing(graded):
-    scores = graded.scores["blank"]
-    assert set(scores) == set(graded.scores["reference"])
-    assert all(score == 0 for score, _ in scores.values()), scores
+@pytest.mark.parametrize("lab", LABS)
+def test_reference_gets_full_marks(cohorts, lab):
+    scores = _auto(cohorts(lab).scores["reference"])
+    assert scores and all(score == top for score, top in scores.values()), scores
 
 
-def test_partly_wrong_student_loses_exactly_where_wrong(graded):
-    scores = graded.scores["partly_wrong"]
-    full = {"perturb_tokens", "kernel_weights", "fit_surrogate"}
+@pytest.mark.parametrize("lab", LABS)
+def test_blank_release_gets_zero_without_crashing(cohorts, lab):
+    graded = cohorts(lab)
+    assert set(graded.scores["blank"]) == set(graded.scores["reference"])
+    assert all(score == 0 for score, _ in graded.scores["blank"].values()), graded.scores["blank"]
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_partly_wrong_student_loses_exactly_where_wrong(cohorts, lab):
+    scores = _auto(cohorts(lab).scores["partly_wrong"])
+    plan = DEMO_PLANS[lab]
     for exercise, (score, top) in scores.items():
-        if exercise in full:
+        answer = plan.get(f"ex_{exercise}")
+        if answer == "solution":
             assert score == top, exercise
-        elif exercise != "written_sigma":
-            assert score < top, exercise
-    assert scores["token_importance"][0] == 0  # left blank
+        elif answer is None:
+            assert score == 0, f"{exercise} was left blank"
+        else:
+            assert 0 <= score < top, exercise
 
 
-def test_nbgrader_agrees_with_the_in_process_harness(graded, lab1_exercises):
+@pytest.mark.parametrize("lab", LABS)
+def test_nbgrader_agrees_with_the_in_process_harness(cohorts, lab):
     """Each wrong answer in the mixed submission scores the same under nbgrader as in tests/harness.py."""
-    setup, exercises = lab1_exercises
+    graded = cohorts(lab)
+    setup, exercises = read_exercises(pipeline.lab_notebook(lab))
     for exercise, source in graded.wrong_mix.items():
         harness_score = sum(points for points, _ in grade(setup, exercises, exercise, source).values())
         assert graded.scores["wrong_mix"][exercise][0] == harness_score, exercise
         assert harness_score < exercises[exercise].points
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_committed_release_equals_a_fresh_generate_assignment(cohorts, lab):
+    fresh = json.loads(cohorts(lab).release.read_text())
+    committed = json.loads(pipeline.lab_notebook(lab, "notebooks").read_text())
+    assert committed == fresh, "notebooks/ is stale: run `course release`"
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_release_contains_no_solution_or_hidden_test_text(lab):
+    source = nbformat.read(pipeline.lab_notebook(lab), as_version=4)
+    release = nbformat.read(pipeline.lab_notebook(lab, "notebooks"), as_version=4)
+    assert pipeline.leaked_text(source, release) == []
+    assert "YOUR CODE HERE" in "".join(c.source for c in release.cells)
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_feedback_shows_messages_but_no_hidden_tests(cohorts, lab):
+    html = cohorts(lab).feedback.read_text()
+    assert "BEGIN HIDDEN TESTS" not in html
+    assert "a hidden test failed" in html
 
 
 def test_warnings_on_stderr_do_not_zero_a_test(graded):
@@ -53,28 +84,12 @@ def test_warnings_on_stderr_do_not_zero_a_test(graded):
     assert graded.scores["noisy"]["perturb_tokens"] == graded.scores["reference"]["perturb_tokens"]
 
 
-def test_committed_release_equals_a_fresh_generate_assignment(graded):
-    fresh = json.loads(graded.release.read_text())
-    committed = json.loads(pipeline.lab_notebook(LAB, "notebooks").read_text())
-    assert committed == fresh, "notebooks/ is stale: run `course release`"
-
-
-def test_release_contains_no_solution_or_hidden_test_text(graded):
-    source = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)
-    release = nbformat.read(pipeline.lab_notebook(LAB, "notebooks"), as_version=4)
-    assert pipeline.leaked_text(source, release) == []
-    assert "YOUR CODE HERE" in "".join(c.source for c in release.cells)
+def test_lab1_feedback_diagnoses_without_quoting_hidden_code(graded):
+    html = graded.feedback.read_text()
+    assert "_reference_weighted_mse" not in html and "check_perturb_tokens_counts(8" not in html
+    assert "rows must sum to 1" in html  # the diagnosis of the softmax-over-batch mistake
 
 
 def test_leak_check_finds_a_leak():
-    source = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)
-    leaky = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)  # the source itself leaks everything
-    assert pipeline.leaked_text(source, leaky)
-
-
-def test_feedback_shows_messages_but_no_hidden_tests(graded):
-    html = graded.feedback.read_text()
-    assert "BEGIN HIDDEN TESTS" not in html
-    assert "_reference_weighted_mse" not in html and "check_perturb_tokens_counts(8" not in html
-    assert "rows must sum to 1" in html  # the diagnosis of the softmax-over-batch mistake
-    assert "a hidden test failed" in html
+    source = nbformat.read(pipeline.lab_notebook(LAB1), as_version=4)
+    assert pipeline.leaked_text(source, source)  # the source itself leaks everything

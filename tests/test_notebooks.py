@@ -10,6 +10,7 @@ import pytest
 from course_utils import pipeline
 
 LAB = "lab1_lime_from_scratch"
+LABS = pipeline.finished_labs()
 
 
 def _text_outputs(nb) -> list[str]:
@@ -27,9 +28,10 @@ def _text_outputs(nb) -> list[str]:
     return [re.sub(r"0x[0-9a-f]+", "0x?", text) for text in texts]
 
 
-def test_solution_runs_without_errors_or_warnings(lab1_executed):
-    nb, seconds = lab1_executed
-    print(f"{LAB} executed in {seconds:.1f} s")
+@pytest.mark.parametrize("lab", LABS)
+def test_solution_runs_without_errors_or_warnings(executed, lab):
+    nb, seconds = executed(lab)
+    print(f"{lab} executed in {seconds:.1f} s")
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
     assert pipeline.stderr_outputs(nb) == []
@@ -41,25 +43,27 @@ def test_solution_prints_the_story_numbers(lab1_executed):
         assert expected in text, f"missing output: {expected}"
 
 
-def test_two_executions_give_identical_numbers(lab1_executed, graded):
+@pytest.mark.parametrize("lab", LABS)
+def test_two_executions_give_identical_numbers(executed, cohorts, lab):
     """The autograder's run of the reference submission is a second, independent execution."""
-    autograded = nbformat.read(graded.workspace.path / "autograded" / "reference" / LAB / f"{LAB}.ipynb", as_version=4)
-    assert _text_outputs(autograded) == _text_outputs(lab1_executed[0])
+    path = cohorts(lab).workspace.path / "autograded" / "reference" / lab / f"{lab}.ipynb"
+    assert _text_outputs(nbformat.read(path, as_version=4)) == _text_outputs(executed(lab)[0])
 
 
-def test_notebooks_are_stored_without_outputs():
+@pytest.mark.parametrize("lab", LABS)
+def test_notebooks_are_stored_without_outputs(lab):
     for folder in ("solutions", "notebooks"):
-        nb = nbformat.read(pipeline.lab_notebook(LAB, folder), as_version=4)
+        nb = nbformat.read(pipeline.lab_notebook(lab, folder), as_version=4)
         with_outputs = [c.source[:40] for c in nb.cells if c.cell_type == "code" and (c.outputs or c.execution_count)]
         assert not with_outputs, f"{folder}: clear the outputs of {with_outputs}"
 
 
-@pytest.mark.parametrize("folder", ["solutions", "notebooks"])
-def test_every_exercise_has_a_visible_and_a_hidden_test(folder):
-    source = nbformat.read(pipeline.lab_notebook(LAB, "solutions"), as_version=4)
+@pytest.mark.parametrize("lab, n_exercises", [("lab1_lime_from_scratch", 7), ("lab2_attention_vs_lime", 6)])
+def test_every_exercise_has_a_visible_and_a_hidden_test(lab, n_exercises):
+    source = nbformat.read(pipeline.lab_notebook(lab, "solutions"), as_version=4)
     meta = [c.metadata.get("nbgrader", {}) for c in source.cells]
     exercises = [m["grade_id"][3:] for m in meta if m.get("grade_id", "").startswith("ex_")]
-    assert len(exercises) == 7
+    assert len(exercises) == n_exercises
     for name in exercises:
         cells = [c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith(f"test_{name}_")]
         assert any("BEGIN HIDDEN TESTS" not in c.source for c in cells), f"{name}: no visible test"
