@@ -19,11 +19,15 @@ def _text_outputs(nb) -> list[str]:
     for cell in nb.cells:
         if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("grade"):
             continue
+        # One string per cell: a kernel may split the same printed text into several
+        # stream messages depending on timing, and nbgrader stores them as they came.
+        printed = ""
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream":
-                texts.append(output["text"])
+                printed += output["text"]
             elif output.get("output_type") == "execute_result":
-                texts.append(output["data"].get("text/plain", ""))
+                printed += output["data"].get("text/plain", "")
+        texts.append(printed)
     # matplotlib reprs carry object addresses; they are not numbers of the lab
     return [re.sub(r"0x[0-9a-f]+", "0x?", text) for text in texts]
 
