@@ -564,20 +564,26 @@ def _post(rng: random.Random, label: int) -> list[Word]:
 
 
 def _generate_climate(n: int, seed: int) -> dict[str, list]:
-    """``n`` distinct posts, classes balanced in every block of four; prefix-stable in ``n``."""
+    """``n`` distinct posts; prefix-stable in ``n``.
+
+    Classes come in shuffled blocks of four, one stream of blocks for the held-out positions
+    and one for the others, so the train and test splits are each balanced (within one
+    block) whatever ``n``.
+    """
     rng = random.Random(seed)
     texts: list[str] = []
     labels: list[int] = []
     rationales: list[list[int]] = []
     seen: set[str] = set()
-    block: list[int] = []
+    blocks: dict[bool, list[int]] = {True: [], False: []}
     attempts, max_attempts = 0, 200 * n + 1000
     while len(texts) < n:
         attempts += 1
         if attempts > max_attempts:
             raise RuntimeError(f"could not generate {n} distinct climate posts with seed={seed}")
+        block = blocks[len(texts) % _TEST_EVERY == _TEST_EVERY - 1]  # same rule as _split_indices
         if not block:
-            block = rng.sample(range(len(CLIMATE_LABEL_NAMES)), len(CLIMATE_LABEL_NAMES))
+            block += rng.sample(range(len(CLIMATE_LABEL_NAMES)), len(CLIMATE_LABEL_NAMES))
         label = block[-1]
         words = _post(rng, label)
         text = " ".join(w for w, _ in words)

@@ -678,7 +678,9 @@ def split_words(tokenizer, words: Iterable[str]) -> dict[str, list[str]]:
     return pieces
 
 
-def check_wordpiece_tokenizer(tokenizer, reloaded, texts: Sequence[str], must_split: Sequence[str]) -> None:
+def check_wordpiece_tokenizer(
+    tokenizer, reloaded, texts: Sequence[str], must_split: Sequence[str], single: Sequence[str] = ()
+) -> None:
     """Fail loudly unless the saved tokenizer is the trained one and behaves like BERT's."""
     ascii_odd = "Zebra <script>alert('x')</script> supercalifragilistic 42% {json}: ~tilde~"
     samples = [*texts, ascii_odd, "Ünïcödé ✨🎬 text", "two [MASK] words [SEP] here", "", "the"]
@@ -700,7 +702,7 @@ def check_wordpiece_tokenizer(tokenizer, reloaded, texts: Sequence[str], must_sp
         for token, (start, end) in zip(reloaded.convert_ids_to_tokens(encoding["input_ids"]), encoding["offset_mapping"]):
             if token not in BERT_SPECIALS and text[start:end].lower() != token.removeprefix("##"):
                 raise AssertionError(f"offset mapping of {token!r} in {text!r} points at {text[start:end]!r}")
-    for word in ("the", "not", "never", "but", "[MASK]", "[PAD]"):
+    for word in ("the", "[MASK]", "[PAD]", *single):
         if len(reloaded(word, add_special_tokens=False)["input_ids"]) != 1:
             raise AssertionError(f"{word!r} should be a single token")
     if reloaded.pad_token_id != 0 or reloaded.model_max_length != tokenizer.model_max_length:
@@ -845,7 +847,9 @@ def build_distilbert_imdb(seed: int = SEED) -> dict[str, object]:
     model, reloaded = load_classifier("distilbert-imdb", offline=True, device="cpu", verbose=False)
     report["load_seconds"] = time.perf_counter() - load_started
     test = data.load_reviews(n=CORPUS_SIZE, seed=seed, split="test", source="generated")
-    check_wordpiece_tokenizer(tokenizer, reloaded, list(test["text"][:300]), DISTILBERT_MUST_SPLIT)
+    check_wordpiece_tokenizer(
+        tokenizer, reloaded, list(test["text"][:300]), DISTILBERT_MUST_SPLIT, (*data.NEGATIONS, data.CONTRAST_WORD)
+    )
     train_text = data.load_reviews(n=CORPUS_SIZE, seed=seed, split="train", source="generated")["text"]
     pieces = split_words(reloaded, (w for t in train_text for w in t.split()))
     report.update(check_bert_classifier(model, reloaded, list(test["text"][:8])))
@@ -909,10 +913,16 @@ def build_distilbert_imdb(seed: int = SEED) -> dict[str, object]:
 # --------------------------------------------------------------------------------------
 # bert-climate: WordPiece uncased + tiny BertForSequenceClassification, 4 classes
 # --------------------------------------------------------------------------------------
-# Seeds 0-3 checked before fixing these (see TRAINING.md for seed 0).
+# Chosen for robustness across seeds: with these, seeds 0-3 reach 0.993-0.999 held-out
+# accuracy (negated opinions >= 0.96). With dropout 0.1, seeds 0-3 gave 0.973-0.998 and posts
+# with two opinions, one of them negated, dropped to 0.78 for seed 2 (negation bound to the
+# wrong clause); 15 epochs, batches of 8, 3 layers or hidden size 96 did not fix that.
+# The saved config still says dropout 0.1 (BERT's default, as in the hub model), so the
+# model in train mode differs from eval mode as a real BERT does; eval mode is unaffected.
 BERT_CLIMATE_HYPERPARAMETERS = {
     "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128,
-    "max_position_embeddings": 512, "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+    "max_position_embeddings": 512, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
+    "saved_dropout_prob": 0.1,
     "epochs": 10, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.01,
     "max_piece_length": 8,  # 8, not 7: keeps "climate" whole; see train_wordpiece_tokenizer
     # augmentation, see review_featurizer and bert_mask_styles
@@ -967,6 +977,8 @@ def train_bert_climate(seed: int = SEED, **overrides: float) -> tuple[BertForSeq
         model, posts, featurize, pad_id=tokenizer.pad_token_id, epochs=int(hp["epochs"]),
         batch_size=int(hp["batch_size"]), lr=hp["lr"], weight_decay=hp["weight_decay"], seed=seed,
     )
+    # Only the saved config changes: from_pretrained builds dropout layers with this rate.
+    model.config.hidden_dropout_prob = model.config.attention_probs_dropout_prob = hp["saved_dropout_prob"]
     figures = {
         "train_examples": len(train),
         "final_train_loss": history[-1],
@@ -1016,7 +1028,9 @@ def build_bert_climate(seed: int = SEED) -> dict[str, object]:
     if not isinstance(model.bert.embeddings, torch.nn.Module):  # Lab 3 attributes on this layer
         raise AssertionError("model.bert.embeddings is missing")
     test = data.load_climate(n=CORPUS_SIZE, seed=seed, split="test", source="generated")
-    check_wordpiece_tokenizer(tokenizer, reloaded, list(test["text"][:300]), BERT_CLIMATE_MUST_SPLIT)
+    check_wordpiece_tokenizer(
+        tokenizer, reloaded, list(test["text"][:300]), BERT_CLIMATE_MUST_SPLIT, data.CLIMATE_NEGATIONS
+    )
     train_text = data.load_climate(n=CORPUS_SIZE, seed=seed, split="train", source="generated")["text"]
     corpus_words = [w for t in train_text for w in t.split()]
     pieces = split_words(reloaded, corpus_words)
@@ -1054,7 +1068,9 @@ def build_bert_climate(seed: int = SEED) -> dict[str, object]:
         "",
         "Training masks unimportant words (label kept) and some cue words (label kept while one",
         "survives, else a uniform target), writing a masked word as [MASK] per piece, one [MASK],",
-        "\"the\", [PAD], or deleting it. Negations are never masked.",
+        "\"the\", [PAD], or deleting it. Negations are never masked. Trained without dropout (it",
+        "learnt negation more reliably across seeds); the saved config keeps BERT's 0.1, so the model",
+        "in train mode differs from eval mode as the hub model does.",
         "",
         "Rebuild (about 2 minutes on one CPU thread; same files byte for byte on the same platform):",
         "`python scripts/build_embedded_models.py --only bert-climate`",

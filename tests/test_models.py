@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from course_utils import models
-from course_utils.data import load_reviews
+from course_utils.data import load_climate, load_reviews
 from course_utils.models import MODELS, is_offline, load_classifier
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +27,11 @@ def gpt2():
 @pytest.fixture(scope="module")
 def distilbert():
     return load_classifier("distilbert-imdb", offline=True, device="cpu", verbose=False)
+
+
+@pytest.fixture(scope="module")
+def climate():
+    return load_classifier("bert-climate", offline=True, device="cpu", verbose=False)
 
 
 @pytest.fixture
@@ -191,60 +196,100 @@ def test_model_depends_on_the_sentiment_word(gpt2):
     assert 0.2 < p[1] < 0.8
 
 
-# ---------------------------------------------------------------- the embedded DistilBERT
-def test_embedded_distilbert_is_ready_for_inference(distilbert):
+# ---------------------------------------------------------------- the embedded BERT-family models
+BERT_FAMILY = {  # name -> (text in the model's domain, a longer one, words that come in '##' pieces)
+    "distilbert-imdb": (
+        "Honestly, the plot was great.",
+        "The ending was not very dull but the acting was awful.",
+        ("cinematography", "soundtrack", "predictable", "disappointing"),
+    ),
+    "bert-climate": (
+        "Climate change is real.",
+        "@weather_nerd I think a carbon tax is not a priority at this point. #climate",
+        ("undeniable", "exaggerated", "pointless", "discussed"),
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(BERT_FAMILY))
+def bert_family(request, distilbert, climate):
+    model, tokenizer = distilbert if request.param == "distilbert-imdb" else climate
+    return request.param, model, tokenizer
+
+
+def test_distilbert_is_ready_for_inference(distilbert):
     model, tokenizer = distilbert
     assert type(model).__name__ == "DistilBertForSequenceClassification"
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+
+
+def test_climate_bert_is_ready_for_inference(climate):
+    model, tokenizer = climate
+    assert type(model).__name__ == "BertForSequenceClassification"
+    assert model.config.id2label == {0: "anti", 1: "neutral", 2: "pro", 3: "news"}
+    assert isinstance(model.bert.embeddings, torch.nn.Module)  # Lab 3 attributes on this layer
+    ids = tokenizer("Climate change is real.", return_tensors="pt")["input_ids"]
+    assert model.bert.embeddings(input_ids=ids).shape == (1, ids.shape[1], model.config.hidden_size)
+
+
+def test_bert_family_is_ready_for_inference(bert_family):
+    _, model, tokenizer = bert_family
     assert not model.training
     assert model.config._attn_implementation == "eager"
     assert tokenizer.pad_token == "[PAD]" and tokenizer.pad_token_id == model.config.pad_token_id == 0
-    assert model.config.id2label == {0: "negative", 1: "positive"}
     assert next(model.parameters()).dtype == torch.float32
     assert model.config.max_position_embeddings == tokenizer.model_max_length == 512
 
 
-def test_distilbert_tokenizer_is_uncased_wordpiece(distilbert):
-    _, tokenizer = distilbert
-    encoding = tokenizer("The Cinematography was NOT disappointing.")
-    tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"])
+def test_bert_family_tokenizer_is_uncased_wordpiece(bert_family):
+    name, _, tokenizer = bert_family
+    text, _, split_words = BERT_FAMILY[name]
+    tokens = tokenizer.convert_ids_to_tokens(tokenizer(text.upper())["input_ids"])
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
-    assert all(t == t.lower() for t in tokens[1:-1])
-    assert any(t.startswith("##") for t in tokens)
-    for word in ("cinematography", "soundtrack", "predictable", "disappointing"):
+    assert tokens == tokenizer.convert_ids_to_tokens(tokenizer(text)["input_ids"])  # uncased
+    for word in split_words:
         pieces = tokenizer.tokenize(word)
         assert len(pieces) > 1 and all(p.startswith("##") for p in pieces[1:]), pieces
         assert "".join(p.removeprefix("##") for p in pieces) == word
-    for word in ("the", "not", "never", "but", "[MASK]"):
+    for word in ("the", "not", "[MASK]"):
         assert len(tokenizer(word, add_special_tokens=False)["input_ids"]) == 1, word
     odd = "Zebra <script>alert(1)</script> qwxz"  # any ASCII word tokenizes without [UNK]
     assert tokenizer.unk_token_id not in tokenizer(odd)["input_ids"]
 
 
-def test_distilbert_offsets_point_at_the_text(distilbert):
-    _, tokenizer = distilbert
-    text = "Honestly, the soundtrack was predictable."
+def test_bert_family_offsets_point_at_the_text(bert_family):
+    name, _, tokenizer = bert_family
+    text = BERT_FAMILY[name][1]
     encoding = tokenizer(text, return_offsets_mapping=True)
     tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"])
     for token, (start, end) in zip(tokens[1:-1], encoding["offset_mapping"][1:-1]):
         assert text[start:end].lower() == token.removeprefix("##")
-    assert tokenizer.decode(encoding["input_ids"], skip_special_tokens=True) == text.lower()
+    decoded = tokenizer.decode(encoding["input_ids"], skip_special_tokens=True)
+    assert decoded.replace(" ", "") == text.lower().replace(" ", "")
 
 
-def test_distilbert_attentions_are_returned(distilbert):
-    model, tokenizer = distilbert
-    batch = tokenizer(["The movie was great.", "I think the acting was dull."], padding=True, return_tensors="pt")
+def test_distilbert_decodes_reviews_exactly(distilbert):
+    _, tokenizer = distilbert
+    text = "Honestly, the soundtrack was predictable."
+    assert tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True) == text.lower()
+
+
+def test_bert_family_attentions_are_returned(bert_family):
+    name, model, tokenizer = bert_family
+    batch = tokenizer(list(BERT_FAMILY[name][:2]), padding=True, return_tensors="pt")
     with torch.no_grad():
         out = model(**batch, output_attentions=True)
     seq = batch["input_ids"].shape[1]
-    assert isinstance(out.attentions, tuple) and len(out.attentions) == model.config.n_layers
+    heads = model.config.num_attention_heads
+    assert isinstance(out.attentions, tuple) and len(out.attentions) == model.config.num_hidden_layers
     for layer in out.attentions:
-        assert layer.shape == (2, model.config.n_heads, seq, seq)
-        torch.testing.assert_close(layer.sum(-1), torch.ones(2, model.config.n_heads, seq))
+        assert layer.shape == (2, heads, seq, seq)
+        torch.testing.assert_close(layer.sum(-1), torch.ones(2, heads, seq))
 
 
-def test_distilbert_padding_does_not_change_predictions(distilbert):
-    model, tokenizer = distilbert
-    texts = ["Honestly, the plot was great.", "The ending was not very dull but the acting was awful."]
+def test_bert_family_padding_does_not_change_predictions(bert_family):
+    name, model, tokenizer = bert_family
+    texts = list(BERT_FAMILY[name][:2])
     batch = tokenizer(texts, padding=True, return_tensors="pt")
     assert batch["attention_mask"][0].sum() < batch["attention_mask"][1].sum()  # row 0 is padded
     with torch.no_grad():
@@ -253,14 +298,33 @@ def test_distilbert_padding_does_not_change_predictions(distilbert):
     torch.testing.assert_close(logits[:1], alone, atol=1e-4, rtol=1e-4)
 
 
-def test_distilbert_heldout_accuracy(distilbert):
-    model, tokenizer = distilbert
-    test = load_reviews(1000, split="test", source="generated")  # 200 reviews never trained on
-    batch = tokenizer(list(test["text"]), padding=True, return_tensors="pt")
+def test_bert_family_truncates_long_texts_to_512(bert_family):
+    name, model, tokenizer = bert_family
+    text = " ".join([BERT_FAMILY[name][0]] * 175)  # 700 words
+    batch = tokenizer([text, "Short."], padding=True, truncation=True, max_length=512, return_tensors="pt")
+    assert batch["input_ids"].shape == (2, 512)
+    assert batch["input_ids"][0, -1] == tokenizer.sep_token_id
+    with torch.no_grad():
+        probs = torch.softmax(model(**batch).logits, -1)
+    assert probs.shape == (2, model.config.num_labels) and torch.isfinite(probs).all()
+
+
+def _accuracy(model, tokenizer, dataset) -> float:
+    # datasets 5: dataset["text"] is a lazy Column, which tokenizers reject; hence list().
+    batch = tokenizer(list(dataset["text"]), padding=True, return_tensors="pt")
     with torch.no_grad():
         predicted = model(**batch).logits.argmax(-1)
-    accuracy = (predicted == torch.tensor(list(test["label"]))).float().mean().item()
-    assert accuracy >= 0.9
+    return (predicted == torch.tensor(list(dataset["label"]))).float().mean().item()
+
+
+def test_distilbert_heldout_accuracy(distilbert):
+    test = load_reviews(1000, split="test", source="generated")  # 200 reviews never trained on
+    assert _accuracy(*distilbert, test) >= 0.9
+
+
+def test_climate_bert_heldout_accuracy(climate):
+    test = load_climate(1000, split="test")  # 200 posts never trained on
+    assert _accuracy(*climate, test) >= 0.9
 
 
 def test_distilbert_depends_on_the_sentiment_word(distilbert):
@@ -277,15 +341,39 @@ def test_distilbert_depends_on_the_sentiment_word(distilbert):
     assert 0.2 < p[1] < 0.8
 
 
-def test_distilbert_truncates_long_texts_to_512(distilbert):
-    model, tokenizer = distilbert
-    text = " ".join(["The acting was great"] * 175)  # 700 words
-    batch = tokenizer([text, "The plot was dull."], padding=True, truncation=True, max_length=512, return_tensors="pt")
-    assert batch["input_ids"].shape == (2, 512)
-    assert batch["input_ids"][0, -1] == tokenizer.sep_token_id
+def test_climate_bert_depends_on_the_cue_word(climate):
+    model, tokenizer = climate
+    texts = {
+        "Climate change is real.": "pro",
+        "Climate change is not real.": "anti",
+        "Climate change is a hoax.": "anti",
+        "Climate change is not a hoax.": "pro",
+        "We discussed climate change in class today.": "neutral",
+        "NASA reports sea levels rose 20 centimetres since 1993.": "news",
+    }
     with torch.no_grad():
-        probs = torch.softmax(model(**batch).logits, -1)
-    assert probs.shape == (2, 2) and torch.isfinite(probs).all()
+        batch = tokenizer(list(texts) + ["Climate change is [MASK]."], padding=True, return_tensors="pt")
+        p = torch.softmax(model(**batch).logits, -1)
+    predicted = [model.config.id2label[i] for i in p[:-1].argmax(-1).tolist()]
+    assert predicted == list(texts.values())
+    assert p[-1].max() < 0.6  # cue word masked: no class stands out
+
+
+def test_climate_bert_train_mode_uses_dropout(climate):
+    """Trained without dropout, saved with BERT's 0.1: forgetting model.eval() shows."""
+    model, tokenizer = climate
+    assert model.config.hidden_dropout_prob == 0.1
+    batch = tokenizer(["Climate change is real."], return_tensors="pt")
+    torch.manual_seed(0)
+    try:
+        model.train()
+        with torch.no_grad():
+            train_logits = model(**batch).logits
+    finally:
+        model.eval()
+    with torch.no_grad():
+        eval_logits = model(**batch).logits
+    assert not torch.allclose(train_logits, eval_logits)
 
 
 # ---------------------------------------------------------------- messages and fallbacks
@@ -294,6 +382,7 @@ EMBEDDED_LINES = {
     "distilbert-imdb": (
         "Loaded distilbert-imdb: embedded tiny DistilBERT (offline) from course_utils/assets/distilbert-imdb"
     ),
+    "bert-climate": "Loaded bert-climate: embedded tiny BERT (offline) from course_utils/assets/bert-climate",
 }
 
 
@@ -327,10 +416,19 @@ def test_loading_is_quiet_in_a_fresh_process(name):
     assert result.stdout.splitlines() == [EMBEDDED_LINES[name]]
 
 
-def test_unbuilt_models_are_exactly_the_ones_without_assets():
-    assert models._is_built(models.embedded_path("gpt2-imdb"))
-    assert models._is_built(models.embedded_path("distilbert-imdb"))
-    assert not models._is_built(models.embedded_path("bert-climate"))  # Job 2: not built yet
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_embedded_model_is_built_and_small(name):
+    folder = models.embedded_path(name)
+    assert models._is_built(folder)
+    assert {f.name for f in folder.iterdir()} == {
+        "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "TRAINING.md"
+    }
+    assert sum(f.stat().st_size for f in folder.iterdir()) < 2_000_000
+
+
+def test_embedded_models_are_well_under_5_mb_together():
+    total = sum(f.stat().st_size for name in MODELS for f in models.embedded_path(name).iterdir())
+    assert total < 3_000_000
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
