@@ -32,9 +32,12 @@ __all__ = [
     "MODELS",
     "ModelSpec",
     "embedded_path",
+    "embedding_layer",
     "is_offline",
     "load_classifier",
+    "logits_from_embeddings",
     "pick_device",
+    "probability_function",
     "quiet_transformers",
     "reset_offline_cache",
 ]
@@ -350,3 +353,76 @@ def load_classifier(
     if verbose:
         print(f"Loaded {spec.name}: {source}", flush=True)
     return model, tokenizer
+
+
+# --------------------------------------------------------------------------------------
+# Plumbing for gradient methods (Lab 3, Lab 4) and for `lime` (texts in, probabilities out)
+# --------------------------------------------------------------------------------------
+def embedding_layer(model: PreTrainedModel) -> torch.nn.Module:
+    """The embedding block of a BERT-family classifier (``model.bert.embeddings`` for BERT).
+
+    Its output -- word + position (+ token type) embeddings after LayerNorm -- is the layer
+    the labs attribute on, as ``captum.attr.LayerIntegratedGradients(f, embedding_layer(model))``.
+    """
+    import torch
+
+    block = getattr(getattr(model, "base_model", None), "embeddings", None)
+    if not isinstance(block, torch.nn.Module):
+        raise TypeError(
+            f"{type(model).__name__} has no embedding block at model.base_model.embeddings: "
+            "use a BERT-family classifier (bert-climate or distilbert-imdb)"
+        )
+    return block
+
+
+def logits_from_embeddings(
+    model: PreTrainedModel, embeddings: torch.Tensor, attention_mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Run ``model`` from its embedding block's output: ``[B, T, D]`` -> logits ``[B, C]``.
+
+    The model is called on placeholder token ids while a forward hook replaces the
+    embedding block's output by ``embeddings`` -- the way captum's layer methods work -- so
+    gradients flow back to ``embeddings``. ``attention_mask`` defaults to all ones.
+    """
+    import torch
+
+    if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 3:
+        shape = tuple(embeddings.shape) if isinstance(embeddings, torch.Tensor) else type(embeddings).__name__
+        raise ValueError(f"embeddings must be a tensor [batch, tokens, hidden], got {shape}")
+    block = embedding_layer(model)
+    batch, length, _ = embeddings.shape
+    placeholder = torch.zeros(batch, length, dtype=torch.long, device=embeddings.device)
+    if attention_mask is None:
+        attention_mask = torch.ones_like(placeholder)
+    handle = block.register_forward_hook(lambda module, inputs, output: embeddings)
+    try:
+        return model(input_ids=placeholder, attention_mask=attention_mask).logits
+    finally:
+        handle.remove()  # never leave the model rewired, even after an error
+
+
+def probability_function(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch_size: int = 64):
+    """``predict(texts: list[str]) -> np.ndarray [N, C]``, columns in ``model.config.id2label`` order.
+
+    Built on transformers' ``text-classification`` pipeline (batched, truncating, softmax),
+    for ``lime`` and for the later labs' word-level metrics.
+    """
+    import numpy as np
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=model, tokenizer=tokenizer, top_k=None,
+                        device=next(model.parameters()).device)
+    column = {label: i for i, label in model.config.id2label.items()}
+
+    def predict(texts: list[str]) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("predict takes a list of texts, not one string: predict([text])")
+        texts = list(texts)
+        probs = np.zeros((len(texts), len(column)))
+        if texts:
+            for row, scores in enumerate(classify(texts, batch_size=batch_size, truncation=True)):
+                for score in scores:
+                    probs[row, column[score["label"]]] = score["score"]
+        return probs
+
+    return predict

@@ -85,17 +85,29 @@ def plot_weights_by_parameter(
 
 def plot_curve(
     x: Sequence[float],
-    y: Sequence[float],
+    y: Sequence[float] | Mapping[str, Sequence[float]],
     xlabel: str,
     ylabel: str,
     title: str,
     log_x: bool = False,
+    log_y: bool = False,
 ) -> Figure:
-    """A single labelled line with markers (e.g. agreement against sample count)."""
+    """A labelled line with markers (e.g. agreement against sample count).
+
+    ``y`` is one series, or a mapping ``label -> series`` for several lines with a legend.
+    """
+    series = dict(y) if isinstance(y, Mapping) else {None: y}
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(x, y, marker="o")
+    for label, values in series.items():
+        if len(values) != len(x):
+            raise ValueError(f"{len(x)} x values but {len(values)} y values" + (f" for {label!r}" if label else ""))
+        ax.plot(x, values, marker="o", label=label)
     if log_x:
         ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    if isinstance(y, Mapping):
+        ax.legend()
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -125,6 +137,32 @@ def highlight_html(words: Sequence[str], weights: Sequence[float]) -> HTML:
               f'raises the probability</span> · <span style="background:{NEGATIVE_COLOUR}80">lowers it</span>'
               " · stronger colour = larger |weight| (hover for the value)</div>")
     return HTML('<div style="line-height:2">' + " ".join(spans) + "</div>" + legend)
+
+
+def visualize_text_escaped(records: Sequence, legend: bool = True) -> HTML:
+    """captum's ``visualize_text`` on escaped copies of ``records``; displays and returns the HTML.
+
+    ``records`` are ``captum.attr.visualization.VisualizationDataRecord``s. captum pastes
+    tokens and labels into its HTML as they are (captum#1226), so a text containing
+    ``<script>`` would run; here every token and label is escaped first.
+    """
+    import copy
+
+    from captum.attr import visualization
+
+    def escaped(value):
+        return html.escape(value) if isinstance(value, str) else value
+
+    safe = []
+    for record in records:
+        if not isinstance(record, visualization.VisualizationDataRecord):
+            raise TypeError(f"expected captum VisualizationDataRecords, got {type(record).__name__}")
+        record = copy.copy(record)
+        record.raw_input_ids = [html.escape(str(token)) for token in record.raw_input_ids]
+        for name in ("true_class", "pred_class", "attr_class"):
+            setattr(record, name, escaped(getattr(record, name)))
+        safe.append(record)
+    return visualization.visualize_text(safe, legend=legend)
 
 
 def plot_attention_heatmap(matrix: np.ndarray, labels: Sequence[str], title: str = "Attention") -> Figure:

@@ -45,7 +45,26 @@ def test_plots_return_figures():
     fig2 = plots.plot_weights_by_parameter({0.1: explanation, 1.0: dict(explanation)})
     assert len(fig2.axes[0].lines) >= 3
     assert isinstance(plots.plot_curve([1, 2], [0.5, 1.0], "x", "y", "t", log_x=True), Figure)
+    two = plots.plot_curve([1, 2], {"ours": [0.5, 1.0], "captum": [0.4, 0.9]}, "x", "y", "t", log_y=True)
+    assert [line.get_label() for line in two.axes[0].lines] == ["ours", "captum"]
+    assert two.axes[0].get_legend() is not None
+    with pytest.raises(ValueError, match="captum"):
+        plots.plot_curve([1, 2], {"captum": [0.4]}, "x", "y", "t")
     plt.close("all")
+
+
+def test_visualize_text_escaped_escapes_tokens_and_labels(capsys):
+    from captum.attr import visualization
+
+    record = visualization.VisualizationDataRecord(
+        torch.tensor([0.5, -0.2]), 0.9, "pro", "<b>odd label</b>", "pro", 0.3, ["<script>alert(1)</script>", "ok"], 1
+    )
+    page = plots.visualize_text_escaped([record]).data
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<b>odd" not in page and "&lt;b&gt;odd label" in page
+    assert record.raw_input_ids[0] == "<script>alert(1)</script>"  # the caller's record is untouched
+    with pytest.raises(TypeError, match="VisualizationDataRecord"):
+        plots.visualize_text_escaped([("a", 1.0)])
 
 
 def test_plots_reject_empty_input():

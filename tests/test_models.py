@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -470,3 +471,39 @@ def test_online_path_uses_hub_ids_and_revisions(name, monkeypatch, capsys):
     expected = {"revision": spec.revision, "tokenizer_revision": tokenizer_revision}
     assert calls == [(spec.hub_id, spec.tokenizer_id or spec.hub_id, expected)]
     assert capsys.readouterr().out == f"Loaded {name}: {spec.hub_id}@{spec.revision} from the Hugging Face hub\n"
+
+
+# ---------------------------------------------------------------- plumbing for gradient methods and lime
+@pytest.mark.parametrize("name", ["bert-climate", "distilbert-imdb"])
+def test_logits_from_embeddings_matches_the_model(name):
+    model, tokenizer = load_classifier(name, offline=True, device="cpu", verbose=False)
+    batch = tokenizer(["Climate change is real.", "The plot was not very good but the cast was brilliant."],
+                      padding=True, return_tensors="pt")
+    embeddings = models.embedding_layer(model)(batch["input_ids"]).detach().requires_grad_()
+    logits = models.logits_from_embeddings(model, embeddings, batch["attention_mask"])
+    with torch.no_grad():
+        torch.testing.assert_close(logits, model(**batch).logits)
+    logits[:, 0].sum().backward()  # gradients reach the embeddings
+    assert embeddings.grad is not None and embeddings.grad.abs().sum() > 0
+    assert not models.embedding_layer(model)._forward_hooks  # the hook is removed again
+
+
+def test_embedding_layer_is_the_bert_block_and_rejects_gpt2(climate, gpt2):
+    assert models.embedding_layer(climate[0]) is climate[0].bert.embeddings
+    with pytest.raises(TypeError, match="BERT-family"):
+        models.embedding_layer(gpt2[0])
+    with pytest.raises(ValueError, match="batch, tokens, hidden"):
+        models.logits_from_embeddings(climate[0], torch.zeros(3, 64))
+
+
+def test_probability_function_matches_a_softmax_in_label_order(climate):
+    model, tokenizer = climate
+    texts = ["Climate change is real.", "Global warming seems maybe overblown.", "NASA says sea levels rose."]
+    probs = models.probability_function(model, tokenizer, batch_size=2)(texts)
+    with torch.no_grad():
+        expected = torch.softmax(model(**tokenizer(texts, padding=True, return_tensors="pt")).logits, -1).numpy()
+    assert isinstance(probs, np.ndarray) and probs.shape == (3, 4)
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    assert models.probability_function(model, tokenizer)([]).shape == (0, 4)
+    with pytest.raises(TypeError, match="list of texts"):
+        models.probability_function(model, tokenizer)("one string")
