@@ -40,6 +40,15 @@ DEMO_PLANS = {
         "ex_attention_submatrix": "solution",
         "ex_rank_agreement": ("scipy.stats.kendalltau", "scipy.stats.spearmanr"),
     },
+    "lab3_ig_vs_lime": {
+        "ex_summarize_attributions": "solution",
+        "ex_input_x_gradient": ("(x * grad).sum(dim=-1)[0]", "grad.sum(dim=-1)[0]"),  # gradient, not x * gradient
+        "ex_integrated_gradients": (  # seed 002's bug: class 0 counts as "no target"
+            "    if target is None:\n        target = int(endpoints[0].argmax())",
+            "    target = target or int(endpoints[0].argmax())",
+        ),
+        "ex_word_feature_mask": "solution",
+    },
 }
 
 

@@ -25,6 +25,7 @@ matplotlib.use("Agg")
 
 LAB1 = "lab1_lime_from_scratch"
 LAB2 = "lab2_attention_vs_lime"
+LAB3 = "lab3_ig_vs_lime"
 
 # One wrong answer per exercise, from each lab's catalogue, graded by real nbgrader.
 WRONG_MIX = {
@@ -45,8 +46,15 @@ WRONG_MIX = {
         "attention_submatrix": "sorts_indices",
         "rank_agreement": "spearman",
     },
+    LAB3: {
+        "summarize_attributions": "l2_without_sqrt",
+        "input_x_gradient": "logit_not_probability",
+        "integrated_gradients": "zero_baseline",
+        "word_feature_mask": "distinct_words",
+        "group_subwords": "averages_pieces",
+    },
 }
-CATALOGUES = {LAB1: "answers_lab1", LAB2: "answers_lab2"}
+CATALOGUES = {LAB1: "answers_lab1", LAB2: "answers_lab2", LAB3: "answers_lab3"}
 NOISY = ("    n = ids.numel()\n",
          "    n = ids.numel()\n    import warnings; warnings.warn('a harmless library warning', UserWarning)\n")
 
