@@ -43,7 +43,9 @@ def plot_token_importance(
     colours = [POSITIVE_COLOUR if w > 0 else NEGATIVE_COLOUR for w in weights]
     ax.barh(range(len(words)), weights, color=colours)
     ax.set_yticks(range(len(words)), labels=words)
-    ax.invert_yaxis()  # the first (most important) word on top
+    # The first (most important) word on top. Set, not toggled: invert_yaxis() on axes that
+    # share y (side-by-side panels) would flip them back and forth.
+    ax.set_ylim(len(words) - 0.5, -0.5)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel(xlabel)
     ax.set_title(title)

@@ -57,3 +57,24 @@ def scores_by_word(text: str, offsets: Sequence[tuple[int, int]], scores: Sequen
         if found:
             by_word.setdefault(word, []).append(score)
     return {word: sum(values) / len(values) for word, values in by_word.items()}
+
+
+def scores_by_whitespace_word(text: str, offsets: Sequence[tuple[int, int]], scores: Sequence[float]) -> list[float]:
+    """One score per whitespace-separated word of `text` (``text.split()``), summing its tokens.
+
+    Lab 4's word-level metrics and the generated corpora's ``rationale`` column count words
+    this way (punctuation stays attached: "myth." is one word). Tokens with empty offsets
+    (special tokens) are skipped; a word without tokens (cut off by truncation) scores 0.
+    """
+    if len(offsets) != len(scores):
+        raise ValueError(f"{len(offsets)} offsets but {len(scores)} scores")
+    spans = [(match.start(), match.end()) for match in re.finditer(r"\S+", text)]
+    word_scores = [0.0] * len(spans)
+    for (start, end), score in zip(offsets, scores):
+        if end <= start:
+            continue
+        for k, (w_start, w_end) in enumerate(spans):
+            if start < w_end and end > w_start:
+                word_scores[k] += float(score)
+                break
+    return word_scores

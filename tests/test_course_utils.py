@@ -42,6 +42,10 @@ def test_plots_return_figures():
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["great", "dull", "plot"]  # first word on top after invert_yaxis
     assert isinstance(plots.plot_token_importance(dict(explanation)), Figure)
+    _, panels = plt.subplots(1, 2, sharey=True)  # shared axes: both panels keep the first word on top
+    for ax in panels:
+        plots.plot_token_importance(explanation, ax=ax)
+    assert all(ax.get_ylim()[0] > ax.get_ylim()[1] for ax in panels)
     fig2 = plots.plot_weights_by_parameter({0.1: explanation, 1.0: dict(explanation)})
     assert len(fig2.axes[0].lines) >= 3
     assert isinstance(plots.plot_curve([1, 2], [0.5, 1.0], "x", "y", "t", log_x=True), Figure)
@@ -220,3 +224,15 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_test_command():
     assert commands[0].endswith("course run") and "pip install -e ." in commands[0]
     assert commands[1].endswith("-m pytest") and '".[test]"' in commands[1]
     assert commands[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_scores_by_whitespace_word_sums_pieces_per_word():
+    post = "The  greenhouse effect is a myth."
+    # [CLS] the green ##house effect is a myth . [SEP]
+    offsets = [(0, 0), (0, 3), (5, 10), (10, 15), (16, 22), (23, 25), (26, 27), (28, 32), (32, 33), (0, 0)]
+    scores = [9.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 9.0]
+    scores_by_whitespace_word = text.scores_by_whitespace_word
+    assert np.allclose(scores_by_whitespace_word(post, offsets, scores), [0.1, 0.5, 0.4, 0.5, 0.6, 1.5])
+    assert scores_by_whitespace_word("a b", [(0, 0), (0, 1), (0, 0)], [1.0, 2.0, 3.0]) == [2.0, 0.0]
+    with pytest.raises(ValueError, match="offsets"):
+        scores_by_whitespace_word("a", [(0, 1)], [1.0, 2.0])
