@@ -39,19 +39,8 @@ def scores_by_word(text: str, offsets: Sequence[tuple[int, int]], scores: Sequen
     empty offsets and are skipped); the pieces of one occurrence are summed, and a word that
     occurs several times gets the mean over its occurrences.
     """
-    if len(offsets) != len(scores):
-        raise ValueError(f"{len(offsets)} offsets but {len(scores)} scores")
     spans = [(match.start(), match.end(), match.group()) for match in re.finditer(r"\w+", text)]
-    occurrence_scores = [0.0] * len(spans)
-    seen = [False] * len(spans)
-    for (start, end), score in zip(offsets, scores):
-        if end <= start:
-            continue  # [CLS], [SEP], [PAD]
-        for k, (w_start, w_end, _) in enumerate(spans):
-            if start < w_end and end > w_start:
-                occurrence_scores[k] += float(score)
-                seen[k] = True
-                break
+    occurrence_scores, seen = _sum_per_span([(start, end) for start, end, _ in spans], offsets, scores)
     by_word: dict[str, list[float]] = {}
     for (_, _, word), score, found in zip(spans, occurrence_scores, seen):
         if found:
@@ -66,15 +55,23 @@ def scores_by_whitespace_word(text: str, offsets: Sequence[tuple[int, int]], sco
     this way (punctuation stays attached: "myth." is one word). Tokens with empty offsets
     (special tokens) are skipped; a word without tokens (cut off by truncation) scores 0.
     """
+    spans = [(match.start(), match.end()) for match in re.finditer(r"\S+", text)]
+    return _sum_per_span(spans, offsets, scores)[0]
+
+
+def _sum_per_span(
+    spans: Sequence[tuple[int, int]], offsets: Sequence[tuple[int, int]], scores: Sequence[float]
+) -> tuple[list[float], list[bool]]:
+    """Each token's score added to the first span its characters overlap; and which spans got one."""
     if len(offsets) != len(scores):
         raise ValueError(f"{len(offsets)} offsets but {len(scores)} scores")
-    spans = [(match.start(), match.end()) for match in re.finditer(r"\S+", text)]
-    word_scores = [0.0] * len(spans)
+    sums, seen = [0.0] * len(spans), [False] * len(spans)
     for (start, end), score in zip(offsets, scores):
         if end <= start:
-            continue
+            continue  # [CLS], [SEP], [PAD]
         for k, (w_start, w_end) in enumerate(spans):
             if start < w_end and end > w_start:
-                word_scores[k] += float(score)
+                sums[k] += float(score)
+                seen[k] = True
                 break
-    return word_scores
+    return sums, seen

@@ -236,3 +236,13 @@ def test_scores_by_whitespace_word_sums_pieces_per_word():
     assert scores_by_whitespace_word("a b", [(0, 0), (0, 1), (0, 0)], [1.0, 2.0, 3.0]) == [2.0, 0.0]
     with pytest.raises(ValueError, match="offsets"):
         scores_by_whitespace_word("a", [(0, 1)], [1.0, 2.0])
+
+
+def test_scores_by_word_sums_pieces_and_averages_repeated_words():
+    review = "great, not great"
+    # [CLS] gr ##eat , not great [SEP]
+    offsets = [(0, 0), (0, 2), (2, 5), (5, 6), (7, 10), (11, 16), (0, 0)]
+    scores = [9.0, 0.25, 0.5, 0.3, -0.2, 0.25, 9.0]
+    assert text.scores_by_word(review, offsets, scores) == {"great": 0.5, "not": -0.2}  # (0.75 + 0.25) / 2
+    with pytest.raises(ValueError, match="offsets"):
+        text.scores_by_word("a", [(0, 1)], [1.0, 2.0])
