@@ -183,11 +183,13 @@ def test_heldout_accuracy(gpt2):
     assert accuracy >= 0.9
 
 
-def test_model_depends_on_the_sentiment_word(gpt2):
-    model, tokenizer = gpt2
+# The sentiment word masked as the labs mask it: GPT-2 with a neutral word (Lab 1), DistilBERT with [MASK] (Lab 4).
+@pytest.mark.parametrize("fixture, mask", [("gpt2", "the"), ("distilbert", "[MASK]")])
+def test_model_depends_on_the_sentiment_word(request, fixture, mask):
+    model, tokenizer = request.getfixturevalue(fixture)
     texts = [
         "Honestly, the plot was brilliant.",
-        "Honestly, the plot was the.",  # sentiment word masked as LIME would
+        f"Honestly, the plot was {mask}.",
         "Honestly, the plot was not brilliant.",
         "Honestly, the plot was boring.",
     ]
@@ -328,18 +330,6 @@ def test_climate_bert_heldout_accuracy(climate):
     assert _accuracy(*climate, test) >= 0.9
 
 
-def test_distilbert_depends_on_the_sentiment_word(distilbert):
-    model, tokenizer = distilbert
-    texts = [
-        "Honestly, the plot was brilliant.",
-        "Honestly, the plot was [MASK].",  # sentiment word masked as Lab 4 does
-        "Honestly, the plot was not brilliant.",
-        "Honestly, the plot was boring.",
-    ]
-    with torch.no_grad():
-        p = torch.softmax(model(**tokenizer(texts, padding=True, return_tensors="pt")).logits, -1)[:, 1]
-    assert p[0] > 0.9 and p[2] < 0.1 and p[3] < 0.1
-    assert 0.2 < p[1] < 0.8
 
 
 def test_climate_bert_depends_on_the_cue_word(climate):
