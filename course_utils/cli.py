@@ -49,6 +49,13 @@ DEMO_PLANS = {
         ),
         "ex_word_feature_mask": "solution",
     },
+    "lab4_faithfulness_stability": {
+        "ex_mask_top_k": "solution",
+        "ex_comprehensiveness": ("max(1, round(f * n))", "max(1, int(f * n))"),  # truncates k instead of rounding
+        "ex_performance_drop": ('average="macro"', 'average="micro"'),  # micro F1 = accuracy here
+        "ex_stability": "solution",
+        "ex_rationale_agreement": ("average_precision_score", "roc_auc_score"),
+    },
 }
 
 

@@ -26,6 +26,7 @@ matplotlib.use("Agg")
 LAB1 = "lab1_lime_from_scratch"
 LAB2 = "lab2_attention_vs_lime"
 LAB3 = "lab3_ig_vs_lime"
+LAB4 = "lab4_faithfulness_stability"
 
 # One wrong answer per exercise, from each lab's catalogue, graded by real nbgrader.
 WRONG_MIX = {
@@ -53,8 +54,16 @@ WRONG_MIX = {
         "word_feature_mask": "distinct_words",
         "group_subwords": "averages_pieces",
     },
+    LAB4: {
+        "mask_top_k": "by_absolute_score",
+        "comprehensiveness": "is_sufficiency",
+        "sufficiency": "masks_specials",
+        "performance_drop": "accuracy",
+        "stability": "edited_class",
+        "rationale_agreement": "roc_auc",
+    },
 }
-CATALOGUES = {LAB1: "answers_lab1", LAB2: "answers_lab2", LAB3: "answers_lab3"}
+CATALOGUES = {LAB1: "answers_lab1", LAB2: "answers_lab2", LAB3: "answers_lab3", LAB4: "answers_lab4"}
 NOISY = ("    n = ids.numel()\n",
          "    n = ids.numel()\n    import warnings; warnings.warn('a harmless library warning', UserWarning)\n")
 

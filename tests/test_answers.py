@@ -12,7 +12,8 @@ import pytest
 
 from harness import grade, lab_notebook, read_exercises
 
-LABS = {"lab1_lime_from_scratch": "answers_lab1", "lab2_attention_vs_lime": "answers_lab2", "lab3_ig_vs_lime": "answers_lab3"}
+LABS = {"lab1_lime_from_scratch": "answers_lab1", "lab2_attention_vs_lime": "answers_lab2", "lab3_ig_vs_lime": "answers_lab3",
+        "lab4_faithfulness_stability": "answers_lab4"}
 
 
 def _cases(kind: str):
