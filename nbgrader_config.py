@@ -21,12 +21,17 @@ c.OverwriteKernelspec.enabled = True
 c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 c.Execute.kernel_name = "python3"
+# Several graders starting kernels at once on a small machine need more than the default 60 s.
+c.Execute.startup_timeout = 180
 
 # nbgrader gives 0 to a test cell with *any* stderr output. Library warnings and progress
 # bars are not the student's fault, so stderr that matches this pattern is dropped first.
 # Both settings are needed: the preprocessor is disabled by default.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"(?i)warning|\d+%\|"
+
+# A test cell deleted from a submission is put back (from the gradebook) and run.
+c.OverwriteCells.add_missing_cells = True
 
 # Long outputs (a print inside a loop) are cut instead of bloating the feedback.
 c.LimitOutput.max_lines = 200

@@ -4,23 +4,25 @@
                                cohort (reference, blank, partly wrong) and print its grades
     course release [LAB ...]   regenerate notebooks/ from solutions/ and check for leaks
     course check   [LAB ...]   source autogrades to full marks, blank release to 0
-    course autograde SUBMISSIONS [--lab LAB] [--out DIR]
+    course autograde SUBMISSIONS [--lab LAB] [--out DIR] [--jobs N] [--timeout S] [--memory-limit MB]
                                grade a folder of <student>/<lab>.ipynb or <student>_<lab>.ipynb
+                               files (or a .zip of one, or one notebook), resumably; writes
+                               grades.csv, summary.md with charts, and feedback HTML
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import nbformat
 
-from course_utils import pipeline
+from course_utils import batch, pipeline
 
 # The demo cohort's partly wrong student: some answers right, some blank, some with a
 # classic mistake made by editing the reference answer (no answer text is stored here).
@@ -167,60 +169,71 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-_FLAT_NAME = re.compile(r"^(?P<student>.+?)_(?P<lab>lab\d+_[a-z_]+?)(?:\.ipynb)$")
-
-
-def find_submissions(folder: Path, lab: str) -> dict[str, Path]:
-    """Student -> notebook for `lab` in `folder`: <student>/<lab>.ipynb, <student>/<lab>/<lab>.ipynb
-    or a flat <student>_<lab>.ipynb."""
-    found: dict[str, Path] = {}
-    for path in sorted(folder.rglob("*.ipynb")):
-        if ".ipynb_checkpoints" in path.parts:
-            continue
-        relative = path.relative_to(folder)
-        match = _FLAT_NAME.match(path.name)
-        if len(relative.parts) == 1 and match and match["lab"] == lab:
-            found[match["student"]] = path
-        elif len(relative.parts) >= 2 and path.stem == lab:
-            found[relative.parts[0]] = path
-    return found
-
-
 def cmd_autograde(args: argparse.Namespace) -> int:
-    folder = Path(args.submissions).resolve()
-    if not folder.is_dir():
-        print(f"course autograde: {folder} is not a folder of submissions", file=sys.stderr)
+    source = Path(args.submissions).resolve()
+    if not source.exists():
+        print(f"course autograde: {source} does not exist", file=sys.stderr)
         return 2
     labs = [args.lab] if args.lab else pipeline.finished_labs()
+    unknown = set(labs) - set(pipeline.finished_labs())
+    if unknown:
+        print(f"course autograde: unknown lab {sorted(unknown)[0]!r}; labs: {', '.join(pipeline.finished_labs())}",
+              file=sys.stderr)
+        return 2
     out = Path(args.out).resolve()
-    workspace = pipeline.Workspace(out, labs)
-    for lab in labs:
-        submissions = find_submissions(folder, lab)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            folder = batch.unpack(source, Path(scratch))
+        except (zipfile.BadZipFile, ValueError) as error:
+            print(f"course autograde: cannot open {source.name}: {error}", file=sys.stderr)
+            return 2
+        submissions, problems = batch.collect(folder, labs)
+        for problem in problems:
+            print(f"  not graded: {problem.file}: {problem.reason}")
         if not submissions:
-            continue
-        workspace.release(lab)
-        print(f"{lab}: {len(submissions)} submission(s)")
-        graded = []
-        for student, path in submissions.items():
+            print("course autograde: no submission to grade", file=sys.stderr)
+            return 1
+        options = batch.Options(jobs=args.jobs, cell_timeout=args.timeout, memory_limit_mb=args.memory_limit)
+        print(f"Grading {len(submissions)} submission(s) with {args.jobs} job(s); results go to {out}")
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(submissions), unit="notebook", desc="autograde") as bar:
+            def progress(result: batch.Result) -> None:
+                bar.update(1)
+                if result.error:
+                    bar.write(f"  {result.student} ({result.lab}): {result.error}")
+
             try:
-                nbformat.read(path, as_version=4)
-            except Exception as error:
-                print(f"  {student}: not a readable notebook ({type(error).__name__}); skipped")
-                continue
-            workspace.submit(lab, student, path)
-            start = time.perf_counter()
-            try:
-                workspace.autograde(lab, student)
-                workspace.feedback(lab, student)
-            except RuntimeError as error:
-                print(f"  {student}: grading failed: {str(error).splitlines()[0]}")
-                continue
-            graded.append(student)
-            print(f"  {student}: graded in {time.perf_counter() - start:.1f} s")
-        if graded:
-            _print_table(grade_table(workspace, lab, graded))
-    print(f"\nGradebook, autograded notebooks and feedback: {out}")
+                results = batch.grade_batch(out, submissions, options, progress)
+            except (batch.Interrupted, KeyboardInterrupt) as stopped:
+                bar.close()
+                print(f"\nInterrupted ({stopped or 'Ctrl-C'}). Run the same command again to grade the rest: "
+                      "graded notebooks are kept and not graded twice.", file=sys.stderr)
+                return 130
+    seconds = time.perf_counter() - start
+    grades = batch.export_grades(out, sorted({s.lab for s in submissions}))
+    report = batch.write_report(out, results, problems, seconds)
+    for lab in sorted({r.lab for r in results}):
+        print(f"\n{lab}: class mean per exercise")
+        rows = [["exercise", "points", "class mean", "full marks"]]
+        for row in batch.class_summary(results, lab):
+            mean = "to grade" if row["mean"] is None else f"{row['mean']:.2f} ({100 * row['mean'] / row['max']:.0f}%)"
+            rows.append([row["exercise"], _fmt(row["max"]), mean, "" if row["full"] is None else f"{row['full']}/{row['n']}"])
+        _print_table(rows)
+    flagged = [r for r in results if r.tampering]
+    for result in flagged:
+        print(f"  tampering flagged for {result.student} ({result.lab}): {'; '.join(result.tampering)}")
+    print(f"\nGrades: {grades}\nSummary and charts: {report}\nFeedback (HTML, no hidden tests): {out / 'feedback'}")
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,9 +247,15 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check", help="source gets full marks, blank release gets 0")
     check.add_argument("labs", nargs="*")
     autograde = commands.add_parser("autograde", help="autograde a folder of submissions")
-    autograde.add_argument("submissions")
+    autograde.add_argument("submissions", help="a folder of <student>/<lab>.ipynb or <student>_<lab>.ipynb, "
+                                              "a .zip of one, or a single notebook")
     autograde.add_argument("--lab", help="grade only this lab")
-    autograde.add_argument("--out", default=".course_runs/autograde", help="output folder")
+    autograde.add_argument("--out", default=".course_runs/autograde", help="output folder (re-use it to resume)")
+    autograde.add_argument("--jobs", type=_positive, default=1, help="students graded in parallel (default 1)")
+    autograde.add_argument("--timeout", type=_positive, default=None,
+                           help="seconds one cell may run before it is interrupted (default: nbgrader_config.py's)")
+    autograde.add_argument("--memory-limit", type=_positive, default=pipeline.DEFAULT_MEMORY_LIMIT_MB,
+                           help="address-space limit per grading kernel, in MB (default %(default)s)")
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["run"] + (argv or []))

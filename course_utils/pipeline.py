@@ -8,6 +8,7 @@ submitted/, autograded/, feedback/), so grading never writes into the repository
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -24,9 +25,46 @@ import nbformat
 from nbformat.notebooknode import NotebookNode
 from sqlalchemy.exc import SAWarning
 
+from course_utils import guard
+
 SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "HIDDEN TESTS")
 _HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
 _SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION.*?### END SOLUTION", re.S)
+
+
+# Address-space cap per grading kernel. A lab's kernel peaks near 2.6 GB of address space
+# (torch maps large libraries) and 0.7 GB resident; 6 GB leaves room and still stops a
+# runaway allocation long before it hurts the machine or the other graders.
+DEFAULT_MEMORY_LIMIT_MB = 6144
+
+
+@dataclass
+class Tampering:
+    """A guarded function found rebound after (`during`) or before (`before`) a cell ran."""
+
+    grade_id: str
+    when: str
+    changed: list[str]
+    is_test: bool
+
+
+def _is_test_cell(cell: NotebookNode) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def course_root() -> Path:
@@ -173,7 +211,9 @@ class ExerciseScore:
 class Workspace:
     """A scratch nbgrader course root for the given labs, configured like the course."""
 
-    def __init__(self, path: Path, labs: list[str] | None = None, root: Path | None = None):
+    def __init__(self, path: Path, labs: list[str] | None = None, root: Path | None = None,
+                 memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB, cell_timeout: int | None = None,
+                 copy_sources: bool = True):
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
         from traitlets.config.loader import PyFileConfigLoader
@@ -181,21 +221,31 @@ class Workspace:
         self.root = root or course_root()
         self.path = Path(path).resolve()
         self.labs = labs or finished_labs(self.root)
+        self.memory_limit_mb = memory_limit_mb
         self.path.mkdir(parents=True, exist_ok=True)
-        for lab in self.labs:
-            target = self.path / "source" / lab
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(lab_notebook(lab, root=self.root), target / f"{lab}.ipynb")
+        if copy_sources:  # a parallel worker reuses the sources its parent copied
+            for lab in self.labs:
+                target = self.path / "source" / lab
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(lab_notebook(lab, root=self.root), target / f"{lab}.ipynb")
+            startup = self.path / "ipython" / "profile_default" / "startup"
+            startup.mkdir(parents=True, exist_ok=True)
+            (startup / "00-course-guard.py").write_text(guard.STARTUP_SCRIPT)
         config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
         config.CourseDirectory.root = str(self.path)
         config.CourseDirectory.source_directory = "source"
         config.CourseDirectory.release_directory = "release"
-        config.CourseDirectory.db_url = f"sqlite:///{self.path / 'gradebook.db'}"
+        # Parallel graders share this gradebook: wait for SQLite's lock instead of failing.
+        config.CourseDirectory.db_url = f"sqlite:///{self.path / 'gradebook.db'}?timeout=120"
+        if cell_timeout is not None:
+            config.Execute.timeout = cell_timeout
         config.Exchange.root = str(self.path / "exchange")
         # Kernels talk to the grader over IPC sockets in the workspace, not TCP ports.
         (self.path / "ipc").mkdir(exist_ok=True)
         config.KernelManager.transport = "ipc"
-        config.KernelManager.ip = str(self.path / "ipc" / "kernel")
+        # One prefix per process: parallel graders picking socket names at the same moment
+        # would otherwise pick the same ones, and one kernel would never answer.
+        config.KernelManager.ip = str(self.path / "ipc" / f"kernel{os.getpid()}")
         self.config = config
         with grading_environment():
             self.api = NbGraderAPI(CourseDirectory(config=config), config=config)
@@ -206,7 +256,7 @@ class Workspace:
             warnings.simplefilter("ignore", SAWarning)
             result = call()
         if not result.get("success"):
-            raise RuntimeError(f"nbgrader {action} failed:\n{result.get('error') or result.get('log')}")
+            raise RuntimeError(f"nbgrader {action} failed:\n{result.get('log') or ''}\n{result.get('error') or ''}")
         return result
 
     def release(self, lab: str) -> Path:
@@ -223,11 +273,76 @@ class Workspace:
             nbformat.write(notebook, target)
         return target
 
+    def guard_log(self, lab: str, student: str) -> Path:
+        return self.path / "guard" / lab / f"{student}.jsonl"
+
     def autograde(self, lab: str, student: str) -> float:
-        """Autograde one submission; return the seconds it took."""
+        """Autograde one submission in guarded kernels; return the seconds it took.
+
+        Test cells during which the student's code rebound a guarded function score 0
+        (see `tampering`). Re-grading a student replaces the earlier grades.
+        """
+        log = self.guard_log(lab, student)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.unlink(missing_ok=True)
+        kernel_env = {"IPYTHONDIR": str(self.path / "ipython"), guard.LOG_ENV: str(log),
+                      guard.TRUSTED_ENV: str(self._trusted_cells(lab))}
+        if self.memory_limit_mb:
+            kernel_env[guard.MEMORY_ENV] = str(self.memory_limit_mb)
         start = time.perf_counter()
-        self._run(f"autograde {lab} for {student}", lambda: self.api.autograde(lab, student))
+        self._set_test_overrides(lab, student, {})  # a re-grade starts from the tests alone
+        with _environment(kernel_env):
+            self._run(f"autograde {lab} for {student}", lambda: self.api.autograde(lab, student, force=True))
+        penalised = {t.grade_id for t in self.tampering(lab, student) if t.is_test and t.when == "during"}
+        self._set_test_overrides(lab, student, {grade_id: 0.0 for grade_id in penalised})
         return time.perf_counter() - start
+
+    def _trusted_cells(self, lab: str) -> Path:
+        """The guard's list of the lab's own code cells (set-up and demos, not answers or tests)."""
+        target = self.path / "guard" / lab / "trusted.json"
+        if not target.exists():
+            release = nbformat.read(self.path / "release" / lab / f"{lab}.ipynb", as_version=4)
+            keys = [guard.cell_key(cell.source) for cell in release.cells
+                    if cell.cell_type == "code" and not cell.metadata.get("nbgrader", {}).get("grade")
+                    and not cell.metadata.get("nbgrader", {}).get("solution")]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(keys))
+            temporary.replace(target)
+        return target
+
+    def tampering(self, lab: str, student: str) -> list[Tampering]:
+        """What the guard caught rebinding, per cell of the autograded notebook."""
+        records = guard.read_log(self.guard_log(lab, student))
+        if not records:
+            return []
+        path = self.path / "autograded" / student / lab / f"{lab}.ipynb"
+        cells = {guard.cell_key(cell.source): cell for cell in nbformat.read(path, as_version=4).cells
+                 if cell.cell_type == "code"}
+        found = []
+        for record in records:
+            cell = cells.get(record["cell"])
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "") if cell is not None else ""
+            found.append(Tampering(grade_id or "a cell without grade id", record["when"], record["changed"],
+                                   is_test=bool(cell is not None and _is_test_cell(cell))))
+        return found
+
+    def _set_test_overrides(self, lab: str, student: str, scores: Mapping[str, float]) -> None:
+        """Override the given test cells' scores (nbgrader's manual score) and clear every
+        other test cell's override; written answers keep their instructor's grade."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        with warnings.catch_warnings(), Gradebook(self.config.CourseDirectory.db_url) as gradebook:
+            warnings.simplefilter("ignore", SAWarning)
+            try:
+                submission = gradebook.find_submission_notebook(lab, lab, student)
+            except MissingEntry:
+                return
+            for grade in submission.grades:
+                if grade.cell.name.startswith("test_"):
+                    grade.manual_score = scores.get(grade.cell.name)
+                    grade.needs_manual_grade = False
+            gradebook.db.commit()
 
     def feedback(self, lab: str, student: str) -> Path:
         self._run(f"generate_feedback {lab} for {student}", lambda: self.api.generate_feedback(lab, student))

@@ -1,0 +1,223 @@
+"""`course autograde` on a class with broken and dishonest submissions, in parallel, resumed.
+
+One batch of Lab 3 (the quickest lab to grade) holds correct students, students whose
+notebooks misbehave (an infinite loop, a kernel crash, a huge allocation, a flood of
+stderr, a deleted test cell, an edited test), files that are not gradable (another lab,
+invalid JSON, an empty file, a misnamed file) and students who monkeypatch what the tests
+rely on. It is graded once with --jobs 2; a second batch is interrupted with Ctrl-C and
+resumed with --jobs 1. The tests below inspect those runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import cli, pipeline
+
+LAB = "lab3_ig_vs_lime"
+ALL_RIGHT = {f"ex_{name}": "solution" for name in
+             ("summarize_attributions", "input_x_gradient", "integrated_gradients", "word_feature_mask", "group_subwords")}
+WRONG_SUMMARY = importlib.import_module("answers_lab3").WRONG["summarize_attributions"]["l2_without_sqrt"].strip("\n")
+
+
+def _notebook(edit=None, **answers):
+    source = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)
+    release = nbformat.read(pipeline.lab_notebook(LAB, "notebooks"), as_version=4)
+    nb = pipeline.fill_submission(source, release, ALL_RIGHT)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    if edit:
+        edit(nb)
+    return nb
+
+
+def _solution(grade_id: str) -> str:
+    source = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)
+    text = next(c.source for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return pipeline._SOLUTION_MARKER_LINES.sub("", text)
+
+
+def _drop_cell(grade_id):
+    def edit(nb):
+        nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != grade_id]
+    return edit
+
+
+def _replace_cell(grade_id, text):
+    def edit(nb):
+        for cell in nb.cells:
+            if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+                cell.source = text
+    return edit
+
+
+def _write(folder: Path, name: str, nb) -> None:
+    nbformat.write(nb, folder / f"{name}_{LAB}.ipynb")
+
+
+def _class_folder(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    summary = _solution("ex_summarize_attributions")
+    _write(folder, "alice", _notebook())
+    _write(folder, "wrong_plain", _notebook(ex_summarize_attributions=WRONG_SUMMARY))
+    _write(folder, "looping", _notebook(ex_summarize_attributions="while True:\n    pass\n" + summary))
+    _write(folder, "exiting", _notebook(ex_word_feature_mask="import os\nos._exit(1)"))
+    _write(folder, "segfault", _notebook(ex_word_feature_mask="import ctypes\nctypes.string_at(0)"))
+    messy = summary + ("\nimport sys\nfor _ in range(20000):\n    print('x' * 200, file=sys.stderr)"
+                       "\nhuge = bytearray(40 * 2**30)  # 40 GB")
+    _write(folder, "messy", _notebook(_drop_cell("test_summarize_attributions_visible"),
+                                      ex_summarize_attributions=messy))
+    _write(folder, "edits_test", _notebook(_replace_cell("test_summarize_attributions_visible", "assert True"),
+                                           ex_summarize_attributions=WRONG_SUMMARY))
+    patches = ("import torch, course_utils.grading as grading\ntorch.allclose = lambda *a, **k: True\n"
+               "grading.expect = lambda *a, **k: None\ngrading.close = lambda *a, **k: True\n")
+    _write(folder, "patches_cell", _notebook(ex_summarize_attributions=patches + WRONG_SUMMARY))
+    sneaky = WRONG_SUMMARY.replace('    a = attr.reshape(-1, attr.shape[-1])\n',
+                                   '    a = attr.reshape(-1, attr.shape[-1])\n'
+                                   '    globals()["expect"] = lambda *args, **kwargs: None\n')
+    assert sneaky != WRONG_SUMMARY
+    _write(folder, "patches_call", _notebook(ex_summarize_attributions=sneaky))
+    lab2 = "lab2_attention_vs_lime"
+    (folder / f"other_{LAB}.ipynb").write_text(pipeline.lab_notebook(lab2, "notebooks").read_text())
+    (folder / f"broken_{LAB}.ipynb").write_text('{"cells": [')
+    (folder / f"empty_{LAB}.ipynb").write_text("")
+    nbformat.write(_notebook(), folder / "frank-lab3.ipynb")
+    return folder
+
+
+def _autograde(folder: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "course_utils.cli", "autograde", str(folder), "--lab", LAB,
+                           "--out", str(out), *extra], capture_output=True, text=True, timeout=1800)
+
+
+@pytest.fixture(scope="session")
+def class_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("fault_suite")
+    folder = _class_folder(base / "class")
+    out = base / "graded"
+    start = time.perf_counter()
+    result = _autograde(folder, out, "--jobs", "2", "--timeout", "30")
+    return result, out, time.perf_counter() - start
+
+
+@pytest.fixture(scope="session")
+def scores(class_run):
+    _, out, _ = class_run
+    workspace = pipeline.Workspace(out, [LAB], copy_sources=False)
+    return lambda student: {s.exercise: (s.score, s.max_score) for s in workspace.exercise_scores(LAB, student)
+                            if not s.manual}
+
+
+def test_the_batch_finishes_and_reports_every_fault(class_run):
+    result, out, seconds = class_run
+    print(f"fault suite graded in {seconds:.0f} s with --jobs 2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = (out / "summary.md").read_text()
+    segfault = next(line for line in report.splitlines() if line.startswith("| segfault |"))
+    assert "kernel died" in segfault and "segfault" in result.stdout
+    for name, reason in [(f"other_{LAB}.ipynb", "notebook of lab2_attention_vs_lime"),
+                         (f"broken_{LAB}.ipynb", "not valid JSON"), (f"empty_{LAB}.ipynb", "empty"),
+                         ("frank-lab3.ipynb", "not recognised")]:
+        assert f"`{name}`: " in report and reason in report.split(f"`{name}`: ")[1].splitlines()[0], name
+    assert (out / f"summary_{LAB}.png").stat().st_size > 5000
+
+
+def test_correct_and_misbehaving_but_correct_students_keep_full_marks(scores):
+    for student in ("alice", "messy"):
+        assert all(score == top for score, top in scores(student).values()), (student, scores(student))
+
+
+def test_an_infinite_loop_or_os_exit_costs_only_its_exercise(scores, class_run):
+    for student, exercise in [("looping", "summarize_attributions"), ("exiting", "word_feature_mask")]:
+        got = scores(student)
+        assert got[exercise][0] == 0, (student, got)
+        assert all(score == top for name, (score, top) in got.items() if name != exercise), (student, got)
+    _, out, _ = class_run
+    row = next(line for line in (out / "summary.md").read_text().splitlines() if line.startswith("| exiting |"))
+    assert "os._exit (refused" in row
+
+
+def test_the_memory_limit_and_output_limit_hold_and_the_deleted_test_is_restored(class_run):
+    _, out, _ = class_run
+    nb = nbformat.read(out / "autograded" / "messy" / LAB / f"{LAB}.ipynb", as_version=4)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    outputs = cells["ex_summarize_attributions"].outputs
+    assert any(o.get("ename") == "MemoryError" for o in outputs), "the 40 GB allocation should fail in the kernel"
+    assert sum(len(o.get("text", "")) for o in outputs) < 100_000, "LimitOutput should cut the stderr flood"
+    assert "test_summarize_attributions_visible" in cells, "the deleted test cell should be put back"
+
+
+def test_editing_a_test_or_monkeypatching_cannot_raise_a_score(scores, class_run):
+    _, out, _ = class_run
+    plain = scores("wrong_plain")["summarize_attributions"]
+    assert plain[0] < plain[1]
+    for student in ("edits_test", "patches_cell", "patches_call"):
+        got = scores(student)["summarize_attributions"]
+        assert got[0] <= plain[0], (student, got, plain)
+    report = (out / "summary.md").read_text()
+    for student, what in [("patches_cell", "torch.allclose"), ("patches_cell", "course_utils.grading.expect"),
+                          ("patches_call", "expect")]:
+        row = next(line for line in report.splitlines() if line.startswith(f"| {student} |"))
+        assert what in row, (student, row)
+    assert "rebound" not in next(line for line in report.splitlines() if line.startswith("| alice |"))
+
+
+def test_grades_csv_has_one_row_per_graded_student(class_run):
+    _, out, _ = class_run
+    with open(out / "grades.csv", newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["assignment"] == LAB]
+    students = [row["student_id"] for row in rows]
+    assert len(students) == len(set(students))
+    assert {"alice", "wrong_plain", "looping", "messy", "edits_test", "patches_cell", "patches_call"} <= set(students)
+
+
+@pytest.fixture(scope="session")
+def resumed_run(tmp_path_factory, class_run):
+    """A batch of two students interrupted with Ctrl-C after the first one, then re-run."""
+    base = tmp_path_factory.mktemp("resume")
+    folder = base / "class"
+    folder.mkdir()
+    _, first_out, _ = class_run
+    for student in ("alice", "wrong_plain"):
+        name = f"{student}_{LAB}.ipynb"
+        (folder / name).write_bytes((first_out.parent / "class" / name).read_bytes())
+    out = base / "graded"
+    command = [sys.executable, "-m", "course_utils.cli", "autograde", str(folder), "--lab", LAB, "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.time() + 600
+    while not list(out.glob(f"progress/{LAB}/*.json")):  # wait until one student is graded
+        assert process.poll() is None and time.time() < deadline, "the first student was never graded"
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, as in a terminal
+    _, interrupted_err = process.communicate(timeout=300)
+    second = _autograde(folder, out, "--jobs", "1")
+    return process.returncode, interrupted_err, second, out
+
+
+def test_an_interrupted_batch_resumes_without_grading_twice(resumed_run):
+    code, err, second, out = resumed_run
+    assert code == 130 and "Run the same command again" in err, err[-1500:]
+    assert second.returncode == 0, second.stderr[-2000:]
+    report = (out / "summary.md").read_text()
+    assert "2 submission(s) graded (1 from an earlier run)" in report, report.splitlines()[:3]
+
+
+def test_two_runs_give_identical_scores(resumed_run, scores):
+    _, _, _, out = resumed_run
+    again = pipeline.Workspace(out, [LAB], copy_sources=False)
+    for student in ("alice", "wrong_plain"):
+        rerun = {s.exercise: (s.score, s.max_score) for s in again.exercise_scores(LAB, student) if not s.manual}
+        assert rerun == scores(student), student
