@@ -201,7 +201,11 @@ def install(shell: Any | None = None) -> Guard | None:
     def before(info: Any) -> None:
         current_cell[0] = cell_key(info.raw_cell or "")
         if not started:
-            guard.start()
+            # Import the guarded modules as a cell would import them: with IPython's builtins
+            # (get_ipython) in place, so libraries that look for a kernel at import time
+            # (pandas' display width) configure themselves exactly as in an ungraded run.
+            with shell.builtin_trap:
+                guard.start()
             kernel_own.update({n: v for n, v in shell.user_ns.items() if hasattr(builtins, n)})
             started.append(True)
         # Anything rebound by an earlier cell is put back, and built-ins hidden by a

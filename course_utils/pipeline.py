@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 from nbformat.notebooknode import NotebookNode
+from nbformat.warnings import MissingIDFieldWarning
 from sqlalchemy.exc import SAWarning
 
 from course_utils import guard
@@ -252,8 +253,10 @@ class Workspace:
 
     def _run(self, action: str, call: Callable[[], dict]) -> dict:
         with grading_environment(), warnings.catch_warnings():
-            # nbgrader's gradebook code trips SQLAlchemy's autoflush warning; it is harmless
+            # nbgrader's gradebook code trips SQLAlchemy's autoflush warning, and the cells
+            # it puts back (add_missing_cells) have no id; both are harmless
             warnings.simplefilter("ignore", SAWarning)
+            warnings.simplefilter("ignore", MissingIDFieldWarning)
             result = call()
         if not result.get("success"):
             raise RuntimeError(f"nbgrader {action} failed:\n{result.get('log') or ''}\n{result.get('error') or ''}")
@@ -317,8 +320,10 @@ class Workspace:
         if not records:
             return []
         path = self.path / "autograded" / student / lab / f"{lab}.ipynb"
-        cells = {guard.cell_key(cell.source): cell for cell in nbformat.read(path, as_version=4).cells
-                 if cell.cell_type == "code"}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MissingIDFieldWarning)  # cells nbgrader put back
+            notebook = nbformat.read(path, as_version=4)
+        cells = {guard.cell_key(cell.source): cell for cell in notebook.cells if cell.cell_type == "code"}
         found = []
         for record in records:
             cell = cells.get(record["cell"])
