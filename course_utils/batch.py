@@ -121,9 +121,9 @@ def collect(source: Path, labs: list[str], max_mb: float = MAX_SUBMISSION_MB
             ) -> tuple[list[Submission], list[Problem]]:
     """Submissions for `labs` under `source` (a folder or one notebook), and the files
     that cannot be graded, with the reason for each."""
-    lab_ids = {lab: _grade_ids(nbformat.read(pipeline.lab_notebook(lab), as_version=4)) for lab in labs}
     all_ids = {lab: _grade_ids(nbformat.read(pipeline.lab_notebook(lab), as_version=4))
                for lab in pipeline.finished_labs()}
+    lab_ids = {lab: all_ids[lab] for lab in labs}
     folder, files = (source.parent, [source]) if source.is_file() else (source, sorted(source.rglob("*")))
     submissions: dict[tuple[str, str], Submission] = {}
     problems: list[Problem] = []
@@ -347,6 +347,13 @@ def class_summary(results: list[Result], lab: str) -> list[dict]:
     return rows
 
 
+def summary_cells(row: dict) -> tuple[str, str]:
+    """(class mean, full marks) of one `class_summary` row, as the table and report show them."""
+    if row["mean"] is None:
+        return "to grade", ""
+    return f"{row['mean']:.2f} ({100 * row['mean'] / row['max']:.0f}%)", f"{row['full']}/{row['n']}"
+
+
 def plot_summary(rows: list[dict], lab: str, target: Path) -> Path:
     """Bar chart of the class's mean score per exercise, as a share of its points."""
     import matplotlib
@@ -384,8 +391,7 @@ def write_report(out: Path, results: list[Result], problems: list[Problem], seco
         chart = plot_summary(rows, lab, out / f"summary_{lab}.png")
         lines += ["", f"## {lab}", "", "| exercise | points | class mean | full marks |", "|---|---:|---:|---:|"]
         for row in rows:
-            mean = "to grade" if row["mean"] is None else f"{row['mean']:.2f} ({100 * row['mean'] / row['max']:.0f}%)"
-            full = "" if row["full"] is None else f"{row['full']}/{row['n']}"
+            mean, full = summary_cells(row)
             lines.append(f"| {row['exercise']} | {row['max']:g} | {mean} | {full} |")
         lines += ["", f"![class means per exercise]({chart.name})", "", "| student | auto score | flags |",
                   "|---|---:|---|"]

@@ -219,8 +219,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
         print(f"\n{lab}: class mean per exercise")
         rows = [["exercise", "points", "class mean", "full marks"]]
         for row in batch.class_summary(results, lab):
-            mean = "to grade" if row["mean"] is None else f"{row['mean']:.2f} ({100 * row['mean'] / row['max']:.0f}%)"
-            rows.append([row["exercise"], _fmt(row["max"]), mean, "" if row["full"] is None else f"{row['full']}/{row['n']}"])
+            rows.append([row["exercise"], _fmt(row["max"]), *batch.summary_cells(row)])
         _print_table(rows)
     flagged = [r for r in results if r.tampering]
     for result in flagged:
