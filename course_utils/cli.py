@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils import batch, pipeline
+from course_utils import batch, colab, pipeline
 
 # The demo cohort's partly wrong student: some answers right, some blank, some with a
 # classic mistake made by editing the reference answer (no answer text is stored here).
@@ -130,6 +130,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_release(args: argparse.Namespace) -> int:
     root = pipeline.course_root()
     labs = args.labs or pipeline.finished_labs(root)
+    for lab in labs:  # the set-up cell is generated from pyproject.toml (course_utils.colab)
+        source = pipeline.lab_notebook(lab, root=root)
+        notebook = nbformat.read(source, as_version=4)
+        if colab.sync_setup_cell(notebook, root):
+            nbformat.write(notebook, source)
+            print(f"{lab}: set-up cell of {source.relative_to(root)} updated from pyproject.toml")
     with tempfile.TemporaryDirectory() as scratch:
         workspace = pipeline.Workspace(Path(scratch), labs, root)
         for lab in labs:
