@@ -1,0 +1,82 @@
+"""Each lab's cost: offline execution, autograding one submission, and the kernel's peak memory.
+
+Every measurement runs in a fresh Python process (`python -m benchmarks.labs execute LAB`),
+so the peak resident set size of the kernels it started (`RUSAGE_CHILDREN`) belongs to that
+measurement alone and no warm cache from an earlier lab helps the next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class LabCost:
+    lab: str
+    execute_seconds: float
+    execute_peak_mb: float
+    autograde_seconds: float
+    autograde_peak_mb: float
+
+    @property
+    def autograde_ratio(self) -> float:
+        return self.autograde_seconds / self.execute_seconds
+
+
+def _children_peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _execute(lab: str) -> dict:
+    from course_utils import pipeline
+
+    notebook, seconds = pipeline.execute_notebook(pipeline.lab_notebook(lab, root=ROOT))
+    if pipeline.stderr_outputs(notebook):
+        raise RuntimeError(f"{lab} wrote to stderr")
+    return {"seconds": seconds, "peak_mb": _children_peak_mb()}
+
+
+def _autograde(lab: str) -> dict:
+    from course_utils import pipeline
+
+    with tempfile.TemporaryDirectory() as scratch:
+        workspace = pipeline.Workspace(Path(scratch), [lab], ROOT)
+        workspace.release(lab)  # the gradebook learns the lab's cells from its release
+        workspace.submit(lab, "reference", pipeline.lab_notebook(lab, root=ROOT))
+        seconds = workspace.autograde(lab, "reference")
+        scores = workspace.exercise_scores(lab, "reference")
+        if any(score.score != score.max_score for score in scores if not score.manual):
+            raise RuntimeError(f"{lab}: the reference solution lost points while being benchmarked")
+        return {"seconds": seconds, "peak_mb": _children_peak_mb()}
+
+
+def measure(lab: str, what: str) -> dict:
+    """Run `what` ('execute' or 'autograde') for `lab` in a fresh process; its figures."""
+    env = {**os.environ, "COURSE_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "benchmarks.labs", what, lab], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} {lab} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def lab_costs(labs: list[str]) -> list[LabCost]:
+    costs = []
+    for lab in labs:
+        run, graded = measure(lab, "execute"), measure(lab, "autograde")
+        costs.append(LabCost(lab, run["seconds"], run["peak_mb"], graded["seconds"], graded["peak_mb"]))
+    return costs
+
+
+if __name__ == "__main__":
+    action, lab_name = sys.argv[1:]
+    print(json.dumps({"execute": _execute, "autograde": _autograde}[action](lab_name)))

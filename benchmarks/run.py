@@ -1,0 +1,202 @@
+"""Benchmark the course: explanation speed against lime and captum, and each lab's cost.
+
+    .venv/bin/python -m benchmarks.run                 # everything, about 8 minutes on 2 cores
+    .venv/bin/python -m benchmarks.run --only lime,ig  # just the explainers
+    .venv/bin/python -m benchmarks.run --quick         # small sizes: a smoke run
+
+Prints markdown tables and writes them, with a figure, to --out (benchmarks/results/).
+Runs offline on the embedded models; the reference solutions are executed from solutions/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections import defaultdict
+from importlib.metadata import version
+from pathlib import Path
+
+os.environ.setdefault("COURSE_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import matplotlib  # noqa: E402  (the environment above must be set before course_utils loads)
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from benchmarks.explainers import BATCH, Timing, ig_timings, lime_timings  # noqa: E402
+from benchmarks.labs import LabCost, lab_costs  # noqa: E402
+from course_utils import pipeline  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+FULL = {"samples": [500, 5000], "lengths": [10, 30, 100, 300], "captum_default_max": 500}
+QUICK = {"samples": [100], "lengths": [10, 30], "captum_default_max": 100}
+REFERENCE_LIME = "reference (Lab 1)"
+TARGETS = {"lime_ratio": 1.3, "lab_seconds": 60, "autograde_ratio": 1.5}
+
+
+def _cell(timing: Timing | None) -> str:
+    return "—" if timing is None else f"{timing.seconds:.3f} s ({timing.ratio:.2f}×)"
+
+
+def lime_table(rows: list[Timing]) -> str:
+    methods = list(dict.fromkeys(row.method for row in rows))
+    by_key = {(row.tokens, row.samples, row.method): row for row in rows}
+    cases = list(dict.fromkeys((row.tokens, row.samples) for row in rows))
+    lines = ["| tokens | N | " + " | ".join(methods) + " |", "|---:|---:|" + "---:|" * len(methods)]
+    for tokens, samples in cases:
+        cells = [_cell(by_key.get((tokens, samples, method))) for method in methods]
+        lines.append(f"| {tokens} | {samples} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ig_table(rows: list[Timing]) -> str:
+    methods = list(dict.fromkeys(row.method for row in rows))
+    by_key = {(row.tokens, row.method): row for row in rows}
+    lines = ["| tokens | " + " | ".join(methods) + " |", "|---:|" + "---:|" * len(methods)]
+    for tokens in dict.fromkeys(row.tokens for row in rows):
+        lines.append(f"| {tokens} | " + " | ".join(_cell(by_key.get((tokens, m))) for m in methods) + " |")
+    return "\n".join(lines)
+
+
+def labs_table(costs: list[LabCost]) -> str:
+    lines = ["| lab | execute (s) | autograde (s) | autograde / execute | peak RSS, execute (MB) | peak RSS, autograde (MB) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for c in costs:
+        lines.append(f"| {c.lab} | {c.execute_seconds:.1f} | {c.autograde_seconds:.1f} | {c.autograde_ratio:.2f} "
+                     f"| {c.execute_peak_mb:.0f} | {c.autograde_peak_mb:.0f} |")
+    return "\n".join(lines)
+
+
+def target_lines(lime: list[Timing], costs: list[LabCost]) -> list[str]:
+    """One line per target of the course: held or missed, and by how much."""
+    lines = []
+    reference = [row for row in lime if row.method == REFERENCE_LIME]
+    if reference:
+        worst = max(reference, key=lambda row: row.ratio)
+        lines.append(_verdict(worst.ratio <= TARGETS["lime_ratio"],
+                              f"reference LIME ≤ {TARGETS['lime_ratio']}× its floor: worst {worst.ratio:.2f}× "
+                              f"({worst.tokens} tokens, N = {worst.samples})"))
+        others = [row for row in lime if row.method.startswith(("lime", "captum"))]
+        beaten = [(ref, other) for ref in reference for other in others
+                  if (other.tokens, other.samples) == (ref.tokens, ref.samples) and ref.seconds >= other.seconds]
+        lines.append(_verdict(not beaten, "reference LIME faster than lime and captum Lime at equal N"
+                              + "".join(f"; slower than {o.method} at {o.tokens} tokens, N = {o.samples} "
+                                        f"({r.seconds:.3f} s vs {o.seconds:.3f} s)" for r, o in beaten)))
+    if costs:
+        slowest = max(costs, key=lambda c: c.execute_seconds)
+        lines.append(_verdict(slowest.execute_seconds <= TARGETS["lab_seconds"],
+                              f"every lab ≤ {TARGETS['lab_seconds']} s offline: slowest {slowest.lab} "
+                              f"{slowest.execute_seconds:.1f} s"))
+        worst_grade = max(costs, key=lambda c: c.autograde_ratio)
+        lines.append(_verdict(worst_grade.autograde_ratio <= TARGETS["autograde_ratio"],
+                              f"autograde ≤ {TARGETS['autograde_ratio']}× plain execution: worst {worst_grade.lab} "
+                              f"{worst_grade.autograde_ratio:.2f}×"))
+    return lines
+
+
+def _verdict(held: bool, text: str) -> str:
+    return f"- {'holds' if held else 'MISSED'}: {text}"
+
+
+def plot(lime: list[Timing], ig: list[Timing], costs: list[LabCost], path: Path) -> None:
+    panels = [bool(lime), bool(lime), bool(ig), bool(costs)]
+    fig, axes = plt.subplots(1, sum(panels), figsize=(5 * sum(panels), 4), squeeze=False)
+    axes = iter(axes[0])
+    if lime:
+        seconds_ax, ratio_ax = next(axes), next(axes)
+        largest = max(row.samples for row in lime)
+        series: dict[str, list[Timing]] = defaultdict(list)
+        for row in lime:
+            if row.samples == largest:
+                series[row.method].append(row)
+        for method, points in series.items():
+            tokens = [p.tokens for p in points]
+            seconds_ax.plot(tokens, [p.seconds for p in points], marker="o", label=method)
+            ratio_ax.plot(tokens, [p.ratio for p in points], marker="o", label=method)
+        seconds_ax.set(xscale="log", yscale="log", xlabel="tokens", ylabel="seconds",
+                       title=f"LIME, N = {largest}: time grows with length")
+        ratio_ax.axhline(TARGETS["lime_ratio"], color="grey", linestyle=":", label="target for the reference")
+        ratio_ax.set(xscale="log", yscale="log", xlabel="tokens", ylabel="× floor (forward passes)",
+                     title=f"LIME, N = {largest}: overhead over the floor")
+        ratio_ax.legend(fontsize=7)
+    if ig:
+        ax = next(axes)
+        for method in dict.fromkeys(row.method for row in ig):
+            points = [row for row in ig if row.method == method]
+            ax.plot([p.tokens for p in points], [p.ratio for p in points], marker="o", label=method)
+        ax.set(xscale="log", xlabel="tokens", ylabel="× floor (n_steps forward + backward)",
+               title="Integrated Gradients, 50 steps")
+        ax.legend(fontsize=7)
+    if costs:
+        ax = next(axes)
+        x = range(len(costs))
+        ax.bar([i - 0.2 for i in x], [c.execute_seconds for c in costs], width=0.4, label="execute")
+        ax.bar([i + 0.2 for i in x], [c.autograde_seconds for c in costs], width=0.4, label="autograde")
+        ax.axhline(TARGETS["lab_seconds"], color="grey", linestyle=":", label="60 s target")
+        ax.set_xticks(list(x), [c.lab.split("_")[0] for c in costs])
+        ax.set(ylabel="seconds", title="Each lab, offline, 2 cores")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def header() -> str:
+    packages = " · ".join(f"{name} {version(name)}" for name in ("torch", "transformers", "lime", "captum"))
+    return (f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch threads "
+            f"{torch.get_num_threads()}, Python {platform.python_version()} · {packages}. "
+            f"Batch size {BATCH} for every method. Seconds are the best of 5 runs (2 above 1 s, "
+            f"1 above 10 s), the methods taking turns; × = ratio to the floor.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="lime,ig,labs", help="comma-separated: lime, ig, labs")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = parser.parse_args(argv)
+    parts = set(args.only.split(","))
+    if parts - {"lime", "ig", "labs"}:
+        parser.error(f"--only: unknown part(s) {sorted(parts - {'lime', 'ig', 'labs'})}; choose from lime, ig, labs")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sizes = QUICK if args.quick else FULL
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    print(header(), flush=True)
+
+    sections, lime, ig, costs = [f"# Benchmarks\n\n{header()}"], [], [], []
+    if "lime" in parts:
+        lime = lime_timings(sizes["samples"], sizes["lengths"], sizes["captum_default_max"])
+        sections.append("## LIME: seconds (× floor)\n\nFloor: the N perturbed inputs through the model in "
+                        f"batches of {BATCH}, nothing else. captum's default (one forward pass per sample) "
+                        f"runs up to N = {sizes['captum_default_max']}.\n\n" + lime_table(lime))
+        print("\n" + sections[-1], flush=True)
+    if "ig" in parts:
+        ig = ig_timings(sizes["lengths"])
+        sections.append("## Integrated Gradients, 50 steps: seconds (× floor)\n\nFloor: the 50 interpolated "
+                        "inputs through the model and back, in one batch.\n\n" + ig_table(ig))
+        print("\n" + sections[-1], flush=True)
+    if "labs" in parts:
+        costs = lab_costs(pipeline.finished_labs(ROOT))
+        sections.append("## Labs: offline execution and autograding of the reference, one at a time\n\n"
+                        + labs_table(costs))
+        print("\n" + sections[-1], flush=True)
+    sections.append("## Targets\n\n" + "\n".join(target_lines(lime, costs)))
+    sections.append(f"Benchmark time: {time.perf_counter() - start:.0f} s.")
+    print("\n" + "\n\n".join(sections[-2:]))
+    (out / "benchmarks.md").write_text("\n\n".join(sections) + "\n")
+    plot(lime, ig, costs, out / "benchmarks.png")
+    print(f"\nWrote {out / 'benchmarks.md'} and {out / 'benchmarks.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

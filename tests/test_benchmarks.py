@@ -1,0 +1,51 @@
+"""The benchmark script runs (small sizes) and reports what it promises: no timings are asserted here.
+
+Speed targets are printed by `python -m benchmarks.run`, not tested: timings on a shared
+machine are noise, and the figures belong in a report, not in a pass/fail.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from benchmarks import explainers, run
+
+
+def test_reference_solutions_are_executed_from_the_solution_notebooks():
+    lab1 = explainers.solution_functions("lab1_lime_from_scratch")
+    lab3 = explainers.solution_functions("lab3_ig_vs_lime")
+    assert {"perturb_tokens", "predict_proba", "kernel_weights", "fit_surrogate"} <= set(lab1)
+    assert "integrated_gradients" in lab3
+    sequences, masks = lab1["perturb_tokens"]([5, 6, 7, 8, 9], 0, samples_per_size=3, seed=0)
+    assert sequences.shape == masks.shape and masks.shape[1] == 5
+
+
+def test_the_samples_per_size_search_reaches_n_rows_or_repeats_them():
+    lab1 = explainers.solution_functions("lab1_lime_from_scratch")
+    for length, n in [(30, 500), (10, 500), (10, 5000)]:
+        per_size = explainers._samples_per_size(length, n)
+        sequences, _ = lab1["perturb_tokens"](list(range(1, length + 1)), 0, samples_per_size=per_size, seed=0)
+        rows = explainers._first_rows(sequences, n)
+        assert rows.shape == (n, length)
+        assert len(sequences) >= n or length == 10  # 10 tokens: only 847 masks with k <= 6 exist
+
+
+def test_widened_gpt2_runs_past_its_128_positions():
+    model, _ = explainers.load_classifier("gpt2-imdb", verbose=False)
+    wide = explainers.with_positions(model, 512)
+    with torch.inference_mode():
+        logits = wide(torch.randint(100, 500, (2, 300))).logits
+    assert logits.shape == (2, 2) and torch.isfinite(logits).all()
+    assert model.transformer.wpe.weight.shape[0] == 128  # the course's model is untouched
+
+
+def test_quick_run_prints_the_tables_and_writes_the_figure(tmp_path, capsys):
+    assert run.main(["--quick", "--only", "lime,ig", "--out", str(tmp_path)]) == 0
+    report = (tmp_path / "benchmarks.md").read_text()
+    for method in ("floor: forward passes", "reference (Lab 1)", "lime LimeTextExplainer",
+                   "captum Lime, perturbations_per_eval=64", "captum Lime, default (1 per forward)",
+                   "reference (Lab 3)", "captum LayerIntegratedGradients", "torch threads"):
+        assert method in report
+    assert "reference LIME ≤ 1.3× its floor" in report
+    assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
+    assert "## Targets" in capsys.readouterr().out
