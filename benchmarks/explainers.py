@@ -86,7 +86,7 @@ def best_times(calls: dict[str, Callable[[], object]]) -> dict[str, float]:
     return best
 
 
-def token_ids_of_length(tokenizer, texts: list[str], length: int, skip_special: bool = True) -> list[int]:
+def token_ids_of_length(tokenizer, texts: list[str], length: int) -> list[int]:
     """The first `length` tokens of the corpus' texts joined by spaces (a long, natural input)."""
     ids: list[int] = []
     for text in texts:
