@@ -36,7 +36,7 @@ def _children_peak_mb() -> float:
 
 
 def _execute(lab: str) -> dict:
-    from course_utils import pipeline
+    from course_admin import pipeline
 
     notebook, seconds = pipeline.execute_notebook(pipeline.lab_notebook(lab, root=ROOT))
     if pipeline.stderr_outputs(notebook):
@@ -45,7 +45,7 @@ def _execute(lab: str) -> dict:
 
 
 def _autograde(lab: str) -> dict:
-    from course_utils import pipeline
+    from course_admin import pipeline
 
     with tempfile.TemporaryDirectory() as scratch:
         workspace = pipeline.Workspace(Path(scratch), [lab], ROOT)

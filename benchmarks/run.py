@@ -30,7 +30,7 @@ import torch  # noqa: E402
 
 from benchmarks.explainers import BATCH, Timing, ig_timings, lime_timings  # noqa: E402
 from benchmarks.labs import LabCost, lab_costs  # noqa: E402
-from course_utils import pipeline  # noqa: E402
+from course_admin import pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = {"samples": [500, 5000], "lengths": [10, 30, 100, 300], "captum_default_max": 500}

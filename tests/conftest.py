@@ -18,8 +18,8 @@ import matplotlib  # noqa: E402
 import nbformat  # noqa: E402
 import pytest  # noqa: E402
 
-from course_utils import pipeline  # noqa: E402
-from course_utils.cli import DEMO_PLANS  # noqa: E402
+from course_admin import pipeline  # noqa: E402
+from course_admin.cli import DEMO_PLANS  # noqa: E402
 
 matplotlib.use("Agg")
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from IPython.core.interactiveshell import InteractiveShell
 
-from course_utils import batch, guard, pipeline
+from course_admin import batch, guard, pipeline
 
 LAB1 = "lab1_lime_from_scratch"
 LAB2 = "lab2_attention_vs_lime"

@@ -178,7 +178,7 @@ def test_demo_plans_apply_to_the_reference_answers():
 
 
 def test_cli_help_and_bad_arguments(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "course_utils.cli", "--help"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "course_admin.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "autograde" in result.stdout
     assert cli.main(["autograde", str(tmp_path / "missing")]) == 2
     with pytest.raises(SystemExit):

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import cli, pipeline
+from course_admin import cli, pipeline
 
 LAB = "lab3_ig_vs_lime"
 ALL_RIGHT = {f"ex_{name}": "solution" for name in
@@ -98,7 +98,7 @@ def _class_folder(folder: Path) -> Path:
 
 
 def _autograde(folder: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "course_utils.cli", "autograde", str(folder), "--lab", LAB,
+    return subprocess.run([sys.executable, "-m", "course_admin.cli", "autograde", str(folder), "--lab", LAB,
                            "--out", str(out), *extra], capture_output=True, text=True, timeout=1800)
 
 
@@ -194,7 +194,7 @@ def resumed_run(tmp_path_factory, class_run):
         name = f"{student}_{LAB}.ipynb"
         (folder / name).write_bytes((first_out.parent / "class" / name).read_bytes())
     out = base / "graded"
-    command = [sys.executable, "-m", "course_utils.cli", "autograde", str(folder), "--lab", LAB, "--out", str(out)]
+    command = [sys.executable, "-m", "course_admin.cli", "autograde", str(folder), "--lab", LAB, "--out", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
     deadline = time.time() + 600
