@@ -31,6 +31,14 @@ c.OverwriteKernelspec.enabled = True
 # A test cell deleted from a submission is put back (from the gradebook) and run.
 c.OverwriteCells.add_missing_cells = True
 
+c.Autograde.sanitize_preprocessors = [
+    "course_admin.preprocessors.ForgetUnknownCells",  # a student's fake test cell is not a test
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 c.Autograde.autograde_preprocessors = [
     "course_admin.execute.CourseExecute",  # sandboxed kernel; tests in the grading process
     "nbgrader.preprocessors.IgnorePattern",

@@ -430,7 +430,7 @@ def plot_summary(summary: list[dict], lab: str, target: Path) -> Path:
 
 def _cell(text: str) -> str:
     """Text safe inside a markdown table cell."""
-    return re.sub(r"([|\\`*_<>\[\]])", r"\\\1", " ".join(text.split()))
+    return re.sub(r"([|\\`<>\[\]])", r"\\\1", " ".join(text.split()))
 
 
 def write_report(out: Path, found: list[Row], problems: list[Problem], run: str = "") -> Path:

@@ -23,6 +23,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -35,7 +36,7 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
-from traitlets import Bool, Integer
+from traitlets import Bool, Integer, default
 
 from course_admin import guard, remote
 from course_admin import sandbox as sandboxing
@@ -84,9 +85,17 @@ class TestRunner:
         self.tests = tests
         self.client = client
         self._namespace: dict | None = None
+        self._error: BaseException | None = None
+        self._ready = threading.Event()
+        self._started = False
 
-    def namespace(self) -> dict:
-        if self._namespace is None:
+    def prepare(self) -> None:
+        """Run the lab's set-up cells here, in a thread, while the kernel runs the notebook."""
+        self._started = True
+        threading.Thread(target=self._set_up, name="course-tests-set-up", daemon=True).start()
+
+    def _set_up(self) -> None:
+        try:
             namespace: dict[str, Any] = {"__name__": "__main__"}
             with _quiet():
                 for source in self.tests.setup:
@@ -94,6 +103,18 @@ class TestRunner:
             for name in self.tests.exercises:
                 namespace[name] = remote.RemoteFunction(self.client, name, name)
             self._namespace = namespace
+        except BaseException as error:  # noqa: BLE001  (reported when the first test needs it)
+            self._error = error
+        finally:
+            self._ready.set()
+
+    def namespace(self) -> dict:
+        if not self._started:
+            self._started = True
+            self._set_up()
+        self._ready.wait()
+        if self._error is not None:
+            raise RuntimeError(f"the tests' set-up failed in the grading process: {self._error!r}") from self._error
         return self._namespace
 
     def run(self, grade_id: str) -> tuple[str, BaseException | None]:
@@ -199,6 +220,9 @@ class CourseExecute(Execute):
                                           "reported as not graded").tag(config=True)
     threads = Integer(0, help="Threads per kernel (0: the cores divided by COURSE_GRADING_JOBS)").tag(config=True)
 
+    @default("shutdown_kernel")
+    def _kill_at_the_end(self) -> str:
+        return "immediate"  # nothing in a graded kernel needs a graceful end; waiting costs seconds
     def preprocess(self, nb: NotebookNode, resources: dict, km: Any = None) -> tuple[NotebookNode, dict]:
         problem = sandboxing.problem() if self.sandbox else None
         if problem:
@@ -214,6 +238,7 @@ class CourseExecute(Execute):
         sandboxing.prepare_ipc(ipc)
         client = remote.GraderClient(ipc, self._run_in_kernel, cell_timeout=self.timeout)
         self._runner = TestRunner(tests, client)
+        self._runner.prepare()
         self._tests = tests
         self._call_outputs: list[NotebookNode] = []
         self._probes: dict[str, str] = {}  # cell key of a call's code -> the test that made it

@@ -22,6 +22,7 @@ import hashlib
 import importlib
 import json
 import os
+import sys
 import threading
 import types
 from typing import Any
@@ -48,32 +49,36 @@ def cell_key(source: str) -> str:
 
 
 def _snapshot() -> dict[tuple[str, str], Any]:
+    """The watched modules' functions, for those already imported (importing the others here
+    would cost seconds per kernel; a module a cell imports is watched from the next cell on,
+    and the code scan reads what the cell itself did)."""
     originals: dict[tuple[str, str], Any] = {}
     for name in WATCHED_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
+        module = sys.modules.get(name)
+        if module is None:
             continue
         for attr, value in vars(module).items():
             if (not attr.startswith("_") and callable(value) and not isinstance(value, types.ModuleType)
                     and (name, attr) not in KERNEL_MANAGED):
                 originals[(name, attr)] = value
     for module_name, class_name in WATCHED_CLASSES:
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError):
+        cls = getattr(sys.modules.get(module_name), class_name, None)
+        if cls is None:
             continue
         originals.update({(f"{module_name}.{class_name}", attr): value for attr, value in vars(cls).items()})
     return originals
 
 
 def changes(before: dict[tuple[str, str], Any], after: dict[tuple[str, str], Any]) -> list[str]:
-    """Watched attributes rebound, added or removed between two snapshots."""
+    """Watched attributes rebound, added or removed between two snapshots (a module or class
+    seen for the first time in `after` has nothing to compare with)."""
+    owners = {owner for owner, _ in before}
     found = [f"{owner}.{attr}" for (owner, attr), value in after.items()
              if (owner, attr) in before and before[(owner, attr)] is not value]
     found += [f"{owner}.{attr} (added)" for (owner, attr) in after.keys() - before.keys()
-              if "." in owner and owner.rpartition(".")[2][:1].isupper()]
-    found += [f"{owner}.{attr} (removed)" for (owner, attr) in before.keys() - after.keys()]
+              if owner in owners and owner.rpartition(".")[2][:1].isupper()]
+    found += [f"{owner}.{attr} (removed)" for (owner, attr) in before.keys() - after.keys()
+              if owner in {o for o, _ in after}]
     return sorted(found)
 
 
@@ -126,11 +131,7 @@ def install(shell: Any | None = None) -> None:
     def before(info: Any) -> None:
         current_cell[0] = cell_key(info.raw_cell or "")
         if not state:
-            # Import the watched modules as a cell would: with IPython's builtins in place,
-            # so libraries that look for a kernel at import time configure themselves as in
-            # an ungraded run.
-            with shell.builtin_trap:
-                state["last"] = _snapshot()
+            state["last"] = _snapshot()
             state["kernel_own"] = {n: v for n, v in shell.user_ns.items() if hasattr(builtins, n)}
 
     def after(result: Any) -> None:

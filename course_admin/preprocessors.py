@@ -128,6 +128,7 @@ def _scrub_paths(text: str) -> str:
 _CODE = re.compile(r"^[ \t]*(?P<fence>```|~~~).*?^[ \t]*(?P=fence)[ \t]*$|(?<!\\)(?P<ticks>`+).*?(?<!`)(?P=ticks)(?!`)",
                    re.S | re.M)
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+_ACTIVE = re.compile(r"<\s*script|\bon[a-z]+\s*=|javascript:", re.I)  # what could run in a reader's browser
 
 
 def escape_markdown_html(text: str) -> str:
@@ -175,9 +176,14 @@ class CleanOutputs(SanitizeHTML):
             budget[1] -= 1
         return "\n".join(kept)
 
+    def _note(self, resources: dict, index: int, what: str) -> None:
+        resources.setdefault("course", {}).setdefault("notes", []).append(f"cell {index + 1}: {what}")
+
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         if cell.cell_type == "markdown":
             if _nbgrader(cell).get("solution") or cell.source.strip() not in self._lab_markdown:
+                if _ACTIVE.search(cell.source):
+                    self._note(resources, index, "markdown with scripts or event handlers (shown as text)")
                 cell.source = escape_markdown_html(cell.source)
             return cell, resources
         if cell.cell_type != "code":
@@ -185,13 +191,16 @@ class CleanOutputs(SanitizeHTML):
         budget = [self.max_cell_bytes, self.max_lines]  # characters, lines left for this cell
         outputs = []
         for output in cell.get("outputs", []):
-            if budget[0] <= 0 or budget[1] <= 0:
-                break
+            if (budget[0] <= 0 or budget[1] <= 0) and output.output_type != "error":
+                continue  # an error is always kept: it is what scores a test cell 0
             if output.output_type == "stream":
+                if "output cut: this cell printed more than" in output.text or \
+                        max(map(len, output.text.split("\n"))) > 50 * self.max_line_chars:
+                    self._note(resources, index, "printed an enormous output (cut)")
                 output.text = self._cut(_scrub_paths(output.text), budget)
             elif output.output_type == "error":
                 output.ename = _scrub_paths(str(output.get("ename", "Error")))[:200]
-                output.evalue = self._cut(_scrub_paths(str(output.get("evalue", ""))), budget)
+                output.evalue = self._cut(_scrub_paths(str(output.get("evalue", ""))), [self.max_line_chars * 2, 20])
                 lines = [self._cut(_scrub_paths(str(line)), [self.max_line_chars * 4, 40])
                          for line in output.get("traceback", [])]
                 if len(lines) > self.max_traceback:
@@ -200,6 +209,9 @@ class CleanOutputs(SanitizeHTML):
                 output.traceback = lines
             else:
                 data = output.get("data", {})
+                if "application/javascript" in data or any(
+                        _ACTIVE.search(str(data.get(key, ""))) for key in ("text/html", "text/markdown", "image/svg+xml")):
+                    self._note(resources, index, "displayed HTML with scripts or event handlers (removed)")
                 for key in list(data):
                     value = "".join(data[key]) if isinstance(data[key], list) else data[key]
                     if key in ("image/png", "image/jpeg", "image/gif"):
@@ -215,6 +227,38 @@ class CleanOutputs(SanitizeHTML):
 
 
 # ------------------------------------------------------------------------------ graded notebook
+class ForgetUnknownCells(Preprocessor):
+    """First step of autograding: a cell whose grading metadata the course does not know (a
+    test cell a student added, a solution cell turned into a test) becomes a plain cell, so
+    it is neither scored nor run as a test; the note reaches the grader's report."""
+
+    enabled = Bool(True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        source = _course_notebook(self, resources, "source_directory")
+        known = {_nbgrader(c).get("grade_id"): c for c in source.cells} if source else {}
+        notes, seen = [], set()
+        for index, cell in enumerate(nb.cells):
+            meta = _nbgrader(cell)
+            if "nbgrader" in cell.metadata and not meta:
+                del cell.metadata["nbgrader"]
+            if not meta:
+                continue
+            original = known.get(meta.get("grade_id"))
+            same = original is not None and original.cell_type == cell.cell_type and all(
+                bool(meta.get(key)) == bool(_nbgrader(original).get(key)) for key in ("grade", "solution", "task", "locked"))
+            # A second cell with a known id is a copy (nbgrader would keep the last one): the first stays.
+            if not same or meta.get("grade_id") in seen:
+                del cell.metadata["nbgrader"]
+                notes.append(f"cell {index + 1}: grading metadata the course does not know or a copy of a graded "
+                             f"cell ({_markdown_escape(str(meta.get('grade_id')))[:60]}; ignored)")
+            else:
+                seen.add(meta.get("grade_id"))
+        nb.metadata["course_notes"] = notes
+        return nb, resources
+
+
+
 def rubric_text(source: NotebookNode, grade_id: str) -> str | None:
     """The model answer and rubric of a written question (its solution text in the source)."""
     for cell in source.cells:
@@ -241,13 +285,12 @@ class GraderNotes(Preprocessor):
         release = _course_notebook(self, resources, "release_directory")
         known = {_nbgrader(c).get("grade_id"): c for c in source.cells} if source else {}
         cells = []
+        report = resources.setdefault("course", {})
+        report.setdefault("notes", []).extend(str(note)[:200] for note in nb.metadata.pop("course_notes", [])[:20])
         for cell in nb.cells:
             meta = _nbgrader(cell)
             grade_id = meta.get("grade_id")
-            if meta and (grade_id not in known or bool(meta.get("solution")) != bool(_nbgrader(known[grade_id]).get("solution"))
-                         or bool(meta.get("grade")) != bool(_nbgrader(known[grade_id]).get("grade"))):
-                del cell.metadata["nbgrader"]  # not a cell of the course: graded as plain code/text
-            elif meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
+            if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
                 cell.source = HIDDEN_REGION.sub(HIDDEN_NOTE, cell.source)
             cells.append(cell)
             if meta and meta.get("solution") and meta.get("grade") and cell.cell_type == "markdown" and source:
@@ -255,7 +298,6 @@ class GraderNotes(Preprocessor):
                 if rubric and "nbgrader" in cell.metadata:
                     cells.append(grader_cell(f"**For the grader (not shown to the student): model answer and "
                                              f"rubric of `{grade_id}`**\n\n{rubric}"))
-        report = resources.get("course", {})
         lab_cells = {guard.cell_key(c.source) for c in release.cells if c.cell_type == "code"} if release else set()
         report["tampering"] = [record for record in report.get("tampering", []) if record["cell"] not in lab_cells]
         flags = flag_lines(report, scan.scan_notebook(nb, release))
@@ -300,6 +342,7 @@ def flag_lines(report: dict, scanned: list[str]) -> list[str]:
         else:
             lines.append(f"{where}: rebound {what}")
     lines += report.get("protocol", [])
+    lines += report.get("notes", [])
     lines += scanned
     seen, unique = set(), []
     for line in lines:

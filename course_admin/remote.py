@@ -518,6 +518,7 @@ class _KernelAgent:
         self.models: dict = {}
         self.graphs: dict[str, tuple[list, list]] = {}  # call id -> (outputs with a graph, inputs)
         self.objects: dict[int, tuple[str, Any]] = {}  # the tests' models and recorders, by id
+        self.sock: socket.socket | None = None  # the connection of the call being served
 
     def serve(self, call_id: str) -> None:
         path = os.environ.get(SOCKET_ENV)
@@ -529,7 +530,11 @@ class _KernelAgent:
             header, buffers = recv_frame(sock)
             if header.get("op") != "request":
                 return
-            self._answer(sock, call_id, header, buffers)
+            self.sock = sock
+            try:
+                self._answer(sock, call_id, header, buffers)
+            finally:
+                self.sock = None
 
     def _answer(self, sock: socket.socket, call_id: str, header: dict, buffers: list[bytes]) -> None:
         decoder = Decoder(buffers, on_callable=lambda node: self._callback(sock, node), models=self.models,
@@ -612,11 +617,16 @@ class _KernelAgent:
         return {"t": "khandle", "h": handle, "name": safe_name(getattr(function, "__name__", "function"))}
 
     def _callback(self, sock: socket.socket, node: dict) -> Callable:
+        """A stand-in for a function of the tests: calling it asks the grading process to run
+        it (during whichever call of the tests is being served)."""
         if node.get("t") != "callable":
             raise ProtocolError("unexpected callable")
         handle = node.get("h")
 
         def call_the_tests_function(*args: Any, **kwargs: Any) -> Any:
+            sock = self.sock
+            if sock is None:
+                raise RuntimeError("a function given by a test can only be called while that test runs")
             encoder = Encoder(on_callable=self._handle, recipes=False)
             send_frame(sock, {"op": "callback", "h": handle, "args": encoder.encode(list(args)),
                               "kwargs": encoder.encode(kwargs)}, encoder.buffers)
@@ -749,6 +759,7 @@ class GraderClient:
         self._lock = threading.Lock()
         self._pending: dict | None = None
         self._calls = 0
+        self.callbacks: dict[int, Any] = {}  # the tests' functions given to student code, by handle
         self.registry = Registry()
         self.events: list[str] = []  # protocol violations, for the grader's report
         self._thread = threading.Thread(target=self._accept, name="course-remote", daemon=True)
@@ -764,17 +775,10 @@ class GraderClient:
 
     # -- a call
     def call(self, target: str | int, name: str, args: tuple, kwargs: dict) -> Any:
-        callbacks: dict[int, Any] = {}
-
-        def register(function: Any) -> dict:
-            handle = len(callbacks) + 1
-            callbacks[handle] = function
-            return {"t": "callable", "h": handle, "name": safe_name(getattr(function, "__name__", "function"))}
-
-        encoder = Encoder(on_callable=register, save_dir=self.save_dir, registry=self.registry)
+        encoder = Encoder(on_callable=self._register, save_dir=self.save_dir, registry=self.registry)
         request = {"op": "request", "target": target, "args": encoder.encode(list(args)),
                    "kwargs": encoder.encode(dict(kwargs))}
-        call_id, (header, buffers) = self._exchange(name, request, encoder.buffers, callbacks)
+        call_id, (header, buffers) = self._exchange(name, request, encoder.buffers)
         decoder = Decoder(buffers, on_callable=self._kernel_callable)
         leaves = encoder.grad_inputs
         decoder.on_graph = lambda graph, value: _RemoteGraph.apply(self, call_id, graph, value, *leaves)
@@ -786,20 +790,24 @@ class GraderClient:
         encoder = Encoder()
         request = {"op": "request", "gradient": {"call": call_id, "graph": graph},
                    "args": encoder.encode([grad_output]), "kwargs": encoder.encode({})}
-        _, (header, buffers) = self._exchange("backward()", request, encoder.buffers, {})
+        _, (header, buffers) = self._exchange("backward()", request, encoder.buffers)
         grads = Decoder(buffers).decode(header.get("value"))
         if not isinstance(grads, list) or len(grads) != len(leaves):
             raise ProtocolError("malformed gradients")
         return [g if (g is not None and hasattr(g, "shape") and g.shape == leaf.shape) else None
                 for g, leaf in zip(grads, leaves)]
 
-    def _exchange(self, name: str, request: dict, buffers: list[bytes], callbacks: dict) -> tuple[str, tuple]:
+    def _register(self, function: Any) -> dict:
+        handle = len(self.callbacks) + 1
+        self.callbacks[handle] = function
+        return {"t": "callable", "h": handle, "name": safe_name(getattr(function, "__name__", "function"))}
+
+    def _exchange(self, name: str, request: dict, buffers: list[bytes]) -> tuple[str, tuple]:
         """Have the kernel answer `request`; return (call id, its answer). Raises the
         student's exception, or RemoteCallError when the kernel gave no answer."""
         self._calls += 1
         call_id = f"c{self._calls}"
-        pending = {"id": call_id, "request": (request, buffers), "callbacks": callbacks,
-                   "answer": None, "done": threading.Event()}
+        pending = {"id": call_id, "request": (request, buffers), "answer": None, "done": threading.Event()}
         with self._lock:
             self._pending = pending
         try:
@@ -867,7 +875,7 @@ class GraderClient:
                 raise ProtocolError("unexpected message")
 
     def _run_callback(self, connection: socket.socket, pending: dict, header: dict, buffers: list[bytes]) -> None:
-        function = pending["callbacks"].get(header.get("h"))
+        function = self.callbacks.get(header.get("h"))
         if function is None:
             raise ProtocolError("unknown callback")
         decoder = Decoder(buffers, on_callable=self._kernel_callable)
@@ -877,7 +885,7 @@ class GraderClient:
             if not isinstance(args, list) or not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
                 raise ProtocolError("malformed callback arguments")
             value = function(*args, **kwargs)
-            encoder = Encoder(on_callable=lambda f: _register_nested(pending, f), save_dir=self.save_dir)
+            encoder = Encoder(on_callable=self._register, save_dir=self.save_dir, registry=self.registry)
             send_frame(connection, {"op": "value", "value": encoder.encode(value)}, encoder.buffers)
         except ProtocolError:
             raise
@@ -908,12 +916,6 @@ class _RemoteGraph:
         if not leaves:  # nothing of the test's needs a gradient: a plain tensor with a graph
             return value.requires_grad_(True) * 1
         return RemoteGraph.apply(value, *leaves)
-
-
-def _register_nested(pending: dict, function: Any) -> dict:
-    handle = len(pending["callbacks"]) + 1
-    pending["callbacks"][handle] = function
-    return {"t": "callable", "h": handle, "name": safe_name(getattr(function, "__name__", "function"))}
 
 
 def _assign_in_place(original: Any, new: Any) -> None:
