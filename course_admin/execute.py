@@ -100,8 +100,12 @@ class TestRunner:
             with _quiet():
                 for source in self.tests.setup:
                     exec(compile(_transform(source), "<lab set-up>", "exec"), namespace)
-            for name in self.tests.exercises:
-                namespace[name] = remote.RemoteFunction(self.client, name, name)
+            proxies = {name: remote.RemoteFunction(self.client, name, name) for name in self.tests.exercises}
+            namespace.update(proxies)
+            # A test may rebind an exercise's name (to grade another exercise on its own): the
+            # student's code sees the same binding during the calls.
+            self.client.overrides = lambda: {name: namespace.get(name) for name, proxy in proxies.items()
+                                             if namespace.get(name) is not proxy}
             self._namespace = namespace
         except BaseException as error:  # noqa: BLE001  (reported when the first test needs it)
             self._error = error

@@ -205,8 +205,8 @@ class Encoder:
         return node
 
     def _state(self, module: Any) -> dict:
-        tensors = {name: tensor for name, tensor in module.state_dict().items()}
-        nodes = {name: self._torch(tensor) for name, tensor in tensors.items()}
+        # Detached: a model's weights are not inputs that gradients flow back to.
+        nodes = {name: self._torch(tensor.detach()) for name, tensor in module.state_dict().items()}
         digest = hashlib.sha1()
         for name, node in nodes.items():
             digest.update(name.encode())
@@ -480,7 +480,7 @@ def send_frame(sock: socket.socket, header: dict, buffers: list[bytes] = ()) -> 
 
 def recv_frame(sock: socket.socket, limit: int = MAX_FRAME_BYTES) -> tuple[dict, list[bytes]]:
     (size,) = struct.unpack(">I", _recv_exact(sock, 4))
-    if size > 64 * 2**20:
+    if size > min(64 * 2**20, limit):
         raise ProtocolError("frame header too large")
     try:
         header = json.loads(_recv_exact(sock, size))
@@ -547,10 +547,18 @@ class _KernelAgent:
         args = decoder.decode(header.get("args"))
         kwargs = decoder.decode(header.get("kwargs"))
         before = [_fingerprint(value) for value in list(args) + list(kwargs.values())]
+        namespace, saved = _user_namespace(), {}
+        overrides = decoder.decode(header["overrides"]) if "overrides" in header else {}
         try:
-            if function is None:
-                raise NameError(f"name {target!r} is not defined")
-            value = function(*args, **kwargs)
+            try:
+                if function is None:
+                    raise NameError(f"name {target!r} is not defined")
+                for name, replacement in (overrides.items() if isinstance(overrides, dict) else []):
+                    saved[name] = namespace.get(name, _MISSING)
+                    namespace[name] = replacement
+                value = function(*args, **kwargs)
+            finally:
+                _restore(namespace, saved)
         except Exception as error:  # the student's exception goes back to the test
             bases = [cls.__name__ for cls in type(error).__mro__ if cls.__module__ == "builtins"]
             encoder = Encoder(recipes=False)
@@ -611,6 +619,19 @@ class _KernelAgent:
                    encoder.buffers)
         recv_frame(sock)
 
+    def _backward_in_grader(self, graph: Any, index: int, grad_output: Any) -> list:
+        """backward() of a value a test's callback returned: the grading process computes it."""
+        if self.sock is None:
+            raise RuntimeError("a test's result can only be differentiated while that test runs")
+        encoder = Encoder(recipes=False)
+        send_frame(self.sock, {"op": "backward", "cb": graph, "graph": index, "grad": encoder.encode(grad_output)},
+                   encoder.buffers)
+        header, buffers = recv_frame(self.sock)
+        if header.get("op") == "raise":
+            raise _exception(header)
+        grads = Decoder(buffers).decode(header.get("value"))
+        return [g if _is_tensor(g) else None for g in grads] if isinstance(grads, list) else []
+
     def _handle(self, function: Any) -> dict:
         handle = len(self.handles) + 1
         self.handles[handle] = function
@@ -633,11 +654,22 @@ class _KernelAgent:
             header, buffers = recv_frame(sock)
             if header.get("op") == "raise":
                 raise _exception(header)
-            return Decoder(buffers, on_callable=lambda n: self._callback(sock, n), models=self.models,
-                           objects=self.objects).decode(header.get("value"))
+            decoder = Decoder(buffers, on_callable=lambda n: self._callback(sock, n), models=self.models,
+                              objects=self.objects)
+            graph, leaves = header.get("graph"), encoder.grad_inputs
+            decoder.on_graph = lambda index, value: tie_gradient(
+                value, leaves, lambda grad: self._backward_in_grader(graph, index, grad))
+            return decoder.decode(header.get("value"))
 
         call_the_tests_function.__name__ = safe_name(node.get("name") or "function")
         return call_the_tests_function
+
+
+def _user_namespace() -> dict:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return {} if shell is None else shell.user_ns
 
 
 def _user_function(name: str) -> Any:
@@ -645,6 +677,17 @@ def _user_function(name: str) -> Any:
 
     shell = get_ipython()
     return None if shell is None else shell.user_ns.get(name)
+
+
+_MISSING = object()
+
+
+def _restore(namespace: dict, saved: dict) -> None:
+    for name, value in saved.items():
+        if value is _MISSING:
+            namespace.pop(name, None)
+        else:
+            namespace[name] = value
 
 
 def _fingerprint(value: Any) -> bytes | None:
@@ -722,6 +765,11 @@ class Registry:
                 inner.train(bool(state.get("training")))
 
 
+def _is_tensor(value: Any) -> bool:
+    torch = _module("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
 class RemoteFunction:
     """Stands for a student's function in the tests' namespace; calling it runs it in the kernel."""
 
@@ -760,6 +808,8 @@ class GraderClient:
         self._pending: dict | None = None
         self._calls = 0
         self.callbacks: dict[int, Any] = {}  # the tests' functions given to student code, by handle
+        self.callback_graphs: dict[int, tuple[list, list]] = {}  # a callback's result graph, for backward
+        self.overrides: Callable[[], dict] = dict  # names the tests rebound in their namespace (see call)
         self.registry = Registry()
         self.events: list[str] = []  # protocol violations, for the grader's report
         self._thread = threading.Thread(target=self._accept, name="course-remote", daemon=True)
@@ -778,10 +828,16 @@ class GraderClient:
         encoder = Encoder(on_callable=self._register, save_dir=self.save_dir, registry=self.registry)
         request = {"op": "request", "target": target, "args": encoder.encode(list(args)),
                    "kwargs": encoder.encode(dict(kwargs))}
+        # A test that rebinds an exercise's name (a reference instead of the student's
+        # weighted_mse, to grade fit_surrogate on its own) rebinds it for the student's code too.
+        overrides = self.overrides()
+        if overrides:
+            request["overrides"] = Encoder(on_callable=self._register).encode(overrides)
         call_id, (header, buffers) = self._exchange(name, request, encoder.buffers)
         decoder = Decoder(buffers, on_callable=self._kernel_callable)
         leaves = encoder.grad_inputs
-        decoder.on_graph = lambda graph, value: _RemoteGraph.apply(self, call_id, graph, value, *leaves)
+        decoder.on_graph = lambda graph, value: tie_gradient(
+            value, leaves, lambda grad: self.gradient(call_id, graph, grad, leaves))
         self._apply_changes(list(args) + list(kwargs.values()), header.get("changed") or {}, decoder)
         return decoder.decode(header.get("value"))
 
@@ -794,8 +850,7 @@ class GraderClient:
         grads = Decoder(buffers).decode(header.get("value"))
         if not isinstance(grads, list) or len(grads) != len(leaves):
             raise ProtocolError("malformed gradients")
-        return [g if (g is not None and hasattr(g, "shape") and g.shape == leaf.shape) else None
-                for g, leaf in zip(grads, leaves)]
+        return [g if _is_tensor(g) else None for g in grads]
 
     def _register(self, function: Any) -> dict:
         handle = len(self.callbacks) + 1
@@ -866,6 +921,8 @@ class GraderClient:
             op = header.get("op")
             if op == "callback":
                 self._run_callback(connection, pending, header, buffers)
+            elif op == "backward":
+                self._callback_backward(connection, header, buffers)
             elif op in ("result", "error") and header.get("call") == pending["id"]:
                 pending["answer"] = (header, buffers)
                 send_frame(connection, {"op": "ack"})
@@ -873,6 +930,20 @@ class GraderClient:
                 return
             else:
                 raise ProtocolError("unexpected message")
+
+    def _callback_backward(self, connection: socket.socket, header: dict, buffers: list[bytes]) -> None:
+        """The student's code called backward() through what a test's callback returned."""
+        outputs, inputs = self.callback_graphs.get(header.get("cb"), ([], []))
+        try:
+            grads = _vjp(outputs, inputs, header.get("graph"), Decoder(buffers).decode(header.get("grad")))
+        except ProtocolError:
+            raise
+        except Exception as error:
+            send_frame(connection, {"op": "raise", "type": type(error).__name__, "bases": ["RuntimeError"],
+                                    "message": str(error)[:2000]})
+            return
+        encoder = Encoder()
+        send_frame(connection, {"op": "grads", "value": encoder.encode(grads)}, encoder.buffers)
 
     def _run_callback(self, connection: socket.socket, pending: dict, header: dict, buffers: list[bytes]) -> None:
         function = self.callbacks.get(header.get("h"))
@@ -886,7 +957,12 @@ class GraderClient:
                 raise ProtocolError("malformed callback arguments")
             value = function(*args, **kwargs)
             encoder = Encoder(on_callable=self._register, save_dir=self.save_dir, registry=self.registry)
-            send_frame(connection, {"op": "value", "value": encoder.encode(value)}, encoder.buffers)
+            tree = encoder.encode(value)
+            graph = None
+            if encoder.graph_outputs and decoder.grad_inputs:  # the kernel may call backward() on it
+                graph = len(self.callback_graphs) + 1
+                self.callback_graphs[graph] = (encoder.graph_outputs, decoder.grad_inputs)
+            send_frame(connection, {"op": "value", "value": tree, "graph": graph}, encoder.buffers)
         except ProtocolError:
             raise
         except Exception as error:  # the test's callback raised: the student's code sees it
@@ -895,27 +971,39 @@ class GraderClient:
                                     "message": str(error)[:2000]})
 
 
-class _RemoteGraph:
-    """An autograd function in the grading process whose backward asks the kernel: a test
-    can call backward() on what a student's function returned, and the gradients reach the
-    test's own tensors, as if the function had run in the same process."""
+def _vjp(outputs: list, inputs: list, index: Any, grad_output: Any) -> list:
+    """Gradients of outputs[index] with respect to `inputs`, for grad_output (None if unused)."""
+    import torch
 
-    @staticmethod
-    def apply(client: GraderClient, call_id: str, graph: int, value: Any, *leaves: Any) -> Any:
-        import torch
+    if not (isinstance(index, int) and 0 <= index < len(outputs)) or not _is_tensor(grad_output):
+        raise ProtocolError("malformed gradient request")
+    if grad_output.shape != outputs[index].shape:
+        raise ProtocolError("gradient of the wrong shape")
+    return list(torch.autograd.grad([outputs[index]], inputs, grad_outputs=[grad_output.to(outputs[index].dtype)],
+                                    allow_unused=True, retain_graph=True))
 
-        class RemoteGraph(torch.autograd.Function):
-            @staticmethod
-            def forward(ctx: Any, value: Any, *inputs: Any) -> Any:
-                return value.clone()
 
-            @staticmethod
-            def backward(ctx: Any, grad_output: Any) -> tuple:
-                return (None, *client.gradient(call_id, graph, grad_output, leaves))
+def tie_gradient(value: Any, leaves: list, backward: Callable[[Any], list]) -> Any:
+    """`value` (a tensor computed in the other process from `leaves`, tensors of this one)
+    as a tensor of this process's autograd graph: its backward() asks the other process for
+    the vector-Jacobian product, via `backward(grad_output) -> one gradient (or None) per leaf`.
+    So a test can call backward() on what a student's function returned, and a student's
+    training loop can call backward() on a loss a test's function computed."""
+    import torch
 
-        if not leaves:  # nothing of the test's needs a gradient: a plain tensor with a graph
-            return value.requires_grad_(True) * 1
-        return RemoteGraph.apply(value, *leaves)
+    class RemoteGraph(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, value: Any, *inputs: Any) -> Any:
+            return value.clone()
+
+        @staticmethod
+        def backward(ctx: Any, grad_output: Any) -> tuple:
+            grads = backward(grad_output)
+            return (None, *[g if (g is not None and g.shape == leaf.shape) else None for g, leaf in zip(grads, leaves)])
+
+    if not leaves:  # nothing here needs a gradient: a plain tensor with a graph
+        return value.requires_grad_(True) * 1
+    return RemoteGraph.apply(value, *leaves)
 
 
 def _assign_in_place(original: Any, new: Any) -> None:

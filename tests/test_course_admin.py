@@ -104,6 +104,7 @@ def kernel(tmp_path, monkeypatch):
     namespace: dict = {}
     folder = Path(tempfile_dir())
     monkeypatch.setattr(remote, "_user_function", lambda name: namespace.get(name))
+    monkeypatch.setattr(remote, "_user_namespace", lambda: namespace)
     monkeypatch.setattr(remote, "_AGENT", remote._KernelAgent())
     monkeypatch.setenv(remote.SOCKET_ENV, str(folder / "remote.sock"))
 
@@ -452,3 +453,25 @@ def test_without_a_sandbox_the_course_refuses_to_run_student_code(tmp_path):
                              "--course", str(course)], capture_output=True, text=True, env=environment, timeout=300)
     assert result.returncode == 2 and "bubblewrap is not installed" in result.stderr and "--unsafe" in result.stderr
     assert not (course / "autograded").exists(), "nothing was graded"
+
+
+def test_a_test_that_rebinds_an_exercise_rebinds_it_for_the_students_code_gradients_included(kernel):
+    """fit_surrogate's tests grade it with a reference weighted_mse: the student's training loop
+    calls the test's function and calls backward() through its result."""
+    client, define = kernel
+    define("import torch\n"
+           "def weighted_mse(pred, target, weights):\n    return ((target - pred) ** 2).sum() * 0  # wrong: learns nothing\n"
+           "def fit(x, y):\n    w = torch.zeros(1, requires_grad=True)\n    for _ in range(50):\n"
+           "        loss = weighted_mse(x * w, y, torch.ones(len(y)))\n        loss.backward()\n"
+           "        with torch.no_grad():\n            w -= 0.1 * w.grad\n            w.grad.zero_()\n"
+           "    return float(w.detach())")
+    namespace = {"weighted_mse": remote.RemoteFunction(client, "weighted_mse", "weighted_mse"),
+                 "fit": remote.RemoteFunction(client, "fit", "fit")}
+    proxies = dict(namespace)
+    client.overrides = lambda: {n: namespace[n] for n in proxies if namespace[n] is not proxies[n]}
+    x, y = torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0])
+    assert namespace["fit"](x, y) == 0.0, "with the student's own (wrong) loss nothing is learned"
+    namespace["weighted_mse"] = lambda pred, target, weights: (weights * (target - pred) ** 2).mean()
+    assert abs(namespace["fit"](x, y) - 2.0) < 1e-3, "the test's loss and its gradient reach the student's loop"
+    namespace["weighted_mse"] = proxies["weighted_mse"]
+    assert namespace["fit"](x, y) == 0.0, "the student's own function is back after the test"
