@@ -84,6 +84,8 @@ class Settings:
     python: str  # the course venv's interpreter: servers, kernels and grading use it
     course_id: str
     course_root: str  # the instructor's copy of the course
+    cell_timeout: int = 900  # the course's per-cell limit; students' Validate uses it too
+    startup_timeout: int = 180
     port: int = 8000
     ip: str = ""
     offline: bool = False
@@ -234,10 +236,13 @@ def ensure_exchange(exchange: Path, state: State) -> None:
 
 
 def nbgrader_student_config(settings: Settings) -> str:
-    return (f'"""nbgrader settings for everyone on this hub (written by `course hub`)."""\n\n'
+    return (f'"""nbgrader settings for the students of this hub (written by `course hub`)."""\n\n'
             f"c = get_config()  # noqa: F821\n"
             f"c.CourseDirectory.course_id = {settings.course_id!r}\n"
-            f"c.Exchange.root = {settings.exchange!r}\n")
+            f"c.Exchange.root = {settings.exchange!r}\n"
+            f"# Validate runs the whole lab: the course's limits, not nbgrader's 30 s per cell.\n"
+            f"c.Execute.timeout = {settings.cell_timeout}\n"
+            f"c.Execute.startup_timeout = {settings.startup_timeout}\n")
 
 
 def nbgrader_instructor_config(settings: Settings) -> str:
@@ -281,9 +286,12 @@ def write_jupyter_config(settings: Settings) -> None:
     write_public(root / "share" / "jupyter" / "kernels" / "python3" / "kernel.json", kernelspec(settings.python))
 
 
-def prepare_course(repository: str, destination: str) -> None:
-    """Run as the instructor: copy the course root (first time only) and record every lab
-    in its gradebook, so that Formgrader can release it. Prints one line per action."""
+def prepare_course(repository: str, destination: str, students: list[str]) -> None:
+    """Run as the instructor: copy the course root (first time only), record every lab in
+    its gradebook (so that Formgrader can release it) and every student (so that Formgrader's
+    Manage Students lists the class, missing submissions included). Prints what it did."""
+    from nbgrader.api import Gradebook, MissingEntry
+
     from course_admin import pipeline
 
     target = Path(destination)
@@ -303,15 +311,23 @@ def prepare_course(repository: str, destination: str) -> None:
         if not workspace.registered(lab):
             workspace.release(lab)
             print(f"recorded {lab} in {target / 'gradebook.db'}")
+    with Gradebook(workspace.db_url) as gradebook:
+        for student in students:
+            try:
+                gradebook.find_student(student)
+            except MissingEntry:
+                gradebook.add_student(student)
+                print(f"recorded student {student}")
 
 
 def set_up_course(settings: Settings) -> None:
     """The instructor's course root, made by the instructor's own account."""
     from course_admin import pipeline
 
-    code = "import sys; from course_admin import hub; hub.prepare_course(sys.argv[1], sys.argv[2])"
+    code = "import sys; from course_admin import hub; hub.prepare_course(sys.argv[1], sys.argv[2], sys.argv[3:])"
     result = run_as(settings.instructor, [settings.python, "-c", code, str(pipeline.course_root()),
-                                          settings.course_root], {"COURSE_OFFLINE": "1", "HF_HUB_OFFLINE": "1"})
+                                          settings.course_root, *settings.students],
+                    {"COURSE_OFFLINE": "1", "HF_HUB_OFFLINE": "1"})
     if result.returncode != 0:
         raise HubError(f"preparing the course for {settings.instructor} failed:\n{result.stderr.strip()[-2000:]}")
     for line in result.stdout.splitlines():
@@ -364,13 +380,19 @@ def install_proxy(root: Path) -> Path:
     return command
 
 
-def course_id() -> str:
+def course_settings() -> dict[str, str | int]:
+    """From the repository's nbgrader_config.py: the course id, and the execution limits that
+    students' Validate should share with grading (nbgrader's own cell timeout is 30 s)."""
     from traitlets.config.loader import PyFileConfigLoader
 
     from course_admin import pipeline
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(pipeline.course_root())).load_config()
-    return config.CourseDirectory.course_id
+    found = {"course_id": config.CourseDirectory.course_id}
+    for key, name in (("cell_timeout", "timeout"), ("startup_timeout", "startup_timeout")):
+        if name in config.Execute:
+            found[key] = int(config.Execute[name])
+    return found
 
 
 # ------------------------------------------------------------------------------ the hub process
@@ -393,7 +415,8 @@ def hub_url(settings: Settings, host: str | None = None) -> str:
 
 def wait_until_up(settings: Settings, process: subprocess.Popen, log: Path, seconds: float = 120) -> None:
     """Wait until the hub answers on its public port, through the proxy."""
-    url = hub_url(settings, "127.0.0.1") + "hub/api"
+    host = settings.ip if settings.ip not in ("", "0.0.0.0", "::") else "127.0.0.1"
+    url = hub_url(settings, host) + "hub/api"
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -490,9 +513,9 @@ def configure(args: argparse.Namespace) -> Settings:
     state.save(root)
     home = pwd.getpwnam(instructor[0]).pw_dir
     settings = Settings(instructor=instructor[0], students=students, root=str(root),
-                        exchange=str(Path(args.exchange).resolve()), python=sys.executable,
-                        course_id=course_id(), course_root="", port=args.port, ip=args.ip,
-                        offline=args.offline, ssl_cert=args.ssl_cert or "", ssl_key=args.ssl_key or "")
+                        exchange=str(Path(args.exchange).resolve()), python=sys.executable, course_root="",
+                        port=args.port, ip=args.ip, offline=args.offline, ssl_cert=args.ssl_cert or "",
+                        ssl_key=args.ssl_key or "", **course_settings())
     settings.course_root = str(Path(home) / settings.course_id)
     passwords = passwords_for(settings, created, given, root)
     ensure_exchange(Path(settings.exchange), state)
