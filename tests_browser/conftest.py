@@ -116,7 +116,7 @@ def hub() -> Iterator[Hub]:
 def screenshot() -> Callable[[object, str], Path]:
     """Save a page's screenshot as screenshots/NN_name.png, numbered in the order taken."""
     SCREENSHOTS.mkdir(exist_ok=True)
-    for old in SCREENSHOTS.glob("*.png"):
+    for old in [*SCREENSHOTS.glob("*.png"), *SCREENSHOTS.glob("failure_*")]:
         old.unlink()
     taken: list[Path] = []
 

@@ -250,7 +250,8 @@ def test_class_on_the_hub(hub, browsers, screenshot) -> None:
     row = assignment_row(teacher, hub, LAB)
     row.locator("td.num-submissions a").click()
     teacher.wait_for_url(f"**/formgrader/manage_submissions/{LAB}")
-    submission = teacher.locator("tr", has=teacher.locator("td", has_text=student))
+    submission = teacher.locator("tr", has=teacher.locator("td.student-id", has_text=student))
+    submission.locator("td.autograde a").wait_for()
     steps.done(teacher, "formgrader_collected", "Formgrader > Manage Submissions: the submission, collected")
     submission.locator("td.autograde a").click()
     log = close_modal(teacher, "Successfully autograded", timeout=GRADING * 1000)
@@ -284,6 +285,13 @@ def test_class_on_the_hub(hub, browsers, screenshot) -> None:
         time.sleep(0.5)
     assert gradebook_grades(hub, student)[WRITTEN]["manual"] == WRITTEN_SCORE
     steps.done(teacher, "formgrader_written_graded", "Formgrader: the written answer graded (rubric under the answer)")
+    teacher.goto(f"{hub.url}/user/{hub.instructor}/formgrader/manage_submissions/{LAB}")
+    written_top = gradebook_grades(hub, student)[WRITTEN]["max"]
+    expected = f"{total + WRITTEN_SCORE:g} / {top + written_top:g}"
+    score_cell = teacher.locator("tr", has=teacher.locator("td.student-id", has_text=student)).locator("td.score")
+    score_cell.filter(has_text="/").wait_for()
+    assert score_cell.inner_text().strip() == expected, "Formgrader's total: autograde plus the written grade"
+    steps.done(teacher, "formgrader_scores", f"Formgrader > Manage Submissions: total {expected}")
 
     row = assignment_row(teacher, hub, LAB)
     row.locator("td.generate-feedback a").click()
