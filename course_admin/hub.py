@@ -223,6 +223,7 @@ def ensure_account(name: str, state: State) -> bool:
 
 
 def set_passwords(passwords: dict[str, str]) -> None:
+    """Set account passwords with chpasswd (on its standard input: never on a command line)."""
     if passwords:
         run(["chpasswd"], stdin="".join(f"{user}:{password}\n" for user, password in passwords.items()))
 
@@ -236,6 +237,7 @@ def ensure_exchange(exchange: Path, state: State) -> None:
 
 
 def nbgrader_student_config(settings: Settings) -> str:
+    """The students' nbgrader_config.py: where the exchange is, which course, Validate's limits."""
     return (f'"""nbgrader settings for the students of this hub (written by `course hub`)."""\n\n'
             f"c = get_config()  # noqa: F821\n"
             f"c.CourseDirectory.course_id = {settings.course_id!r}\n"
@@ -246,6 +248,7 @@ def nbgrader_student_config(settings: Settings) -> str:
 
 
 def nbgrader_instructor_config(settings: Settings) -> str:
+    """The instructor's nbgrader_config.py: the course root and its own grading configuration."""
     course_config = str(Path(settings.course_root) / "nbgrader_config.py")
     return (f'"""nbgrader settings for the instructor on this hub (written by `course hub`).\n\n'
             f"Formgrader and nbgrader's commands read the course's own configuration (grading in\n"
@@ -279,6 +282,7 @@ def kernelspec(python: str) -> str:
 
 
 def write_jupyter_config(settings: Settings) -> None:
+    """Both roles' configuration folders and the hub's `python3` kernelspec (root-owned, 0644)."""
     root = Path(settings.root)
     for role in ("student", "instructor"):
         for relative, text in role_files(settings, role).items():
@@ -360,6 +364,7 @@ def sandbox_problem_for(user: str, python: str) -> str | None:
 
 
 def node_major() -> int:
+    """Node.js's major version (configurable-http-proxy 5 needs 20 or later)."""
     output = run(["node", "--version"]).stdout.strip().lstrip("v")
     return int(output.split(".")[0])
 
@@ -409,6 +414,7 @@ def hub_pid(root: Path) -> int | None:
 
 
 def hub_url(settings: Settings, host: str | None = None) -> str:
+    """The hub's public address (this machine's name when it listens on every interface)."""
     scheme = "https" if settings.ssl_cert else "http"
     return f"{scheme}://{host or settings.ip or socket.getfqdn()}:{settings.port}/"
 
@@ -536,6 +542,7 @@ def configure(args: argparse.Namespace) -> Settings:
 
 
 def print_summary(settings: Settings, passwords: dict[str, str], created: list[str]) -> None:
+    """Where the hub answers, who may log in (with the passwords the hub knows), where things are."""
     url = hub_url(settings)
     print(f"\nJupyterHub for {settings.course_id}: {url}")
     for role, user in [("instructor", settings.instructor)] + [("student", s) for s in settings.students]:
@@ -546,6 +553,7 @@ def print_summary(settings: Settings, passwords: dict[str, str], created: list[s
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    """Set up what is missing, then start the hub (refused while one runs from the same folder)."""
     root = Path(args.root).resolve()
     if hub_pid(root) is not None:
         raise HubError(f"a hub already runs from {root}: `course hub stop` first")
@@ -554,6 +562,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
+    """Stop the hub of --root, if one runs."""
     check_host(needs_node=False)
     stopped = stop_hub(Path(args.root).resolve())
     print("JupyterHub stopped" if stopped else "no hub was running")
@@ -561,6 +570,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
+    """Stop the hub and delete what `course hub` created (accounts, exchange, its folder)."""
     check_host(needs_node=False)
     root = Path(args.root).resolve()
     if not args.yes:
@@ -586,6 +596,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
+    """`course hub` and its options, on the `course` command's sub-parsers."""
     hub = commands.add_parser("hub", help="a JupyterHub for a small class on this machine",
                               description=__doc__.split("\n\n")[0],
                               formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -609,6 +620,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def cmd_hub(args: argparse.Namespace) -> int:
+    """Run `course hub ACTION`; a HubError is printed as one message (exit code 2)."""
     handlers = {"start": cmd_start, "stop": cmd_stop, "remove": cmd_remove}
     try:
         return handlers[args.action](args)
