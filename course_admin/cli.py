@@ -14,6 +14,10 @@
     course report [--lab LAB] [--course DIR] [--db URL] [--out DIR]
                                grades.csv, summary.md and feedback again from the gradebook
                                (after grading written answers in Formgrader)
+    course tools {student,instructor}
+                               show this installation's JupyterLab the student's nbgrader tools
+                               only (Assignments, Validate) or the instructor's too (Formgrader,
+                               Create Assignment)
     course hub ...             a JupyterHub for a small class on this machine (course hub --help)
 """
 
@@ -332,6 +336,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tools(args: argparse.Namespace) -> int:
+    from course_admin import hub
+
+    folder = Path(args.config_dir) if args.config_dir else Path(sys.prefix) / "etc" / "jupyter"
+    hub.write_role_tools(folder, args.role)
+    shown = "Assignments and Validate only" if args.role == "student" else "every nbgrader tool (Formgrader included)"
+    print(f"JupyterLab of this installation ({folder}) now shows {shown}; restart JupyterLab to see it.")
+    return 0
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -370,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
                              help="address-space limit per kernel process, in MB (default: nbgrader_config.py's)")
             sub.add_argument("--unsafe", action="store_true",
                              help="run student code without the sandbox (only for notebooks you trust)")
+    tools = commands.add_parser("tools", help="student or instructor tools in this installation's JupyterLab")
+    tools.add_argument("role", choices=["student", "instructor"])
+    tools.add_argument("--config-dir", help="a Jupyter configuration folder (default: this venv's etc/jupyter)")
     from course_admin import hub
 
     hub.add_parser(commands)
@@ -377,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["run"] + (argv or []))
     handlers = {"run": cmd_run, "release": cmd_release, "check": cmd_check, "autograde": cmd_autograde,
-                "report": cmd_report, "hub": hub.cmd_hub}
+                "report": cmd_report, "tools": cmd_tools, "hub": hub.cmd_hub}
     return handlers[args.command](args)
 
 

@@ -260,13 +260,35 @@ def nbgrader_instructor_config(settings: Settings) -> str:
             f"c.Exchange.root = {settings.exchange!r}\n")
 
 
-def role_files(settings: Settings, role: str) -> dict[str, str]:
-    """The files of one role's Jupyter configuration folder (relative path -> text)."""
+def role_extensions(role: str) -> tuple[dict[str, bool], dict[str, bool]]:
+    """(server extensions enabled, lab plugins disabled) for a role: students get nbgrader's
+    Assignments tab and Validate only; the instructor everything."""
     instructor = role == "instructor"
     server = {f"nbgrader.server_extensions.{name}": instructor or name in STUDENT_TOOLS for name in SERVER_EXTENSIONS}
     # Explicit true/false at the highest level: nothing a lower level says can change a role.
     disabled = {f"@jupyter/nbgrader:{name}": not (instructor or name in STUDENT_TOOLS) for name in LAB_PLUGINS}
     disabled.update({plugin: True for plugin in QUIET_PLUGINS})
+    return server, disabled
+
+
+def write_role_tools(folder: Path, role: str) -> None:
+    """One Jupyter configuration folder (a venv's etc/jupyter, say) set up for `role`: the
+    two files `course tools` writes; other lab settings in page_config.json are kept."""
+    server, disabled = role_extensions(role)
+    (folder / "jupyter_server_config.d").mkdir(parents=True, exist_ok=True)
+    (folder / "jupyter_server_config.d" / "course-tools.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": server}}, indent=1))
+    page = folder / "labconfig" / "page_config.json"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    current = json.loads(page.read_text()) if page.is_file() else {}
+    current["disabledExtensions"] = {**current.get("disabledExtensions", {}), **disabled}
+    page.write_text(json.dumps(current, indent=1))
+
+
+def role_files(settings: Settings, role: str) -> dict[str, str]:
+    """The files of one role's Jupyter configuration folder (relative path -> text)."""
+    instructor = role == "instructor"
+    server, disabled = role_extensions(role)
     return {
         "nbgrader_config.py": nbgrader_instructor_config(settings) if instructor else nbgrader_student_config(settings),
         "jupyter_server_config.d/course-hub.json": json.dumps({"ServerApp": {"jpserver_extensions": server}}, indent=1),

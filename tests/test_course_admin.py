@@ -5,6 +5,7 @@ test_attacks.py."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -475,3 +476,28 @@ def test_a_test_that_rebinds_an_exercise_rebinds_it_for_the_students_code_gradie
     assert abs(namespace["fit"](x, y) - 2.0) < 1e-3, "the test's loss and its gradient reach the student's loop"
     namespace["weighted_mse"] = proxies["weighted_mse"]
     assert namespace["fit"](x, y) == 0.0, "the student's own function is back after the test"
+
+
+def test_course_tools_hides_the_instructors_tools_from_a_student_install(tmp_path, monkeypatch):
+    from jupyter_core.paths import jupyter_config_path
+    from jupyter_server.extension.config import ExtensionConfigManager
+
+    config = tmp_path / "jupyter"
+    (config / "labconfig").mkdir(parents=True)
+    (config / "labconfig" / "page_config.json").write_text('{"disabledExtensions": {"other:plugin": true}}')
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(config))
+
+    def enabled() -> dict:  # what a Jupyter server started with this configuration path loads
+        return ExtensionConfigManager(read_config_path=jupyter_config_path()).get_jpserver_extensions()
+
+    assert cli.main(["tools", "student", "--config-dir", str(config)]) == 0
+    extensions = enabled()
+    assert not extensions["nbgrader.server_extensions.formgrader"]
+    assert extensions["nbgrader.server_extensions.assignment_list"]
+    page = json.loads((config / "labconfig" / "page_config.json").read_text())["disabledExtensions"]
+    assert page["@jupyter/nbgrader:formgrader"] and page["@jupyter/nbgrader:create-assignment"]
+    assert not page["@jupyter/nbgrader:assignment-list"] and page["other:plugin"], "other settings are kept"
+    assert cli.main(["tools", "instructor", "--config-dir", str(config)]) == 0
+    assert enabled()["nbgrader.server_extensions.formgrader"]
+    assert not json.loads((config / "labconfig" / "page_config.json").read_text())["disabledExtensions"][
+        "@jupyter/nbgrader:formgrader"]
