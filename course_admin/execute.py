@@ -267,7 +267,11 @@ class CourseExecute(Execute):
             report["tampering"] = guard.read_log(ipc / "guard.jsonl")
             report["probes"] = self._probes
             report["protocol"] = client.events[:20]
-            shutil.rmtree(folder, ignore_errors=True)
+            for _ in range(5):  # the sandbox's last process may still be closing its files
+                shutil.rmtree(folder, ignore_errors=True)
+                if not folder.exists():
+                    break
+                time.sleep(0.2)
         return nb, resources
 
     def _source_notebook(self, resources: dict) -> NotebookNode:

@@ -148,7 +148,7 @@ class CleanOutputs(SanitizeHTML):
 
     enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled
 
-    max_cell_bytes = Integer(100_000, help="Text kept of one cell's outputs").tag(config=True)
+    max_cell_bytes = Integer(500_000, help="Text kept of one cell's outputs").tag(config=True)
     max_lines = Integer(200, help="Lines kept of one cell's printed output").tag(config=True)
     max_line_chars = Integer(2000, help="Characters kept of one line").tag(config=True)
     max_traceback = Integer(30, help="Lines kept of a traceback").tag(config=True)
@@ -212,6 +212,8 @@ class CleanOutputs(SanitizeHTML):
                 if "application/javascript" in data or any(
                         _ACTIVE.search(str(data.get(key, ""))) for key in ("text/html", "text/markdown", "image/svg+xml")):
                     self._note(resources, index, "displayed HTML with scripts or event handlers (removed)")
+                output = self.sanitize_code_outputs([output])[0]  # first: scripts are most of a page's bytes
+                data = output.get("data", {})
                 for key in list(data):
                     value = "".join(data[key]) if isinstance(data[key], list) else data[key]
                     if key in ("image/png", "image/jpeg", "image/gif"):
@@ -222,7 +224,7 @@ class CleanOutputs(SanitizeHTML):
                 if not data:
                     continue
             outputs.append(output)
-        cell.outputs = self.sanitize_code_outputs(outputs)
+        cell.outputs = outputs
         return cell, resources
 
 

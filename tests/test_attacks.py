@@ -54,8 +54,7 @@ def _source_notebook() -> nbformat.NotebookNode:
     hidden = lambda body: f"### BEGIN HIDDEN TESTS\n{body}\n### END HIDDEN TESTS"  # noqa: E731
     cells = [
         _cell("markdown", "# Attack target\n\nTwo small functions and a question."),
-        _cell("code", "import numpy as np\nimport torch\nfrom course_utils.grading import expect, seed_everything\n\n"
-                      "SEED = seed_everything(0)"),
+        _cell("code", "import numpy as np\n\nrng = np.random.default_rng(0)  # the lab's set-up: quick to run"),
         _cell("code", "def mean_square(x):\n    ### BEGIN SOLUTION\n    # SOLUTION_BODY_5e8f\n"
                       "    return float(np.mean(np.square(np.asarray(x, dtype=float))))\n    ### END SOLUTION",
               solution=True, grade_id="ex_mean_square"),
@@ -67,19 +66,20 @@ def _source_notebook() -> nbformat.NotebookNode:
             "expect(abs(mean_square(SECRET_INPUT_7f3a) - float(np.mean(np.square(SECRET_INPUT_7f3a)))) < 1e-9,\n"
             "       'mean_square is wrong on another input')"),
               grade=True, grade_id="test_mean_square_hidden", points=2, locked=True),
-        _cell("code", "def row_softmax(z):\n    ### BEGIN SOLUTION\n    return torch.softmax(torch.as_tensor(z, "
-                      "dtype=torch.float32), dim=-1)\n    ### END SOLUTION",
+        _cell("code", "def row_softmax(z):\n    ### BEGIN SOLUTION\n    z = np.asarray(z, dtype=float)\n"
+                      "    e = np.exp(z - z.max(axis=-1, keepdims=True))\n    return e / e.sum(axis=-1, keepdims=True)\n"
+                      "    ### END SOLUTION",
               solution=True, grade_id="ex_row_softmax"),
-        _cell("code", "import torch\nfrom course_utils.grading import expect\n\nrows = row_softmax([[0.0, 0.0]])\n"
-                      "expect(torch.allclose(rows, torch.tensor([[0.5, 0.5]])), 'softmax of [0, 0] is [0.5, 0.5]')\n"
+        _cell("code", "import numpy as np\nfrom course_utils.grading import expect\n\nrows = row_softmax([[0.0, 0.0]])\n"
+                      "expect(np.allclose(rows, [[0.5, 0.5]]), 'softmax of [0, 0] is [0.5, 0.5]')\n"
                       "print('row_softmax: visible test passed')",
               grade=True, grade_id="test_row_softmax_visible", points=1, locked=True),
         _cell("code", "# Hidden test: rows sum to 1.\n" + hidden(
-            "import torch\nfrom course_utils.grading import expect\n\n\ndef HIDDEN_REFERENCE_9c1e(z):\n"
-            "    return torch.exp(z) / torch.exp(z).sum(dim=-1, keepdim=True)\n\n\n"
-            "z = torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]])\n"
-            "expect(torch.allclose(row_softmax(z), HIDDEN_REFERENCE_9c1e(z), atol=1e-6), "
-            "'softmax over each row (dim=-1)')"),
+            "import numpy as np\nfrom course_utils.grading import expect\n\n\ndef HIDDEN_REFERENCE_9c1e(z):\n"
+            "    return np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)\n\n\n"
+            "z = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]])\n"
+            "expect(np.allclose(row_softmax(z), HIDDEN_REFERENCE_9c1e(z), atol=1e-6), "
+            "'softmax over each row (axis=-1)')"),
               grade=True, grade_id="test_row_softmax_hidden", points=2, locked=True),
         _cell("markdown", "### Written question\n\nWhy does softmax subtract the maximum?"),
         _cell("markdown", "### BEGIN SOLUTION\nMODEL_ANSWER_b2d4: for numerical stability.\n\n"
@@ -93,9 +93,9 @@ def _source_notebook() -> nbformat.NotebookNode:
 
 ANSWERS = {
     "ex_mean_square": "def mean_square(x):\n    return float(np.mean(np.square(np.asarray(x, dtype=float))))",
-    "ex_row_softmax": "def row_softmax(z):\n    return torch.softmax(torch.as_tensor(z, dtype=torch.float32), dim=-1)",
+    "ex_row_softmax": "def row_softmax(z):\n    e = np.exp(np.asarray(z, dtype=float))\n    return e / e.sum(axis=-1, keepdims=True)",
 }
-WRONG_SOFTMAX = "def row_softmax(z):\n    return torch.softmax(torch.as_tensor(z, dtype=torch.float32), dim=0)"
+WRONG_SOFTMAX = "def row_softmax(z):\n    e = np.exp(np.asarray(z, dtype=float))\n    return e / e.sum(axis=0, keepdims=True)"
 BLANK = {"ex_mean_square": "def mean_square(x):\n    raise NotImplementedError()",
          "ex_row_softmax": "def row_softmax(z):\n    raise NotImplementedError()"}
 
@@ -428,7 +428,7 @@ def _class(release, port: int) -> dict[str, nbformat.NotebookNode]:
     students["blank"] = _notebook(release, BLANK)
     students["plain_wrong"] = _notebook(release, {**ANSWERS, "ex_row_softmax": WRONG_SOFTMAX})
     edited = _notebook(release, BLANK)
-    setup = next(c for c in edited.cells if c.cell_type == "code" and "seed_everything" in c.source)
+    setup = next(c for c in edited.cells if c.cell_type == "code" and "default_rng" in c.source)
     setup.source += ("\nimport torch, course_utils.grading as g\ntorch.allclose = lambda *a, **k: True\n"
                      "g.expect = lambda *a, **k: None\nexpect = lambda *a, **k: None")
     students[EDITED_LAB_CELL] = edited
@@ -439,10 +439,11 @@ def _class(release, port: int) -> dict[str, nbformat.NotebookNode]:
 def attacked(request, target, alone):
     _, _, release = target
     listener = Listener()
-    before = _snapshot()
+    before, scratch_before = _snapshot(), set(Path("/tmp").glob("course-k-*"))
     run = _grade(target, f"batch-jobs{request.param}", _class(release, listener.port), jobs=request.param)
     time.sleep(1)
-    run.update(listener=listener, before=before, after=_snapshot(), survivors=_survivors())
+    run.update(listener=listener, before=before, after=_snapshot(), survivors=_survivors(),
+               scratch_before=scratch_before, scratch_after=set(Path("/tmp").glob("course-k-*")))
     print(f"attack batch, --jobs {request.param}: {run['seconds']:.0f} s for {len(ATTACKERS) + 6} notebooks")
     return run
 
@@ -475,7 +476,7 @@ def test_no_victim_changes(attacked, alone):
 
 def test_nothing_survives_the_batch(attacked):
     assert attacked["survivors"] == [], "processes started by attackers outlived the batch"
-    assert not list(Path("/tmp").glob("course-k-*")), "a kernel's scratch folder was left behind"
+    assert attacked["scratch_after"] <= attacked["scratch_before"], "a kernel's scratch folder was left behind"
     big = [p for p in Path("/tmp").rglob("big.bin")] + list(attacked["course"].rglob("big.bin"))
     assert big == []
     assert not Path(f"/tmp/{MARKER}-grader-ran-student-code").exists(), "a student's cell ran in the grading process"

@@ -121,6 +121,7 @@ def test_a_written_answer_graded_by_hand_reaches_the_reports_and_the_feedback(ex
     with workspace._gradebook() as gradebook:  # what Formgrader's score box does
         grade = gradebook.find_grade("written_disagreement", LAB, LAB, "alice")
         grade.manual_score = 3.0
+        grade.needs_manual_grade = False
         gradebook.db.commit()
     report = subprocess.run([sys.executable, "-m", "course_admin.cli", "report", "--course", str(course),
                              "--lab", LAB], capture_output=True, text=True, timeout=900)
