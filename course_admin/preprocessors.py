@@ -129,6 +129,8 @@ _CODE = re.compile(r"^[ \t]*(?P<fence>```|~~~).*?^[ \t]*(?P=fence)[ \t]*$|(?<!\\
                    re.S | re.M)
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 _ACTIVE = re.compile(r"<\s*script|\bon[a-z]+\s*=|javascript:", re.I)  # what could run in a reader's browser
+# Script and style blocks go whole (bleach would keep their text: a library's bundle is most of its page).
+_BLOCKS = re.compile(r"<\s*(script|style)\b.*?(<\s*/\s*\1\s*>|$)", re.I | re.S)
 
 
 def escape_markdown_html(text: str) -> str:
@@ -212,7 +214,10 @@ class CleanOutputs(SanitizeHTML):
                 if "application/javascript" in data or any(
                         _ACTIVE.search(str(data.get(key, ""))) for key in ("text/html", "text/markdown", "image/svg+xml")):
                     self._note(resources, index, "displayed HTML with scripts or event handlers (removed)")
-                output = self.sanitize_code_outputs([output])[0]  # first: scripts are most of a page's bytes
+                for key in ("text/html", "image/svg+xml"):
+                    if isinstance(data.get(key), (str, list)):
+                        data[key] = _BLOCKS.sub("", "".join(data[key]) if isinstance(data[key], list) else data[key])
+                output = self.sanitize_code_outputs([output])[0]
                 data = output.get("data", {})
                 for key in list(data):
                     value = "".join(data[key]) if isinstance(data[key], list) else data[key]
