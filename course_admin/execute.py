@@ -42,7 +42,10 @@ from course_admin import guard, remote
 from course_admin import sandbox as sandboxing
 
 HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
-MAX_CELL_OUTPUT_BYTES = 2 * 2**20  # what the client keeps of one cell's output; LimitOutput cuts further
+# What the client keeps of a kernel's output (CleanOutputs cuts what is stored much further):
+# a lab's largest cell shows two lime pages of about 1 MB each; a flood stops here.
+MAX_CELL_OUTPUT_BYTES = 8 * 2**20
+MAX_NOTEBOOK_OUTPUT_BYTES = 64 * 2**20
 
 
 class KernelGone(BaseException):
@@ -247,6 +250,7 @@ class CourseExecute(Execute):
         self._call_outputs: list[NotebookNode] = []
         self._probes: dict[str, str] = {}  # cell key of a call's code -> the test that made it
         self._started = time.monotonic()
+        self._output_bytes = 0
         manager = type("CourseKernelManager", (SandboxedKernelManager,), {
             "course_folder": ipc,
             "course_files": _submitted_files(resources),
@@ -327,11 +331,13 @@ class CourseExecute(Execute):
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
         size = sum(len(str(value)) for value in msg.get("content", {}).values())
         used = sum(len(str(o.get("text", ""))) + len(str(o.get("data", ""))) for o in outs)
-        if used + size > MAX_CELL_OUTPUT_BYTES:
+        self._output_bytes = getattr(self, "_output_bytes", 0) + size
+        if used + size > MAX_CELL_OUTPUT_BYTES or self._output_bytes > MAX_NOTEBOOK_OUTPUT_BYTES:
             if not any(o.get("name") == "stdout" and "output cut" in o.get("text", "") for o in outs):
                 outs.append(nbformat.v4.new_output(
                     "stream", name="stdout",
-                    text=f"\n... output cut: this cell printed more than {MAX_CELL_OUTPUT_BYTES // 2**20} MB\n"))
+                    text=f"\n... output cut: this cell printed more than {MAX_CELL_OUTPUT_BYTES // 2**20} MB "
+                         f"(or the notebook more than {MAX_NOTEBOOK_OUTPUT_BYTES // 2**20} MB)\n"))
             return None
         return super().output(outs, msg, display_id, cell_index)
 
