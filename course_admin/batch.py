@@ -401,7 +401,7 @@ def class_summary(found: list[Row], lab: str) -> list[dict]:
 
 def summary_cells(row: dict) -> tuple[str, str]:
     """(class mean, full marks) of one `class_summary` row, as the table and report show them."""
-    pending = f" ({row['to_grade']} to grade)" if row.get("to_grade") else ""
+    pending = f"; {row['to_grade']} answer(s) still to grade" if row.get("to_grade") else ""
     if row["mean"] is None:
         return "to grade" + pending, ""
     return f"{row['mean']:.2f} ({100 * row['mean'] / row['max']:.0f}%)" + pending, f"{row['full']}/{row['n']}"

@@ -287,7 +287,8 @@ def cmd_autograde(args: argparse.Namespace) -> int:
         options = batch.Options(jobs=args.jobs, cell_timeout=args.timeout, memory_limit_mb=args.memory_limit,
                                 sandbox=sandboxed, db_url=args.db)
         print(f"Grading {len(submissions)} submission(s) with {args.jobs} job(s) into {course} "
-              f"({'sandboxed' if sandboxed else 'NOT sandboxed'}); reports go to {out}")
+              f"({'sandboxed' if sandboxed else 'NOT sandboxed'}; about a minute per notebook on a laptop, "
+              f"more for Lab 4); reports go to {out}")
         from tqdm.auto import tqdm
 
         with tqdm(total=len(submissions), unit="notebook", desc="autograde") as bar:
@@ -309,12 +310,18 @@ def cmd_autograde(args: argparse.Namespace) -> int:
                                                       "graded notebook" if fresh else "") + ".")
     workspace = batch._workspace(course, options)
     grades, report, found = batch.write_reports(workspace, out, sorted({s.lab for s in submissions}), run)
-    _print_summary(found)
-    if len(submissions) == 1:
-        row = next((r for r in found if r.student == submissions[0].student and r.lab == submissions[0].lab), None)
+    if len(submissions) == 1:  # one learner grading their own notebook: their total, what to revise
+        student, lab = submissions[0].student, submissions[0].lab
+        row = next((r for r in found if r.student == student and r.lab == lab), None)
         if row is not None and row.graded:
             _print_self_study(workspace, row)
-    print(f"\nGrades: {grades}\nSummary and charts: {report}\nFeedback (HTML, no hidden tests): {course / 'feedback'}")
+            print(f"\nYour feedback page: {course / 'feedback' / student / lab / f'{lab}.html'}")
+        elif row is not None:
+            print(f"\nYour notebook was not graded: {row.reason}")
+        return 0
+    _print_summary(found)
+    print(f"\nGrades: {grades}\nSummary and charts: {report}\nFeedback pages (per student; hidden tests show their "
+          f"message, never their code): {course / 'feedback'}")
     return 0
 
 

@@ -42,14 +42,15 @@ GRADER_ONLY = "grader_only"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 # Formatting a lab or a student may use; anything else is escaped (shown as text).
-SAFE_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
-             "i", "img", "kbd", "li", "ol", "p", "pre", "small", "span", "strong", "sub", "sup", "table", "tbody",
-             "td", "th", "thead", "tr", "u", "ul"]
+SAFE_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "div", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6",
+             "hr", "i", "img", "kbd", "li", "mark", "ol", "p", "pre", "small", "span", "strong", "sub", "sup", "table",
+             "tbody", "td", "text", "th", "thead", "tr", "u", "ul"]  # mark/font/text: captum's visualize_text
 SAFE_ATTRIBUTES = {"*": ["class", "style", "title", "align"], "a": ["href", "title"], "img": ["src", "alt", "width", "height"],
-                   "td": ["colspan", "rowspan"], "th": ["colspan", "rowspan"]}
+                   "td": ["colspan", "rowspan"], "th": ["colspan", "rowspan"], "font": ["color"]}
 SAFE_STYLES = ["background", "background-color", "border", "border-radius", "color", "display", "font-family",
-               "font-size", "font-style", "font-weight", "margin", "padding", "text-align", "text-decoration",
-               "white-space", "width"]
+               "font-size", "font-style", "font-weight", "line-height", "margin", "opacity", "padding",
+               "padding-right", "text-align", "text-decoration", "white-space", "width"]
+WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
 def _nbgrader(cell: NotebookNode) -> dict:
@@ -181,6 +182,14 @@ class CleanOutputs(SanitizeHTML):
     def _note(self, resources: dict, index: int, what: str) -> None:
         resources.setdefault("course", {}).setdefault("notes", []).append(f"cell {index + 1}: {what}")
 
+    def _cut_html(self, html: str, budget: list[int]) -> str:
+        """Sanitised HTML, cut by bytes only (at a tag's end)."""
+        if len(html) > budget[0]:
+            end = html.rfind(">", 0, max(budget[0], 0)) + 1
+            html = html[:end] + f"<p>... output cut (more than {self.max_cell_bytes} characters)</p>"
+        budget[0] -= len(html)
+        return html
+
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         if cell.cell_type == "markdown":
             if _nbgrader(cell).get("solution") or cell.source.strip() not in self._lab_markdown:
@@ -217,6 +226,8 @@ class CleanOutputs(SanitizeHTML):
                 for key in ("text/html", "image/svg+xml"):
                     if isinstance(data.get(key), (str, list)):
                         data[key] = _BLOCKS.sub("", "".join(data[key]) if isinstance(data[key], list) else data[key])
+                if WIDGET in data:
+                    continue  # a widget (a progress bar): its text is a frozen placeholder without the kernel
                 output = self.sanitize_code_outputs([output])[0]
                 data = output.get("data", {})
                 for key in list(data):
@@ -224,6 +235,8 @@ class CleanOutputs(SanitizeHTML):
                     if key in ("image/png", "image/jpeg", "image/gif"):
                         if len(str(value)) > 20 * self.max_cell_bytes:
                             del data[key]
+                    elif key == "text/html" and isinstance(value, str):
+                        data[key] = self._cut_html(_scrub_paths(value), budget)  # one long line, often
                     elif isinstance(value, str):
                         data[key] = self._cut(_scrub_paths(value), budget)
                 if not data:
@@ -380,7 +393,8 @@ class StudentFeedback(Preprocessor):
                 cell.source = HIDDEN_REGION.sub(HIDDEN_NOTE, cell.source)
                 grade_id = meta["grade_id"]
                 owner = next((name for name in exercises if grade_id.startswith(f"test_{name}_")), grade_id)
-                cell.metadata["course"] = {"exercise": owner, "hidden": HIDDEN_NOTE in cell.source}
+                cell.metadata["course"] = {"exercise": owner, "hidden": HIDDEN_NOTE in cell.source,
+                                           "what": _description(cell.source)}
             if meta.get("grade"):
                 if meta.get("grade_id") in pending:
                     cell.metadata["course"] = {**cell.metadata.get("course", {}), "pending": True}
@@ -394,6 +408,14 @@ class StudentFeedback(Preprocessor):
         resources["course"] = {"score": max(score - late, 0.0), "max_score": max_score, "pending": pending_points,
                                "late_penalty": late}
         return nb, resources
+
+
+def _description(source: str) -> str:
+    """What a test checks, from its opening comment ("# Hidden test: rows sum to 1.")."""
+    first = source.lstrip().splitlines()[0] if source.strip() else ""
+    if not first.startswith("#"):
+        return ""
+    return re.sub(r"^#\s*((hidden|visible) test:?\s*)?", "", first, flags=re.I).strip()[:160]
 
 
 def _pending_grades(resources: dict) -> set[str]:
