@@ -76,11 +76,19 @@ def measure(lab: str, what: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def lab_costs(labs: list[str]) -> list[LabCost]:
+def lab_costs(labs: list[str], repeats: int = 2) -> list[LabCost]:
+    """Each lab's cost; autograding with and without the sandbox alternate `repeats` times and
+    the fastest of each counts, so that a busy moment does not pass for the sandbox's cost."""
     costs = []
     for lab in labs:
-        run, graded, bare = measure(lab, "execute"), measure(lab, "autograde"), measure(lab, "autograde-unsandboxed")
-        costs.append(LabCost(lab, run["seconds"], run["peak_mb"], graded["seconds"], graded["peak_mb"], bare["seconds"]))
+        run = measure(lab, "execute")
+        graded, bare = [], []
+        for _ in range(repeats):
+            graded.append(measure(lab, "autograde"))
+            bare.append(measure(lab, "autograde-unsandboxed"))
+        best = min(graded, key=lambda m: m["seconds"])
+        costs.append(LabCost(lab, run["seconds"], run["peak_mb"], best["seconds"], best["peak_mb"],
+                             min(m["seconds"] for m in bare)))
     return costs
 
 

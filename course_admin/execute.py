@@ -189,9 +189,11 @@ class SandboxedKernelManager(AsyncKernelManager):
         os.chmod(self.connection_file, 0o644)  # the kernel may run as `nobody` (its folder is private)
         if not self.course_sandboxed:
             return command
+        fonts = sandboxing.matplotlib_font_cache()
+        extra = {f"{self.course_environment['MPLCONFIGDIR']}/{fonts.name}": fonts} if fonts else {}
         return sandboxing.command(command, ipc=self.course_folder, workdir=f"{sandboxing.STUDENT_HOME}/work",
-                               files=self.course_files, environment=self.course_environment,
-                               limits=self.course_limits)
+                                  files=self.course_files, environment=self.course_environment,
+                                  limits=self.course_limits, extra=extra)
 
 
 def kernel_environment(folder: Path, threads: int, sandboxed: bool) -> dict[str, str]:

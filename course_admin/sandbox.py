@@ -125,12 +125,13 @@ class _Mounts:
 
 
 def command(kernel_argv: list[str], *, ipc: Path, workdir: str, files: list[Path], environment: dict[str, str],
-            limits: Limits = Limits()) -> list[str]:
+            limits: Limits = Limits(), extra: dict[str, Path] | None = None) -> list[str]:
     """The command line that starts `kernel_argv` in a sandbox.
 
     `ipc` (writable, same path inside) holds the connection file and sockets; `files` are
     the student's submitted files, shown read-only in the working folder `workdir` (a
-    folder under the sandbox's home).
+    folder under the sandbox's home); `extra` maps paths inside to files shown read-only
+    there (caches the grader built once).
     """
     mounts = _Mounts()
     for path in _SYSTEM:
@@ -149,6 +150,8 @@ def command(kernel_argv: list[str], *, ipc: Path, workdir: str, files: list[Path
     mounts.folder(workdir, perms="0777")
     for path in files:
         mounts.add("--ro-bind", str(path), f"{workdir}/{path.name}")
+    for destination, source in (extra or {}).items():
+        mounts.add("--ro-bind", str(source), destination)
     for path in readonly_paths():
         mounts.add("--ro-bind", str(path))
     mounts.add("--bind", str(ipc))
@@ -172,3 +175,15 @@ def prepare_ipc(folder: Path) -> None:
     folder.chmod(0o700)
     if os.geteuid() == 0:
         os.chown(folder, NOBODY, NOBODY)
+
+
+def matplotlib_font_cache() -> Path | None:
+    """matplotlib's font list, built once by the grader: shown read-only in each sandbox's
+    home, so a kernel does not spend a second rebuilding it (its home is new every time)."""
+    try:
+        import matplotlib
+        from matplotlib import font_manager
+    except ImportError:
+        return None
+    path = Path(matplotlib.get_cachedir()) / f"fontlist-v{font_manager.FontManager.__version__}.json"
+    return path if path.is_file() else None
