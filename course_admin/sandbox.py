@@ -151,6 +151,11 @@ def command(kernel_argv: list[str], *, ipc: Path, workdir: str, files: list[Path
     for path in files:
         mounts.add("--ro-bind", str(path), f"{workdir}/{path.name}")
     for destination, source in (extra or {}).items():
+        for parent in reversed(Path(destination).parents):
+            # Folders made in the writable home stay writable (matplotlib refuses a cache
+            # folder it cannot write to, and warns on stderr, which fails a graded cell).
+            if parent.is_relative_to(STUDENT_HOME) and str(parent) not in mounts._made:
+                mounts.folder(str(parent), perms="0777")
         mounts.add("--ro-bind", str(source), destination)
     for path in readonly_paths():
         mounts.add("--ro-bind", str(path))

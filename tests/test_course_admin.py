@@ -208,13 +208,27 @@ def test_the_sandbox_is_available_here():
     assert sandbox.problem() is None, sandbox.problem()
 
 
-def _sandboxed(code: str, tmp_path: Path, files: list[Path] = ()) -> subprocess.CompletedProcess:
+def _sandboxed(code: str, tmp_path: Path, files: list[Path] = (), environment: dict[str, str] | None = None,
+               extra: dict[str, Path] | None = None) -> subprocess.CompletedProcess:
     ipc = tmp_path / "ipc"
     sandbox.prepare_ipc(ipc)
+    environment = {"PATH": "/usr/bin", "HOME": sandbox.STUDENT_HOME, **(environment or {})}
     command = sandbox.command([sys.executable, "-c", code], ipc=ipc, workdir=f"{sandbox.STUDENT_HOME}/work",
-                              files=list(files), environment={"PATH": "/usr/bin", "HOME": sandbox.STUDENT_HOME},
+                              files=list(files), environment=environment, extra=extra,
                               limits=sandbox.Limits(memory_mb=2048, file_mb=8, processes=64))
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_matplotlib_starts_silently_in_a_sandbox_with_the_graders_font_list(tmp_path):
+    """Any stderr in a graded cell scores 0: matplotlib must find its cache folder writable."""
+    import matplotlib.pyplot  # noqa: F401  (builds the grader's font list if it is missing)
+    fonts = sandbox.matplotlib_font_cache()
+    assert fonts is not None
+    config = f"{sandbox.STUDENT_HOME}/.matplotlib"
+    result = _sandboxed("import matplotlib.pyplot, os; print(os.access(%r, os.W_OK))" % config, tmp_path,
+                        environment={"MPLCONFIGDIR": config}, extra={f"{config}/{fonts.name}": fonts})
+    assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr
+    assert result.stderr == ""
 
 
 def test_a_sandboxed_process_sees_only_its_own_files_no_network_no_other_process(tmp_path):
