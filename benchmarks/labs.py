@@ -13,6 +13,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,44 @@ def lab_costs(labs: list[str], repeats: int = 2) -> list[LabCost]:
         costs.append(LabCost(lab, run["seconds"], run["peak_mb"], best["seconds"], best["peak_mb"],
                              min(m["seconds"] for m in bare)))
     return costs
+
+
+@dataclass
+class BatchRate:
+    students: int
+    labs: int
+    jobs: int
+    seconds: float
+
+    @property
+    def per_notebook(self) -> float:
+        return self.seconds / (self.students * self.labs)
+
+    def hours_for(self, students: int, labs: int = 4) -> float:
+        return self.per_notebook * students * labs / 3600
+
+
+def batch_rate(labs: list[str], students: int = 4, jobs: int = 2) -> BatchRate:
+    """Wall time of `course autograde --jobs N` on a class of `students` reference submissions of
+    every lab (nbgrader collect's layout), in a scratch course: the figure a large class scales."""
+    with tempfile.TemporaryDirectory() as scratch:
+        course = Path(scratch) / "course"
+        from course_admin import pipeline
+
+        pipeline.scratch_course(course, labs, ROOT)
+        for number in range(students):
+            for lab in labs:
+                target = Path(scratch) / "submitted" / f"student{number:02d}" / lab
+                target.mkdir(parents=True)
+                (target / f"{lab}.ipynb").write_bytes(pipeline.lab_notebook(lab, root=ROOT).read_bytes())
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "course_admin.cli", "autograde", str(Path(scratch) / "submitted"),
+                               "--course", str(course), "--jobs", str(jobs)], cwd=ROOT, capture_output=True,
+                              text=True, check=False)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"batch autograde failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return BatchRate(students, len(labs), jobs, seconds)
 
 
 if __name__ == "__main__":

