@@ -27,7 +27,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx2
 import huggingface_hub
@@ -223,7 +225,9 @@ def network(monkeypatch):
     dead = _DeadNetwork()
     original = hub_http._GLOBAL_CLIENT_FACTORY
     huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(dead)))
-    monkeypatch.setattr(hub_http.time, "sleep", lambda seconds: None)  # its retries, without the wait
+    # Its retries, without their waits (1 + 2 + 4 + 8 + 8 s): a module of its own whose
+    # sleep returns at once, so time.sleep stays as it is for everything else.
+    monkeypatch.setattr(hub_http, "time", SimpleNamespace(sleep=lambda seconds: None, time=time.time))
     yield dead
     huggingface_hub.set_client_factory(original)
 
