@@ -310,15 +310,18 @@ def _load_generated(n: int, seed: int, split: str | None) -> datasets.Dataset:
 
 
 def _load_imdb(n: int, seed: int, split: str | None) -> datasets.Dataset:
-    """``n`` IMDB reviews drawn with ``seed`` from the pinned revision (needs the hub).
+    """IMDB reviews drawn with ``seed`` from the pinned revision (needs the hub).
 
-    IMDB has no word-level rationales, so there is no ``rationale`` column. ``split=None``
-    draws from train and test together (the unlabelled split is never used).
+    As many as the generated corpus gives for the same ``n`` and ``split``, drawn from IMDB's
+    own split of that name; ``split=None`` draws ``n`` from train and test together (the
+    unlabelled split is never used). IMDB has no word-level rationales, so there is no
+    ``rationale`` column.
     """
     parts = ["train", "test"] if split is None else [split]
     loaded = [datasets.load_dataset(IMDB_ID, revision=IMDB_REVISION, split=p) for p in parts]
     corpus = datasets.concatenate_datasets(loaded) if len(loaded) > 1 else loaded[0]
-    corpus = corpus.shuffle(seed=seed).select(range(min(n, len(corpus))))
+    size = len(_split_indices(n, split))
+    corpus = corpus.shuffle(seed=seed).select(range(min(size, len(corpus))))
     return corpus.select_columns(["text", "label"])
 
 
@@ -345,11 +348,12 @@ def load_reviews(
     """Movie reviews with columns ``text``, ``label`` (0 = negative, 1 = positive), ``rationale``.
 
     Args:
-        n: how many reviews to draw before splitting (``split="test"`` returns about n/5).
+        n: how many reviews before splitting: ``split="test"`` returns ``n // 5`` of them and
+            ``"train"`` the other ``n - n // 5``, from IMDB and from the generated corpus alike.
         seed: seed of the grammar (generated) or of the sample (IMDB). Same seed, same data.
         split: None for everything, "train" (80 %) or "test" (20 %). The generated corpus
             holds out every fifth example, so for a given seed a test example is never in
-            any train split, whatever ``n``.
+            any train split, whatever ``n``; IMDB draws from its own train or test split.
         source: "generated" (seeded grammar, offline, has ``rationale``), "imdb" (the
             hub's stanfordnlp/imdb at a pinned revision, no ``rationale`` column) or
             "auto" (IMDB when the hub is reachable, else generated).

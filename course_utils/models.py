@@ -17,6 +17,7 @@ cheap and the offline check works before any heavy import.
 from __future__ import annotations
 
 import difflib
+import importlib
 import os
 import socket
 import threading
@@ -126,6 +127,9 @@ def quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     huggingface_hub.utils.disable_progress_bars()
+    # The hub client warns on each retry ("Retrying in 8s [Retry 4/5]") when the network fails
+    # after the probe; load_classifier then says in one line that it fell back.
+    huggingface_hub.utils.logging.set_verbosity_error()
 
 
 # --------------------------------------------------------------------------------------
@@ -228,12 +232,13 @@ def _is_built(folder: Path) -> bool:
 def _network_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "the hub could not be used"; transformers wraps most in OSError."""
     errors: list[type[BaseException]] = [OSError, TimeoutError]
-    try:
-        import httpx  # huggingface_hub >= 1.0 talks to the hub through httpx
-
-        errors.append(httpx.HTTPError)
-    except ImportError:
-        pass
+    # huggingface_hub 1.x talks to the hub through httpx, 2.x through httpx2; their errors
+    # (e.g. a read timeout while AutoTokenizer lists a repo) can reach us unwrapped.
+    for module in ("httpx", "httpx2"):
+        try:
+            errors.append(importlib.import_module(module).HTTPError)
+        except (ImportError, AttributeError):
+            pass
     return tuple(errors)
 
 
@@ -297,6 +302,11 @@ def _finish(
         tokenizer.pad_token = tokenizer.eos_token
     if model.config.pad_token_id is None and tokenizer.pad_token_id is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    # truncation=True cuts at tokenizer.model_max_length; a hub tokenizer_config.json without
+    # it leaves "no limit", and texts longer than the model's positions then crash it.
+    positions = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    if positions and tokenizer.model_max_length > positions:
+        tokenizer.model_max_length = positions
     # Hub checkpoints often say LABEL_0, LABEL_1...: give them the course's label names.
     generic = {i: f"LABEL_{i}" for i in range(spec.num_labels)}
     if model.config.num_labels == spec.num_labels and dict(model.config.id2label) == generic:

@@ -199,12 +199,13 @@ def test_auto_source_is_generated_offline():
 class _FakeHub:
     """Stands in for datasets.load_dataset: records the call, returns a tiny IMDB."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = 30) -> None:
         self.calls: list[tuple] = []
+        self.size = size
 
     def __call__(self, path, revision=None, split=None, **kwargs):
         self.calls.append((path, revision, split))
-        size = 30
+        size = self.size
         return datasets.Dataset.from_dict(
             {"text": [f"{split} review {i}" for i in range(size)], "label": [i % 2 for i in range(size)]}
         )
@@ -213,13 +214,22 @@ class _FakeHub:
 def test_imdb_source_uses_the_pinned_revision(monkeypatch):
     fake = _FakeHub()
     monkeypatch.setattr(data.datasets, "load_dataset", fake)
-    imdb = load_reviews(12, seed=1, split="test", source="imdb")
+    imdb = load_reviews(60, seed=1, split="test", source="imdb")
     assert fake.calls == [(data.IMDB_ID, data.IMDB_REVISION, "test")]
     assert len(data.IMDB_REVISION) == 40
     assert imdb.column_names == ["text", "label"]  # no ground-truth rationales for IMDB
     assert len(imdb) == 12 and all(t.startswith("test review") for t in imdb["text"])
     both = load_reviews(50, source="imdb")  # split=None draws from train and test
     assert len(both) == 50 and {t.split()[0] for t in both["text"]} == {"train", "test"}
+
+
+@pytest.mark.parametrize("n", [4000, 1000, 33, 7])
+def test_imdb_and_generated_give_the_same_split_sizes(n, monkeypatch):
+    """The docstring's n // 5 test reviews, online as offline: a lab prints the same count."""
+    monkeypatch.setattr(data.datasets, "load_dataset", _FakeHub(size=5000))
+    for split, size in [("test", n // 5), ("train", n - n // 5), (None, n)]:
+        assert len(load_reviews(n, split=split, source="imdb")) == size, split
+        assert len(load_reviews(n, split=split, source="generated")) == size, split
 
 
 def test_auto_source_falls_back_when_imdb_fails(monkeypatch, capsys):
