@@ -189,6 +189,11 @@ def _marker(out: Path, lab: str, student: str) -> Path:
     return out / "progress" / lab / f"{student}.json"
 
 
+def _settings(options: Options) -> dict:
+    """What a grade depends on besides the notebook: a grade made otherwise is made again."""
+    return {"sandbox": options.sandbox, "cell_timeout": options.cell_timeout, "memory_limit_mb": options.memory_limit_mb}
+
+
 def _share_cores(jobs: int) -> None:
     """Give each of `jobs` parallel graders its share of the cores: the grading process and
     its kernel each use that many threads (CourseExecute reads COURSE_GRADING_JOBS).
@@ -225,7 +230,8 @@ def _grade_one(course: Path, out: Path, lab: str, student: str, digest: str, opt
     marker = _marker(out, lab, student)
     marker.parent.mkdir(parents=True, exist_ok=True)
     temporary = marker.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps({"sha256": digest, "result": asdict(result)}, indent=1))
+    temporary.write_text(json.dumps({"sha256": digest, "settings": _settings(options), "result": asdict(result)},
+                                    indent=1))
     temporary.replace(marker)  # atomic: a marker is either complete or absent
     return result
 
@@ -264,7 +270,7 @@ def grade_batch(course: Path, out: Path, submissions: list[Submission], options:
         marker = _marker(out, submission.lab, submission.student)
         if marker.exists():
             saved = json.loads(marker.read_text())
-            if (saved["sha256"] == digest and not saved["result"]["error"]
+            if (saved["sha256"] == digest and saved.get("settings") == _settings(options) and not saved["result"]["error"]
                     and workspace.graded(submission.lab, submission.student)):
                 results.append(Result(**{**saved["result"], "resumed": True}))
                 if progress:

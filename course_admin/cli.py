@@ -313,6 +313,9 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     if len(submissions) == 1:  # one learner grading their own notebook: their total, what to revise
         student, lab = submissions[0].student, submissions[0].lab
         row = next((r for r in found if r.student == student and r.lab == lab), None)
+        if results and results[0].resumed:
+            print(f"\nThis notebook has not changed since it was graded with the same settings: the grade below is "
+                  f"that grading's (to grade it again, delete {batch._marker(out, lab, student)}).")
         if row is not None and row.graded:
             _print_self_study(workspace, row)
             print(f"\nYour feedback page: {course / 'feedback' / student / lab / f'{lab}.html'}")

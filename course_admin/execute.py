@@ -202,6 +202,7 @@ def kernel_environment(folder: Path, threads: int, sandboxed: bool) -> dict[str,
     environment = {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": home, "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": os.pathsep.join(map(str, sandboxing.package_roots())),
         "MPLCONFIGDIR": f"{home}/.matplotlib", "HF_HOME": f"{home}/.cache/huggingface",
         "COURSE_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
         # JPY_PARENT_PID=1: ipykernel neither polls a parent (bwrap is its pid 1) nor prints
@@ -315,8 +316,9 @@ class CourseExecute(Execute):
         cell.execution_count = None
         return cell, self.resources
 
-    def _run_in_kernel(self, code: str) -> None:
-        """Run one call's code in the student's kernel (called by remote.GraderClient)."""
+    def _run_in_kernel(self, code: str) -> str | None:
+        """Run one call's code in the student's kernel (called by remote.GraderClient); the
+        error the cell itself raised, if any (the call's own errors come back as answers)."""
         probe = nbformat.v4.new_code_cell(code)
         self._probes[guard.cell_key(code)] = self._current_test
         try:
@@ -328,6 +330,8 @@ class CourseExecute(Execute):
                 self._call_outputs.append(nbformat.v4.new_output("stream", name="stdout", text=output.text))
             elif output.output_type in ("display_data", "execute_result"):
                 self._call_outputs.append(nbformat.v4.new_output("display_data", data=output.get("data", {})))
+        errors = [o for o in probe.outputs if o.output_type == "error"]
+        return f"{errors[0].get('ename', '')}: {errors[0].get('evalue', '')}"[:300] if errors else None
 
     # -- the client's safety nets
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:

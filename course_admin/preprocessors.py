@@ -164,6 +164,9 @@ class CleanOutputs(SanitizeHTML):
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         release = _course_notebook(self, resources, "release_directory")
         self._lab_markdown = {c.source.strip() for c in release.cells if c.cell_type == "markdown"} if release else set()
+        # The lab's own cells (lime's explanation page) display scripts: sanitised, not flagged.
+        self._lab_code = {c.source.strip() for c in release.cells
+                          if c.cell_type == "code" and not _nbgrader(c).get("solution")} if release else set()
         return super().preprocess(nb, resources)
 
     def _cut(self, text: str, budget: list[int]) -> str:
@@ -220,8 +223,9 @@ class CleanOutputs(SanitizeHTML):
                 output.traceback = lines
             else:
                 data = output.get("data", {})
-                if "application/javascript" in data or any(
-                        _ACTIVE.search(str(data.get(key, ""))) for key in ("text/html", "text/markdown", "image/svg+xml")):
+                students_cell = _nbgrader(cell).get("solution") or cell.source.strip() not in self._lab_code
+                if students_cell and ("application/javascript" in data or any(
+                        _ACTIVE.search(str(data.get(key, ""))) for key in ("text/html", "text/markdown", "image/svg+xml"))):
                     self._note(resources, index, "displayed HTML with scripts or event handlers (removed)")
                 for key in ("text/html", "image/svg+xml"):
                     if isinstance(data.get(key), (str, list)):

@@ -789,10 +789,11 @@ class GraderClient:
     """The grading process's side: a socket server and the calls it forwards.
 
     `run_in_kernel(code)` must execute `code` in the student's kernel and return when the
-    kernel replied (the executor passes its own cell runner). Calls are strictly sequential.
+    kernel replied (the executor passes its own cell runner), with the error that cell raised
+    if any ("ModuleNotFoundError: ..."), else None. Calls are strictly sequential.
     """
 
-    def __init__(self, folder: Path, run_in_kernel: Callable[[str], None], cell_timeout: float | None = None):
+    def __init__(self, folder: Path, run_in_kernel: Callable[[str], str | None], cell_timeout: float | None = None):
         self.folder = Path(folder)
         self.run_in_kernel = run_in_kernel
         self.path = str(self.folder / "remote.sock")
@@ -866,13 +867,15 @@ class GraderClient:
         with self._lock:
             self._pending = pending
         try:
-            self.run_in_kernel(f"__import__('course_admin.remote', fromlist=['serve']).serve({call_id!r})")
+            failure = self.run_in_kernel(f"__import__('course_admin.remote', fromlist=['serve']).serve({call_id!r})")
             pending["done"].wait(timeout=5)  # the answer is acknowledged before the cell ends
         finally:
             with self._lock:
                 self._pending = None
         answer = pending["answer"]
         if answer is None:
+            if failure:  # the call never started: the kernel could not run the grading agent
+                raise RemoteCallError(f"{name} could not be called in the notebook's kernel: {failure}")
             raise RemoteCallError(f"{name} did not return: the kernel stopped or ran past the time limit")
         self.registry.apply(answer[0].get("states") or {}, Decoder(answer[1]))
         if answer[0].get("op") == "error":

@@ -79,6 +79,17 @@ def _namespaces() -> list[str]:
     return shared if os.geteuid() == 0 else ["--unshare-user", *shared]
 
 
+def package_roots() -> list[Path]:
+    """The folders the grader imported the course packages from: the kernel's PYTHONPATH, so
+    that it imports the same course_utils and course_admin (an editable install or a
+    PYTHONPATH of the grader may point elsewhere than the venv's own mapping; in the sandbox
+    those folders hold nothing but the two packages)."""
+    import course_admin
+    import course_utils
+
+    return sorted({Path(module.__file__).resolve().parent.parent for module in (course_utils, course_admin)})
+
+
 def readonly_paths() -> list[Path]:
     """What the kernel may read: the Python installation, the venv, the course packages."""
     import course_admin

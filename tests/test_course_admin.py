@@ -188,7 +188,11 @@ def test_backward_through_a_students_result_reaches_the_tests_tensors(kernel):
 def test_a_kernel_that_answers_nothing_or_garbage_fails_the_call_not_the_grader(tmp_path):
     folder = Path(tempfile_dir())
     client = remote.GraderClient(folder, lambda code: None)  # the kernel ignores the request
-    with pytest.raises(remote.RemoteCallError):
+    with pytest.raises(remote.RemoteCallError, match="did not return"):
+        remote.RemoteFunction(client, "f", "f")(1)
+    # the kernel could not even start the call: the message says why, not "time limit"
+    client.run_in_kernel = lambda code: "ModuleNotFoundError: No module named 'course_admin'"
+    with pytest.raises(remote.RemoteCallError, match="could not be called.*No module named 'course_admin'"):
         remote.RemoteFunction(client, "f", "f")(1)
     import socket
 
@@ -315,6 +319,7 @@ def test_student_markdown_cannot_carry_html():
 def test_outputs_are_cut_sanitised_and_free_of_grader_paths():
     clean = preprocessors.CleanOutputs(max_lines=5, max_line_chars=50, max_cell_bytes=10_000)
     clean._lab_markdown = set()
+    clean._lab_code = {"show_lime_page()"}
     cell = nbformat.v4.new_code_cell("x")
     cell.outputs = [
         nbformat.v4.new_output("stream", name="stdout", text="\n".join(f"line {i}" for i in range(20))),
@@ -333,10 +338,17 @@ def test_outputs_are_cut_sanitised_and_free_of_grader_paths():
     cell.outputs = [nbformat.v4.new_output("display_data", data={
         "text/html": "<b>ok</b><script>steal()</script><img src=x onerror=alert(1)>",
         "application/javascript": "steal()", "image/svg+xml": "<svg onload=steal()></svg>"})]
-    clean.preprocess_cell(cell, {}, 0)
+    flagged: dict = {}
+    clean.preprocess_cell(cell, flagged, 0)
     data = cell.outputs[0].data
     assert set(data) == {"text/html"} and "<b>ok</b>" in data["text/html"]
     assert "script" not in data["text/html"] and "steal" not in data["text/html"] and "onerror" not in data["text/html"]
+    assert flagged, "scripts a student's cell displays are flagged"
+    course_cell, quiet = nbformat.v4.new_code_cell("show_lime_page()"), {}
+    course_cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": "<script>lime()</script><p>page</p>"})]
+    clean.preprocess_cell(course_cell, quiet, 0)
+    assert quiet == {} and "lime()" not in course_cell.outputs[0].data["text/html"], \
+        "the lab's own cell (lime's page) is sanitised, not flagged"
 
 
 def test_feedback_drops_grader_cells_and_keeps_pending_answers_out_of_the_total():
