@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -275,6 +276,28 @@ import course_utils
     assert "network no" in out and "pids ['1', '2']" in out
     assert "env ['HOME', 'LC_CTYPE', 'PATH', 'PWD']" in out or "env ['HOME', 'PATH', 'PWD']" in out
     assert "submission read-only" in out and "file limit 27" in out
+
+
+def test_the_kernel_imports_the_course_packages_the_grader_imported(tmp_path):
+    """A grader run with PYTHONPATH on another checkout (or any install other than the venv's
+    own mapping) must give its kernel that same checkout, not a folder the sandbox hides."""
+    checkout = tmp_path / "checkout"
+    for package in ("course_utils", "course_admin"):
+        shutil.copytree(ROOT / package, checkout / package, ignore=shutil.ignore_patterns("assets", "__pycache__"))
+    grader = f"""
+import subprocess, sys
+from pathlib import Path
+from course_admin import execute, sandbox
+ipc = Path({str(tmp_path / "ipc")!r}); sandbox.prepare_ipc(ipc)
+environment = execute.kernel_environment(ipc, 1, True)
+command = sandbox.command([sys.executable, "-c", "import course_utils, course_admin; print(course_utils.__file__, course_admin.__file__)"],
+                          ipc=ipc, workdir=sandbox.STUDENT_HOME + "/work", files=[], environment=environment)
+print(subprocess.run(command, capture_output=True, text=True).stdout.strip())
+"""
+    result = subprocess.run([sys.executable, "-c", grader], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(checkout)}, cwd=tmp_path)
+    assert result.stdout.strip() == f"{checkout}/course_utils/__init__.py {checkout}/course_admin/__init__.py", \
+        result.stderr[-2000:]
 
 
 def test_nothing_a_sandboxed_process_starts_outlives_it(tmp_path):
