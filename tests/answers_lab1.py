@@ -571,6 +571,15 @@ def top_k_overlap(a, b, k):
     A, B = top(a), top(b)
     return len(A & B) / len(A | B)
 ''',
+        # k distinct words instead of the first k entries: a word listed twice (lime's "the") keeps one
+        # weight, the last, and the top-k set is refilled with the next word
+        "distinct_words_via_dict": '''
+def top_k_overlap(a, b, k):
+    da, db = dict(a), dict(b)
+    A = set(sorted(da, key=lambda w: abs(da[w]), reverse=True)[:k])
+    B = set(sorted(db, key=lambda w: abs(db[w]), reverse=True)[:k])
+    return len(A & B) / max(len(A | B), 1)
+''',
     },
 }
 
@@ -767,12 +776,12 @@ def top_k_overlap(a, b, k):
     B = {w for w, _ in heapq.nlargest(k, pb, key=lambda p: abs(p[1]))}
     return float(len(A.intersection(B))) / len(A.union(B))
 ''',
-        "dict_first": '''
-def top_k_overlap(a, b, k):
-    da, db = dict(a), dict(b)
-    A = set(sorted(da, key=lambda w: abs(da[w]), reverse=True)[:k])
-    B = set(sorted(db, key=lambda w: abs(db[w]), reverse=True)[:k])
-    return len(A & B) / max(len(A | B), 1)
-''',
+    },
+}
+
+# One mistake, the tests that fail for it (visible tests included): every other test passes.
+ISOLATED = {
+    "kernel_weights": {
+        "unsquared_distance": {"test_kernel_weights_visible", "test_kernel_weights_values"},
     },
 }

@@ -452,3 +452,11 @@ def rationale_agreement(scores, gold_mask, k=None):
 ''',
     },
 }
+
+# One mistake, the tests that fail for it (visible tests included): every other test passes.
+ISOLATED = {
+    "comprehensiveness": {
+        "truncates_k": {"test_comprehensiveness_visible", "test_comprehensiveness_hidden"},
+        "k_can_be_zero": {"test_comprehensiveness_visible", "test_comprehensiveness_hidden"},
+    },
+}

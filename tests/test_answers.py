@@ -58,6 +58,22 @@ def test_alternative_correct_answer_gets_full_marks(exercises, lab, exercise, la
     assert not failures, f"correct answer {label!r} for {exercise} loses points: {failures}"
 
 
+def _isolated_cases():
+    for lab, module_name in LABS.items():
+        for exercise, answers in getattr(importlib.import_module(module_name), "ISOLATED", {}).items():
+            for label, failing in answers.items():
+                yield pytest.param(lab, exercise, label, failing, id=f"{lab.split('_')[0]}-{exercise}-{label}")
+
+
+@pytest.mark.parametrize("lab, exercise, label, failing", list(_isolated_cases()))
+def test_one_mistake_fails_only_the_tests_about_it(exercises, lab, exercise, label, failing):
+    """A hidden test judges one behaviour: a mistake elsewhere does not cost it points (nor mislead its message)."""
+    setup, found = exercises[lab]
+    results = grade(setup, found, exercise, _source(lab, "WRONG", exercise, label))
+    failed = {gid for gid, (_, msg) in results.items() if msg}
+    assert failed == set(failing), f"{label!r} fails {sorted(failed)}, expected exactly {sorted(failing)}"
+
+
 @pytest.mark.parametrize("lab", list(LABS))
 def test_catalogue_covers_every_exercise(exercises, lab):
     _, found = exercises[lab]
