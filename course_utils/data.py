@@ -542,8 +542,8 @@ def load_reviews(
 #   science or action), 3 = news (reports a fact with a source, a reporting verb and a number).
 #   Each post is written for one class, but its label is drawn from the label model of the
 #   module docstring: class scores start at (0, 0.5, 0, 0), a stance clause of strength s adds
-#   3.2 s to pro and -3.2 s to anti (negation x-0.5, booster x1.5, hedge x0.3), a neutral cue
-#   adds 3.2 x its strength to neutral, a reporting verb to news. Hedged opinions, news with a comment and
+#   2 s to pro and -2 s to anti (negation x-0.5, booster x1.5, hedge x0.5), a neutral cue
+#   adds 2 x its strength to neutral, a reporting verb to news. Hedged opinions, news with a comment and
 #   mentions with an aside are genuinely ambiguous; ``CLIMATE_LABEL_NOISE`` adds wrong labels.
 # * ``rationale`` has one 0/1 flag per whitespace word. 1 marks the words the label model
 #   reads: in an opinion the stance word ("real", "hoax", "pointless") and the negation
@@ -554,10 +554,10 @@ def load_reviews(
 #   never decides; hashtags and @mentions occur in every class.
 CLIMATE_LABEL_NAMES: tuple[str, str, str, str] = ("anti", "neutral", "pro", "news")
 CLIMATE_SOURCES: tuple[str, ...] = ("auto", "generated")
-CLIMATE_LABEL_NOISE = 0.065
+CLIMATE_LABEL_NOISE = 0.03
 _CLIMATE_BASE = (0.0, 0.5, 0.0, 0.0)  # no evidence at all: a mere mention, mostly
-CLIMATE_HEDGE_FACTOR = 0.3  # "maybe", "perhaps": a hedged stance is a weak one
-_CLIMATE_SCALE = 3.2  # evidence -> class scores, as _REVIEW_SCALE
+CLIMATE_HEDGE_FACTOR = 0.5  # "maybe", "perhaps": a hedged stance is a weak one
+_CLIMATE_SCALE = 2.0  # evidence -> class scores, as _REVIEW_SCALE
 _STANCE_DIRECTION = (-_CLIMATE_SCALE, 0.0, _CLIMATE_SCALE, 0.0)
 _NEUTRAL_DIRECTION = (0.0, _CLIMATE_SCALE, 0.0, 0.0)
 _NEWS_DIRECTION = (0.0, 0.0, 0.0, _CLIMATE_SCALE)
@@ -643,10 +643,10 @@ MENTIONS: tuple[str, ...] = ("@jordan_b", "@weather_nerd", "@citydesk", "@mike_t
 MIN_CLIMATE_WORDS, MAX_CLIMATE_WORDS = 4, 60
 _P_SECOND_OPINION = 0.3  # an opinion post gives a second opinion (usually the same side)
 _P_SECOND_AGREES = 0.6
-_P_ASIDE = 0.2  # a mention or a news post adds a (hedged or not) opinion of its own
+_P_ASIDE = 0.3  # a mention or a news post adds a (hedged or not) opinion of its own
 _P_SMALL_TALK = 0.3
 _P_CLIMATE_NEGATION = 0.3
-_P_CLIMATE_HEDGE = 0.42
+_P_CLIMATE_HEDGE = 0.35
 _P_CLIMATE_BOOSTER = 0.2
 _P_CLIMATE_LEAD = 0.35
 _P_CLIMATE_TRAIL = 0.25
