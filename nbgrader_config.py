@@ -1,8 +1,22 @@
 """nbgrader configuration for the course (the course root is this folder).
 
-`course release`, `course check` and `course autograde` (course_utils/cli.py) run nbgrader
-with this file; instructors who prefer nbgrader's own commands get the same behaviour.
+Everything that grades reads this file: `course release/check/autograde/report`
+(course_admin/cli.py), nbgrader's own commands run in this folder, and Formgrader's
+buttons. So every path grades the same way, into the same gradebook (gradebook.db here,
+or the URL given to `course autograde --db` / `--CourseDirectory.db_url`):
+
+* each student's kernel runs in a sandbox (bubblewrap: no network, its own processes, a
+  read-only system, a private scratch folder, resource limits), and the test cells run in
+  the grading process with the course's own copy of the tests (course_admin/execute.py);
+* a test cell with an error scores 0; partial credit comes only from a number;
+* outputs are cut, HTML is sanitised, the grading machine's paths are removed, hidden
+  tests' code is removed from the graded notebook, each written question's rubric is
+  shown to the grader under the answer (course_admin/preprocessors.py);
+* feedback shows a hidden test's score and message only, and keeps written answers not
+  yet graded out of the total.
 """
+
+import os
 
 c = get_config()  # noqa: F821  (injected by traitlets when nbgrader loads this file)
 
@@ -12,35 +26,69 @@ c.CourseDirectory.release_directory = "notebooks"
 # Only the notebook is released: nothing else in a lab folder is copied to students.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
 
-# Grade with the source notebook's kernel ("python3" = the interpreter nbgrader runs in),
-# whatever kernel name a student's Jupyter wrote into the submission.
+# Grade with the course's kernel whatever kernel name a student's Jupyter wrote.
 c.OverwriteKernelspec.enabled = True
+# A test cell deleted from a submission is put back (from the gradebook) and run.
+c.OverwriteCells.add_missing_cells = True
 
-# Every lab runs in well under two minutes; one cell never needs more than this.
-# A student's infinite loop is interrupted and reported instead of blocking the class.
-c.Execute.timeout = 300
+c.Autograde.sanitize_preprocessors = [
+    "course_admin.preprocessors.ForgetUnknownCells",  # a student's fake test cell is not a test
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "course_admin.execute.CourseExecute",  # sandboxed kernel; tests in the grading process
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "course_admin.preprocessors.CleanOutputs",  # cut, scrub paths, sanitise HTML
+    "course_admin.preprocessors.StrictAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "course_admin.preprocessors.GraderNotes",  # hidden test code out, rubrics in, flags recorded
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+# The slowest lab's slowest cell takes about 20 s alone on 2 cores (Lab 4) and a few times
+# that beside other kernels; 900 s leaves a wide margin and still stops an endless loop.
+c.Execute.timeout = 900
+c.CourseExecute.timeout = 900
 c.Execute.interrupt_on_timeout = True
 c.Execute.kernel_name = "python3"
 # Several graders starting kernels at once on a small machine need more than the default 60 s.
 c.Execute.startup_timeout = 180
+c.CourseExecute.startup_timeout = 180
+# Without bubblewrap the course refuses to run student code unless told otherwise
+# (`course autograde --unsafe`, or COURSE_UNSAFE_GRADING=1 for nbgrader's own commands).
+c.CourseExecute.sandbox = os.environ.get("COURSE_UNSAFE_GRADING") != "1"
 
-# nbgrader gives 0 to a test cell with *any* stderr output. Library warnings and progress
-# bars are not the student's fault, so stderr that matches this pattern is dropped first.
-# Both settings are needed: the preprocessor is disabled by default.
+# Library warnings and progress bars on stderr are not a student's fault (nbgrader would
+# give 0 to a cell with stderr); the preprocessor is disabled by default.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"(?i)warning|\d+%\|"
 
-# A test cell deleted from a submission is put back (from the gradebook) and run.
-c.OverwriteCells.add_missing_cells = True
-
-# Long outputs (a print inside a loop) are cut instead of bloating the feedback.
-c.LimitOutput.max_lines = 200
-c.LimitOutput.max_traceback = 30
-
-# Feedback never shows hidden tests: their code is removed from the feedback notebook and
-# a failing test only shows its message, not the traceback that would quote the test.
+# Feedback: the course's template (course_admin/templates/feedback) replaces nbgrader's.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "course_utils.feedback.HideHiddenTests",
+    "course_admin.preprocessors.CleanOutputs",
+    "course_admin.preprocessors.StudentFeedback",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+
+def _template_folders():
+    import nbgrader.server_extensions.formgrader.handlers as formgrader
+
+    from course_admin.preprocessors import template_folder
+
+    return [template_folder(), formgrader.template_path]
+
+
+c.HTMLExporter.extra_template_basedirs = _template_folders()
+
+# Late submissions: nbgrader records each submission's time (nbgrader collect's
+# timestamp.txt) against the assignment's due date (`nbgrader db assignment add LAB
+# --duedate=...`); reports show the lateness. Its late-penalty plugin applies the policy:
+# "none" (its default: no penalty) or "zero" (a late notebook scores 0), e.g.
+# c.LateSubmissionPlugin.penalty_method = "zero"

@@ -1,4 +1,5 @@
-"""Each lab's cost: offline execution, autograding one submission, and the kernel's peak memory.
+"""Each lab's cost: offline execution, autograding one submission (in the sandbox and without
+it, to measure the sandbox's overhead), and the kernels' peak memory.
 
 Every measurement runs in a fresh Python process (`python -m benchmarks.labs execute LAB`),
 so the peak resident set size of the kernels it started (`RUSAGE_CHILDREN`) belongs to that
@@ -25,10 +26,16 @@ class LabCost:
     execute_peak_mb: float
     autograde_seconds: float
     autograde_peak_mb: float
+    unsandboxed_seconds: float
 
     @property
     def autograde_ratio(self) -> float:
         return self.autograde_seconds / self.execute_seconds
+
+    @property
+    def sandbox_overhead(self) -> float:
+        """Extra grading time the sandbox costs, as a share of grading without it."""
+        return self.autograde_seconds / self.unsandboxed_seconds - 1
 
 
 def _children_peak_mb() -> float:
@@ -36,7 +43,7 @@ def _children_peak_mb() -> float:
 
 
 def _execute(lab: str) -> dict:
-    from course_utils import pipeline
+    from course_admin import pipeline
 
     notebook, seconds = pipeline.execute_notebook(pipeline.lab_notebook(lab, root=ROOT))
     if pipeline.stderr_outputs(notebook):
@@ -44,11 +51,12 @@ def _execute(lab: str) -> dict:
     return {"seconds": seconds, "peak_mb": _children_peak_mb()}
 
 
-def _autograde(lab: str) -> dict:
-    from course_utils import pipeline
+def _autograde(lab: str, sandbox: bool = True) -> dict:
+    from course_admin import pipeline
 
     with tempfile.TemporaryDirectory() as scratch:
-        workspace = pipeline.Workspace(Path(scratch), [lab], ROOT)
+        course = pipeline.scratch_course(Path(scratch), [lab], ROOT)
+        workspace = pipeline.Workspace(course, [lab], sandbox=sandbox)
         workspace.release(lab)  # the gradebook learns the lab's cells from its release
         workspace.submit(lab, "reference", pipeline.lab_notebook(lab, root=ROOT))
         seconds = workspace.autograde(lab, "reference")
@@ -68,14 +76,24 @@ def measure(lab: str, what: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def lab_costs(labs: list[str]) -> list[LabCost]:
+def lab_costs(labs: list[str], repeats: int = 2) -> list[LabCost]:
+    """Each lab's cost; autograding with and without the sandbox alternate `repeats` times and
+    the fastest of each counts, so that a busy moment does not pass for the sandbox's cost."""
     costs = []
     for lab in labs:
-        run, graded = measure(lab, "execute"), measure(lab, "autograde")
-        costs.append(LabCost(lab, run["seconds"], run["peak_mb"], graded["seconds"], graded["peak_mb"]))
+        run = measure(lab, "execute")
+        graded, bare = [], []
+        for _ in range(repeats):
+            graded.append(measure(lab, "autograde"))
+            bare.append(measure(lab, "autograde-unsandboxed"))
+        best = min(graded, key=lambda m: m["seconds"])
+        costs.append(LabCost(lab, run["seconds"], run["peak_mb"], best["seconds"], best["peak_mb"],
+                             min(m["seconds"] for m in bare)))
     return costs
 
 
 if __name__ == "__main__":
     action, lab_name = sys.argv[1:]
-    print(json.dumps({"execute": _execute, "autograde": _autograde}[action](lab_name)))
+    actions = {"execute": _execute, "autograde": _autograde,
+               "autograde-unsandboxed": lambda name: _autograde(name, sandbox=False)}
+    print(json.dumps(actions[action](lab_name)))

@@ -30,13 +30,13 @@ import torch  # noqa: E402
 
 from benchmarks.explainers import BATCH, Timing, ig_timings, lime_timings  # noqa: E402
 from benchmarks.labs import LabCost, lab_costs  # noqa: E402
-from course_utils import pipeline  # noqa: E402
+from course_admin import pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = {"samples": [500, 5000], "lengths": [10, 30, 100, 300], "captum_default_max": 500}
 QUICK = {"samples": [100], "lengths": [10, 30], "captum_default_max": 100}
 REFERENCE_LIME = "reference (Lab 1)"
-TARGETS = {"lime_ratio": 1.3, "lab_seconds": 60, "autograde_ratio": 1.5}
+TARGETS = {"lime_ratio": 1.3, "lab_seconds": 60, "autograde_ratio": 1.5, "sandbox_overhead": 0.10}
 
 
 def _cell(timing: Timing | None) -> str:
@@ -64,10 +64,11 @@ def ig_table(rows: list[Timing]) -> str:
 
 
 def labs_table(costs: list[LabCost]) -> str:
-    lines = ["| lab | execute (s) | autograde (s) | autograde / execute | peak RSS, execute (MB) | peak RSS, autograde (MB) |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| lab | execute (s) | autograde (s) | autograde / execute | autograde without sandbox (s) | sandbox "
+             "overhead | peak RSS, execute (MB) | peak RSS, autograde (MB) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for c in costs:
         lines.append(f"| {c.lab} | {c.execute_seconds:.1f} | {c.autograde_seconds:.1f} | {c.autograde_ratio:.2f} "
+                     f"| {c.unsandboxed_seconds:.1f} | {100 * c.sandbox_overhead:+.1f}% "
                      f"| {c.execute_peak_mb:.0f} | {c.autograde_peak_mb:.0f} |")
     return "\n".join(lines)
 
@@ -96,6 +97,10 @@ def target_lines(lime: list[Timing], costs: list[LabCost]) -> list[str]:
         lines.append(_verdict(worst_grade.autograde_ratio <= TARGETS["autograde_ratio"],
                               f"autograde ≤ {TARGETS['autograde_ratio']}× plain execution: worst {worst_grade.lab} "
                               f"{worst_grade.autograde_ratio:.2f}×"))
+        costliest = max(costs, key=lambda c: c.sandbox_overhead)
+        lines.append(_verdict(costliest.sandbox_overhead <= TARGETS["sandbox_overhead"],
+                              f"the sandbox adds ≤ {100 * TARGETS['sandbox_overhead']:.0f}% to grading: worst "
+                              f"{costliest.lab} {100 * costliest.sandbox_overhead:+.1f}%"))
     return lines
 
 

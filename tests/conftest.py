@@ -18,8 +18,8 @@ import matplotlib  # noqa: E402
 import nbformat  # noqa: E402
 import pytest  # noqa: E402
 
-from course_utils import pipeline  # noqa: E402
-from course_utils.cli import DEMO_PLANS  # noqa: E402
+from course_admin import pipeline  # noqa: E402
+from course_admin.cli import DEMO_PLANS  # noqa: E402
 
 matplotlib.use("Agg")
 
@@ -109,7 +109,7 @@ def _grade_cohort(path: Path, lab: str) -> Graded:
     import importlib
 
     catalogue = importlib.import_module(CATALOGUES[lab])
-    workspace = pipeline.Workspace(path, [lab])
+    workspace = pipeline.Workspace(pipeline.scratch_course(path, [lab]), [lab])
     release_path = workspace.release(lab)
     source = nbformat.read(pipeline.lab_notebook(lab), as_version=4)
     release = nbformat.read(release_path, as_version=4)

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import colab, pipeline
+from course_admin import colab, pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 LABS = pipeline.finished_labs(ROOT)

@@ -4,8 +4,10 @@ One batch of Lab 3 (the quickest lab to grade) holds correct students, students 
 notebooks misbehave (an infinite loop, a kernel crash, a huge allocation, a flood of
 stderr, a deleted test cell, an edited test), files that are not gradable (another lab,
 invalid JSON, an empty file, a misnamed file) and students who monkeypatch what the tests
-rely on. It is graded once with --jobs 2; a second batch is interrupted with Ctrl-C and
-resumed with --jobs 1. The tests below inspect those runs.
+rely on. It is graded once with --jobs 2 into a scratch course root, then the same command
+runs again (graded notebooks are kept, failed ones retried); a second batch is interrupted
+with Ctrl-C and resumed with --jobs 1. The tests below inspect those runs. The deliberate
+attacks on the grader are in test_attacks.py.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import cli, pipeline
+from course_admin import cli, pipeline
 
 LAB = "lab3_ig_vs_lime"
 ALL_RIGHT = {f"ex_{name}": "solution" for name in
@@ -98,8 +100,13 @@ def _class_folder(folder: Path) -> Path:
 
 
 def _autograde(folder: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "course_utils.cli", "autograde", str(folder), "--lab", LAB,
-                           "--out", str(out), *extra], capture_output=True, text=True, timeout=1800)
+    """`course autograde` into the scratch course root beside `out` (never the repository's gradebook)."""
+    course = out.parent / "course"
+    if not course.exists():
+        pipeline.scratch_course(course)  # every lab: a notebook of another lab is recognised as such
+    return subprocess.run([sys.executable, "-m", "course_admin.cli", "autograde", str(folder), "--lab", LAB,
+                           "--course", str(course), "--out", str(out), *extra], capture_output=True, text=True,
+                          timeout=1800)
 
 
 @pytest.fixture(scope="session")
@@ -113,11 +120,19 @@ def class_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def scores(class_run):
+def workspace(class_run):
     _, out, _ = class_run
-    workspace = pipeline.Workspace(out, [LAB], copy_sources=False)
+    return pipeline.Workspace(out.parent / "course", [LAB])
+
+
+@pytest.fixture(scope="session")
+def scores(workspace):
     return lambda student: {s.exercise: (s.score, s.max_score) for s in workspace.exercise_scores(LAB, student)
                             if not s.manual}
+
+
+def _row(out: Path, student: str) -> str:
+    return next(line for line in (out / "summary.md").read_text().splitlines() if line.startswith(f"| {student} |"))
 
 
 def test_the_batch_finishes_and_reports_every_fault(class_run):
@@ -125,8 +140,8 @@ def test_the_batch_finishes_and_reports_every_fault(class_run):
     print(f"fault suite graded in {seconds:.0f} s with --jobs 2")
     assert result.returncode == 0, result.stderr[-2000:]
     report = (out / "summary.md").read_text()
-    segfault = next(line for line in report.splitlines() if line.startswith("| segfault |"))
-    assert "kernel died" in segfault and "segfault" in result.stdout
+    assert "kernel died" in _row(out, "segfault") and "not graded" in _row(out, "segfault")
+    assert "segfault" in result.stdout and "Not graded (1): segfault (the kernel died" in report
     for name, reason in [(f"other_{LAB}.ipynb", "notebook of lab2_attention_vs_lime"),
                          (f"broken_{LAB}.ipynb", "not valid JSON"), (f"empty_{LAB}.ipynb", "empty"),
                          ("frank-lab3.ipynb", "not recognised")]:
@@ -145,13 +160,12 @@ def test_an_infinite_loop_or_os_exit_costs_only_its_exercise(scores, class_run):
         assert got[exercise][0] == 0, (student, got)
         assert all(score == top for name, (score, top) in got.items() if name != exercise), (student, got)
     _, out, _ = class_run
-    row = next(line for line in (out / "summary.md").read_text().splitlines() if line.startswith("| exiting |"))
-    assert "os._exit (refused" in row
+    assert "os._exit (refused" in _row(out, "exiting")
 
 
 def test_the_memory_limit_and_output_limit_hold_and_the_deleted_test_is_restored(class_run):
     _, out, _ = class_run
-    nb = nbformat.read(out / "autograded" / "messy" / LAB / f"{LAB}.ipynb", as_version=4)
+    nb = nbformat.read(out.parent / "course" / "autograded" / "messy" / LAB / f"{LAB}.ipynb", as_version=4)
     cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
     outputs = cells["ex_summarize_attributions"].outputs
     assert any(o.get("ename") == "MemoryError" for o in outputs), "the 40 GB allocation should fail in the kernel"
@@ -166,21 +180,36 @@ def test_editing_a_test_or_monkeypatching_cannot_raise_a_score(scores, class_run
     for student in ("edits_test", "patches_cell", "patches_call"):
         got = scores(student)["summarize_attributions"]
         assert got[0] <= plain[0], (student, got, plain)
-    report = (out / "summary.md").read_text()
-    for student, what in [("patches_cell", "torch.allclose"), ("patches_cell", "course_utils.grading.expect"),
-                          ("patches_call", "expect")]:
-        row = next(line for line in report.splitlines() if line.startswith(f"| {student} |"))
-        assert what in row, (student, row)
-    assert "rebound" not in next(line for line in report.splitlines() if line.startswith("| alice |"))
+    for student, what in [("patches_cell", "rebinds torch.allclose"), ("patches_cell", "rebinds grading.expect"),
+                          ("patches_call", "globals")]:
+        assert what in _row(out, student), (student, _row(out, student))
+    assert "rebinds" not in _row(out, "alice") and "rebound" not in _row(out, "alice")
 
 
-def test_grades_csv_has_one_row_per_graded_student(class_run):
+def test_grades_csv_has_one_row_per_student_and_no_zero_for_a_notebook_not_graded(class_run):
     _, out, _ = class_run
     with open(out / "grades.csv", newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["assignment"] == LAB]
-    students = [row["student_id"] for row in rows]
-    assert len(students) == len(set(students))
-    assert {"alice", "wrong_plain", "looping", "messy", "edits_test", "patches_cell", "patches_call"} <= set(students)
+        rows = {row["student_id"]: row for row in csv.DictReader(handle) if row["assignment"] == LAB}
+    assert {"alice", "wrong_plain", "looping", "messy", "edits_test", "patches_cell", "patches_call",
+            "segfault"} <= set(rows)
+    assert rows["segfault"]["score"] == "" and rows["segfault"]["status"].startswith("not graded: the kernel died")
+    # alice left the written answer blank: nbgrader scores an unchanged answer 0, nothing to grade
+    assert rows["alice"]["status"] == "graded" and rows["alice"]["to_grade"] == ""
+    assert float(rows["alice"]["auto_score"]) == float(rows["alice"]["auto_max_score"]) == float(rows["alice"]["score"])
+
+
+@pytest.fixture(scope="session")
+def second_run(class_run):
+    """The same command again: graded notebooks are kept, the one that failed is retried."""
+    _, out, _ = class_run
+    return _autograde(out.parent / "class", out, "--jobs", "2", "--timeout", "30"), out
+
+
+def test_running_again_keeps_the_graded_and_retries_what_failed(second_run, class_run):
+    result, out = second_run
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "from an earlier run" in (out / "summary.md").read_text()
+    assert "segfault" in result.stdout and "kernel died" in result.stdout, "the failed notebook is graded again"
 
 
 @pytest.fixture(scope="session")
@@ -194,7 +223,9 @@ def resumed_run(tmp_path_factory, class_run):
         name = f"{student}_{LAB}.ipynb"
         (folder / name).write_bytes((first_out.parent / "class" / name).read_bytes())
     out = base / "graded"
-    command = [sys.executable, "-m", "course_utils.cli", "autograde", str(folder), "--lab", LAB, "--out", str(out)]
+    course = pipeline.scratch_course(base / "course", [LAB])
+    command = [sys.executable, "-m", "course_admin.cli", "autograde", str(folder), "--lab", LAB,
+               "--course", str(course), "--out", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
     deadline = time.time() + 600
@@ -212,12 +243,12 @@ def test_an_interrupted_batch_resumes_without_grading_twice(resumed_run):
     assert code == 130 and "Run the same command again" in err, err[-1500:]
     assert second.returncode == 0, second.stderr[-2000:]
     report = (out / "summary.md").read_text()
-    assert "2 submission(s) graded (1 from an earlier run)" in report, report.splitlines()[:3]
+    assert "2 submission(s), 1 from an earlier run" in report, report.splitlines()[:3]
 
 
 def test_two_runs_give_identical_scores(resumed_run, scores):
     _, _, _, out = resumed_run
-    again = pipeline.Workspace(out, [LAB], copy_sources=False)
+    again = pipeline.Workspace(out.parent / "course", [LAB])
     for student in ("alice", "wrong_plain"):
         rerun = {s.exercise: (s.score, s.max_score) for s in again.exercise_scores(LAB, student) if not s.manual}
         assert rerun == scores(student), student

@@ -7,8 +7,8 @@ import json
 import nbformat
 import pytest
 
-from course_utils import pipeline
-from course_utils.cli import DEMO_PLANS
+from course_admin import pipeline
+from course_admin.cli import DEMO_PLANS
 from harness import grade, read_exercises
 
 LAB1 = "lab1_lime_from_scratch"

@@ -7,7 +7,7 @@ import re
 import nbformat
 import pytest
 
-from course_utils import pipeline
+from course_admin import pipeline
 
 LAB = "lab1_lime_from_scratch"
 LABS = pipeline.finished_labs()

@@ -1,0 +1,487 @@
+"""Grade a whole class: find the submissions, grade them (in parallel), resume, report.
+
+``course autograde`` calls :func:`collect` then :func:`grade_batch`; ``course report``
+calls :func:`write_reports` alone. Grading itself is nbgrader's, in the course root
+(`pipeline.Workspace`, with the protection `nbgrader_config.py` configures); this module
+decides what to grade, keeps going when a submission is broken, and reports from the
+gradebook, so grades given by hand in Formgrader appear in the reports too.
+
+A submission is graded at most once per content: a marker under ``<out>/progress/``
+records the file's SHA-256 once it is graded, so re-running the same command after an
+interruption (Ctrl-C) grades only what is missing; a changed file, and a submission whose
+grading failed, are graded again.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import json
+import multiprocessing
+import os
+import re
+import signal
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from course_admin import pipeline
+
+MAX_SUBMISSION_MB = 20  # a notebook with outputs is well under 5 MB; anything larger is refused
+_FLAT_NAME = re.compile(r"^(?P<student>.+?)_(?P<lab>lab\d+_[a-z_]+)\.ipynb$")
+# Files nbgrader's exchange keeps beside a collected notebook.
+NBGRADER_FILES = {"timestamp.txt", "submission_secret.txt"}
+_STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+
+
+@dataclass
+class Submission:
+    student: str
+    lab: str
+    path: Path
+    timestamp: str | None = None  # from nbgrader's timestamp.txt, when it was collected
+
+
+@dataclass
+class Problem:
+    """A file that was not graded, and why (in words an instructor can act on)."""
+
+    file: str
+    reason: str
+
+
+@dataclass
+class Result:
+    student: str
+    lab: str
+    seconds: float = 0.0
+    error: str = ""  # why grading failed, when it did
+    resumed: bool = False  # graded by an earlier run of the same batch
+
+
+# ---------------------------------------------------------------- finding submissions
+def unpack(source: Path, scratch: Path) -> Path:
+    """The folder to search: `source` itself, or a .zip of it extracted under `scratch`."""
+    if source.is_dir() or source.suffix.lower() != ".zip":
+        return source
+    target = scratch / "unzipped"
+    with zipfile.ZipFile(source) as archive:
+        for member in archive.infolist():
+            destination = (target / member.filename).resolve()
+            if not destination.is_relative_to(target.resolve()):  # "../" in a name: zip slip
+                raise ValueError(f"{source.name}: refusing the unsafe path {member.filename!r}")
+        archive.extractall(target)
+    return target
+
+
+def _lab_of_name(relative: Path, labs: Iterable[str]) -> tuple[str, str] | None:
+    """(student, lab) from a submission's path relative to the batch folder, at any depth
+    (an LMS zip often wraps everything in one folder): `<student>_<lab>.ipynb`, or
+    `<lab>.ipynb` in the student's folder (`<student>/<lab>.ipynb`, `<student>/<lab>/<lab>.ipynb`,
+    nbgrader collect's `submitted/<student>/<lab>/<lab>.ipynb`); a lone `<lab>.ipynb` is one
+    learner's own notebook ("me")."""
+    labs = set(labs)
+    match = _FLAT_NAME.match(relative.name)
+    if match and match["lab"] in labs:
+        return match["student"], match["lab"]
+    stem = relative.name.removesuffix(".ipynb")
+    if relative.suffix == ".ipynb" and stem in labs:
+        folders = [part for part in relative.parts[:-1] if part != stem]
+        return (folders[-1] if folders else "me"), stem
+    return None
+
+
+def _grade_ids(nb: nbformat.NotebookNode) -> set[str]:
+    return {cell.metadata.get("nbgrader", {}).get("grade_id", "") for cell in nb.cells} - {""}
+
+
+def _read_notebook(path: Path, max_mb: float) -> nbformat.NotebookNode | str:
+    """The notebook, or why it cannot be graded."""
+    size = path.stat().st_size
+    if size == 0:
+        return "the file is empty"
+    if size > max_mb * 1024 * 1024:
+        return f"the file is {size / 2**20:.0f} MB, above the {max_mb:g} MB limit"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        return "the file is not text (is it a notebook?)"
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        return f"the file is not valid JSON (line {error.lineno}: {error.msg}); was it edited by hand or truncated?"
+    try:
+        return nbformat.reads(text, as_version=4)
+    except Exception as error:  # nbformat raises several types for malformed notebooks
+        return f"the file is JSON but not a Jupyter notebook ({type(error).__name__})"
+
+
+def _timestamp(path: Path) -> str | None:
+    """nbgrader collect's submission time, from timestamp.txt beside the notebook."""
+    stamp = path.parent / "timestamp.txt"
+    if not stamp.is_file():
+        return None
+    text = stamp.read_text(errors="replace").strip()[:64]
+    return text or None
+
+
+def collect(source: Path, labs: list[str], root: Path | None = None, max_mb: float = MAX_SUBMISSION_MB
+            ) -> tuple[list[Submission], list[Problem]]:
+    """Submissions for `labs` under `source` (a folder or one notebook), and the files
+    that cannot be graded, with the reason for each."""
+    all_ids = {lab: _grade_ids(nbformat.read(pipeline.lab_notebook(lab, root=root), as_version=4))
+               for lab in pipeline.finished_labs(root)}
+    lab_ids = {lab: all_ids[lab] for lab in labs}
+    folder, files = (source.parent, [source]) if source.is_file() else (source, sorted(source.rglob("*")))
+    submissions: dict[tuple[str, str], Submission] = {}
+    problems: list[Problem] = []
+    for path in files:
+        relative = path.relative_to(folder)
+        if (path.is_dir() or path.name in NBGRADER_FILES
+                or any(part.startswith(".") or part == "__MACOSX" for part in relative.parts)):
+            continue
+        found = _lab_of_name(relative, labs)
+        if found is None:
+            if _lab_of_name(relative, all_ids) is None:  # not just another lab's submission
+                problems.append(Problem(str(relative), "file name not recognised: expected <student>/<lab>.ipynb "
+                                        "or <student>_<lab>.ipynb, e.g. alice_" + labs[0] + ".ipynb"))
+            continue
+        student, lab = found
+        if not _STUDENT_ID.match(student):
+            problems.append(Problem(str(relative), f"the student name {student[:40]!r} has characters nbgrader "
+                                                   "cannot use as an id (use letters, digits, _ . @ -)"))
+            continue
+        nb = _read_notebook(path, max_mb)
+        if isinstance(nb, str):
+            problems.append(Problem(str(relative), nb))
+            continue
+        ids = _grade_ids(nb)
+        if not ids & lab_ids[lab]:
+            other = max(all_ids, key=lambda name: len(ids & all_ids[name]))
+            reason = (f"this is the notebook of {other}, not {lab}" if ids & all_ids[other]
+                      else "no graded cells found: not a course notebook, or its cell metadata was removed")
+            problems.append(Problem(str(relative), reason))
+            continue
+        if (student, lab) in submissions:
+            problems.append(Problem(str(relative), f"a second {lab} notebook for {student}; graded "
+                                                   f"{submissions[(student, lab)].path.relative_to(folder)}"))
+            continue
+        submissions[(student, lab)] = Submission(student, lab, path, _timestamp(path))
+    return list(submissions.values()), problems
+
+
+# ---------------------------------------------------------------- grading
+@dataclass
+class Options:
+    jobs: int = 1
+    cell_timeout: int | None = None
+    memory_limit_mb: int | None = None
+    sandbox: bool = True
+    db_url: str | None = None
+
+
+def _marker(out: Path, lab: str, student: str) -> Path:
+    return out / "progress" / lab / f"{student}.json"
+
+
+def _share_cores(jobs: int) -> None:
+    """Give each of `jobs` parallel graders its share of the cores: the grading process and
+    its kernel each use that many threads (CourseExecute reads COURSE_GRADING_JOBS).
+
+    torch and numpy start one thread per core by default; two kernels with two threads each
+    on two cores wait on each other at every parallel region and run several times slower
+    than one kernel after the other.
+    """
+    os.environ["COURSE_GRADING_JOBS"] = str(jobs)
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = threads
+
+
+def _workspace(course: Path, options: Options) -> pipeline.Workspace:
+    return pipeline.Workspace(course, db_url=options.db_url, cell_timeout=options.cell_timeout,
+                              memory_limit_mb=options.memory_limit_mb, sandbox=options.sandbox)
+
+
+def _grade_one(course: Path, out: Path, lab: str, student: str, digest: str, options: Options) -> Result | None:
+    """Autograde one submitted notebook and write its feedback; runs in a worker process."""
+    _share_cores(options.jobs)
+    workspace = _workspace(course, options)
+    result = Result(student, lab)
+    start = time.perf_counter()
+    try:
+        workspace.autograde(lab, student)
+        workspace.feedback(lab, student)
+    except pipeline.GradingFailed as error:
+        result.error = str(error)
+    result.seconds = round(time.perf_counter() - start, 1)
+    if _stop.is_set():  # Ctrl-C reached the kernel too: this grade cannot be trusted
+        return None
+    marker = _marker(out, lab, student)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    temporary = marker.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"sha256": digest, "result": asdict(result)}, indent=1))
+    temporary.replace(marker)  # atomic: a marker is either complete or absent
+    return result
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a batch: graded students are kept, the others are graded by a re-run."""
+
+
+_stop = threading.Event()  # set by Ctrl-C, in the main process and in each worker
+
+
+def _request_stop(signum: int, frame: object) -> None:
+    _stop.set()
+
+
+def _listen_for_ctrl_c() -> None:
+    """Worker initializer: Ctrl-C marks the submission in progress as not graded, instead of
+    unwinding through nbgrader (which would catch it and carry on)."""
+    signal.signal(signal.SIGINT, _request_stop)
+
+
+def grade_batch(course: Path, out: Path, submissions: list[Submission], options: Options,
+                progress: Callable[[Result], None] | None = None) -> list[Result]:
+    """Grade every submission not graded before with the same content; return all results.
+
+    Raises `Interrupted` after Ctrl-C, once the submissions being graded have stopped; those
+    get no marker, so a re-run grades them again and skips the finished ones.
+    """
+    workspace = _workspace(course, options)
+    for lab in sorted({s.lab for s in submissions}):
+        if not workspace.registered(lab):
+            workspace.release(lab)  # records the lab and its cells in the gradebook
+    results, todo = [], []
+    for submission in submissions:
+        digest = pipeline.sha256(submission.path)
+        marker = _marker(out, submission.lab, submission.student)
+        if marker.exists():
+            saved = json.loads(marker.read_text())
+            if (saved["sha256"] == digest and not saved["result"]["error"]
+                    and workspace.graded(submission.lab, submission.student)):
+                results.append(Result(**{**saved["result"], "resumed": True}))
+                if progress:
+                    progress(results[-1])
+                continue
+            marker.unlink()
+        workspace.submit(submission.lab, submission.student, submission.path, submission.timestamp)
+        todo.append((submission, digest))
+    _stop.clear()
+    previous = signal.signal(signal.SIGINT, _request_stop)
+    try:
+        for result in _run(course, out, todo, options):
+            results.append(result)
+            if progress:
+                progress(result)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if _stop.is_set():
+        raise Interrupted(f"{len(results)} of {len(submissions)} submission(s) graded")
+    return results
+
+
+def _run(course: Path, out: Path, todo: list, options: Options) -> Iterator[Result]:
+    if options.jobs <= 1:
+        for submission, digest in todo:
+            if _stop.is_set():
+                return
+            result = _grade_one(course, out, submission.lab, submission.student, digest, options)
+            if result is not None:
+                yield result
+        return
+    # Workers share the gradebook (SQLite, with a lock timeout); "spawn" gives each a
+    # clean interpreter (no forked ZMQ or torch threads).
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=options.jobs, mp_context=context,
+                                                initializer=_listen_for_ctrl_c) as pool:
+        pending = {pool.submit(_grade_one, course, out, s.lab, s.student, digest, options) for s, digest in todo}
+        while pending:
+            done, pending = concurrent.futures.wait(pending, timeout=0.5,
+                                                    return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                if future.result() is not None:
+                    yield future.result()
+            if _stop.is_set():
+                for future in pending:
+                    future.cancel()  # not started yet; the running ones stop without a marker
+
+
+# ---------------------------------------------------------------- reports (from the gradebook)
+@dataclass
+class Row:
+    """One student's notebook of one lab, as the reports show it."""
+
+    lab: str
+    student: str
+    graded: bool
+    reason: str = ""  # why it was not graded
+    scores: list[pipeline.ExerciseScore] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    late_penalty: float = 0.0
+    timestamp: str = ""
+
+    @property
+    def auto(self) -> tuple[float, float]:
+        auto = [s for s in self.scores if not s.manual]
+        return sum(s.score for s in auto), sum(s.max_score for s in auto)
+
+    @property
+    def total(self) -> tuple[float, float]:
+        """(points so far, points graded so far): written answers still to grade are out."""
+        done = [s for s in self.scores if not s.pending]
+        return max(sum(s.score for s in done) - self.late_penalty, 0.0), sum(s.max_score for s in done)
+
+    @property
+    def pending(self) -> list[str]:
+        return [s.exercise for s in self.scores if s.pending]
+
+
+def rows(workspace: pipeline.Workspace, out: Path, labs: list[str]) -> list[Row]:
+    """Every submission the gradebook or the last runs know, graded or not, with its scores."""
+    found = []
+    for lab in labs:
+        students = set(workspace.students(lab))
+        students |= {p.stem for p in (out / "progress" / lab).glob("*.json")}
+        for student in sorted(students):
+            marker = _marker(out, lab, student)
+            error = json.loads(marker.read_text())["result"]["error"] if marker.exists() else ""
+            if not error and workspace.graded(lab, student):
+                found.append(Row(lab, student, True, scores=workspace.exercise_scores(lab, student),
+                                 flags=workspace.flags(lab, student), late_penalty=workspace.late_penalty(lab, student),
+                                 timestamp=workspace.timestamp(lab, student)))
+            else:
+                found.append(Row(lab, student, False, reason=error or "not autograded yet (or its autograding "
+                                 "failed outside `course autograde`: see nbgrader's log)"))
+    return found
+
+
+def export_grades(found: list[Row], target: Path) -> Path:
+    """grades.csv: one row per submission. A notebook that was not graded has no score (its
+    status says why), so it can never be mistaken for a zero; written answers still to
+    grade are named and left out of the score."""
+    with open(target, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["assignment", "student_id", "timestamp", "status", "score", "max_score",
+                         "auto_score", "auto_max_score", "late_penalty", "to_grade"])
+        for row in found:
+            if not row.graded:
+                writer.writerow([row.lab, row.student, row.timestamp, f"not graded: {row.reason}", "", "", "", "",
+                                 "", ""])
+                continue
+            (score, top), (auto, auto_top) = row.total, row.auto
+            status = "graded" + (", written answers to grade" if row.pending else "")
+            writer.writerow([row.lab, row.student, row.timestamp, status, f"{score:g}", f"{top:g}", f"{auto:g}",
+                             f"{auto_top:g}", f"{row.late_penalty:g}", " ".join(row.pending)])
+    return target
+
+
+def class_summary(found: list[Row], lab: str) -> list[dict]:
+    """Per exercise: max points, class mean, and how many students got full marks."""
+    graded = [r for r in found if r.lab == lab and r.graded]
+    if not graded:
+        return []
+    summary = []
+    for first in graded[0].scores:
+        scores = [next(s for s in r.scores if s.exercise == first.exercise) for r in graded]
+        earned = [s.score for s in scores if not s.pending]
+        row = {"exercise": first.exercise, "max": first.max_score, "n": len(earned),
+               "to_grade": sum(s.pending for s in scores)}
+        row.update(mean=sum(earned) / len(earned), full=sum(e == first.max_score for e in earned)) if earned \
+            else row.update(mean=None, full=None)
+        summary.append(row)
+    return summary
+
+
+def summary_cells(row: dict) -> tuple[str, str]:
+    """(class mean, full marks) of one `class_summary` row, as the table and report show them."""
+    pending = f"; {row['to_grade']} answer(s) still to grade" if row.get("to_grade") else ""
+    if row["mean"] is None:
+        return "to grade" + pending, ""
+    return f"{row['mean']:.2f} ({100 * row['mean'] / row['max']:.0f}%)" + pending, f"{row['full']}/{row['n']}"
+
+
+def plot_summary(summary: list[dict], lab: str, target: Path) -> Path:
+    """Bar chart of the class's mean score per exercise, as a share of its points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = [r for r in summary if r["mean"] is not None]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(summary) + 1.2))
+    shares = [100 * r["mean"] / r["max"] if r["max"] else 0 for r in summary]
+    ax.barh([r["exercise"] for r in summary], shares, color=["tab:red" if s < 60 else "tab:blue" for s in shares])
+    ax.set_xlim(0, 100)
+    ax.invert_yaxis()
+    ax.set_xlabel("class mean, % of the exercise's points (red: below 60%)")
+    ax.set_title(f"{lab}: where the class struggled")
+    fig.tight_layout()
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+    return target
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell."""
+    return re.sub(r"([|\\`<>\[\]])", r"\\\1", " ".join(text.split()))
+
+
+def write_report(out: Path, found: list[Row], problems: list[Problem], run: str = "") -> Path:
+    """summary.md: per lab, the exercise table and chart, each student's score and flags, and
+    every notebook and file that was not graded with the reason."""
+    lines = ["# Autograde summary", ""]
+    graded = [r for r in found if r.graded]
+    lines.append(f"{len(graded)} notebook(s) graded, {len(found) - len(graded)} not graded, "
+                 f"{len(problems)} file(s) not recognised as submissions." + (f" {run}" if run else ""))
+    for lab in sorted({r.lab for r in found}):
+        summary = class_summary(found, lab)
+        lines += ["", f"## {lab}", ""]
+        if summary:
+            chart = plot_summary(summary, lab, out / f"summary_{lab}.png")
+            lines += ["| exercise | points | class mean | full marks |", "|---|---:|---:|---:|"]
+            for row in summary:
+                mean, full = summary_cells(row)
+                lines.append(f"| {row['exercise']} | {row['max']:g} | {mean} | {full} |")
+            lines += ["", f"![class means per exercise]({chart.name})", ""]
+        lines += ["| student | score | tests | status and flags |", "|---|---:|---:|---|"]
+        for r in sorted((r for r in found if r.lab == lab), key=lambda r: r.student):
+            if not r.graded:
+                lines.append(f"| {_cell(r.student)} | | | **not graded**: {_cell(r.reason)} |")
+                continue
+            (score, top), (auto, auto_top) = r.total, r.auto
+            notes = ([f"written answer to grade: {', '.join(r.pending)}"] if r.pending else []) + \
+                ([f"late: -{r.late_penalty:g}"] if r.late_penalty else []) + r.flags
+            lines.append(f"| {_cell(r.student)} | {score:g}/{top:g} | {auto:g}/{auto_top:g} | "
+                         f"{_cell('; '.join(notes))} |")
+        missing = [r for r in found if r.lab == lab and not r.graded]
+        if missing:
+            lines += ["", f"Not graded ({len(missing)}): " + "; ".join(f"{r.student} ({r.reason})" for r in missing)
+                      + ". Run `course autograde` again to retry them."]
+    if problems:
+        lines += ["", "## Files not graded", ""] + [f"- `{p.file}`: {p.reason}" for p in problems]
+    target = out / "summary.md"
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+def save_problems(out: Path, problems: list[Problem]) -> None:
+    (out / "problems.json").write_text(json.dumps([asdict(p) for p in problems], indent=1))
+
+
+def load_problems(out: Path) -> list[Problem]:
+    path = out / "problems.json"
+    return [Problem(**p) for p in json.loads(path.read_text())] if path.is_file() else []
+
+
+def write_reports(workspace: pipeline.Workspace, out: Path, labs: list[str], run: str = "") -> tuple[Path, Path, list[Row]]:
+    """grades.csv and summary.md (with charts) from the gradebook, as it is now."""
+    out.mkdir(parents=True, exist_ok=True)
+    found = rows(workspace, out, labs)
+    return export_grades(found, out / "grades.csv"), write_report(out, found, load_problems(out), run), found

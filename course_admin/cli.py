@@ -1,0 +1,409 @@
+"""The `course` command: run the labs, release them, check them, autograde and report.
+
+    course run                 execute every finished lab offline, then autograde a demo
+                               cohort (reference, blank, partly wrong) and print its grades
+    course release [LAB ...]   regenerate notebooks/ from solutions/, refuse leaks, and
+                               record each lab in the course's gradebook
+    course check   [LAB ...]   source autogrades to full marks, blank release to 0
+    course autograde SUBMISSIONS [--lab LAB] [--course DIR] [--db URL] [--out DIR] [--jobs N]
+                               [--timeout S] [--memory-limit MB] [--unsafe]
+                               grade a folder of <student>/<lab>.ipynb or <student>_<lab>.ipynb
+                               files (or a .zip of one, nbgrader's submitted/ folder, or one
+                               notebook) into the course's gradebook, resumably; writes
+                               grades.csv, summary.md with charts, and feedback HTML
+    course report [--lab LAB] [--course DIR] [--db URL] [--out DIR]
+                               grades.csv, summary.md and feedback again from the gradebook
+                               (after grading written answers in Formgrader)
+    course tools {student,instructor}
+                               show this installation's JupyterLab the student's nbgrader tools
+                               only (Assignments, Validate) or the instructor's too (Formgrader,
+                               Create Assignment)
+    course hub ...             a JupyterHub for a small class on this machine (course hub --help)
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import nbformat
+
+from course_admin import batch, colab, pipeline, sandbox
+
+# The demo cohort's partly wrong student: some answers right, some blank, some with a
+# classic mistake made by editing the reference answer (no answer text is stored here).
+DEMO_PLANS = {
+    "lab1_lime_from_scratch": {
+        "ex_perturb_tokens": "solution",
+        "ex_predict_proba": ("dim=-1", "dim=0"),  # softmax over the batch
+        "ex_kernel_weights": "solution",
+        "ex_weighted_mse": ("errors = target.reshape(-1) - pred.reshape(-1)", "errors = target - pred"),
+        "ex_fit_surrogate": "solution",
+        "ex_top_k_overlap": ("/ len(union)", "/ k"),
+    },
+    "lab2_attention_vs_lime": {
+        "ex_make_predict_proba": "solution",
+        "ex_sample_accuracy": ("size=n, replace=False", "size=n, replace=True"),
+        "ex_cls_attention": ("attentions[layer][0].mean(dim=0)[0]", "attentions[layer][0].mean(dim=0)[:, 0]"),
+        "ex_attention_submatrix": "solution",
+        "ex_rank_agreement": ("scipy.stats.kendalltau", "scipy.stats.spearmanr"),
+    },
+    "lab3_ig_vs_lime": {
+        "ex_summarize_attributions": "solution",
+        "ex_input_x_gradient": ("(x * grad).sum(dim=-1)[0]", "grad.sum(dim=-1)[0]"),  # gradient, not x * gradient
+        "ex_integrated_gradients": (  # seed 002's bug: class 0 counts as "no target"
+            "    if target is None:\n        target = int(endpoints[0].argmax())",
+            "    target = target or int(endpoints[0].argmax())",
+        ),
+        "ex_word_feature_mask": "solution",
+    },
+    "lab4_faithfulness_stability": {
+        "ex_mask_top_k": "solution",
+        "ex_comprehensiveness": ("max(1, round(f * n))", "max(1, int(f * n))"),  # truncates k instead of rounding
+        "ex_performance_drop": ('average="macro"', 'average="micro"'),  # micro F1 = accuracy here
+        "ex_stability": "solution",
+        "ex_rationale_agreement": ("average_precision_score", "roc_auc_score"),
+    },
+}
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for n, row in enumerate(rows):
+        print("  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
+                        for i, (cell, width) in enumerate(zip(row, widths))))
+        if n == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def grade_table(workspace: pipeline.Workspace, lab: str, students: list[str]) -> list[list[str]]:
+    """Rows of exercise scores per student (header first). Written answers are shown
+    apart ("to grade" until an instructor grades them) and left out of the auto total."""
+    rows: list[list[str]] = []
+    for student in students:
+        scores = workspace.exercise_scores(lab, student)
+        if not rows:
+            rows.append(["student"] + [s.exercise for s in scores] + ["auto total"])
+        auto = [s for s in scores if not s.manual]
+        cells = [f"to grade/{_fmt(s.max_score)}" if s.pending else f"{_fmt(s.score)}/{_fmt(s.max_score)}"
+                 for s in scores]
+        total = f"{_fmt(sum(s.score for s in auto))}/{_fmt(sum(s.max_score for s in auto))}"
+        rows.append([student] + cells + [total])
+    return rows
+
+
+def _sandbox_allowed(unsafe: bool) -> bool:
+    """True to grade in the sandbox; False (with a warning) when --unsafe; exits when the
+    sandbox is missing and --unsafe was not given."""
+    problem = sandbox.problem()
+    if unsafe:
+        print("WARNING: --unsafe: student code runs with your user rights, network and files.", file=sys.stderr)
+        return False
+    if problem:
+        print(f"course: student code is only run in a sandbox, and it cannot start here: {problem}.\n"
+              "Install bubblewrap, or grade without isolation (trusted notebooks only) with --unsafe.",
+              file=sys.stderr)
+        raise SystemExit(2)
+    return True
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    labs = args.labs or pipeline.finished_labs()
+    print(f"Running {len(labs)} lab(s) offline on the embedded models: {', '.join(labs)}\n")
+    failed = False
+    for lab in labs:
+        try:
+            nb, seconds = pipeline.execute_notebook(pipeline.lab_notebook(lab))
+        except Exception as error:  # report and go on: one broken lab must not hide the others
+            print(f"  {lab}: FAILED ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
+            failed = True
+            continue
+        warnings = pipeline.stderr_outputs(nb)
+        print(f"  {lab}: executed in {seconds:.1f} s" + (f", {len(warnings)} stderr output(s)" if warnings else ", no warnings"))
+
+    sandboxed = _sandbox_allowed(args.unsafe)
+    out = Path(args.out).resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    workspace = pipeline.Workspace(pipeline.scratch_course(out / "course", labs), labs, sandbox=sandboxed)
+    for lab in labs:
+        print(f"\nDemo cohort for {lab} (nbgrader autograde, offline, sandboxed):")
+        release = workspace.release(lab)
+        source = nbformat.read(pipeline.lab_notebook(lab), as_version=4)
+        blank = nbformat.read(release, as_version=4)
+        cohort = {"reference": source, "blank": blank}
+        if lab in DEMO_PLANS:
+            cohort["partly_wrong"] = pipeline.fill_submission(source, blank, DEMO_PLANS[lab])
+        for student, notebook in cohort.items():
+            workspace.submit(lab, student, notebook)
+            seconds = workspace.autograde(lab, student)
+            workspace.feedback(lab, student)
+            print(f"  graded {student} in {seconds:.1f} s")
+        print()
+        _print_table(grade_table(workspace, lab, list(cohort)))
+    print(f"\nFeedback (HTML, hidden tests removed): {out / 'course' / 'feedback'}")
+    return 1 if failed else 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    root = pipeline.course_root()
+    labs = args.labs or pipeline.finished_labs(root)
+    for lab in labs:  # the set-up cell is generated from pyproject.toml (course_admin.colab)
+        source = pipeline.lab_notebook(lab, root=root)
+        notebook = nbformat.read(source, as_version=4)
+        if colab.sync_setup_cell(notebook, root):
+            nbformat.write(notebook, source)
+            print(f"{lab}: set-up cell of {source.relative_to(root)} updated from pyproject.toml")
+    with tempfile.TemporaryDirectory() as scratch:  # generate apart first: nothing leaks into notebooks/
+        trial = pipeline.Workspace(pipeline.scratch_course(Path(scratch), labs, root), labs)
+        for lab in labs:
+            leaks = pipeline.leaked_text(nbformat.read(pipeline.lab_notebook(lab, root=root), as_version=4),
+                                         nbformat.read(trial.release(lab), as_version=4))
+            if leaks:
+                print(f"{lab}: the release contains solution or hidden-test text, not written:", file=sys.stderr)
+                for leak in leaks[:10]:
+                    print(f"    {leak}", file=sys.stderr)
+                return 1
+    course = pipeline.Workspace(root, labs, db_url=args.db)
+    for lab in labs:
+        target = course.release(lab)
+        print(f"{lab}: released to {target.relative_to(root)} (no solution or hidden-test text) "
+              "and recorded in the gradebook")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    labs = args.labs or pipeline.finished_labs()
+    sandboxed = _sandbox_allowed(args.unsafe)
+    problems = 0
+    with tempfile.TemporaryDirectory() as scratch:
+        workspace = pipeline.Workspace(pipeline.scratch_course(Path(scratch), labs), labs, sandbox=sandboxed)
+        for lab in labs:
+            release = workspace.release(lab)
+            workspace.submit(lab, "reference", pipeline.lab_notebook(lab))
+            workspace.submit(lab, "blank", release)
+            for student in ("reference", "blank"):
+                workspace.autograde(lab, student)
+            scores = {s: workspace.exercise_scores(lab, s) for s in ("reference", "blank")}
+            full = all(x.score == x.max_score for x in scores["reference"] if not x.manual)
+            zero = all(x.score == 0 for x in scores["blank"] if not x.manual)
+            print(f"{lab}: reference {'full marks' if full else 'NOT full marks'}, blank {'0' if zero else 'NOT 0'}")
+            if not (full and zero):
+                _print_table(grade_table(workspace, lab, ["reference", "blank"]))
+                problems += 1
+    return 1 if problems else 0
+
+
+def _course(args: argparse.Namespace) -> Path:
+    course = Path(args.course).resolve() if args.course else pipeline.course_root()
+    if not (course / "nbgrader_config.py").is_file():
+        print(f"course: {course} is not a course root (no nbgrader_config.py)", file=sys.stderr)
+        raise SystemExit(2)
+    return course
+
+
+def _labs(args: argparse.Namespace, course: Path) -> list[str]:
+    labs = [args.lab] if args.lab else pipeline.finished_labs(course)
+    unknown = set(labs) - set(pipeline.finished_labs(course))
+    if unknown:
+        print(f"course: unknown lab {sorted(unknown)[0]!r}; labs: {', '.join(pipeline.finished_labs(course))}",
+              file=sys.stderr)
+        raise SystemExit(2)
+    return labs
+
+
+def _print_summary(found: list[batch.Row]) -> None:
+    for lab in sorted({r.lab for r in found}):
+        print(f"\n{lab}: class mean per exercise")
+        rows = [["exercise", "points", "class mean", "full marks"]]
+        for row in batch.class_summary(found, lab):
+            rows.append([row["exercise"], _fmt(row["max"]), *batch.summary_cells(row)])
+        if len(rows) > 1:
+            _print_table(rows)
+        for r in found:
+            if r.lab == lab and not r.graded:
+                print(f"  not graded: {r.student}: {r.reason}")
+            elif r.lab == lab and r.flags:
+                print(f"  flagged: {r.student}: {'; '.join(r.flags[:5])}")
+
+
+def _print_self_study(workspace: pipeline.Workspace, row: batch.Row) -> None:
+    """A learner grading their own notebook: the total, then what to revise."""
+    score, top = row.total
+    print(f"\nYour score for {row.lab}: {score:g} / {top:g} automatic points"
+          + (f" (written answers to grade by hand: {', '.join(row.pending)})" if row.pending else ""))
+    notebook = nbformat.read(workspace.autograded_path(row.lab, row.student), as_version=4)
+    failures: dict[str, list[str]] = {}
+    for s in row.scores:
+        if not s.manual and s.score < s.max_score:
+            failures[s.exercise] = []
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        owner = next((e for e in sorted(failures, key=len, reverse=True) if grade_id.startswith(f"test_{e}_")), None)
+        if owner:
+            failures[owner] += [o.get("evalue", "") for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if not failures:
+        print("Every automatic test passed.")
+    for exercise, messages in failures.items():
+        s = next(s for s in row.scores if s.exercise == exercise)
+        print(f"  revise {exercise} ({s.score:g}/{s.max_score:g}):")
+        for message in dict.fromkeys(messages):
+            print(f"    - {message[:300]}")
+
+
+def cmd_autograde(args: argparse.Namespace) -> int:
+    source = Path(args.submissions).resolve()
+    if not source.exists():
+        print(f"course autograde: {source} does not exist", file=sys.stderr)
+        return 2
+    course = _course(args)
+    labs = _labs(args, course)
+    sandboxed = _sandbox_allowed(args.unsafe)
+    out = Path(args.out).resolve() if args.out else course / "reports"
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            folder = batch.unpack(source, Path(scratch))
+        except (zipfile.BadZipFile, ValueError) as error:
+            print(f"course autograde: cannot open {source.name}: {error}", file=sys.stderr)
+            return 2
+        submissions, problems = batch.collect(folder, labs, course)
+        batch.save_problems(out, problems)
+        for problem in problems:
+            print(f"  not graded: {problem.file}: {problem.reason}")
+        if not submissions:
+            print("course autograde: no submission to grade", file=sys.stderr)
+            return 1
+        options = batch.Options(jobs=args.jobs, cell_timeout=args.timeout, memory_limit_mb=args.memory_limit,
+                                sandbox=sandboxed, db_url=args.db)
+        print(f"Grading {len(submissions)} submission(s) with {args.jobs} job(s) into {course} "
+              f"({'sandboxed' if sandboxed else 'NOT sandboxed'}; about a minute per notebook on a laptop, "
+              f"more for Lab 4); reports go to {out}")
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(submissions), unit="notebook", desc="autograde") as bar:
+            def progress(result: batch.Result) -> None:
+                bar.update(1)
+                if result.error:
+                    bar.write(f"  {result.student} ({result.lab}): {result.error}")
+
+            try:
+                results = batch.grade_batch(course, out, submissions, options, progress)
+            except (batch.Interrupted, KeyboardInterrupt) as stopped:
+                bar.close()
+                print(f"\nInterrupted ({stopped or 'Ctrl-C'}). Run the same command again to grade the rest: "
+                      "graded notebooks are kept and not graded twice.", file=sys.stderr)
+                return 130
+    fresh = [r for r in results if not r.resumed and not r.error]
+    run = (f"This run: {len(results)} submission(s), {sum(r.resumed for r in results)} from an earlier run, "
+           f"{time.perf_counter() - start:.0f} s" + (f", {sum(r.seconds for r in fresh) / len(fresh):.1f} s per "
+                                                      "graded notebook" if fresh else "") + ".")
+    workspace = batch._workspace(course, options)
+    grades, report, found = batch.write_reports(workspace, out, sorted({s.lab for s in submissions}), run)
+    if len(submissions) == 1:  # one learner grading their own notebook: their total, what to revise
+        student, lab = submissions[0].student, submissions[0].lab
+        row = next((r for r in found if r.student == student and r.lab == lab), None)
+        if row is not None and row.graded:
+            _print_self_study(workspace, row)
+            print(f"\nYour feedback page: {course / 'feedback' / student / lab / f'{lab}.html'}")
+        elif row is not None:
+            print(f"\nYour notebook was not graded: {row.reason}")
+        return 0
+    _print_summary(found)
+    print(f"\nGrades: {grades}\nSummary and charts: {report}\nFeedback pages (per student; hidden tests show their "
+          f"message, never their code): {course / 'feedback'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    course = _course(args)
+    labs = _labs(args, course)
+    out = Path(args.out).resolve() if args.out else course / "reports"
+    workspace = pipeline.Workspace(course, db_url=args.db)
+    regenerated = 0
+    for lab in labs:
+        for student in workspace.students(lab):
+            if workspace.graded(lab, student):
+                workspace.feedback(lab, student)
+                regenerated += 1
+    grades, report, found = batch.write_reports(workspace, out, labs)
+    _print_summary(found)
+    print(f"\nGrades: {grades}\nSummary and charts: {report}\nFeedback regenerated for {regenerated} notebook(s): "
+          f"{course / 'feedback'}")
+    return 0
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    from course_admin import hub
+
+    folder = Path(args.config_dir) if args.config_dir else Path(sys.prefix) / "etc" / "jupyter"
+    hub.write_role_tools(folder, args.role)
+    shown = "Assignments and Validate only" if args.role == "student" else "every nbgrader tool (Formgrader included)"
+    print(f"JupyterLab of this installation ({folder}) now shows {shown}; restart JupyterLab to see it.")
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="course", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command")
+    run = commands.add_parser("run", help="execute the labs offline and autograde a demo cohort")
+    run.add_argument("labs", nargs="*", help="labs to run (default: every finished lab)")
+    run.add_argument("--out", default=".course_runs/demo", help="where the demo course and its feedback go")
+    run.add_argument("--unsafe", action="store_true", help="grade the demo without the sandbox")
+    release = commands.add_parser("release", help="regenerate notebooks/ from solutions/ and record the labs")
+    release.add_argument("labs", nargs="*")
+    release.add_argument("--db", help="gradebook URL (default: gradebook.db in the course root)")
+    check = commands.add_parser("check", help="source gets full marks, blank release gets 0")
+    check.add_argument("labs", nargs="*")
+    check.add_argument("--unsafe", action="store_true", help="grade without the sandbox")
+    for name, text in (("autograde", "autograde a folder of submissions"),
+                       ("report", "grades.csv, summary.md and feedback again from the gradebook")):
+        sub = commands.add_parser(name, help=text)
+        if name == "autograde":
+            sub.add_argument("submissions", help="a folder of <student>/<lab>.ipynb or <student>_<lab>.ipynb, "
+                                                 "nbgrader's submitted/ folder, a .zip of one, or a single notebook")
+        sub.add_argument("--lab", help="only this lab")
+        sub.add_argument("--course", help="the course root (default: this repository)")
+        sub.add_argument("--db", help="gradebook URL nbgrader accepts (default: gradebook.db in the course root)")
+        sub.add_argument("--out", help="where grades.csv and summary.md go (default: <course>/reports)")
+        if name == "autograde":
+            sub.add_argument("--jobs", type=_positive, default=1, help="students graded in parallel (default 1)")
+            sub.add_argument("--timeout", type=_positive, default=None,
+                             help="seconds one cell may run before it is interrupted (default: nbgrader_config.py's)")
+            sub.add_argument("--memory-limit", type=_positive, default=None,
+                             help="address-space limit per kernel process, in MB (default: nbgrader_config.py's)")
+            sub.add_argument("--unsafe", action="store_true",
+                             help="run student code without the sandbox (only for notebooks you trust)")
+    tools = commands.add_parser("tools", help="student or instructor tools in this installation's JupyterLab")
+    tools.add_argument("role", choices=["student", "instructor"])
+    tools.add_argument("--config-dir", help="a Jupyter configuration folder (default: this venv's etc/jupyter)")
+    from course_admin import hub
+
+    hub.add_parser(commands)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["run"] + (argv or []))
+    handlers = {"run": cmd_run, "release": cmd_release, "check": cmd_check, "autograde": cmd_autograde,
+                "report": cmd_report, "tools": cmd_tools, "hub": hub.cmd_hub}
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

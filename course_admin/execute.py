@@ -1,0 +1,382 @@
+"""nbgrader's Execute step, sandboxed, with the tests run by the grading process.
+
+`CourseExecute` replaces ``nbgrader.preprocessors.Execute`` in ``nbgrader_config.py``, so
+``nbgrader autograde``, Formgrader's Autograde button and ``course autograde`` grade the
+same way:
+
+* the student's kernel starts in a sandbox (`course_admin.sandbox`), or, where no sandbox
+  can run, only if the course is configured to allow it (``course autograde --unsafe``);
+* the student's cells run in that kernel, in order;
+* every test cell of the assignment runs in *this* process, from the course's own copy of
+  the test (never the submission's), in a namespace built from the lab's set-up cells; the
+  exercise functions in that namespace forward each call to the kernel with plain data
+  (`course_admin.remote`). The cell's outputs are written here: a failure is the test's
+  own message, and a hidden test shows nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import DeadKernelError
+from nbformat.notebooknode import NotebookNode
+from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors.execute import UnresponsiveKernelError
+from traitlets import Bool, Integer, default
+
+from course_admin import guard, remote
+from course_admin import sandbox as sandboxing
+
+HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
+# What the client keeps of a kernel's output (CleanOutputs cuts what is stored much further):
+# a lab's largest cell shows two lime pages of about 1 MB each; a flood stops here.
+MAX_CELL_OUTPUT_BYTES = 8 * 2**20
+MAX_NOTEBOOK_OUTPUT_BYTES = 64 * 2**20
+
+
+class KernelGone(BaseException):
+    """The kernel died or stopped answering during a test's call. A BaseException, so that a
+    test's `except Exception` cannot turn it into an ordinary failure: the notebook is
+    reported as not graded instead."""
+
+
+def is_test_cell(cell: NotebookNode) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+class LabTests:
+    """The course's own test cells and set-up code for one lab, read from its source notebook."""
+
+    def __init__(self, source: NotebookNode):
+        code = [cell for cell in source.cells if cell.cell_type == "code"]
+        first = next((i for i, cell in enumerate(code) if cell.metadata.get("nbgrader", {}).get("solution")), len(code))
+        self.setup = [cell.source for cell in code[:first] if not cell.metadata.get("nbgrader")]
+        self.tests = {cell.metadata["nbgrader"]["grade_id"]: cell.source for cell in code if is_test_cell(cell)}
+        self.exercises = [cell.metadata["nbgrader"]["grade_id"][len("ex_"):] for cell in code
+                          if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("ex_")]
+
+    def hidden(self, grade_id: str) -> bool:
+        return HIDDEN_MARKER in self.tests[grade_id]
+
+
+def _transform(source: str) -> str:
+    """A cell's source as plain Python (IPython magics become calls), for exec()."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
+class TestRunner:
+    """Runs the lab's test cells in this process; student functions are remote."""
+
+    def __init__(self, tests: LabTests, client: remote.GraderClient):
+        self.tests = tests
+        self.client = client
+        self._namespace: dict | None = None
+        self._error: BaseException | None = None
+        self._ready = threading.Event()
+        self._started = False
+
+    def prepare(self) -> None:
+        """Run the lab's set-up cells here, in a thread, while the kernel runs the notebook."""
+        self._started = True
+        threading.Thread(target=self._set_up, name="course-tests-set-up", daemon=True).start()
+
+    def _set_up(self) -> None:
+        try:
+            namespace: dict[str, Any] = {"__name__": "__main__"}
+            with _quiet():
+                for source in self.tests.setup:
+                    exec(compile(_transform(source), "<lab set-up>", "exec"), namespace)
+            proxies = {name: remote.RemoteFunction(self.client, name, name) for name in self.tests.exercises}
+            namespace.update(proxies)
+            # A test may rebind an exercise's name (to grade another exercise on its own): the
+            # student's code sees the same binding during the calls.
+            self.client.overrides = lambda: {name: namespace.get(name) for name, proxy in proxies.items()
+                                             if namespace.get(name) is not proxy}
+            self._namespace = namespace
+        except BaseException as error:  # noqa: BLE001  (reported when the first test needs it)
+            self._error = error
+        finally:
+            self._ready.set()
+
+    def namespace(self) -> dict:
+        if not self._started:
+            self._started = True
+            self._set_up()
+        self._ready.wait()
+        if self._error is not None:
+            raise RuntimeError(f"the tests' set-up failed in the grading process: {self._error!r}") from self._error
+        return self._namespace
+
+    def run(self, grade_id: str) -> tuple[str, BaseException | None]:
+        """(printed text, the exception that failed the test or None) for one test cell."""
+        namespace = self.namespace()
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()), \
+                    warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exec(compile(_transform(self.tests.tests[grade_id]), f"<{grade_id}>", "exec"), namespace)
+        except KernelGone:
+            raise
+        except BaseException as error:  # noqa: BLE001  (any failure of a test cell scores 0)
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            return printed.getvalue(), error
+        return printed.getvalue(), None
+
+
+@contextlib.contextmanager
+def _quiet():
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def error_output(error: BaseException) -> NotebookNode:
+    """A test failure as the student sees it: the exception's name and message, nothing else
+    (no traceback: it would show the grading process's files and the test's code)."""
+    name = type(error).__name__
+    message = " ".join(str(error).split())[:1000]
+    return nbformat.v4.new_output("error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel started in the sandbox, with an `ipc` transport in its private folder and
+    interrupts sent as messages (a signal would stop bubblewrap, not the kernel)."""
+
+    course_folder: Path
+    course_files: list[Path]
+    course_environment: dict[str, str]
+    course_limits: sandboxing.Limits
+    course_sandboxed: bool = True
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.transport = "ipc"  # ZMQ over Unix sockets: the kernel has no network
+        self.ip = str(self.course_folder / "kernel")
+        self.connection_file = str(self.course_folder / "kernel.json")
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        if self._kernel_spec is None:
+            self._kernel_spec = KernelSpec(
+                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                      f"--IPKernelApp.exec_lines={guard.STARTUP_LINE}"],
+                display_name="Python 3 (grading)", language="python", interrupt_mode="message",
+                env={} if self.course_sandboxed else self.course_environment)
+        return self._kernel_spec
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        command = super().format_kernel_cmd(extra_arguments)
+        os.chmod(self.connection_file, 0o644)  # the kernel may run as `nobody` (its folder is private)
+        if not self.course_sandboxed:
+            return command
+        fonts = sandboxing.matplotlib_font_cache()
+        extra = {f"{self.course_environment['MPLCONFIGDIR']}/{fonts.name}": fonts} if fonts else {}
+        return sandboxing.command(command, ipc=self.course_folder, workdir=f"{sandboxing.STUDENT_HOME}/work",
+                                  files=self.course_files, environment=self.course_environment,
+                                  limits=self.course_limits, extra=extra)
+
+
+def kernel_environment(folder: Path, threads: int, sandboxed: bool) -> dict[str, str]:
+    """The grading kernel's whole environment (nothing else of the grader's is passed)."""
+    home = sandboxing.STUDENT_HOME if sandboxed else str(folder / "home")
+    environment = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": home, "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLCONFIGDIR": f"{home}/.matplotlib", "HF_HOME": f"{home}/.cache/huggingface",
+        "COURSE_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+        # JPY_PARENT_PID=1: ipykernel neither polls a parent (bwrap is its pid 1) nor prints
+        # its stand-alone connection notice.
+        "JPY_PARENT_PID": "1",
+        "TOKENIZERS_PARALLELISM": "false", "JUPYTER_PLATFORM_DIRS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+        remote.SOCKET_ENV: str(folder / "remote.sock"), guard.LOG_ENV: str(folder / "guard.jsonl"),
+    }
+    if not sandboxed:
+        environment["IPYTHONDIR"] = f"{home}/.ipython"
+    return environment
+
+
+class CourseExecute(Execute):
+    """nbgrader's Execute with a sandboxed kernel and the tests in the grading process."""
+
+    sandbox = Bool(True, help="Start each kernel in the bubblewrap sandbox; with False, "
+                              "student code runs with the grader's rights (course autograde --unsafe)."
+                   ).tag(config=True)
+    memory_limit_mb = Integer(sandboxing.Limits.memory_mb, help="Address space per kernel process (MB)").tag(config=True)
+    disk_limit_mb = Integer(sandboxing.Limits.disk_mb, help="Home + /tmp of the sandbox (MB)").tag(config=True)
+    file_limit_mb = Integer(sandboxing.Limits.file_mb, help="Largest file the kernel may write (MB)").tag(config=True)
+    notebook_timeout = Integer(3600, help="Seconds one notebook may take in all before it is "
+                                          "reported as not graded").tag(config=True)
+    threads = Integer(0, help="Threads per kernel (0: the cores divided by COURSE_GRADING_JOBS)").tag(config=True)
+
+    @default("shutdown_kernel")
+    def _kill_at_the_end(self) -> str:
+        return "immediate"  # nothing in a graded kernel needs a graceful end; waiting costs seconds
+    def preprocess(self, nb: NotebookNode, resources: dict, km: Any = None) -> tuple[NotebookNode, dict]:
+        problem = sandboxing.problem() if self.sandbox else None
+        if problem:
+            raise sandboxing.SandboxUnavailable(
+                f"student code is only run in a sandbox, and it cannot start here: {problem}. "
+                "Install bubblewrap, or accept the risk with `course autograde --unsafe` "
+                "(nbgrader: c.CourseExecute.sandbox = False).")
+        tests = LabTests(self._source_notebook(resources))
+        threads = self.threads or max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("COURSE_GRADING_JOBS", "1"))))
+        _set_torch_threads(threads)
+        folder = Path(tempfile.mkdtemp(prefix="course-k-", dir="/tmp"))  # short: socket paths are limited
+        ipc = folder / "k"
+        sandboxing.prepare_ipc(ipc)
+        client = remote.GraderClient(ipc, self._run_in_kernel, cell_timeout=self.timeout)
+        self._runner = TestRunner(tests, client)
+        self._runner.prepare()
+        self._tests = tests
+        self._call_outputs: list[NotebookNode] = []
+        self._probes: dict[str, str] = {}  # cell key of a call's code -> the test that made it
+        self._started = time.monotonic()
+        self._output_bytes = 0
+        manager = type("CourseKernelManager", (SandboxedKernelManager,), {
+            "course_folder": ipc,
+            "course_files": _submitted_files(resources),
+            "course_environment": kernel_environment(ipc, threads, self.sandbox),
+            "course_limits": sandboxing.Limits(memory_mb=self.memory_limit_mb, disk_mb=self.disk_limit_mb,
+                                            file_mb=self.file_limit_mb),
+            "course_sandboxed": self.sandbox,
+        })
+        self.kernel_manager_class = manager
+        if not self.sandbox:
+            (ipc / "home").mkdir()
+            manager.course_environment[guard.MEMORY_ENV] = str(self.memory_limit_mb)
+        try:
+            nb, resources = super().preprocess(nb, resources, km=None)
+        finally:
+            client.close()
+            report = resources.setdefault("course", {})
+            report["tampering"] = guard.read_log(ipc / "guard.jsonl")
+            report["probes"] = self._probes
+            report["protocol"] = client.events[:20]
+            for _ in range(5):  # the sandbox's last process may still be closing its files
+                shutil.rmtree(folder, ignore_errors=True)
+                if not folder.exists():
+                    break
+                time.sleep(0.2)
+        return nb, resources
+
+    def _source_notebook(self, resources: dict) -> NotebookNode:
+        """The course's own notebook for this assignment (tests and set-up are taken from it)."""
+        info = resources.get("nbgrader", {})
+        coursedir = getattr(getattr(self.parent, "parent", None), "coursedir", None)
+        if coursedir is None or "assignment" not in info:
+            raise RuntimeError("CourseExecute runs inside nbgrader autograde (it needs the course directory)")
+        path = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"])) / f"{info['notebook']}.ipynb"
+        return nbformat.read(path, as_version=4)
+
+    # -- cells
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+        if time.monotonic() - self._started > self.notebook_timeout:
+            raise UnresponsiveKernelError(f"the notebook ran past {self.notebook_timeout} s in all")
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if not (is_test_cell(cell) and grade_id in self._tests.tests):
+            return super().preprocess_cell(cell, resources, index)
+        self._current_index = index
+        self._current_test = grade_id
+        self._call_outputs = []
+        try:
+            printed, error = self._runner.run(grade_id)
+        except KernelGone as gone:
+            raise gone.args[0] if gone.args and isinstance(gone.args[0], Exception) else DeadKernelError("Kernel died")
+        finally:
+            self.nb.cells[index] = cell  # nbclient stores each call's cell at this index
+        hidden = self._tests.hidden(grade_id)
+        outputs = [] if hidden else [*self._call_outputs]
+        if printed and not hidden:
+            outputs.append(nbformat.v4.new_output("stream", name="stdout", text=printed))
+        if error is not None:
+            outputs.append(error_output(error))
+        cell.outputs = outputs
+        cell.execution_count = None
+        return cell, self.resources
+
+    def _run_in_kernel(self, code: str) -> None:
+        """Run one call's code in the student's kernel (called by remote.GraderClient)."""
+        probe = nbformat.v4.new_code_cell(code)
+        self._probes[guard.cell_key(code)] = self._current_test
+        try:
+            self.execute_cell(probe, self._current_index, store_history=False)
+        except (DeadKernelError, UnresponsiveKernelError) as error:
+            raise KernelGone(error) from None
+        for output in probe.outputs:  # what the student's code printed or displayed
+            if output.output_type == "stream":
+                self._call_outputs.append(nbformat.v4.new_output("stream", name="stdout", text=output.text))
+            elif output.output_type in ("display_data", "execute_result"):
+                self._call_outputs.append(nbformat.v4.new_output("display_data", data=output.get("data", {})))
+
+    # -- the client's safety nets
+    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
+        size = sum(len(str(value)) for value in msg.get("content", {}).values())
+        used = sum(len(str(o.get("text", ""))) + len(str(o.get("data", ""))) for o in outs)
+        self._output_bytes = getattr(self, "_output_bytes", 0) + size
+        if used + size > MAX_CELL_OUTPUT_BYTES or self._output_bytes > MAX_NOTEBOOK_OUTPUT_BYTES:
+            if not any(o.get("name") == "stdout" and "output cut" in o.get("text", "") for o in outs):
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stdout",
+                    text=f"\n... output cut: this cell printed more than {MAX_CELL_OUTPUT_BYTES // 2**20} MB "
+                         f"(or the notebook more than {MAX_NOTEBOOK_OUTPUT_BYTES // 2**20} MB)\n"))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> dict | None:
+        reply = await super()._async_handle_timeout(timeout, cell)
+        if not await self._responds(seconds=60):
+            raise UnresponsiveKernelError(f"a cell ran past the time limit ({timeout} s) and the kernel "
+                                          "did not respond to the interrupt")
+        return reply
+
+    async def _responds(self, seconds: float) -> bool:
+        """Whether the kernel answers a kernel_info request (it only can when it is idle)."""
+        assert self.kc is not None
+        msg_id = self.kc.kernel_info()
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                reply = await self.kc.shell_channel.get_msg(timeout=remaining)
+            except (asyncio.TimeoutError, TimeoutError, Exception):
+                return False
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                return True
+        return False
+
+
+def _submitted_files(resources: dict) -> list[Path]:
+    """The student's own files (not notebooks: the one being graded carries the hidden tests
+    at this point) from the folder nbgrader grades in."""
+    folder = Path(resources.get("metadata", {}).get("path") or ".")
+    skip = {"timestamp.txt", "submission_secret.txt"}
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix != ".ipynb" and p.name not in skip) \
+        if folder.is_dir() else []
+
+
+def _set_torch_threads(threads: int) -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = str(threads)

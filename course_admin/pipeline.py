@@ -1,0 +1,383 @@
+"""The course as an nbgrader course root, driven through nbgrader's own API.
+
+A *course root* is a folder with ``nbgrader_config.py``, ``solutions/`` (nbgrader's source
+folder) and ``notebooks/`` (its release folder); nbgrader keeps its gradebook
+(``gradebook.db``, or any ``--db`` URL nbgrader accepts) and its ``submitted/``,
+``autograded/`` and ``feedback/`` folders there. The repository is one; `scratch_course`
+makes others (tests, `course check`). Every nbgrader command run in a course root reads its
+``nbgrader_config.py``, so ``nbgrader autograde``, Formgrader and ``course autograde`` grade
+the same way (sandbox, tests outside the kernel, strict scores, clean feedback).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbformat.notebooknode import NotebookNode
+from nbformat.warnings import MissingIDFieldWarning
+from sqlalchemy.exc import SAWarning
+
+SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "HIDDEN TESTS")
+_HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
+_SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION.*?### END SOLUTION", re.S)
+_SOLUTION_MARKER_LINES = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
+SOURCE, RELEASE = "solutions", "notebooks"
+
+
+def course_root() -> Path:
+    """The repository's course root (the folder with nbgrader_config.py and solutions/)."""
+    for candidate in (Path(__file__).resolve().parents[1], Path.cwd()):
+        if (candidate / "nbgrader_config.py").is_file() and (candidate / SOURCE).is_dir():
+            return candidate
+    raise FileNotFoundError(
+        "course root not found: run `course` from the course repository (the folder with "
+        "nbgrader_config.py), or install it with `pip install -e .`"
+    )
+
+
+def finished_labs(root: Path | None = None) -> list[str]:
+    """Labs with a solution notebook, in course order (lab1, lab2, ...)."""
+    root = root or course_root()
+    labs = [p.name for p in (root / SOURCE).iterdir() if (p / f"{p.name}.ipynb").is_file()]
+    return sorted(labs, key=lambda name: (int(re.match(r"lab(\d+)", name).group(1)), name))
+
+
+def lab_notebook(lab: str, folder: str = SOURCE, root: Path | None = None) -> Path:
+    return (root or course_root()) / folder / lab / f"{lab}.ipynb"
+
+
+def scratch_course(path: Path, labs: list[str] | None = None, root: Path | None = None) -> Path:
+    """A copy of the course root at `path` (configuration, solutions, student notebooks):
+    somewhere to grade without touching the repository's gradebook."""
+    root = root or course_root()
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(root / "nbgrader_config.py", path / "nbgrader_config.py")
+    for lab in labs or finished_labs(root):
+        for folder in (SOURCE, RELEASE):
+            target = path / folder / lab
+            target.mkdir(parents=True, exist_ok=True)
+            if lab_notebook(lab, folder, root).is_file():
+                shutil.copy2(lab_notebook(lab, folder, root), target / f"{lab}.ipynb")
+    return path
+
+
+@contextlib.contextmanager
+def grading_environment() -> Iterator[None]:
+    """Offline, quiet, and with this interpreter's tools on PATH, for nbgrader and kernels.
+
+    nbgrader creates its gradebook by running the `alembic` executable, which lives
+    beside this interpreter in a venv; unsandboxed kernels inherit these variables.
+    """
+    saved = dict(os.environ)
+    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    os.environ.update(COURSE_OFFLINE="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+                      TOKENIZERS_PARALLELISM="false", JUPYTER_PLATFORM_DIRS="1", MPLBACKEND="Agg")
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def execute_notebook(path: Path, timeout: int = 600) -> tuple[NotebookNode, float]:
+    """Run a notebook of the course (trusted: solutions, releases) top to bottom in its
+    folder on this interpreter's kernel; return it and the seconds taken."""
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    with grading_environment(), tempfile.TemporaryDirectory(prefix="course-ipc-") as sockets:
+        # IPC sockets: no TCP port is opened, and ipykernel has no plain-TCP warning to print.
+        manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
+        client = NotebookClient(nb, km=manager, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        try:
+            client.execute()
+        finally:  # a client given its manager does not shut the kernel down itself
+            if manager.has_kernel:
+                manager.shutdown_kernel(now=True)
+    return nb, time.perf_counter() - start
+
+
+def stderr_outputs(nb: NotebookNode) -> list[str]:
+    """Text written to stderr by any cell of an executed notebook."""
+    return [
+        output.get("text", "")
+        for cell in nb.cells if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "stream" and output.get("name") == "stderr"
+    ]
+
+
+def leaked_text(source: NotebookNode, release: NotebookNode) -> list[str]:
+    """Solution or hidden-test text of `source` that appears in `release` (should be empty).
+
+    Checks the markers and every substantial line of a solution or hidden-test region
+    that does not also occur in the visible part of the source notebook.
+    """
+    release_text = "\n".join(cell.source for cell in release.cells)
+    leaks = [marker for marker in SOLUTION_MARKERS if marker in release_text]
+    visible_lines, secret_lines = set(), set()
+    for cell in source.cells:
+        secrets = _HIDDEN_REGION.findall(cell.source) + _SOLUTION_REGION.findall(cell.source)
+        visible = _SOLUTION_REGION.sub("", _HIDDEN_REGION.sub("", cell.source))
+        visible_lines.update(line.strip() for line in visible.splitlines())
+        for region in secrets:
+            secret_lines.update(line.strip() for line in region.splitlines() if len(line.strip()) >= 25)
+    release_lines = {line.strip() for line in release_text.splitlines()}
+    leaks += sorted((secret_lines - visible_lines) & release_lines)
+    return leaks
+
+
+def fill_submission(
+    source: NotebookNode, release: NotebookNode, plan: Mapping[str, str | tuple[str, str]]
+) -> NotebookNode:
+    """A student notebook: the release with some solution cells answered.
+
+    `plan` maps a solution cell's grade_id to "solution" (the reference answer) or to an
+    `(old, new)` text substitution applied to the reference answer (a deliberate mistake).
+    Cells not in the plan stay blank. Raises if a substitution does not apply.
+    """
+    answers = {
+        cell.metadata["nbgrader"]["grade_id"]: cell.source
+        for cell in source.cells
+        if cell.metadata.get("nbgrader", {}).get("solution")
+    }
+    student = nbformat.from_dict(release)
+    for cell in student.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id not in plan:
+            continue
+        answer = _SOLUTION_MARKER_LINES.sub("", answers[grade_id])
+        if plan[grade_id] != "solution":
+            old, new = plan[grade_id]
+            if old not in answer:
+                raise ValueError(f"{grade_id}: the text to replace, {old!r}, is not in the reference answer")
+            answer = answer.replace(old, new)
+        cell.source = answer
+    return student
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class ExerciseScore:
+    """Points of one exercise (its test cells summed) or of one written answer (`manual`)."""
+
+    exercise: str
+    score: float
+    max_score: float
+    manual: bool = False  # a written answer, graded by hand
+    pending: bool = False  # a written answer nobody has graded yet
+
+
+class GradingFailed(RuntimeError):
+    """nbgrader could not grade a submission; the message says why, in an instructor's words."""
+
+
+def failure_reason(log: str) -> str:
+    """Why an autograde failed, from nbgrader's log."""
+    if "SandboxUnavailable" in log:
+        found = re.search(r"SandboxUnavailable: (.*)", log)
+        return "not graded: " + (found.group(1)[:300] if found else "no sandbox")
+    if "DeadKernelError" in log or "Kernel died" in log:
+        return "the kernel died while running the notebook (a crash, or the memory limit); not graded"
+    if "UnresponsiveKernel" in log:
+        found = re.search(r"UnresponsiveKernelError: (.*)", log)
+        return ((found.group(1)[:200] if found else "the kernel stopped responding") + "; not graded")
+    if "CellTimeoutError" in log or "TimeoutError" in log:
+        return "a cell ran past the time limit and could not be interrupted; not graded"
+    causes = [line.strip() for line in log.splitlines()
+              if re.match(r"\s*\w+(\.\w+)*(Error|Exception):", line) and "NbGraderException" not in line]
+    return "grading failed: " + (causes[-1][:200] if causes else "unknown error (see the nbgrader log)")
+
+
+class Workspace:
+    """One course root, configured from its nbgrader_config.py, graded through nbgrader's API.
+
+    `db_url` replaces the gradebook (any URL nbgrader accepts); `cell_timeout`,
+    `memory_limit_mb` and `sandbox=False` override the configuration for this process.
+    """
+
+    def __init__(self, path: Path, labs: list[str] | None = None, db_url: str | None = None,
+                 cell_timeout: int | None = None, memory_limit_mb: int | None = None, sandbox: bool = True):
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+        from traitlets.config.loader import PyFileConfigLoader
+
+        self.path = Path(path).resolve()
+        if not (self.path / "nbgrader_config.py").is_file():
+            raise FileNotFoundError(f"{self.path} is not a course root (no nbgrader_config.py)")
+        self.labs = labs or finished_labs(self.path)
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.path)).load_config()
+        config.CourseDirectory.root = str(self.path)
+        # Parallel graders share the gradebook: wait for SQLite's lock instead of failing.
+        config.CourseDirectory.db_url = db_url or f"sqlite:///{self.path / 'gradebook.db'}?timeout=120"
+        if cell_timeout is not None:
+            config.Execute.timeout = config.CourseExecute.timeout = cell_timeout
+        if memory_limit_mb is not None:
+            config.CourseExecute.memory_limit_mb = memory_limit_mb
+        if not sandbox:
+            config.CourseExecute.sandbox = False
+        config.Exchange.root = config.Exchange.get("root", str(self.path / "exchange"))
+        self.config = config
+        with grading_environment():
+            self.api = NbGraderAPI(CourseDirectory(config=config), config=config)
+
+    @property
+    def db_url(self) -> str:
+        return self.config.CourseDirectory.db_url
+
+    def _run(self, action: str, call: Callable[[], dict]) -> dict:
+        with grading_environment(), warnings.catch_warnings():
+            # nbgrader's gradebook code trips SQLAlchemy's autoflush warning, and the cells
+            # it puts back (add_missing_cells) have no id; both are harmless
+            warnings.simplefilter("ignore", SAWarning)
+            warnings.simplefilter("ignore", MissingIDFieldWarning)
+            result = call()
+        if not result.get("success"):
+            log = f"{result.get('log') or ''}\n{result.get('error') or ''}"
+            raise GradingFailed(failure_reason(log) if action.startswith("autograde") else f"nbgrader {action} failed:\n{log}")
+        return result
+
+    # -- the assignment
+    def release(self, lab: str) -> Path:
+        """Generate the student notebook of `lab` (notebooks/) and record the lab in the gradebook."""
+        self._run(f"generate_assignment {lab}", lambda: self.api.generate_assignment(lab, force=True))
+        return self.path / RELEASE / lab / f"{lab}.ipynb"
+
+    def registered(self, lab: str) -> bool:
+        """Whether the gradebook knows `lab` (with its notebook's cells)."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        with self._gradebook() as gradebook:
+            try:
+                gradebook.find_notebook(lab, lab)
+            except MissingEntry:
+                return False
+        return True
+
+    @contextlib.contextmanager
+    def _gradebook(self) -> Iterator:
+        from nbgrader.api import Gradebook
+
+        with warnings.catch_warnings(), grading_environment():
+            warnings.simplefilter("ignore", SAWarning)
+            with Gradebook(self.db_url) as gradebook:
+                yield gradebook
+
+    # -- submissions
+    def submitted_path(self, lab: str, student: str) -> Path:
+        return self.path / "submitted" / student / lab / f"{lab}.ipynb"
+
+    def autograded_path(self, lab: str, student: str) -> Path:
+        return self.path / "autograded" / student / lab / f"{lab}.ipynb"
+
+    def submit(self, lab: str, student: str, notebook: NotebookNode | Path, timestamp: str | None = None) -> Path:
+        """Put a notebook where `nbgrader collect` would (with its timestamp, when known)."""
+        target = self.submitted_path(lab, student)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(notebook, Path):
+            if notebook.resolve() != target.resolve():
+                shutil.copy2(notebook, target)
+        else:
+            nbformat.write(notebook, target)
+        if timestamp is not None:
+            (target.parent / "timestamp.txt").write_text(timestamp)
+        return target
+
+    def autograde(self, lab: str, student: str) -> float:
+        """Autograde one submission (nbgrader's Autograde with the course's configuration);
+        return the seconds it took. Raises GradingFailed with the reason when it fails."""
+        start = time.perf_counter()
+        self._run(f"autograde {lab} for {student}", lambda: self.api.autograde(lab, student, force=True))
+        return time.perf_counter() - start
+
+    def feedback(self, lab: str, student: str) -> Path:
+        self._run(f"generate_feedback {lab} for {student}", lambda: self.api.generate_feedback(lab, student))
+        return self.path / "feedback" / student / lab / f"{lab}.html"
+
+    def graded(self, lab: str, student: str) -> bool:
+        """Whether the current submission was autograded to the end (the course's last
+        autograde step records the submission it graded)."""
+        path = self.autograded_path(lab, student)
+        submitted = self.submitted_path(lab, student)
+        if not (path.is_file() and submitted.is_file()):
+            return False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MissingIDFieldWarning)
+            notebook = nbformat.read(path, as_version=4)
+        return notebook.metadata.get("course", {}).get("submission_sha256") == sha256(submitted)
+
+    def flags(self, lab: str, student: str) -> list[str]:
+        """What grading flagged for an instructor's look (tampering attempts, code scan)."""
+        path = self.autograded_path(lab, student)
+        if not path.is_file():
+            return []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MissingIDFieldWarning)
+            return list(nbformat.read(path, as_version=4).metadata.get("course", {}).get("flags", []))
+
+    def grades(self, lab: str, student: str) -> dict[str, tuple[float | None, float]]:
+        """(score, max score) per grade cell; score None while a written answer awaits a grader."""
+        with self._gradebook() as gradebook:
+            submission = gradebook.find_submission_notebook(lab, lab, student)
+            return {grade.name: (None if grade.needs_manual_grade else grade.score, grade.max_score)
+                    for grade in submission.grades}
+
+    def exercise_scores(self, lab: str, student: str) -> list[ExerciseScore]:
+        """Scores summed per exercise (test cells `test_<exercise>_*`), written answers apart."""
+        source = nbformat.read(lab_notebook(lab, root=self.path), as_version=4)
+        exercises = [
+            cell.metadata["nbgrader"]["grade_id"][len("ex_"):]
+            for cell in source.cells
+            if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("ex_")
+        ]
+        totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        pending: set[str] = set()
+        for grade_id, (score, max_score) in self.grades(lab, student).items():
+            owner = next((e for e in sorted(exercises, key=len, reverse=True)
+                          if grade_id.startswith(f"test_{e}_")), grade_id)
+            totals[owner][0] += score or 0.0
+            totals[owner][1] += max_score
+            if score is None:
+                pending.add(owner)
+        written = sorted(set(totals) - set(exercises))
+        return [ExerciseScore(name, *totals[name], manual=name in written, pending=name in pending)
+                for name in exercises + written if name in totals]
+
+    def students(self, lab: str) -> list[str]:
+        """Students with a submission of `lab` in the gradebook."""
+        from nbgrader.api import MissingEntry
+
+        with self._gradebook() as gradebook:
+            try:
+                assignment = gradebook.find_assignment(lab)
+            except MissingEntry:
+                return []
+            return sorted(submission.student.id for submission in assignment.submissions)
+
+    def late_penalty(self, lab: str, student: str) -> float:
+        with self._gradebook() as gradebook:
+            return float(gradebook.find_submission_notebook(lab, lab, student).late_submission_penalty or 0)
+
+    def timestamp(self, lab: str, student: str) -> str:
+        with self._gradebook() as gradebook:
+            stamp = gradebook.find_submission(lab, student).timestamp
+            return stamp.isoformat(sep=" ", timespec="seconds") if stamp else ""

@@ -1,0 +1,438 @@
+"""The course's nbgrader preprocessors, configured in ``nbgrader_config.py``.
+
+Autograding (after `course_admin.execute.CourseExecute`):
+
+* `CleanOutputs` cuts every output by bytes, lines and line length, removes the grading
+  machine's paths from tracebacks and sanitises HTML (no scripts, no event handlers), so
+  that what Formgrader and the feedback show cannot attack the person reading it;
+* `StrictAutoGrades` scores a test cell 0 when it has any error output, and accepts a
+  partial score only from a number;
+* `GraderNotes` removes the hidden tests' code from the graded notebook (so no feedback,
+  whatever its configuration, can show it), drops nbgrader metadata the course does not
+  know (a student's fake test cell), puts each written question's rubric under the answer
+  for the grader, and records what the guard and the code scan flagged.
+
+Feedback: `StudentFeedback` takes grader-only cells out, names the exercise each test
+belongs to, and keeps written answers that nobody graded yet out of the total ("to be
+graded"); the course's ``feedback`` template renders that.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbconvert.preprocessors import Preprocessor
+from nbconvert.preprocessors.sanitize import SanitizeHTML
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.preprocessors import SaveAutoGrades
+from traitlets import Bool, Integer
+
+from course_admin import guard, scan
+
+HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[ \t]*$", re.S | re.M)
+SOLUTION_REGION = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
+HIDDEN_NOTE = "# (hidden test: its code is not shown)"
+GRADER_ONLY = "grader_only"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+# Formatting a lab or a student may use; anything else is escaped (shown as text).
+SAFE_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "div", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6",
+             "hr", "i", "img", "kbd", "li", "mark", "ol", "p", "pre", "small", "span", "strong", "sub", "sup", "table",
+             "tbody", "td", "text", "th", "thead", "tr", "u", "ul"]  # mark/font/text: captum's visualize_text
+SAFE_ATTRIBUTES = {"*": ["class", "style", "title", "align"], "a": ["href", "title"], "img": ["src", "alt", "width", "height"],
+                   "td": ["colspan", "rowspan"], "th": ["colspan", "rowspan"], "font": ["color"]}
+SAFE_STYLES = ["background", "background-color", "border", "border-radius", "color", "display", "font-family",
+               "font-size", "font-style", "font-weight", "line-height", "margin", "opacity", "padding",
+               "padding-right", "text-align", "text-decoration", "white-space", "width"]
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def _nbgrader(cell: NotebookNode) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def _converter(preprocessor: Preprocessor) -> Any:
+    """The nbgrader converter (Autograde, GenerateFeedback) running this preprocessor."""
+    return getattr(getattr(preprocessor, "parent", None), "parent", None)
+
+
+def _course_notebook(preprocessor: Preprocessor, resources: dict, folder: str) -> NotebookNode | None:
+    converter = _converter(preprocessor)
+    coursedir = getattr(converter, "coursedir", None)
+    info = resources.get("nbgrader", {})
+    if coursedir is None or "assignment" not in info:
+        return None
+    path = Path(coursedir.format_path(getattr(coursedir, folder), ".", info["assignment"])) / f"{info['notebook']}.ipynb"
+    return nbformat.read(path, as_version=4) if path.is_file() else None
+
+
+# ------------------------------------------------------------------------------ scores
+def strict_grade(cell: NotebookNode) -> tuple[float | None, float]:
+    """nbgrader's determine_grade without its loopholes: for a test cell, an error output
+    anywhere means 0, and a partial score is read only from a finite number."""
+    max_points = float(_nbgrader(cell)["points"])
+    if utils.is_solution(cell) or cell.cell_type != "code":
+        return utils.determine_grade(cell)
+    outputs = cell.get("outputs", [])
+    if any(output.output_type == "error" for output in outputs):
+        return 0.0, max_points
+    for output in outputs:
+        if output.output_type == "execute_result":
+            text = output.get("data", {}).get("text/plain", "")
+            text = "".join(text) if isinstance(text, list) else str(text)
+            try:
+                value = float(text.strip())
+            except ValueError:
+                continue
+            if math.isfinite(value):
+                return min(max(value, 0.0), max_points), max_points
+    return max_points, max_points
+
+
+class StrictAutoGrades(SaveAutoGrades):
+    """nbgrader's SaveAutoGrades, scoring with `strict_grade`."""
+
+    def _add_score(self, cell: NotebookNode, resources: dict) -> None:
+        grade = self.gradebook.find_grade(_nbgrader(cell)["grade_id"], self.notebook_id, self.assignment_id,
+                                          self.student_id)
+        grade.auto_score, _ = strict_grade(cell)
+        grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+        self.gradebook.db.commit()
+
+
+# ------------------------------------------------------------------------------ outputs
+def _scrub_paths(text: str) -> str:
+    """The grading machine's paths, shortened (site-packages/..., the course's packages)."""
+    import course_admin
+    import course_utils
+
+    replacements = [(str(Path(p).resolve()), label) for p, label in (
+        (Path(course_utils.__file__).parent, "course_utils"), (Path(course_admin.__file__).parent, "course_admin"),
+    )]
+    for prefix in {sys.prefix, sys.base_prefix, str(Path(sys.prefix).resolve()), str(Path(sys.base_prefix).resolve())}:
+        replacements.append((prefix + "/lib/python" + ".".join(map(str, sys.version_info[:2])) + "/site-packages",
+                             "site-packages"))
+        replacements.append((prefix, "python"))
+    for old, new in sorted(replacements, key=lambda pair: -len(pair[0])):
+        text = text.replace(old, new)
+    text = re.sub(r"/tmp/course-k-[\w.-]+", "<kernel>", text)
+    return re.sub(r"/home/student/work/?", "", text)
+
+
+# Fenced code blocks, and inline code spans (an opening backtick escaped with "\\" opens nothing).
+_CODE = re.compile(r"^[ \t]*(?P<fence>```|~~~).*?^[ \t]*(?P=fence)[ \t]*$|(?<!\\)(?P<ticks>`+).*?(?<!`)(?P=ticks)(?!`)",
+                   re.S | re.M)
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+_ACTIVE = re.compile(r"<\s*script|\bon[a-z]+\s*=|javascript:", re.I)  # what could run in a reader's browser
+# Script and style blocks go whole (bleach would keep their text: a library's bundle is most of its page).
+_BLOCKS = re.compile(r"<\s*(script|style)\b.*?(<\s*/\s*\1\s*>|$)", re.I | re.S)
+
+
+def escape_markdown_html(text: str) -> str:
+    """A student's markdown with its raw HTML tags shown as text (outside code, which
+    markdown escapes itself), so that rendering it cannot run a script."""
+    out, position = [], 0
+    for match in _CODE.finditer(text):
+        out += [_TAG_START.sub("&lt;", text[position:match.start()]), match.group(0)]
+        position = match.end()
+    out.append(_TAG_START.sub("&lt;", text[position:]))
+    return "".join(out)
+
+
+class CleanOutputs(SanitizeHTML):
+    """Cut, scrub and sanitise every output of a graded notebook, and show the raw HTML of
+    the markdown a student wrote as text (nbgrader's templates render answers unsanitised)."""
+
+    enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled
+
+    max_cell_bytes = Integer(500_000, help="Text kept of one cell's outputs").tag(config=True)
+    max_lines = Integer(200, help="Lines kept of one cell's printed output").tag(config=True)
+    max_line_chars = Integer(2000, help="Characters kept of one line").tag(config=True)
+    max_traceback = Integer(30, help="Lines kept of a traceback").tag(config=True)
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        if "tags" not in self.config.get("CleanOutputs", {}):
+            self.tags, self.attributes, self.styles = SAFE_TAGS, SAFE_ATTRIBUTES, SAFE_STYLES
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        release = _course_notebook(self, resources, "release_directory")
+        self._lab_markdown = {c.source.strip() for c in release.cells if c.cell_type == "markdown"} if release else set()
+        return super().preprocess(nb, resources)
+
+    def _cut(self, text: str, budget: list[int]) -> str:
+        kept = []
+        for line in text.split("\n"):
+            if budget[0] <= 0 or budget[1] <= 0:
+                kept.append(f"... output cut (more than {self.max_lines} lines or {self.max_cell_bytes} characters)")
+                break
+            if len(line) > self.max_line_chars:
+                line = line[:self.max_line_chars] + f" ... (line cut at {self.max_line_chars} characters)"
+            kept.append(line)
+            budget[0] -= len(line) + 1
+            budget[1] -= 1
+        return "\n".join(kept)
+
+    def _note(self, resources: dict, index: int, what: str) -> None:
+        resources.setdefault("course", {}).setdefault("notes", []).append(f"cell {index + 1}: {what}")
+
+    def _cut_html(self, html: str, budget: list[int]) -> str:
+        """Sanitised HTML, cut by bytes only (at a tag's end)."""
+        if len(html) > budget[0]:
+            end = html.rfind(">", 0, max(budget[0], 0)) + 1
+            html = html[:end] + f"<p>... output cut (more than {self.max_cell_bytes} characters)</p>"
+        budget[0] -= len(html)
+        return html
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+        if cell.cell_type == "markdown":
+            if _nbgrader(cell).get("solution") or cell.source.strip() not in self._lab_markdown:
+                if _ACTIVE.search(cell.source):
+                    self._note(resources, index, "markdown with scripts or event handlers (shown as text)")
+                cell.source = escape_markdown_html(cell.source)
+            return cell, resources
+        if cell.cell_type != "code":
+            return super().preprocess_cell(cell, resources, index)
+        budget = [self.max_cell_bytes, self.max_lines]  # characters, lines left for this cell
+        outputs = []
+        for output in cell.get("outputs", []):
+            if (budget[0] <= 0 or budget[1] <= 0) and output.output_type != "error":
+                continue  # an error is always kept: it is what scores a test cell 0
+            if output.output_type == "stream":
+                if "output cut: this cell printed more than" in output.text or \
+                        max(map(len, output.text.split("\n"))) > 50 * self.max_line_chars:
+                    self._note(resources, index, "printed an enormous output (cut)")
+                output.text = self._cut(_scrub_paths(output.text), budget)
+            elif output.output_type == "error":
+                output.ename = _scrub_paths(str(output.get("ename", "Error")))[:200]
+                output.evalue = self._cut(_scrub_paths(str(output.get("evalue", ""))), [self.max_line_chars * 2, 20])
+                lines = [self._cut(_scrub_paths(str(line)), [self.max_line_chars * 4, 40])
+                         for line in output.get("traceback", [])]
+                if len(lines) > self.max_traceback:
+                    half = self.max_traceback // 2
+                    lines = lines[:half] + ["... traceback cut ..."] + lines[-half:]
+                output.traceback = lines
+            else:
+                data = output.get("data", {})
+                if "application/javascript" in data or any(
+                        _ACTIVE.search(str(data.get(key, ""))) for key in ("text/html", "text/markdown", "image/svg+xml")):
+                    self._note(resources, index, "displayed HTML with scripts or event handlers (removed)")
+                for key in ("text/html", "image/svg+xml"):
+                    if isinstance(data.get(key), (str, list)):
+                        data[key] = _BLOCKS.sub("", "".join(data[key]) if isinstance(data[key], list) else data[key])
+                if WIDGET in data:
+                    continue  # a widget (a progress bar): its text is a frozen placeholder without the kernel
+                output = self.sanitize_code_outputs([output])[0]
+                data = output.get("data", {})
+                for key in list(data):
+                    value = "".join(data[key]) if isinstance(data[key], list) else data[key]
+                    if key in ("image/png", "image/jpeg", "image/gif"):
+                        if len(str(value)) > 20 * self.max_cell_bytes:
+                            del data[key]
+                    elif key == "text/html" and isinstance(value, str):
+                        data[key] = self._cut_html(_scrub_paths(value), budget)  # one long line, often
+                    elif isinstance(value, str):
+                        data[key] = self._cut(_scrub_paths(value), budget)
+                if not data:
+                    continue
+            outputs.append(output)
+        cell.outputs = outputs
+        return cell, resources
+
+
+# ------------------------------------------------------------------------------ graded notebook
+class ForgetUnknownCells(Preprocessor):
+    """First step of autograding: a cell whose grading metadata the course does not know (a
+    test cell a student added, a solution cell turned into a test) becomes a plain cell, so
+    it is neither scored nor run as a test; the note reaches the grader's report."""
+
+    enabled = Bool(True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        source = _course_notebook(self, resources, "source_directory")
+        known = {_nbgrader(c).get("grade_id"): c for c in source.cells} if source else {}
+        notes, seen = [], set()
+        for index, cell in enumerate(nb.cells):
+            meta = _nbgrader(cell)
+            if "nbgrader" in cell.metadata and not meta:
+                del cell.metadata["nbgrader"]
+            if not meta:
+                continue
+            original = known.get(meta.get("grade_id"))
+            same = original is not None and original.cell_type == cell.cell_type and all(
+                bool(meta.get(key)) == bool(_nbgrader(original).get(key)) for key in ("grade", "solution", "task", "locked"))
+            # A second cell with a known id is a copy (nbgrader would keep the last one): the first stays.
+            if not same or meta.get("grade_id") in seen:
+                del cell.metadata["nbgrader"]
+                notes.append(f"cell {index + 1}: grading metadata the course does not know or a copy of a graded "
+                             f"cell ({_markdown_escape(str(meta.get('grade_id')))[:60]}; ignored)")
+            else:
+                seen.add(meta.get("grade_id"))
+        nb.metadata["course_notes"] = notes
+        return nb, resources
+
+
+
+def rubric_text(source: NotebookNode, grade_id: str) -> str | None:
+    """The model answer and rubric of a written question (its solution text in the source)."""
+    for cell in source.cells:
+        if _nbgrader(cell).get("grade_id") == grade_id and _nbgrader(cell).get("solution"):
+            match = SOLUTION_REGION.search(cell.source)
+            return (match.group(1) if match else cell.source).strip()
+    return None
+
+
+def grader_cell(text: str) -> NotebookNode:
+    cell = nbformat.v4.new_markdown_cell(text)
+    cell.metadata["course"] = {GRADER_ONLY: True}
+    return cell
+
+
+class GraderNotes(Preprocessor):
+    """Last autograde step: hidden test code out, unknown grade cells neutralised, a rubric
+    under each written answer, flags recorded."""
+
+    enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        source = _course_notebook(self, resources, "source_directory")
+        release = _course_notebook(self, resources, "release_directory")
+        known = {_nbgrader(c).get("grade_id"): c for c in source.cells} if source else {}
+        cells = []
+        report = resources.setdefault("course", {})
+        report.setdefault("notes", []).extend(str(note)[:200] for note in nb.metadata.pop("course_notes", [])[:20])
+        for cell in nb.cells:
+            meta = _nbgrader(cell)
+            grade_id = meta.get("grade_id")
+            if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
+                cell.source = HIDDEN_REGION.sub(HIDDEN_NOTE, cell.source)
+            cells.append(cell)
+            if meta and meta.get("solution") and meta.get("grade") and cell.cell_type == "markdown" and source:
+                rubric = rubric_text(source, grade_id)
+                if rubric and "nbgrader" in cell.metadata:
+                    cells.append(grader_cell(f"**For the grader (not shown to the student): model answer and "
+                                             f"rubric of `{grade_id}`**\n\n{rubric}"))
+        lab_cells = {guard.cell_key(c.source) for c in release.cells if c.cell_type == "code"} if release else set()
+        report["tampering"] = [record for record in report.get("tampering", []) if record["cell"] not in lab_cells]
+        flags = flag_lines(report, scan.scan_notebook(nb, release))
+        report["flags"] = flags
+        nb.metadata["course"] = {"flags": flags, "submission_sha256": _submission_sha256(self, resources)}
+        if flags:
+            cells.insert(0, grader_cell("**For the grader: this submission was flagged**\n\n"
+                                        + "\n".join(f"- {_markdown_escape(flag)}" for flag in flags)))
+        nb.cells = cells
+        return nb, resources
+
+
+def _submission_sha256(preprocessor: Preprocessor, resources: dict) -> str | None:
+    """The SHA-256 of the submitted notebook this grade belongs to (reports use it to tell a
+    graded submission from one whose grading failed or that changed since)."""
+    import hashlib
+
+    coursedir = getattr(_converter(preprocessor), "coursedir", None)
+    info = resources.get("nbgrader", {})
+    if coursedir is None or "student" not in info:
+        return None
+    path = Path(coursedir.format_path(coursedir.submitted_directory, info["student"], info["assignment"])) \
+        / f"{info['notebook']}.ipynb"
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def _markdown_escape(text: str) -> str:
+    return re.sub(r"([\\`*_{}\[\]<>()#+!|])", r"\\\1", text)
+
+
+def flag_lines(report: dict, scanned: list[str]) -> list[str]:
+    """One line per thing worth an instructor's look: what the kernel's guard logged, what
+    the call protocol saw, what the code scan found."""
+    lines = []
+    probes = report.get("probes", {})
+    for record in report.get("tampering", []):
+        what = ", ".join(record.get("changed", []))
+        where = f"{probes[record['cell']]} (while a test called the student's function)" \
+            if record["cell"] in probes else "a student cell"
+        if record.get("when") == "exit":
+            lines.append(f"{where}: called {what} (refused; the notebook was graded on)")
+        else:
+            lines.append(f"{where}: rebound {what}")
+    lines += report.get("protocol", [])
+    lines += report.get("notes", [])
+    lines += scanned
+    seen, unique = set(), []
+    for line in lines:
+        if line not in seen:
+            seen.add(line)
+            unique.append(line[:300])
+    return unique[:30]
+
+
+# ------------------------------------------------------------------------------ feedback
+class StudentFeedback(Preprocessor):
+    """Feedback: grader-only cells and hidden test code out, exercise names and pending
+    written answers marked for the course's feedback template."""
+
+    enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        exercises = sorted((_nbgrader(c)["grade_id"][len("ex_"):] for c in nb.cells
+                            if _nbgrader(c).get("grade_id", "").startswith("ex_")), key=len, reverse=True)
+        pending = _pending_grades(resources)
+        cells = []
+        score = max_score = pending_points = 0.0
+        for cell in nb.cells:
+            if cell.metadata.get("course", {}).get(GRADER_ONLY):
+                continue
+            meta = _nbgrader(cell)
+            if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
+                cell.source = HIDDEN_REGION.sub(HIDDEN_NOTE, cell.source)
+                grade_id = meta["grade_id"]
+                owner = next((name for name in exercises if grade_id.startswith(f"test_{name}_")), grade_id)
+                cell.metadata["course"] = {"exercise": owner, "hidden": HIDDEN_NOTE in cell.source,
+                                           "what": _description(cell.source)}
+            if meta.get("grade"):
+                if meta.get("grade_id") in pending:
+                    cell.metadata["course"] = {**cell.metadata.get("course", {}), "pending": True}
+                    pending_points += float(meta.get("points", 0))
+                else:
+                    score += float(meta.get("score") or 0)
+                    max_score += float(meta.get("points", 0))
+            cells.append(cell)
+        nb.cells = cells
+        late = float(resources.get("nbgrader", {}).get("late_penalty") or 0)
+        resources["course"] = {"score": max(score - late, 0.0), "max_score": max_score, "pending": pending_points,
+                               "late_penalty": late}
+        return nb, resources
+
+
+def _description(source: str) -> str:
+    """What a test checks, from its opening comment ("# Hidden test: rows sum to 1.")."""
+    first = source.lstrip().splitlines()[0] if source.strip() else ""
+    if not first.startswith("#"):
+        return ""
+    return re.sub(r"^#\s*((hidden|visible) test:?\s*)?", "", first, flags=re.I).strip()[:160]
+
+
+def _pending_grades(resources: dict) -> set[str]:
+    """Grade cells of this submission that still wait for a human grader."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    info = resources.get("nbgrader", {})
+    if "db_url" not in info:
+        return set()
+    with Gradebook(info["db_url"]) as gradebook:
+        try:
+            submission = gradebook.find_submission_notebook(info["notebook"], info["assignment"], info["student"])
+        except MissingEntry:
+            return set()
+        return {grade.name for grade in submission.grades if grade.needs_manual_grade}
+
+
+def template_folder() -> str:
+    """The course's nbconvert templates (its `feedback` template replaces nbgrader's)."""
+    return str(Path(__file__).resolve().parent / "templates")

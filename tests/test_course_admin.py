@@ -1,0 +1,517 @@
+"""Units of the grading engine (course_admin): the data-only calls into the kernel, the
+sandbox's command line and isolation, the scoring and feedback steps, the code scan, the
+CLI pieces. The end-to-end runs are in test_nbgrader_pipeline.py, test_fault_suite.py and
+test_attacks.py."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+from course_admin import cli, guard, pipeline, preprocessors, remote, sandbox, scan
+from course_utils.grading import RecordingClassifier, RecordingWrapper
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- the codec
+def _round_trip(value, on_callable=None):
+    encoder = remote.Encoder(on_callable=on_callable)
+    tree = encoder.encode(value)
+    return remote.Decoder(encoder.buffers, on_callable=on_callable).decode(tree)
+
+
+def test_plain_values_cross_unchanged_with_their_types():
+    values = [None, True, 3, 2.5, float("inf"), "text", b"\x00\x01", (1, "a"), [1, [2.0]], {1, 2}, frozenset({3}),
+              {"a": 1, 2: "b", (1, 2): None}, np.float32(0.5), np.int64(7), np.bool_(True), range(1, 9, 2),
+              slice(1, None, 2), 1 + 2j]
+    for value in values:
+        back = _round_trip(value)
+        assert back == value and type(back) is type(value), (value, back)
+    assert math.isnan(_round_trip(float("nan")))
+
+
+def test_arrays_and_tensors_keep_shape_dtype_and_autograd_flags():
+    arrays = [np.arange(6, dtype=np.int16).reshape(2, 3), np.array(3.5), np.array(["a", "bc"]), np.zeros((0, 4))]
+    for array in arrays:
+        back = _round_trip(array)
+        assert back.dtype == array.dtype and back.shape == array.shape and np.array_equal(back, array)
+    for tensor in [torch.arange(5), torch.tensor(2.0), torch.ones(2, 3, dtype=torch.bfloat16), torch.zeros(0, dtype=torch.long)]:
+        back = _round_trip(tensor)
+        assert back.dtype == tensor.dtype and back.shape == tensor.shape and torch.equal(back, tensor)
+    leaf = torch.ones(3, requires_grad=True)
+    assert _round_trip(leaf).requires_grad and _round_trip(leaf).grad_fn is None
+    assert _round_trip(leaf * 2).grad_fn is not None, "a result with a graph keeps one (tests check 'no graph')"
+    assert not _round_trip(leaf.detach()).requires_grad
+    assert _round_trip(torch.Size([2, 3])) == torch.Size([2, 3]) and _round_trip(torch.float16) is torch.float16
+    objects = _round_trip(np.array([{"a": 1}, None], dtype=object))
+    assert objects.dtype == object and objects[0] == {"a": 1}
+
+
+def test_unknown_objects_arrive_empty_with_their_type_name():
+    class SignificanceResult:
+        statistic = 0.3
+
+    back = _round_trip(SignificanceResult())
+    assert type(back).__name__ == "SignificanceResult" and not hasattr(back, "statistic")
+
+
+@pytest.mark.parametrize("tree, buffers", [
+    ({"t": "nosuchtype"}, []),
+    ({"t": "ndarray", "dtype": "|O", "shape": [1], "b": 0}, [b"x" * 8]),  # object dtype: pickles
+    ({"t": "ndarray", "dtype": "<f8", "shape": [3], "b": 0}, [b"x" * 8]),  # wrong size
+    ({"t": "ndarray", "dtype": "<f8", "shape": [-1], "b": 0}, [b"x" * 8]),
+    ({"t": "tensor", "dtype": "float64", "np": "<f8", "shape": [1], "b": 5}, [b"x" * 8]),  # no such buffer
+    ({"t": "model", "class": "BertModel", "config": {}, "state": {}}, []),  # the grader never rebuilds objects
+    ({"t": "tokenizer", "path": "/etc"}, []),
+    ({"t": "dict", "k": [1, 2], "v": [1]}, []),
+    ({"t": "float", "v": "1e308*10"}, []),
+])
+def test_the_grading_side_refuses_malformed_or_dangerous_values(tree, buffers):
+    with pytest.raises(remote.ProtocolError):
+        remote.Decoder(buffers).decode(tree)
+
+
+def test_deep_nesting_is_refused():
+    tree = 1
+    for _ in range(remote.MAX_DEPTH + 5):
+        tree = {"t": "list", "v": [tree]}
+    with pytest.raises(remote.ProtocolError):
+        remote.Decoder([]).decode(tree)
+
+
+def test_exceptions_keep_their_builtin_type_and_name():
+    error = remote._exception({"type": "MyValueError", "bases": ["ValueError", "Exception"], "message": "bad\ninput"})
+    assert isinstance(error, ValueError) and type(error).__name__ == "MyValueError" and str(error) == "bad input"
+    assert type(remote._exception({"type": "KeyError", "bases": ["KeyError"], "message": "k"})) is KeyError
+    assert isinstance(remote._exception({"type": "Weird", "bases": ["object"], "message": "m"}), Exception)
+
+
+# ---------------------------------------------------------------- calls, with a kernel in a thread
+@pytest.fixture
+def kernel(tmp_path, monkeypatch):
+    """A GraderClient whose 'kernel' is a thread of this process running remote.serve, with
+    the student's functions in `namespace`."""
+    namespace: dict = {}
+    folder = Path(tempfile_dir())
+    monkeypatch.setattr(remote, "_user_function", lambda name: namespace.get(name))
+    monkeypatch.setattr(remote, "_user_namespace", lambda: namespace)
+    monkeypatch.setattr(remote, "_AGENT", remote._KernelAgent())
+    monkeypatch.setenv(remote.SOCKET_ENV, str(folder / "remote.sock"))
+
+    def run_in_kernel(code: str) -> None:
+        thread = threading.Thread(target=lambda: exec(code, {}))
+        thread.start()
+        thread.join()
+
+    client = remote.GraderClient(folder, run_in_kernel)
+
+    def define(source: str) -> None:
+        exec(source, namespace)
+
+    yield client, define
+    client.close()
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="rt-", dir="/tmp")  # short: Unix socket paths are limited
+
+
+def test_a_call_returns_the_students_value_and_changes_arguments_in_place(kernel):
+    client, define = kernel
+    define("def f(xs, t):\n    xs.append(4)\n    t.add_(1)\n    return sum(xs), t * 2")
+    xs, t = [1, 2], torch.zeros(2)
+    total, doubled = remote.RemoteFunction(client, "f", "f")(xs, t)
+    assert total == 7 and xs == [1, 2, 4] and torch.equal(t, torch.ones(2)) and torch.equal(doubled, 2 * torch.ones(2))
+
+
+def test_a_students_exception_reaches_the_test_as_the_same_builtin_type(kernel):
+    client, define = kernel
+    define("def f(ids):\n    if not ids:\n        raise ValueError('empty input')\n    return 1")
+    with pytest.raises(ValueError, match="empty input"):
+        remote.RemoteFunction(client, "f", "f")([])
+    with pytest.raises(NameError):
+        remote.RemoteFunction(client, "missing", "missing")()
+
+
+def test_callbacks_run_in_the_grading_process_and_returned_functions_run_in_the_kernel(kernel):
+    client, define = kernel
+    define("def make(fn, k):\n    def g(xs):\n        return [fn(x) * k for x in xs]\n    return g")
+    seen = []
+
+    def callback(x):
+        seen.append(x)
+        return x + 1
+
+    g = remote.RemoteFunction(client, "make", "make")(callback, 10)
+    assert callable(g) and g([1, 2]) == [20, 30] and seen == [1, 2]
+
+
+def test_recorders_and_models_bring_back_their_calls_and_mode(kernel):
+    client, define = kernel
+    define("import torch\ndef f(model, ids):\n    model.eval()\n    with torch.no_grad():\n"
+           "        return [model(ids[i:i + 2]).logits for i in range(0, len(ids), 2)]")
+    recorder = RecordingClassifier(num_labels=3)
+    ids = torch.randint(0, 1000, (5, 4))
+    out = remote.RemoteFunction(client, "f", "f")(recorder, ids)
+    assert [call["batch_size"] for call in recorder.calls] == [2, 2, 1] and not recorder.training
+    assert torch.allclose(torch.cat(out), recorder.reference_logits(ids), atol=1e-6)
+    wrapper = RecordingWrapper(RecordingClassifier(num_labels=2))
+    define("def later(model):\n    def run(ids):\n        return model(ids).logits\n    return run")
+    run = remote.RemoteFunction(client, "later", "later")(wrapper)
+    run(torch.ones(3, 2, dtype=torch.long))
+    assert [call["batch_size"] for call in wrapper.calls] == [3], "a returned function records into the same recorder"
+
+
+def test_backward_through_a_students_result_reaches_the_tests_tensors(kernel):
+    client, define = kernel
+    define("def loss(pred, target):\n    return ((pred.reshape(-1) - target) ** 2).mean()")
+    pred = torch.tensor([[0.2], [0.6]], requires_grad=True)
+    value = remote.RemoteFunction(client, "loss", "loss")(pred, torch.tensor([0.5, 0.5]))
+    assert value.requires_grad
+    value.backward()
+    assert torch.allclose(pred.grad.reshape(-1), torch.tensor([-0.3, 0.1]), atol=1e-6)
+
+
+def test_a_kernel_that_answers_nothing_or_garbage_fails_the_call_not_the_grader(tmp_path):
+    folder = Path(tempfile_dir())
+    client = remote.GraderClient(folder, lambda code: None)  # the kernel ignores the request
+    with pytest.raises(remote.RemoteCallError):
+        remote.RemoteFunction(client, "f", "f")(1)
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:  # garbage on the socket
+        sock.connect(client.path)
+        sock.sendall(b"\xff\xff\xff\xffjunk")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:  # an answer to a call never made
+        sock.connect(client.path)
+        remote.send_frame(sock, {"op": "fetch", "call": "c99"})
+        remote.recv_frame(sock)
+    client.close()
+    assert any("protocol" in event or "not made" in event for event in client.events)
+
+
+# ---------------------------------------------------------------- the sandbox
+def test_the_sandbox_is_available_here():
+    assert sandbox.problem() is None, sandbox.problem()
+
+
+def _sandboxed(code: str, tmp_path: Path, files: list[Path] = (), environment: dict[str, str] | None = None,
+               extra: dict[str, Path] | None = None) -> subprocess.CompletedProcess:
+    ipc = tmp_path / "ipc"
+    sandbox.prepare_ipc(ipc)
+    environment = {"PATH": "/usr/bin", "HOME": sandbox.STUDENT_HOME, **(environment or {})}
+    command = sandbox.command([sys.executable, "-c", code], ipc=ipc, workdir=f"{sandbox.STUDENT_HOME}/work",
+                              files=list(files), environment=environment, extra=extra,
+                              limits=sandbox.Limits(memory_mb=2048, file_mb=8, processes=64))
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_matplotlib_starts_silently_in_a_sandbox_with_the_graders_font_list(tmp_path):
+    """Any stderr in a graded cell scores 0: matplotlib must find its cache folder writable."""
+    import matplotlib.pyplot  # noqa: F401  (builds the grader's font list if it is missing)
+    fonts = sandbox.matplotlib_font_cache()
+    assert fonts is not None
+    config = f"{sandbox.STUDENT_HOME}/.matplotlib"
+    result = _sandboxed("import matplotlib.pyplot, os; print(os.access(%r, os.W_OK))" % config, tmp_path,
+                        environment={"MPLCONFIGDIR": config}, extra={f"{config}/{fonts.name}": fonts})
+    assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr
+    assert result.stderr == ""
+
+
+def test_a_sandboxed_process_sees_only_its_own_files_no_network_no_other_process(tmp_path):
+    mine = tmp_path / "notes.txt"
+    mine.write_text("the student's own file")
+    secret = Path.home() / f".course-test-secret-{os.getpid()}"  # something in the grader's home
+    secret.write_text("grader only")
+    code = """
+import os, socket, sys
+print("files", sorted(os.listdir(".")))
+print("own", open("notes.txt").read())
+for path in [%r, %r, %r, "/etc/shadow"]:
+    print(path, os.path.exists(path) and os.access(path, os.R_OK))
+try:
+    socket.create_connection(("127.0.0.1", 22), timeout=2); print("network yes")
+except OSError as error:
+    print("network no")
+print("pids", sorted(p for p in os.listdir("/proc") if p.isdigit()))
+print("env", sorted(os.environ))
+try:
+    open("notes.txt", "w")
+except OSError:
+    print("submission read-only")
+try:
+    open("big", "wb").write(b"0" * (16 * 2**20))
+except OSError as error:
+    print("file limit", error.errno)
+import course_utils
+""" % (str(ROOT / "solutions"), str(ROOT / "nbgrader_config.py"), str(secret))
+    try:
+        result = _sandboxed(code, tmp_path, [mine])
+    finally:
+        secret.unlink()
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "files ['notes.txt']" in out and "own the student's own file" in out
+    assert f"{ROOT / 'solutions'} False" in out and f"{ROOT / 'nbgrader_config.py'} False" in out
+    assert f"{secret} False" in out and "/etc/shadow False" in out
+    assert "network no" in out and "pids ['1', '2']" in out
+    assert "env ['HOME', 'LC_CTYPE', 'PATH', 'PWD']" in out or "env ['HOME', 'PATH', 'PWD']" in out
+    assert "submission read-only" in out and "file limit 27" in out
+
+
+def test_nothing_a_sandboxed_process_starts_outlives_it(tmp_path):
+    code = ("import subprocess, sys\n"
+            "subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+            "print('started')")
+    before = subprocess.run(["pgrep", "-c", "-f", "sleep 300"], capture_output=True, text=True).stdout.strip()
+    result = _sandboxed(code, tmp_path)
+    assert "started" in result.stdout, result.stderr
+    after = subprocess.run(["pgrep", "-c", "-f", "sleep 300"], capture_output=True, text=True).stdout.strip()
+    assert after == before
+
+
+# ---------------------------------------------------------------- scoring and outputs
+def _test_cell(outputs, points=2):
+    cell = nbformat.v4.new_code_cell("check()")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": points, "grade_id": "test_x"}
+    cell.outputs = outputs
+    return cell
+
+
+def test_a_test_cell_with_an_error_scores_zero_whatever_else_it_shows():
+    result = nbformat.v4.new_output("execute_result", data={"text/plain": "'ok'"}, execution_count=1)
+    error = nbformat.v4.new_output("error", ename="AssertionError", evalue="no", traceback=[])
+    assert preprocessors.strict_grade(_test_cell([result, error])) == (0.0, 2.0)
+    assert preprocessors.strict_grade(_test_cell([result])) == (2.0, 2.0)
+    number = nbformat.v4.new_output("execute_result", data={"text/plain": "0.5"}, execution_count=1)
+    assert preprocessors.strict_grade(_test_cell([number])) == (0.5, 2.0)
+    huge = nbformat.v4.new_output("execute_result", data={"text/plain": "1e9"}, execution_count=1)
+    assert preprocessors.strict_grade(_test_cell([huge])) == (2.0, 2.0)
+    assert preprocessors.strict_grade(_test_cell([])) == (2.0, 2.0)
+
+
+def test_student_markdown_cannot_carry_html():
+    escape = preprocessors.escape_markdown_html
+    assert escape("a <script>x</script> b") == "a &lt;script>x&lt;/script> b"
+    assert escape("`<b>` and ```\n<i>\n```") == "`<b>` and ```\n<i>\n```", "code shows its text as is"
+    assert "&lt;img" in escape("\\`<img src=x onerror=alert(1)>\\`"), "an escaped backtick opens no code span"
+    assert escape("1 < 2 and a > b") == "1 < 2 and a > b"
+
+
+def test_outputs_are_cut_sanitised_and_free_of_grader_paths():
+    clean = preprocessors.CleanOutputs(max_lines=5, max_line_chars=50, max_cell_bytes=10_000)
+    clean._lab_markdown = set()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="\n".join(f"line {i}" for i in range(20))),
+        nbformat.v4.new_output("display_data", data={"text/html": "<b>ok</b><script>steal()</script>"
+                                                     "<img src=x onerror=alert(1)>",
+                                                     "application/javascript": "steal()"}),
+        nbformat.v4.new_output("error", ename="ValueError", evalue="x" * 500,
+                               traceback=[f"File {sys.prefix}/lib/python3.11/site-packages/torch/nn.py, line 3"]),
+    ]
+    clean.preprocess_cell(cell, {}, 0)
+    text = cell.outputs[0].text
+    assert text.count("\n") <= 6 and "output cut" in text
+    assert [o.output_type for o in cell.outputs] == ["stream", "error"], "past the budget only errors are kept"
+    assert sys.prefix not in cell.outputs[1].traceback[0] and "site-packages/torch/nn.py" in cell.outputs[1].traceback[0]
+    assert len(cell.outputs[1].evalue) < 200
+    cell.outputs = [nbformat.v4.new_output("display_data", data={
+        "text/html": "<b>ok</b><script>steal()</script><img src=x onerror=alert(1)>",
+        "application/javascript": "steal()", "image/svg+xml": "<svg onload=steal()></svg>"})]
+    clean.preprocess_cell(cell, {}, 0)
+    data = cell.outputs[0].data
+    assert set(data) == {"text/html"} and "<b>ok</b>" in data["text/html"]
+    assert "script" not in data["text/html"] and "steal" not in data["text/html"] and "onerror" not in data["text/html"]
+
+
+def test_feedback_drops_grader_cells_and_keeps_pending_answers_out_of_the_total():
+    test = _test_cell([])
+    test.source = "# visible part\n### BEGIN HIDDEN TESTS\nsecret_line()\n### END HIDDEN TESTS"
+    test.metadata.nbgrader.update(grade_id="test_f_hidden", score=0.0)
+    exercise = nbformat.v4.new_code_cell("def f(): ...")
+    exercise.metadata["nbgrader"] = {"grade": False, "solution": True, "grade_id": "ex_f", "locked": False}
+    answer = nbformat.v4.new_markdown_cell("my answer")
+    answer.metadata["nbgrader"] = {"grade": True, "solution": True, "grade_id": "written_q", "points": 3, "score": 0}
+    rubric = preprocessors.grader_cell("model answer")
+    nb = nbformat.v4.new_notebook(cells=[exercise, test, answer, rubric])
+    feedback = preprocessors.StudentFeedback()
+    original = preprocessors._pending_grades
+    preprocessors._pending_grades = lambda resources: {"written_q"}
+    try:
+        nb, resources = feedback.preprocess(nb, {})
+    finally:
+        preprocessors._pending_grades = original
+    assert [c.source for c in nb.cells if "model answer" in c.source] == []
+    assert "secret_line" not in nb.cells[1].source and nb.cells[1].metadata.course["exercise"] == "f"
+    assert nb.cells[2].metadata.course["pending"] and resources["course"] == \
+        {"score": 0.0, "max_score": 2.0, "pending": 3.0, "late_penalty": 0.0}
+
+
+# ---------------------------------------------------------------- the code scan and the guard
+def test_the_scan_flags_what_honest_answers_do_not_need():
+    attack = ("import subprocess, torch\nget_ipython().run_cell = None\ntorch.allclose = lambda *a, **k: True\n"
+              "exec('1')\nf.__code__ = g.__code__\nopen('/etc/passwd')\n")
+    found = " ".join(scan.scan_source(attack))
+    for expected in ("subprocess", "get_ipython", "run_cell", "torch.allclose", "exec", "__code__", "opens files"):
+        assert expected in found, expected
+    assert scan.scan_source("import numpy as np\ndef f(x):\n    return np.mean(x)") == []
+
+
+@pytest.mark.parametrize("lab", pipeline.finished_labs())
+def test_the_scan_does_not_flag_the_reference_answers(lab):
+    source = nbformat.read(pipeline.lab_notebook(lab), as_version=4)
+    release = nbformat.read(pipeline.lab_notebook(lab, "notebooks"), as_version=4)
+    assert scan.scan_notebook(source, release) == []
+
+
+def test_the_guard_logs_what_a_cell_rebinds_and_refuses_exits(tmp_path, monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    log = tmp_path / "guard.jsonl"
+    monkeypatch.setenv(guard.LOG_ENV, str(log))
+    monkeypatch.setattr(os, "_exit", os._exit)  # put back after the test: install() replaces them
+    monkeypatch.setattr(os, "abort", os.abort)
+    shell = InteractiveShell.instance()
+    try:
+        guard.install(shell)
+        original = torch.allclose
+        shell.run_cell("import torch\nx = torch.allclose(torch.ones(1), torch.ones(1))")
+        assert guard.read_log(log) == [], "honest code logs nothing"
+        shell.run_cell("torch.allclose = lambda *a, **k: True")
+        result = shell.run_cell("import os\nos._exit(1)")
+        torch.allclose = original
+        assert isinstance(result.error_in_exec, RuntimeError) and "refused while grading" in str(result.error_in_exec)
+        records = guard.read_log(log)
+        assert records[0]["changed"] == ["torch.allclose"] and records[-1]["when"] == "exit"
+    finally:
+        torch.allclose = original
+        shell.events.callbacks["pre_run_cell"].clear()
+        shell.events.callbacks["post_run_cell"].clear()
+        InteractiveShell.clear_instance()
+
+
+def test_the_guard_log_is_read_defensively(tmp_path):
+    log = tmp_path / "guard.jsonl"
+    log.write_text('{"cell": "a", "when": "during", "changed": ["x"]}\nnot json\n[1]\n' + "{}\n" * 500)
+    assert guard.read_log(log) == [{"cell": "a", "when": "during", "changed": ["x"]}]
+
+
+# ---------------------------------------------------------------- pipeline and CLI pieces
+def test_finished_labs_and_notebook_paths():
+    assert "lab1_lime_from_scratch" in pipeline.finished_labs()
+    assert pipeline.lab_notebook("lab1_lime_from_scratch").is_file()
+    assert pipeline.lab_notebook("lab1_lime_from_scratch", "notebooks").is_file()
+
+
+def test_a_scratch_course_is_a_course_root_with_the_course_configuration(tmp_path):
+    course = pipeline.scratch_course(tmp_path / "c", ["lab1_lime_from_scratch"])
+    assert (course / "nbgrader_config.py").read_text() == (ROOT / "nbgrader_config.py").read_text()
+    assert pipeline.finished_labs(course) == ["lab1_lime_from_scratch"]
+    with pytest.raises(FileNotFoundError, match="not a course root"):
+        pipeline.Workspace(tmp_path)
+
+
+def test_fill_submission_rejects_a_substitution_that_does_not_apply():
+    source = nbformat.read(pipeline.lab_notebook("lab1_lime_from_scratch"), as_version=4)
+    release = nbformat.read(pipeline.lab_notebook("lab1_lime_from_scratch", "notebooks"), as_version=4)
+    with pytest.raises(ValueError, match="not in the reference answer"):
+        pipeline.fill_submission(source, release, {"ex_predict_proba": ("no such text", "x")})
+    filled = pipeline.fill_submission(source, release, {"ex_predict_proba": "solution"})
+    cell = next(c for c in filled.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "ex_predict_proba")
+    assert "softmax" in cell.source and "BEGIN SOLUTION" not in cell.source
+
+
+def test_demo_plans_apply_to_the_reference_answers():
+    for lab, plan in cli.DEMO_PLANS.items():
+        source = nbformat.read(pipeline.lab_notebook(lab), as_version=4)
+        release = nbformat.read(pipeline.lab_notebook(lab, "notebooks"), as_version=4)
+        pipeline.fill_submission(source, release, plan)
+
+
+def test_failure_reasons_name_the_cause():
+    assert "kernel died" in pipeline.failure_reason("... DeadKernelError: Kernel died")
+    assert "time limit" in pipeline.failure_reason("UnresponsiveKernelError: a cell ran past the time limit")
+    assert pipeline.failure_reason("Traceback\nValueError: bad\nNbGraderException: see above") == \
+        "grading failed: ValueError: bad"
+
+
+def test_cli_help_and_bad_arguments(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "course_admin.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "autograde" in result.stdout and "report" in result.stdout
+    assert cli.main(["autograde", str(tmp_path / "missing")]) == 2
+    with pytest.raises(SystemExit):
+        cli.main(["autograde", str(tmp_path), "--course", str(tmp_path)])  # not a course root
+    with pytest.raises(SystemExit):
+        cli.main(["no-such-command"])
+
+
+def test_without_a_sandbox_the_course_refuses_to_run_student_code(tmp_path):
+    """No bwrap on PATH: `course autograde` says why and stops, unless --unsafe."""
+    course = pipeline.scratch_course(tmp_path / "course", ["lab1_lime_from_scratch"])
+    notebook = pipeline.lab_notebook("lab1_lime_from_scratch", "notebooks")
+    environment = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no /usr/bin: no bwrap
+    result = subprocess.run([sys.executable, "-m", "course_admin.cli", "autograde", str(notebook),
+                             "--course", str(course)], capture_output=True, text=True, env=environment, timeout=300)
+    assert result.returncode == 2 and "bubblewrap is not installed" in result.stderr and "--unsafe" in result.stderr
+    assert not (course / "autograded").exists(), "nothing was graded"
+
+
+def test_a_test_that_rebinds_an_exercise_rebinds_it_for_the_students_code_gradients_included(kernel):
+    """fit_surrogate's tests grade it with a reference weighted_mse: the student's training loop
+    calls the test's function and calls backward() through its result."""
+    client, define = kernel
+    define("import torch\n"
+           "def weighted_mse(pred, target, weights):\n    return ((target - pred) ** 2).sum() * 0  # wrong: learns nothing\n"
+           "def fit(x, y):\n    w = torch.zeros(1, requires_grad=True)\n    for _ in range(50):\n"
+           "        loss = weighted_mse(x * w, y, torch.ones(len(y)))\n        loss.backward()\n"
+           "        with torch.no_grad():\n            w -= 0.1 * w.grad\n            w.grad.zero_()\n"
+           "    return float(w.detach())")
+    namespace = {"weighted_mse": remote.RemoteFunction(client, "weighted_mse", "weighted_mse"),
+                 "fit": remote.RemoteFunction(client, "fit", "fit")}
+    proxies = dict(namespace)
+    client.overrides = lambda: {n: namespace[n] for n in proxies if namespace[n] is not proxies[n]}
+    x, y = torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0])
+    assert namespace["fit"](x, y) == 0.0, "with the student's own (wrong) loss nothing is learned"
+    namespace["weighted_mse"] = lambda pred, target, weights: (weights * (target - pred) ** 2).mean()
+    assert abs(namespace["fit"](x, y) - 2.0) < 1e-3, "the test's loss and its gradient reach the student's loop"
+    namespace["weighted_mse"] = proxies["weighted_mse"]
+    assert namespace["fit"](x, y) == 0.0, "the student's own function is back after the test"
+
+
+def test_course_tools_hides_the_instructors_tools_from_a_student_install(tmp_path, monkeypatch):
+    from jupyter_core.paths import jupyter_config_path
+    from jupyter_server.extension.config import ExtensionConfigManager
+
+    config = tmp_path / "jupyter"
+    (config / "labconfig").mkdir(parents=True)
+    (config / "labconfig" / "page_config.json").write_text('{"disabledExtensions": {"other:plugin": true}}')
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(config))
+
+    def enabled() -> dict:  # what a Jupyter server started with this configuration path loads
+        return ExtensionConfigManager(read_config_path=jupyter_config_path()).get_jpserver_extensions()
+
+    assert cli.main(["tools", "student", "--config-dir", str(config)]) == 0
+    extensions = enabled()
+    assert not extensions["nbgrader.server_extensions.formgrader"]
+    assert extensions["nbgrader.server_extensions.assignment_list"]
+    page = json.loads((config / "labconfig" / "page_config.json").read_text())["disabledExtensions"]
+    assert page["@jupyter/nbgrader:formgrader"] and page["@jupyter/nbgrader:create-assignment"]
+    assert not page["@jupyter/nbgrader:assignment-list"] and page["other:plugin"], "other settings are kept"
+    assert cli.main(["tools", "instructor", "--config-dir", str(config)]) == 0
+    assert enabled()["nbgrader.server_extensions.formgrader"]
+    assert not json.loads((config / "labconfig" / "page_config.json").read_text())["disabledExtensions"][
+        "@jupyter/nbgrader:formgrader"]

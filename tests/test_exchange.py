@@ -1,0 +1,172 @@
+"""The course inside nbgrader's own workflow, through a private exchange, two students.
+
+Release → fetch → submit → collect → `course autograde` (nbgrader's collected layout read
+as it is, timestamps and the late-penalty plugin at work) → a written answer graded by hand
+in the gradebook (as Formgrader does) → `course report` and feedback show it → release and
+fetch the feedback. Alongside: `nbgrader autograde` gives the same scores as `course
+autograde`, and no way of generating feedback, nbgrader's defaults included, shows hidden
+tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_admin import pipeline
+
+LAB = "lab3_ig_vs_lime"
+COURSE_ID = "explaining-nlp-models"
+NBGRADER = [sys.executable, "-m", "nbgrader"]
+
+
+def _nbgrader(*args: str, cwd: Path, exchange: Path, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    with pipeline.grading_environment():
+        result = subprocess.run([*NBGRADER, *args, f"--Exchange.root={exchange}", f"--CourseDirectory.course_id={COURSE_ID}",
+                                 *extra], cwd=cwd, capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def _cache(home: Path) -> tuple[str, ...]:
+    """Each student's own nbgrader cache (they share one machine account here)."""
+    return (f"--Exchange.cache={home / '.nbgrader_cache'}",)
+
+
+def _answer(student_dir: Path) -> None:
+    """The student answers every exercise correctly and writes something for the question."""
+    path = student_dir / LAB / f"{LAB}.ipynb"
+    source = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)
+    release = nbformat.read(path, as_version=4)
+    plan = {c.metadata["nbgrader"]["grade_id"]: "solution" for c in source.cells
+            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+    notebook = pipeline.fill_submission(source, release, plan)
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = "IG follows the gradient along a path; LIME fits a local linear surrogate."
+    nbformat.write(notebook, path)
+
+
+@pytest.fixture(scope="session")
+def exchange_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("exchange")
+    exchange, course = base / "exchange", pipeline.scratch_course(base / "course", [LAB])
+    exchange.mkdir()
+    exchange.chmod(0o777)
+    # The instructor registers and releases the lab.
+    workspace = pipeline.Workspace(course, [LAB])
+    workspace.release(LAB)
+    _nbgrader("release_assignment", LAB, cwd=course, exchange=exchange)
+    # Two students fetch and submit; the due date falls between their submissions.
+    homes = {name: base / name for name in ("alice", "bob")}
+    for name, home in homes.items():
+        home.mkdir()
+        _nbgrader("fetch_assignment", LAB, cwd=home, exchange=exchange, extra=_cache(home))
+        _answer(home)
+    _nbgrader("submit", LAB, "--student=alice", cwd=homes["alice"], exchange=exchange, extra=_cache(homes["alice"]))
+    time.sleep(1.5)
+    due = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    with workspace._gradebook() as gradebook:
+        gradebook.update_or_create_assignment(LAB, duedate=due)
+    time.sleep(1.5)
+    _nbgrader("submit", LAB, "--student=bob", cwd=homes["bob"], exchange=exchange, extra=_cache(homes["bob"]))
+    _nbgrader("collect", LAB, cwd=course, exchange=exchange)
+    # The course's grader reads nbgrader's collected folder as it is.
+    autograde = subprocess.run([sys.executable, "-m", "course_admin.cli", "autograde", str(course / "submitted"),
+                                "--course", str(course), "--lab", LAB], capture_output=True, text=True, timeout=1800)
+    return base, course, exchange, homes, workspace, autograde
+
+
+def test_collect_then_course_autograde_grades_both_with_their_timestamps(exchange_run):
+    _, course, _, _, workspace, autograde = exchange_run
+    assert autograde.returncode == 0, autograde.stderr[-3000:]
+    assert "not graded" not in autograde.stdout and "not recognised" not in autograde.stdout, autograde.stdout
+    for student in ("alice", "bob"):
+        assert workspace.graded(LAB, student)
+        assert all(s.score == s.max_score for s in workspace.exercise_scores(LAB, student) if not s.manual)
+    with workspace._gradebook() as gradebook:
+        late = {s: gradebook.find_submission(LAB, s).total_seconds_late for s in ("alice", "bob")}
+    assert late["alice"] == 0 and late["bob"] > 0, late
+
+
+def test_the_late_penalty_plugin_applies_to_the_late_submission(exchange_run):
+    _, course, _, _, workspace, _ = exchange_run
+    with pipeline.grading_environment():
+        subprocess.run([*NBGRADER, "autograde", LAB, "--student=bob", "--force",
+                        "--LateSubmissionPlugin.penalty_method=zero"], cwd=course, check=True, capture_output=True,
+                       env=dict(os.environ), timeout=900)
+    assert workspace.late_penalty(LAB, "bob") > 0 and workspace.late_penalty(LAB, "alice") == 0
+
+
+def test_nbgrader_autograde_grades_exactly_as_course_autograde(exchange_run):
+    _, course, _, _, workspace, _ = exchange_run
+    before = workspace.exercise_scores(LAB, "alice")
+    with pipeline.grading_environment():
+        subprocess.run([*NBGRADER, "autograde", LAB, "--student=alice", "--force"], cwd=course, check=True,
+                       capture_output=True, env=dict(os.environ), timeout=900)
+    assert workspace.exercise_scores(LAB, "alice") == before
+    assert workspace.graded(LAB, "alice"), "nbgrader's own command graded through the course's steps"
+
+
+def test_a_written_answer_graded_by_hand_reaches_the_reports_and_the_feedback(exchange_run):
+    _, course, exchange, homes, workspace, _ = exchange_run
+    with workspace._gradebook() as gradebook:  # what Formgrader's score box does
+        grade = gradebook.find_grade("written_disagreement", LAB, LAB, "alice")
+        grade.manual_score = 3.0
+        grade.needs_manual_grade = False
+        gradebook.db.commit()
+    report = subprocess.run([sys.executable, "-m", "course_admin.cli", "report", "--course", str(course),
+                             "--lab", LAB], capture_output=True, text=True, timeout=900)
+    assert report.returncode == 0, report.stderr[-2000:]
+    with open(course / "reports" / "grades.csv", newline="") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert rows["alice"]["status"] == "graded" and rows["alice"]["to_grade"] == ""
+    assert float(rows["alice"]["score"]) == float(rows["alice"]["auto_score"]) + 3
+    assert rows["bob"]["to_grade"] == "written_disagreement"
+    html = (course / "feedback" / "alice" / LAB / f"{LAB}.html").read_text()
+    assert "3 / 4" in html and "to be graded" not in html
+    assert "to be graded" in (course / "feedback" / "bob" / LAB / f"{LAB}.html").read_text()
+    # Release the feedback; the student fetches it.
+    _nbgrader("release_feedback", LAB, cwd=course, exchange=exchange)
+    _nbgrader("fetch_feedback", LAB, "--student=alice", cwd=homes["alice"], exchange=exchange,
+              extra=_cache(homes["alice"]))
+    fetched = list((homes["alice"] / LAB / "feedback").rglob("*.html"))
+    assert fetched and "3 / 4" in fetched[0].read_text()
+
+
+def _hidden_lines() -> list[str]:
+    source = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)
+    lines = []
+    for cell in source.cells:
+        if "BEGIN HIDDEN TESTS" in cell.source:
+            region = cell.source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
+            lines += [line.strip() for line in region.splitlines() if len(line.strip()) > 30]
+    return lines
+
+
+def test_no_way_of_generating_feedback_shows_hidden_tests(exchange_run):
+    base, course, _, _, _, _ = exchange_run
+    hidden = _hidden_lines()
+    assert hidden
+    # nbgrader's own command in the course root, and nbgrader with its defaults (no course config).
+    _nbgrader("generate_feedback", LAB, "--force", cwd=course, exchange=base / "exchange")
+    elsewhere = base / "elsewhere"
+    elsewhere.mkdir()
+    with pipeline.grading_environment():
+        subprocess.run([*NBGRADER, "generate_feedback", LAB, "--force", f"--CourseDirectory.root={course}",
+                        "--CourseDirectory.feedback_directory=default_feedback"], cwd=elsewhere, check=True,
+                       capture_output=True, env=dict(os.environ), timeout=900)
+    pages = list((course / "feedback").rglob("*.html")) + list((course / "default_feedback").rglob("*.html"))
+    assert len(pages) >= 4
+    for page in pages:
+        text = page.read_text()
+        assert not [line for line in hidden if line in text], page
+        assert "BEGIN HIDDEN TESTS" not in text and "For the grader" not in text

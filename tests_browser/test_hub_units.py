@@ -1,0 +1,99 @@
+"""`course hub`'s pieces that need neither root nor a browser: what each role may use, the
+kernel, account names, password files. (test_hub.py checks the same things in the browser.)"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from course_admin import hub
+
+
+def _settings() -> hub.Settings:
+    return hub.Settings(instructor="teacher", students=["alice"], root="/srv/course-hub", exchange="/srv/x",
+                        python=sys.executable, course_id="explaining-nlp-models",
+                        course_root="/home/teacher/explaining-nlp-models", cell_timeout=900, startup_timeout=180)
+
+
+def test_students_get_the_student_tools_only() -> None:
+    files = hub.role_files(_settings(), "student")
+    server = json.loads(files["jupyter_server_config.d/course-hub.json"])["ServerApp"]["jpserver_extensions"]
+    disabled = json.loads(files["labconfig/page_config.json"])["disabledExtensions"]
+    assert {name for name, on in server.items() if on} == {"nbgrader.server_extensions.assignment_list",
+                                                           "nbgrader.server_extensions.validate_assignment"}
+    assert {name for name, off in disabled.items() if off and "nbgrader" in name} == {
+        "@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:course-list", "@jupyter/nbgrader:create-assignment"}
+    assert "c.Exchange.root = '/srv/x'" in files["nbgrader_config.py"]
+    assert "c.Execute.timeout = 900" in files["nbgrader_config.py"]  # Validate: the course's limit, not 30 s
+    assert "load_subconfig" not in files["nbgrader_config.py"]
+
+
+def test_the_instructor_gets_every_tool_and_the_course_configuration() -> None:
+    files = hub.role_files(_settings(), "instructor")
+    server = json.loads(files["jupyter_server_config.d/course-hub.json"])["ServerApp"]["jpserver_extensions"]
+    disabled = json.loads(files["labconfig/page_config.json"])["disabledExtensions"]
+    assert all(server.values()) and len(server) == 4
+    assert not any(off for name, off in disabled.items() if "nbgrader" in name)
+    config = files["nbgrader_config.py"]
+    assert "load_subconfig('/home/teacher/explaining-nlp-models/nbgrader_config.py')" in config
+    assert "c.CourseDirectory.root = '/home/teacher/explaining-nlp-models'" in config
+    compile(config, "nbgrader_config.py", "exec")
+
+
+def test_the_kernel_is_the_course_interpreter() -> None:
+    spec = json.loads(hub.kernelspec(sys.executable))
+    assert spec["argv"][0] == sys.executable and spec["argv"][1:3] == ["-m", "ipykernel_launcher"]
+
+
+def test_the_repository_configuration_gives_the_course_id_and_limits() -> None:
+    found = hub.course_settings()
+    assert found["course_id"] == "explaining-nlp-models"
+    assert found["cell_timeout"] >= 300
+
+
+@pytest.mark.parametrize("text", ["root,Alice", "al ice", "-x", "a" * 40, "bob;rm"])
+def test_account_names_are_checked(text: str) -> None:
+    with pytest.raises(hub.HubError):
+        hub.parse_names(text)
+
+
+def test_account_names_keep_their_order_without_repeats() -> None:
+    assert hub.parse_names(" alice, bob,alice ,, carol_2") == ["alice", "bob", "carol_2"]
+
+
+def test_password_files_use_chpasswds_format(tmp_path: Path) -> None:
+    path = tmp_path / "passwords"
+    path.write_text("# class of 2026\nalice:s3cret:with:colons\n\nbob:pw\n")
+    assert hub.read_password_file(path) == {"alice": "s3cret:with:colons", "bob": "pw"}
+    path.write_text("carol\n")
+    with pytest.raises(hub.HubError, match="expected user:password"):
+        hub.read_password_file(path)
+
+
+def test_the_jupyterhub_configuration_reads_its_settings(tmp_path: Path) -> None:
+    """The configuration file runs as JupyterHub runs it and picks up every setting."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    settings = _settings()
+    settings.root, settings.proxy, settings.hub_port, settings.proxy_api_port = str(tmp_path), "/p/chp", 8101, 8102
+    settings.ip, settings.offline = "127.0.0.1", True
+    (tmp_path / "settings.json").write_text(json.dumps(asdict(settings)))
+    (tmp_path / "jupyterhub_config.py").write_text((hub.HUB_FILES / "jupyterhub_config.py").read_text())
+    config = PyFileConfigLoader("jupyterhub_config.py", path=str(tmp_path)).load_config()
+    assert config.JupyterHub.bind_url == "http://127.0.0.1:8000"
+    assert config.Authenticator.allowed_users == {"teacher", "alice"}
+    assert config.Authenticator.admin_users == {"teacher"}
+    assert config.Spawner.cmd == [str(Path(sys.executable).parent / "jupyterhub-singleuser")]
+    environment = config.Spawner.environment
+    assert environment["COURSE_OFFLINE"] == "1" and environment["PATH"].startswith(str(Path(sys.executable).parent))
+
+    class Spawner:  # what JupyterHub hands the environment's callables
+        def __init__(self, name: str):
+            self.user = type("User", (), {"name": name})()
+
+    assert environment["JUPYTER_CONFIG_PATH"](Spawner("alice")) == str(tmp_path / "jupyter" / "student")
+    assert environment["JUPYTER_CONFIG_PATH"](Spawner("teacher")) == str(tmp_path / "jupyter" / "instructor")
