@@ -780,8 +780,27 @@ def top_k_overlap(a, b, k):
 }
 
 # One mistake, the tests that fail for it (visible tests included): every other test passes.
+# A mistake in weighted_mse costs no hidden fit_surrogate test (they use a reference loss). The visible one
+# runs the student's own loop on a linear target: a loss that breaks the fit fails it, with a message that
+# points to weighted_mse; an unweighted loss does not (its weights are all 1).
 ISOLATED = {
+    "perturb_tokens": {
+        "with_replacement": {"test_perturb_tokens_visible", "test_perturb_tokens_counts"},
+    },
     "kernel_weights": {
         "unsquared_distance": {"test_kernel_weights_visible", "test_kernel_weights_values"},
+    },
+    "weighted_mse": {
+        "broadcast_n_by_n": {"test_weighted_mse_visible", "test_weighted_mse_shapes", "test_weighted_mse_gradient",
+                             "test_fit_surrogate_visible"},
+        "unweighted": {"test_weighted_mse_visible", "test_weighted_mse_values", "test_weighted_mse_shapes",
+                       "test_weighted_mse_gradient"},
+    },
+    "fit_surrogate": {
+        "no_zero_grad": {"test_fit_surrogate_visible", "test_fit_surrogate_linear", "test_fit_surrogate_weights",
+                         "test_fit_surrogate_targets"},  # its first check: "fix the training loop first"
+    },
+    "top_k_overlap": {
+        "divides_by_k": {"test_top_k_overlap_visible", "test_top_k_overlap_jaccard"},
     },
 }

@@ -454,7 +454,15 @@ def rationale_agreement(scores, gold_mask, k=None):
 }
 
 # One mistake, the tests that fail for it (visible tests included): every other test passes.
+# comprehensiveness and sufficiency call mask_top_k: their hidden tests use a reference one, so a mistake
+# in mask_top_k costs points in its own tests and in the visible tests that run the student's code on one
+# input (whose messages then say that mask_top_k is wrong), nowhere else.
 ISOLATED = {
+    "mask_top_k": {
+        "masks_specials": {"test_mask_top_k_visible", "test_mask_top_k_hidden"},
+        "lowest_scores": {"test_mask_top_k_visible", "test_mask_top_k_hidden", "test_comprehensiveness_visible",
+                          "test_sufficiency_visible"},
+    },
     "comprehensiveness": {
         "truncates_k": {"test_comprehensiveness_visible", "test_comprehensiveness_hidden"},
         "k_can_be_zero": {"test_comprehensiveness_visible", "test_comprehensiveness_hidden"},
