@@ -780,9 +780,8 @@ def top_k_overlap(a, b, k):
 }
 
 # One mistake, the tests that fail for it (visible tests included): every other test passes.
-# A mistake in weighted_mse costs no hidden fit_surrogate test (they use a reference loss). The visible one
-# runs the student's own loop on a linear target: a loss that breaks the fit fails it, with a message that
-# points to weighted_mse; an unweighted loss does not (its weights are all 1).
+# A mistake in weighted_mse costs no fit_surrogate test: the hidden ones use a reference loss, and the visible
+# one skips its value check (saying why) when weighted_mse is wrong for [N, 1] predictions.
 ISOLATED = {
     "perturb_tokens": {
         "with_replacement": {"test_perturb_tokens_visible", "test_perturb_tokens_counts"},
@@ -791,8 +790,7 @@ ISOLATED = {
         "unsquared_distance": {"test_kernel_weights_visible", "test_kernel_weights_values"},
     },
     "weighted_mse": {
-        "broadcast_n_by_n": {"test_weighted_mse_visible", "test_weighted_mse_shapes", "test_weighted_mse_gradient",
-                             "test_fit_surrogate_visible"},
+        "broadcast_n_by_n": {"test_weighted_mse_visible", "test_weighted_mse_shapes", "test_weighted_mse_gradient"},
         "unweighted": {"test_weighted_mse_visible", "test_weighted_mse_values", "test_weighted_mse_shapes",
                        "test_weighted_mse_gradient"},
     },
