@@ -99,9 +99,10 @@ def token_ids_of_length(tokenizer, texts: list[str], length: int) -> list[int]:
 def with_positions(model, positions: int):
     """A copy of a GPT-2 whose position table is tiled to `positions` rows.
 
-    The embedded GPT-2 has 128 positions; longer benchmark texts run on this copy, which
-    costs the same per token as a GPT-2 built with more positions (its outputs are not
-    meaningful beyond 128, and timing is all it is used for).
+    Texts longer than the model's positions run on this copy, which costs the same per token
+    as a GPT-2 built with more positions (its outputs are not meaningful beyond the original
+    table, and timing is all it is used for). The embedded GPT-2 has GPT-2's 1024 positions,
+    so the benchmark's lengths never need it; a model with fewer would.
     """
     wide = copy.deepcopy(model)
     old = wide.transformer.wpe.weight.data

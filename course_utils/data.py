@@ -2,40 +2,59 @@
 
 ``load_reviews`` has two sources:
 
-* ``"generated"`` -- short movie reviews written by a small seeded grammar. Every
-  example records which words decide its label (the ``rationale`` column), so Lab 4
-  can score explanations against the truth. Works offline, identical on every machine.
+* ``"generated"`` -- movie reviews written by a seeded grammar. Every example records which
+  words carry its verdict (the ``rationale`` column), so explanations can be scored against
+  the truth. Works offline, identical on every machine.
 * ``"imdb"`` -- the real IMDB corpus from the Hugging Face hub at a pinned revision.
   It has no ground-truth rationales, so that column is absent.
 
 ``source="auto"`` picks IMDB when the hub answers and the generated corpus otherwise.
 
-Conventions of the generated corpus
------------------------------------
-* ``text`` is one to three sentences. Every word is lower-case except the first word of a
-  sentence and the pronoun "I"; each sentence ends with a period attached to its last word,
-  and some lead-in phrases end with a comma ("Honestly,").
+How a generated label comes about
+---------------------------------
+A real corpus cannot be classified perfectly: opinions are graded ("fine" is not "superb"),
+hedged, mixed, sometimes contradictory, and some labels are simply wrong. The grammars
+reproduce that with an explicit label model, so that a model trained on them learns graded,
+calibrated probabilities instead of a step function:
+
+1. A text is a sequence of sentences. Some carry *evidence*: a clause whose sentiment (or
+   stance) word has a strength ("fine" 0.6, "good" 1.5, "superb" 3), multiplied by a booster
+   ("very": x1.5) or a hedge ("somewhat": x0.5), flipped and weakened by a negation ("not
+   great": x-0.5), and weighted by its place ("X but Y": X counts 0.4, Y counts 1).
+   Other sentences are neutral, or *distractors* that use a sentiment word about something
+   else than the film ("the hero is a brilliant chef").
+2. The evidence adds up (times a scale that sets how sharp the corpus is) to class scores, a softmax turns them into class probabilities, a
+   little label noise is mixed in (``REVIEW_LABEL_NOISE``), and the label is **drawn** from
+   that distribution. Genuinely ambiguous texts thus get either label.
+
+So the best possible classifier is the label model itself; its accuracy and calibration are
+the ceiling a trained model approaches (``example_probabilities`` returns it per example).
+
+Conventions of the generated reviews
+------------------------------------
+* ``text`` is one to five sentences; every word is lower-case except a sentence's first word
+  and the pronoun "I"; each sentence ends with a period attached to its last word, and some
+  lead-in phrases end with a comma ("Honestly,").
 * ``rationale`` has one 0/1 flag per whitespace-separated word of ``text``
-  (``len(rationale) == len(text.split())``). 1 marks a word that decides the label: a
-  sentiment word of a clause that carries the review's verdict and the negation word
-  ("not"/"never") that flips it. Intensifiers, fillers, subjects and "but" are 0.
-* Mixed sentences ("the plot was dull but the acting was great") take their label from
-  the clause after "but"; the clause before it has the opposite polarity and is not part
-  of the rationale.
-* ``label`` is 0 = negative, 1 = positive. All clauses that are not overridden by "but"
-  agree with the label, so the label is fully determined by the rationale words.
+  (``len(rationale) == len(text.split())``). 1 marks the words the label model reads: the
+  sentiment word of every evidence clause and the negation ("not"/"never") that flips it.
+  Boosters, hedges, fillers, subjects, "but" and distractor sentiment words are 0.
+* ``label`` is 0 = negative, 1 = positive, drawn as described above; the flagged words decide
+  its probability, not its value.
 
 ``load_climate`` returns short posts about climate change in four classes (anti, neutral,
-pro, news), written by a second seeded grammar with the same ``rationale`` column; its
-conventions are stated above ``load_climate``. It has no online source.
+pro, news), written by a second grammar with the same label model and ``rationale`` column;
+its conventions are stated above ``load_climate``. It has no online source.
 
 Nothing is downloaded or generated at import time.
 """
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import datasets
@@ -43,12 +62,19 @@ import datasets
 __all__ = [
     "ACTION_ANTI_WORDS",
     "ACTION_PRO_WORDS",
+    "BOOSTERS",
     "CLIMATE_ACTIONS",
+    "CLIMATE_BOOSTERS",
+    "CLIMATE_HEDGES",
     "CLIMATE_LABEL_NAMES",
+    "CLIMATE_LABEL_NOISE",
     "CLIMATE_NEGATIONS",
     "CLIMATE_SOURCES",
     "CLIMATE_THREATS",
     "CONTRAST_WORD",
+    "DISTRACTOR_TEMPLATES",
+    "GeneratedExample",
+    "HEDGES",
     "IMDB_ID",
     "IMDB_REVISION",
     "INTENSIFIERS",
@@ -61,24 +87,142 @@ __all__ = [
     "NEGATIVE_WORDS",
     "NEUTRAL_SENTENCES",
     "POSITIVE_WORDS",
+    "REVIEW_LABEL_NOISE",
     "SOURCES",
     "SPLITS",
+    "STRENGTH",
     "SUBJECTS",
     "THREAT_ANTI_WORDS",
     "THREAT_PRO_WORDS",
     "TRAIL_FILLERS",
     "VERBS",
+    "climate_examples",
     "is_climate_negated",
     "is_mixed",
     "is_negated",
     "load_climate",
     "load_reviews",
     "normalize_word",
+    "review_examples",
 ]
 
 # --------------------------------------------------------------------------------------
-# Vocabulary of the grammar. Tuples, so nobody mutates them by accident; the embedded
-# models are trained on exactly these words, so changing them means rebuilding the models.
+# The label model shared by both grammars
+# --------------------------------------------------------------------------------------
+NEGATION_FACTOR = -0.5  # "not great" is mildly negative, "not bad" mildly positive
+BOOSTER_FACTOR = 1.5
+HEDGE_FACTOR = 0.5
+CONTRAST_WEIGHTS = (0.4, 1.0)  # "X but Y": the clause after "but" counts more
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One piece of evidence: ``strength`` along ``direction`` (one number per class).
+
+    ``evidence`` is the index of its sentiment/stance/cue word; ``negation`` and
+    ``modifier`` (a booster or hedge, scaling by ``modifier_factor``) are word indices or None.
+    Its contribution vanishes when the evidence word is masked and loses the negation's or
+    modifier's effect when that word is masked.
+    """
+
+    direction: tuple[float, ...]
+    strength: float
+    weight: float
+    evidence: int
+    negation: int | None = None
+    modifier: int | None = None
+    modifier_factor: float = 1.0
+
+    def contribution(self, kept: Sequence[bool]) -> float:
+        if not kept[self.evidence]:
+            return 0.0
+        value = self.weight * self.strength
+        if self.modifier is not None and kept[self.modifier]:
+            value *= self.modifier_factor
+        if self.negation is not None and kept[self.negation]:
+            value *= NEGATION_FACTOR
+        return value
+
+
+@dataclass(frozen=True)
+class GeneratedExample:
+    """A generated text with the label model that labelled it.
+
+    ``roles`` has one entry per word: "evidence" (sentiment, stance or cue word), "negation",
+    "modifier" (booster or hedge of an evidence clause), "contrast" ("but") or "other"
+    (subjects, fillers, distractors, hashtags). ``probabilities(kept)`` is the class
+    distribution the label model gives the text when only the words with ``kept[i]`` remain
+    (all words by default); ``label`` was drawn from ``probabilities()``.
+    """
+
+    words: tuple[str, ...]
+    rationale: tuple[int, ...]
+    roles: tuple[str, ...]
+    clauses: tuple[Clause, ...]
+    base: tuple[float, ...]
+    noise: float
+    label: int
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.words)
+
+    def probabilities(self, kept: Sequence[bool] | None = None) -> tuple[float, ...]:
+        kept = [True] * len(self.words) if kept is None else list(kept)
+        if len(kept) != len(self.words):
+            raise ValueError(f"kept has {len(kept)} entries for {len(self.words)} words")
+        logits = list(self.base)
+        for clause in self.clauses:
+            value = clause.contribution(kept)
+            for k, d in enumerate(clause.direction):
+                logits[k] += d * value
+        top = max(logits)
+        exp = [math.exp(z - top) for z in logits]
+        total = sum(exp)
+        n = len(logits)
+        return tuple((1 - self.noise) * e / total + self.noise / n for e in exp)
+
+
+class _Builder:
+    """Collects words, flags, roles and clauses while a grammar writes one text."""
+
+    def __init__(self) -> None:
+        self.words: list[str] = []
+        self.flags: list[int] = []
+        self.roles: list[str] = []
+        self.clauses: list[Clause] = []
+        self.sentence_start = 0
+
+    def add(self, phrase: str, role: str = "other", flag: int = 0) -> int:
+        """Append the words of ``phrase``; returns the index of its last word."""
+        for word in phrase.split():
+            self.words.append(word)
+            self.flags.append(flag)
+            self.roles.append(role)
+        return len(self.words) - 1
+
+    def start_sentence(self) -> None:
+        self.sentence_start = len(self.words)
+
+    def end_sentence(self, question: bool = False) -> None:
+        """Capitalise the sentence's first word; end it with a period (or keep its '?')."""
+        first = self.words[self.sentence_start]
+        if first[0] not in "@#":
+            self.words[self.sentence_start] = first[0].upper() + first[1:]
+        if not (question or self.words[-1].endswith("?")):
+            self.words[-1] += "."
+
+    def example(self, rng: random.Random, base: tuple[float, ...], noise: float) -> GeneratedExample:
+        draft = GeneratedExample(tuple(self.words), tuple(self.flags), tuple(self.roles), tuple(self.clauses),
+                                 base, noise, label=-1)
+        probs = draft.probabilities()
+        label = rng.choices(range(len(probs)), weights=probs)[0]
+        return GeneratedExample(draft.words, draft.rationale, draft.roles, draft.clauses, base, noise, label)
+
+
+# --------------------------------------------------------------------------------------
+# Vocabulary of the review grammar. Tuples, so nobody mutates them by accident; the
+# embedded models are trained on these words, so changing them means rebuilding the models.
 # --------------------------------------------------------------------------------------
 LABEL_NAMES: tuple[str, str] = ("negative", "positive")
 
@@ -86,7 +230,7 @@ SUBJECTS: tuple[str, ...] = (
     "the movie", "this film", "the plot", "the acting", "the ending", "the soundtrack",
     "the script", "the dialogue", "the cast", "the story", "the direction", "the pacing",
     "the cinematography", "the lead actor", "the villain", "the humour", "this sequel",
-    "the final scene", "the camera work", "the score",
+    "the final scene", "the camera work", "the score", "the editing", "the first hour",
 )
 
 VERBS: tuple[str, ...] = ("was", "is", "felt", "seemed")
@@ -99,30 +243,38 @@ NEGATED_VERB_PHRASES: tuple[str, ...] = (
     "never felt", "never seemed",
 )
 
-INTENSIFIERS: tuple[str, ...] = ("very", "really", "truly", "quite", "so", "extremely")
+# Sentiment words and their strengths: graded from "superb" (3) down to "fine" (0.6).
+STRENGTH: dict[str, float] = {
+    # positive
+    "superb": 3.0, "brilliant": 3.0, "wonderful": 3.0, "excellent": 3.0, "fantastic": 3.0,
+    "outstanding": 3.0, "great": 2.5, "gripping": 2.0, "moving": 2.0, "charming": 2.0,
+    "delightful": 2.0, "enjoyable": 2.0, "clever": 2.0, "memorable": 2.0, "beautiful": 2.0,
+    "funny": 1.8, "good": 1.5, "solid": 1.2, "pleasant": 1.0, "decent": 0.8, "fine": 0.6,
+    "watchable": 0.6,
+    # negative
+    "awful": 3.0, "terrible": 3.0, "horrible": 3.0, "dreadful": 3.0, "unwatchable": 3.0,
+    "painful": 2.5, "bad": 2.0, "boring": 2.0, "dull": 2.0, "tedious": 2.0, "disappointing": 2.0,
+    "clumsy": 1.8, "weak": 1.8, "messy": 1.2, "predictable": 1.2, "bland": 1.2,
+    "forgettable": 1.2, "mediocre": 1.0, "flat": 0.8, "uneven": 0.6,
+}
+POSITIVE_WORDS: tuple[str, ...] = tuple(list(STRENGTH)[:22])
+NEGATIVE_WORDS: tuple[str, ...] = tuple(list(STRENGTH)[22:])
 
-POSITIVE_WORDS: tuple[str, ...] = (
-    "good", "great", "wonderful", "brilliant", "moving", "funny", "excellent", "superb",
-    "charming", "delightful", "beautiful", "enjoyable", "fantastic", "gripping",
-    "clever", "memorable",
-)
-
-NEGATIVE_WORDS: tuple[str, ...] = (
-    "awful", "boring", "dull", "terrible", "predictable", "bad", "horrible", "dreadful",
-    "tedious", "bland", "weak", "clumsy", "forgettable", "painful", "mediocre", "disappointing",
-)
+BOOSTERS: tuple[str, ...] = ("very", "really", "truly", "extremely", "incredibly", "so")
+HEDGES: tuple[str, ...] = ("somewhat", "fairly", "rather", "mostly", "reasonably")
+INTENSIFIERS: tuple[str, ...] = BOOSTERS + HEDGES  # every word that scales a sentiment word
 
 # Openers placed before the subject of a sentence's first clause.
 LEAD_FILLERS: tuple[str, ...] = (
     "honestly,", "I think", "overall,", "to be fair,", "in my opinion,", "for me,",
-    "frankly,", "I have to say", "all in all,",
+    "frankly,", "I have to say", "all in all,", "I guess", "in the end,",
 )
 
 # Phrases placed after a clause's sentiment word.
 TRAIL_FILLERS: tuple[str, ...] = (
     "at the cinema last night", "with my sister", "on a rainy afternoon",
     "from start to finish", "in the second half", "if you ask me", "for the most part",
-    "on the big screen", "with a few friends", "for a family evening",
+    "on the big screen", "with a few friends", "for a family evening", "at times",
 )
 
 # Whole sentences without any sentiment; they never decide anything.
@@ -131,6 +283,16 @@ NEUTRAL_SENTENCES: tuple[str, ...] = (
     "it runs about two hours", "I went to the cinema last night",
     "my friend picked the film", "it came out last year", "we had popcorn",
     "the theater was half full", "I watched it at home", "it is based on a novel",
+    "the director also wrote the script", "it was shot in two months", "I had read the book first",
+    "my parents watched it too", "there is a short scene after the credits",
+)
+
+# Sentences that use a sentiment word about something other than the film: "{w}" is any
+# sentiment word. A model that counts sentiment words is fooled by them; the label is not.
+DISTRACTOR_TEMPLATES: tuple[str, ...] = (
+    "it is about {a} {w} chef in a small town", "the hero is {a} {w} detective",
+    "the story follows {a} {w} family", "it is set in {a} {w} old hotel",
+    "the title promises {a} {w} summer", "my neighbour called it {w} before I saw it",
 )
 
 CONTRAST_WORD = "but"
@@ -143,22 +305,26 @@ SOURCES: tuple[str, ...] = ("auto", "generated", "imdb")
 IMDB_ID = "stanfordnlp/imdb"
 IMDB_REVISION = "e6281661ce1c48d982bc483cf8a173c1bbeb5d31"
 
-# Shape of the generated reviews. Probabilities are per clause / per review.
-MIN_WORDS, MAX_WORDS = 6, 25
-_SENTENCE_COUNT_WEIGHTS = {1: 0.5, 2: 0.35, 3: 0.15}
-_P_MIXED = 0.25  # review contains one "X but Y" sentence
-_P_NEUTRAL = 0.3  # a 2-3 sentence review contains one sentence without sentiment
-_P_NEGATION = 0.3
-_P_INTENSIFIER = 0.35
+# Shape of the generated reviews. Probabilities are per sentence / per clause.
+MIN_WORDS, MAX_WORDS = 5, 80
+REVIEW_LABEL_NOISE = 0.05  # share of labels drawn uniformly at random (half of them wrong)
+_SENTENCE_COUNT_WEIGHTS = {1: 0.2, 2: 0.3, 3: 0.25, 4: 0.15, 5: 0.1}
+_SENTENCE_KIND_WEIGHTS = {"verdict": 0.5, "mixed": 0.16, "neutral": 0.2, "distractor": 0.14}
+_P_AGREE = 0.85  # an evidence clause agrees with the review's overall leaning
+_P_NEGATION = 0.25
+_P_BOOSTER = 0.25
+_P_HEDGE = 0.2
 _P_LEAD = 0.35
-_P_TRAIL = 0.35
+_P_TRAIL = 0.3
 # Every n-th example (index % 5 == 4) is held out: 80/20, independent of n and seed,
 # so load_reviews(n=200, split="test") is a prefix-subset of load_reviews(n=4000, split="test").
 _TEST_EVERY = 5
 
 _PUNCTUATION = ".,;:!?\"'()"
-
-Word = tuple[str, int]  # (word, 1 if it decides the label else 0)
+# Evidence S (sum of the clauses' signed values) -> class scores (-cS/2, cS/2), so that
+# p(positive) = sigmoid(cS) before the noise. c sets how sharp the corpus is.
+_REVIEW_SCALE = 1.7
+_REVIEW_DIRECTION = (-_REVIEW_SCALE / 2, _REVIEW_SCALE / 2)
 
 
 # --------------------------------------------------------------------------------------
@@ -170,10 +336,10 @@ def normalize_word(word: str) -> str:
 
 
 def is_negated(example: Mapping[str, Any]) -> bool:
-    """True when a negation word is part of the example's rationale (it flips the label).
+    """True when a negation word is part of the example's rationale (it flips a verdict).
 
     Works on a row of the generated corpus, so ``ds.filter(is_negated)`` keeps the reviews
-    whose verdict is expressed through "not"/"never".
+    with at least one verdict expressed through "not"/"never".
     """
     words = example["text"].split()
     return any(flag and normalize_word(w) in NEGATIONS for w, flag in zip(words, example["rationale"]))
@@ -185,101 +351,95 @@ def is_mixed(example: Mapping[str, Any]) -> bool:
 
 
 # --------------------------------------------------------------------------------------
-# The grammar
+# The review grammar
 # --------------------------------------------------------------------------------------
-def _plain(phrase: str) -> list[Word]:
-    """Words of a phrase that never decide the label."""
-    return [(w, 0) for w in phrase.split()]
-
-
-def _clause(
-    rng: random.Random, polarity: int, decisive: bool, *, lead: bool, trail: bool
-) -> list[Word]:
-    """One "subject verb [negation] [intensifier] sentiment" clause with the given polarity.
-
-    ``decisive`` says whether this clause carries the review's verdict; only then are its
-    negation and sentiment word flagged.
-    """
-    words: list[Word] = []
+def _clause(b: _Builder, rng: random.Random, polarity: int, weight: float, *, lead: bool, trail: bool) -> None:
+    """"[lead] subject verb [negation] [booster | hedge] sentiment [trail]" leaning to ``polarity``."""
     if lead and rng.random() < _P_LEAD:
-        words += _plain(rng.choice(LEAD_FILLERS))
-    words += _plain(rng.choice(SUBJECTS))
-    negated = rng.random() < _P_NEGATION
-    if negated:
-        phrase = rng.choice(NEGATED_VERB_PHRASES)
-        words += [(w, int(decisive and w in NEGATIONS)) for w in phrase.split()]
+        b.add(rng.choice(LEAD_FILLERS))
+    b.add(rng.choice(SUBJECTS))
+    negation = None
+    if rng.random() < _P_NEGATION:
+        for word in rng.choice(NEGATED_VERB_PHRASES).split():
+            index = b.add(word, "negation" if word in NEGATIONS else "other", int(word in NEGATIONS))
+            negation = index if word in NEGATIONS else negation
     else:
-        words.append((rng.choice(VERBS), 0))
-    if rng.random() < _P_INTENSIFIER:
-        words.append((rng.choice(INTENSIFIERS), 0))
-    # A negation flips the clause, so the sentiment word must have the other polarity.
-    word_polarity = polarity ^ int(negated)
-    pool = POSITIVE_WORDS if word_polarity == 1 else NEGATIVE_WORDS
-    words.append((rng.choice(pool), int(decisive)))
+        b.add(rng.choice(VERBS))
+    modifier, factor = None, 1.0
+    draw = rng.random()
+    if draw < _P_BOOSTER:
+        modifier, factor = b.add(rng.choice(BOOSTERS), "modifier"), BOOSTER_FACTOR
+    elif draw < _P_BOOSTER + _P_HEDGE and negation is None:  # "not somewhat good" is not English
+        modifier, factor = b.add(rng.choice(HEDGES), "modifier"), HEDGE_FACTOR
+    # A negation flips the clause, so its sentiment word has the other polarity.
+    word_polarity = polarity ^ int(negation is not None)
+    word = rng.choice(POSITIVE_WORDS if word_polarity == 1 else NEGATIVE_WORDS)
+    sign = 1.0 if word_polarity == 1 else -1.0
+    evidence = b.add(word, "evidence", 1)
+    b.clauses.append(Clause(_REVIEW_DIRECTION, sign * STRENGTH[word], weight, evidence, negation, modifier, factor))
     if trail and rng.random() < _P_TRAIL:
-        words += _plain(rng.choice(TRAIL_FILLERS))
-    return words
+        b.add(rng.choice(TRAIL_FILLERS))
 
 
-def _sentence(words: list[Word]) -> list[Word]:
-    """Capitalise the first word and attach the final period to the last one."""
-    first, flag = words[0]
-    words = [(first[0].upper() + first[1:], flag), *words[1:]]
-    last, flag = words[-1]
-    words[-1] = (last + ".", flag)
-    return words
-
-
-def _review(rng: random.Random, label: int) -> list[Word]:
-    """One to three sentences whose verdict is ``label``."""
+def _review(rng: random.Random) -> GeneratedExample:
+    """One to five sentences leaning one way; its label is drawn from the label model."""
+    leaning = int(rng.random() < 0.5)
     counts, weights = zip(*_SENTENCE_COUNT_WEIGHTS.items())
     n_sentences = rng.choices(counts, weights=weights)[0]
-    positions = list(range(n_sentences))
-    mixed_at = rng.choice(positions) if rng.random() < _P_MIXED else None
-    neutral_at = None
-    if n_sentences > 1 and rng.random() < _P_NEUTRAL:
-        # At most one neutral sentence and never instead of the mixed one, so at least
-        # one sentence always carries the verdict.
-        neutral_at = rng.choice([p for p in positions if p != mixed_at])
+    kinds, kind_weights = zip(*_SENTENCE_KIND_WEIGHTS.items())
+    plan = [rng.choices(kinds, weights=kind_weights)[0] for _ in range(n_sentences)]
+    if not any(kind in ("verdict", "mixed") for kind in plan):
+        plan[rng.randrange(n_sentences)] = "verdict"  # every review gives some opinion
 
-    words: list[Word] = []
-    for position in positions:
-        if position == neutral_at:
-            sentence = _plain(rng.choice(NEUTRAL_SENTENCES))
-        elif position == mixed_at:
-            sentence = (
-                _clause(rng, 1 - label, decisive=False, lead=True, trail=False)
-                + [(CONTRAST_WORD, 0)]
-                + _clause(rng, label, decisive=True, lead=False, trail=True)
-            )
+    b = _Builder()
+    for kind in plan:
+        b.start_sentence()
+        polarity = leaning if rng.random() < _P_AGREE else 1 - leaning
+        if kind == "verdict":
+            _clause(b, rng, polarity, 1.0, lead=True, trail=True)
+        elif kind == "mixed":
+            _clause(b, rng, 1 - polarity, CONTRAST_WEIGHTS[0], lead=True, trail=False)
+            b.add(CONTRAST_WORD, "contrast")
+            _clause(b, rng, polarity, CONTRAST_WEIGHTS[1], lead=False, trail=True)
+        elif kind == "neutral":
+            b.add(rng.choice(NEUTRAL_SENTENCES))
         else:
-            sentence = _clause(rng, label, decisive=True, lead=True, trail=True)
-        words += _sentence(sentence)
-    return words
+            word = rng.choice(POSITIVE_WORDS + NEGATIVE_WORDS)
+            b.add(rng.choice(DISTRACTOR_TEMPLATES).format(w=word, a="an" if word[0] in "aeiou" else "a"))
+        b.end_sentence()
+    return b.example(rng, (0.0, 0.0), REVIEW_LABEL_NOISE)
 
 
-def _generate(n: int, seed: int) -> dict[str, list]:
-    """``n`` distinct reviews; example i is the same for every n > i (prefix-stable)."""
-    rng = random.Random(seed)
-    texts: list[str] = []
-    labels: list[int] = []
-    rationales: list[list[int]] = []
+def _distinct(rng: random.Random, n: int, draw, min_words: int, max_words: int, what: str) -> list[GeneratedExample]:
+    """``n`` distinct examples of ``draw(rng)`` within the length limits; prefix-stable in ``n``."""
+    examples: list[GeneratedExample] = []
     seen: set[str] = set()
     attempts, max_attempts = 0, 200 * n + 1000
-    while len(texts) < n:
+    while len(examples) < n:
         attempts += 1
-        if attempts > max_attempts:  # the grammar has ~10^9 reviews, so this is a bug guard
-            raise RuntimeError(f"could not generate {n} distinct reviews with seed={seed}")
-        label = int(rng.random() < 0.5)
-        words = _review(rng, label)
-        text = " ".join(w for w, _ in words)
-        if not MIN_WORDS <= len(words) <= MAX_WORDS or text in seen:
+        if attempts > max_attempts:  # the grammars have ~10^12 texts, so this is a bug guard
+            raise RuntimeError(f"could not generate {n} distinct {what}")
+        example = draw(rng)
+        if not min_words <= len(example.words) <= max_words or example.text in seen:
             continue
-        seen.add(text)
-        texts.append(text)
-        labels.append(label)
-        rationales.append([flag for _, flag in words])
-    return {"text": texts, "label": labels, "rationale": rationales}
+        seen.add(example.text)
+        examples.append(example)
+    return examples
+
+
+def review_examples(n: int, seed: int) -> list[GeneratedExample]:
+    """The ``n`` generated reviews of ``load_reviews(n, seed, source="generated")``, with their
+    label model (``example.probabilities()``), in the same order (before any split)."""
+    rng = random.Random(seed)
+    return _distinct(rng, n, _review, MIN_WORDS, MAX_WORDS, f"reviews with seed={seed}")
+
+
+def _columns(examples: Sequence[GeneratedExample]) -> dict[str, list]:
+    return {
+        "text": [e.text for e in examples],
+        "label": [e.label for e in examples],
+        "rationale": [list(e.rationale) for e in examples],
+    }
 
 
 def _features(with_rationale: bool) -> datasets.Features:
@@ -303,9 +463,8 @@ def _split_indices(n: int, split: str | None) -> list[int]:
 
 
 def _load_generated(n: int, seed: int, split: str | None) -> datasets.Dataset:
-    columns = _generate(n, seed)
-    keep = _split_indices(n, split)
-    columns = {name: [values[i] for i in keep] for name, values in columns.items()}
+    examples = review_examples(n, seed)
+    columns = _columns([examples[i] for i in _split_indices(n, split)])
     return datasets.Dataset.from_dict(columns, features=_features(with_rationale=True))
 
 
@@ -385,15 +544,27 @@ def load_reviews(
 # * ``label``: 0 = anti (denies or dismisses climate change or climate action),
 #   1 = neutral (mentions the topic without taking a side), 2 = pro (supports climate
 #   science or action), 3 = news (reports a fact with a source, a reporting verb and a number).
-# * ``rationale`` has one 0/1 flag per whitespace word. 1 marks: in an opinion (anti/pro)
-#   the stance word ("real", "hoax", "pointless") and the negation ("not"/"hardly") that
-#   flips it; in a neutral post the word that makes it a mere mention ("discussed",
-#   "wondering"); in a news post the reporting verb ("reports", "finds"). Hedges, fillers,
-#   hashtags, @mentions, numbers and articles are 0. The flagged words decide the label.
-# * Numbers occur in news and in neutral small talk ("it is 31 degrees today"), so a number
-#   alone never decides; hashtags and @mentions occur in every class.
+#   Each post is written for one class, but its label is drawn from the label model of the
+#   module docstring: class scores start at (0, 0.5, 0, 0), a stance clause of strength s adds
+#   2 s to pro and -2 s to anti (negation x-0.5, booster x1.5, hedge x0.5), a neutral cue
+#   adds 2 x its strength to neutral, a reporting verb to news. Hedged opinions, news with a comment and
+#   mentions with an aside are genuinely ambiguous; ``CLIMATE_LABEL_NOISE`` adds wrong labels.
+# * ``rationale`` has one 0/1 flag per whitespace word. 1 marks the words the label model
+#   reads: in an opinion the stance word ("real", "hoax", "pointless") and the negation
+#   ("not"/"hardly") that flips it; in a mention the word that makes it one ("discussed",
+#   "wondering"); in news the reporting verb ("reports", "finds"). Hedges, boosters, fillers,
+#   hashtags, @mentions, numbers and articles are 0.
+# * Numbers occur in news and in small talk ("it is 31 degrees today"), so a number alone
+#   never decides; hashtags and @mentions occur in every class.
 CLIMATE_LABEL_NAMES: tuple[str, str, str, str] = ("anti", "neutral", "pro", "news")
 CLIMATE_SOURCES: tuple[str, ...] = ("auto", "generated")
+CLIMATE_LABEL_NOISE = 0.03
+_CLIMATE_BASE = (0.0, 0.5, 0.0, 0.0)  # no evidence at all: a mere mention, mostly
+CLIMATE_HEDGE_FACTOR = 0.5  # "maybe", "perhaps": a hedged stance is a weak one
+_CLIMATE_SCALE = 2.0  # evidence -> class scores, as _REVIEW_SCALE
+_STANCE_DIRECTION = (-_CLIMATE_SCALE, 0.0, _CLIMATE_SCALE, 0.0)
+_NEUTRAL_DIRECTION = (0.0, _CLIMATE_SCALE, 0.0, 0.0)
+_NEWS_DIRECTION = (0.0, 0.0, 0.0, _CLIMATE_SCALE)
 
 # Subjects that name the threat, and subjects that name the response to it. Stance words
 # are split by the kind of subject they fit; "a hoax" style phrases flag the noun only.
@@ -405,30 +576,32 @@ CLIMATE_ACTIONS: tuple[str, ...] = (
     "climate action", "renewable energy", "the paris agreement", "cutting emissions",
     "carbon pricing", "solar power", "the energy transition", "a carbon tax",
 )
-THREAT_PRO_WORDS: tuple[str, ...] = (
-    "real", "urgent", "serious", "undeniable", "dangerous", "alarming", "accelerating",
-    "devastating", "a threat", "an emergency", "a fact",
-)
-THREAT_ANTI_WORDS: tuple[str, ...] = (
-    "exaggerated", "overblown", "fake", "harmless", "overhyped", "fabricated", "imaginary",
-    "a hoax", "a myth", "a lie",
-)
-ACTION_PRO_WORDS: tuple[str, ...] = (
-    "necessary", "essential", "vital", "overdue", "crucial", "sensible", "worthwhile",
-    "important", "a priority", "a necessity", "an opportunity",
-)
-ACTION_ANTI_WORDS: tuple[str, ...] = (
-    "pointless", "useless", "wasteful", "ruinous", "absurd", "misguided", "costly",
-    "a scam", "a waste", "a joke",
-)
+# Stance phrase -> strength (sign: its direction, pro for the first two lists).
+THREAT_PRO_WORDS: dict[str, float] = {
+    "real": 2.0, "urgent": 2.5, "serious": 2.0, "undeniable": 3.0, "dangerous": 2.5, "alarming": 2.5,
+    "accelerating": 1.5, "devastating": 3.0, "a threat": 2.5, "an emergency": 3.0, "a fact": 2.0,
+}
+THREAT_ANTI_WORDS: dict[str, float] = {
+    "exaggerated": 2.0, "overblown": 2.5, "fake": 3.0, "harmless": 2.0, "overhyped": 2.0, "alarmist": 2.0,
+    "fabricated": 3.0, "imaginary": 3.0, "a hoax": 3.0, "a myth": 3.0, "a lie": 3.0,
+}
+ACTION_PRO_WORDS: dict[str, float] = {
+    "necessary": 2.0, "essential": 2.5, "vital": 2.5, "overdue": 2.0, "crucial": 2.5, "sensible": 1.5,
+    "worthwhile": 1.5, "important": 2.0, "a priority": 2.0, "a necessity": 2.5, "an opportunity": 1.5,
+}
+ACTION_ANTI_WORDS: dict[str, float] = {
+    "pointless": 2.5, "useless": 2.5, "wasteful": 2.0, "ruinous": 3.0, "absurd": 2.5, "misguided": 2.0,
+    "costly": 1.2, "unaffordable": 1.5, "a scam": 3.0, "a waste": 2.5, "a joke": 2.5,
+}
 CLIMATE_VERBS: tuple[str, ...] = ("is", "remains", "seems")
 CLIMATE_NEGATIONS: tuple[str, ...] = ("not", "hardly")
 # Negated forms; exactly one word of each is in CLIMATE_NEGATIONS.
 CLIMATE_NEGATED_VERB_PHRASES: tuple[str, ...] = (
-    "is not", "is hardly", "does not seem", "is really not", "is simply not", "is certainly not",
+    "is not", "is hardly", "does not seem", "is really not", "is simply not", "is surely not",
 )
-# Hedges and boosters between a plain verb and the stance word; they never flip it.
-CLIMATE_HEDGES: tuple[str, ...] = ("probably", "clearly", "perhaps", "definitely", "maybe", "truly")
+# Between a plain verb and the stance word: hedges halve the stance, boosters add half.
+CLIMATE_HEDGES: tuple[str, ...] = ("probably", "perhaps", "maybe", "somewhat")
+CLIMATE_BOOSTERS: tuple[str, ...] = ("clearly", "definitely", "truly", "absolutely")
 CLIMATE_LEADS: tuple[str, ...] = (
     "honestly,", "I think", "in my view,", "to be fair,", "frankly,", "I believe", "look,",
     "let me say it:", "for the record,",
@@ -437,19 +610,23 @@ CLIMATE_TRAILS: tuple[str, ...] = (
     "if you ask me", "at this point", "these days", "and everyone knows it", "for sure",
     "as far as I can tell",
 )
-# Neutral posts: "{s}" is a subject, the word in *stars* is the flagged cue.
-NEUTRAL_TEMPLATES: tuple[str, ...] = (
-    "we *discussed* {s} in class today", "my uncle keeps *mentioning* {s}",
-    "I am *wondering* what people think of {s}", "anyone else *curious* about {s}?",
-    "*debating* {s} with friends tonight", "my teacher *asked* us about {s}",
-    "I *watched* a documentary about {s}", "*thinking* about {s} on the bus",
-    "a *question* about {s} came up at work", "so many *opinions* about {s} online",
+# Mentions: "{s}" is a subject, the word in *stars* is the cue (strength after the colon).
+NEUTRAL_TEMPLATES: tuple[tuple[str, float], ...] = (
+    ("we *discussed* {s} in class today", 3.0), ("my uncle keeps *mentioning* {s}", 2.5),
+    ("I am *wondering* what people think of {s}", 3.0), ("anyone else *curious* about {s}?", 3.0),
+    ("*debating* {s} with friends tonight", 2.5), ("my teacher *asked* us about {s}", 2.5),
+    ("I *watched* a documentary about {s}", 2.0), ("*thinking* about {s} on the bus", 2.5),
+    ("a *question* about {s} came up at work", 2.5), ("so many *opinions* about {s} online", 2.0),
 )
 NEWS_SOURCES: tuple[str, ...] = (
     "a new study", "the UN", "NASA", "a government report", "the met office", "a new survey",
     "the weather service", "an industry group", "a university team",
 )
-NEWS_VERBS: tuple[str, ...] = ("reports", "finds", "says", "shows", "confirms", "estimates", "announced", "notes")
+# Reporting verb -> strength of the news cue.
+NEWS_VERBS: dict[str, float] = {
+    "reports": 3.0, "finds": 3.0, "says": 2.0, "shows": 3.0, "confirms": 3.0, "estimates": 2.5,
+    "announced": 3.0, "notes": 2.0,
+}
 # Facts reported by the news posts; {n} a number, {y} a year.
 NEWS_FACTS: tuple[str, ...] = (
     "sea levels rose {n} centimetres since {y}", "emissions fell {n} percent in {y}",
@@ -467,45 +644,24 @@ SMALL_TALK: tuple[str, ...] = (
 HASHTAGS: tuple[str, ...] = ("#climate", "#environment", "#energy", "#planet", "#earth", "#weather")
 MENTIONS: tuple[str, ...] = ("@jordan_b", "@weather_nerd", "@citydesk", "@mike_t", "@ana.reads", "@green_dad")
 
-MIN_CLIMATE_WORDS, MAX_CLIMATE_WORDS = 4, 40
-_P_SECOND_OPINION = 0.25
+MIN_CLIMATE_WORDS, MAX_CLIMATE_WORDS = 4, 60
+_P_SECOND_OPINION = 0.3  # an opinion post gives a second opinion (usually the same side)
+_P_SECOND_AGREES = 0.6
+_P_ASIDE = 0.3  # a mention or a news post adds a (hedged or not) opinion of its own
 _P_SMALL_TALK = 0.3
 _P_CLIMATE_NEGATION = 0.3
-_P_HEDGE = 0.35
+_P_CLIMATE_HEDGE = 0.35
+_P_CLIMATE_BOOSTER = 0.2
 _P_CLIMATE_LEAD = 0.35
 _P_CLIMATE_TRAIL = 0.25
 _P_HASHTAG = 0.35
 _P_MENTION = 0.25
 
 
-def _stance_pool(threat: bool, stance_pro: bool) -> tuple[str, ...]:
+def _stance_pool(threat: bool, stance_pro: bool) -> dict[str, float]:
     if threat:
         return THREAT_PRO_WORDS if stance_pro else THREAT_ANTI_WORDS
     return ACTION_PRO_WORDS if stance_pro else ACTION_ANTI_WORDS
-
-
-def _opinion(rng: random.Random, pro: bool, *, lead: bool) -> list[Word]:
-    """"[lead] subject verb [hedge | negation] stance [trail]" whose stance is pro or anti."""
-    words: list[Word] = []
-    if lead and rng.random() < _P_CLIMATE_LEAD:
-        words += _plain(rng.choice(CLIMATE_LEADS))
-    threat = rng.random() < 0.5
-    words += _plain(rng.choice(CLIMATE_THREATS if threat else CLIMATE_ACTIONS))
-    negated = rng.random() < _P_CLIMATE_NEGATION
-    if negated:
-        phrase = rng.choice(CLIMATE_NEGATED_VERB_PHRASES)
-        words += [(w, int(w in CLIMATE_NEGATIONS)) for w in phrase.split()]
-    else:
-        words.append((rng.choice(CLIMATE_VERBS), 0))
-        if rng.random() < _P_HEDGE:
-            words.append((rng.choice(CLIMATE_HEDGES), 0))
-    # A negation flips the stance word: "is not real" is anti, "is not a hoax" is pro.
-    stance = rng.choice(_stance_pool(threat, pro ^ negated))
-    *article, cue = stance.split()
-    words += _plain(" ".join(article)) + [(cue, 1)]
-    if rng.random() < _P_CLIMATE_TRAIL:
-        words += _plain(rng.choice(CLIMATE_TRAILS))
-    return words
 
 
 def _fill(rng: random.Random, template: str) -> str:
@@ -514,91 +670,124 @@ def _fill(rng: random.Random, template: str) -> str:
     )
 
 
-def _starred(phrase: str) -> list[Word]:
-    """Words of a template; the one written *like this* is the cue."""
-    words = []
-    for w in phrase.split():
-        core = w.strip("?")
-        cue = core.startswith("*") and core.endswith("*")
-        words.append((w.replace("*", ""), int(cue)))
-    return words
-
-
-def _neutral(rng: random.Random) -> list[Word]:
-    return _starred(_fill(rng, rng.choice(NEUTRAL_TEMPLATES)))
-
-
-def _news(rng: random.Random) -> list[Word]:
-    return (
-        _plain(rng.choice(NEWS_SOURCES))
-        + [(rng.choice(NEWS_VERBS), 1)]
-        + _plain(_fill(rng, rng.choice(NEWS_FACTS)))
-    )
-
-
-def _post_sentence(words: list[Word]) -> list[Word]:
-    """Capitalise the first word; end with a period unless the sentence asks a question."""
-    first, flag = words[0]
-    words = [(first[0].upper() + first[1:], flag), *words[1:]]
-    last, flag = words[-1]
-    if not last.endswith("?"):
-        words[-1] = (last + ".", flag)
-    return words
-
-
-def _post(rng: random.Random, label: int) -> list[Word]:
-    """One post whose class is ``label`` (index into CLIMATE_LABEL_NAMES)."""
-    name = CLIMATE_LABEL_NAMES[label]
-    if name in ("anti", "pro"):
-        sentences = [_opinion(rng, name == "pro", lead=True)]
-        if rng.random() < _P_SECOND_OPINION:
-            sentences.append(_opinion(rng, name == "pro", lead=False))
-    elif name == "neutral":
-        sentences = [_neutral(rng)]
+def _opinion(b: _Builder, rng: random.Random, pro: bool, *, lead: bool, weight: float = 1.0) -> None:
+    """"[lead] subject verb [negation | hedge | booster] stance [trail]" for or against."""
+    if lead and rng.random() < _P_CLIMATE_LEAD:
+        b.add(rng.choice(CLIMATE_LEADS))
+    threat = rng.random() < 0.5
+    b.add(rng.choice(CLIMATE_THREATS if threat else CLIMATE_ACTIONS))
+    negation, modifier, factor = None, None, 1.0
+    if rng.random() < _P_CLIMATE_NEGATION:
+        for word in rng.choice(CLIMATE_NEGATED_VERB_PHRASES).split():
+            index = b.add(word, "negation" if word in CLIMATE_NEGATIONS else "other", int(word in CLIMATE_NEGATIONS))
+            negation = index if word in CLIMATE_NEGATIONS else negation
     else:
-        sentences = [_news(rng)]
+        b.add(rng.choice(CLIMATE_VERBS))
+        draw = rng.random()
+        if draw < _P_CLIMATE_HEDGE:
+            modifier, factor = b.add(rng.choice(CLIMATE_HEDGES), "modifier"), CLIMATE_HEDGE_FACTOR
+        elif draw < _P_CLIMATE_HEDGE + _P_CLIMATE_BOOSTER:
+            modifier, factor = b.add(rng.choice(CLIMATE_BOOSTERS), "modifier"), BOOSTER_FACTOR
+    # A negation flips the stance word: "is not real" is anti, "is not a hoax" is pro.
+    word_pro = pro ^ (negation is not None)
+    pool = _stance_pool(threat, word_pro)
+    stance = rng.choice(list(pool))
+    *article, cue = stance.split()
+    if article:
+        b.add(" ".join(article))
+    evidence = b.add(cue, "evidence", 1)
+    sign = 1.0 if word_pro else -1.0
+    b.clauses.append(Clause(_STANCE_DIRECTION, sign * pool[stance], weight, evidence, negation, modifier, factor))
+    if rng.random() < _P_CLIMATE_TRAIL:
+        b.add(rng.choice(CLIMATE_TRAILS))
+
+
+def _starred(b: _Builder, phrase: str, strength: float, direction: tuple[float, ...]) -> None:
+    """Words of a template; the one written *like this* is the cue."""
+    for word in phrase.split():
+        core = word.strip("?")
+        if core.startswith("*") and core.endswith("*"):
+            evidence = b.add(word.replace("*", ""), "evidence", 1)
+            b.clauses.append(Clause(direction, strength, 1.0, evidence))
+        else:
+            b.add(word)
+
+
+def _neutral(b: _Builder, rng: random.Random) -> None:
+    template, strength = rng.choice(NEUTRAL_TEMPLATES)
+    _starred(b, _fill(rng, template), strength, _NEUTRAL_DIRECTION)
+
+
+def _news(b: _Builder, rng: random.Random) -> None:
+    b.add(rng.choice(NEWS_SOURCES))
+    verb = rng.choice(list(NEWS_VERBS))
+    evidence = b.add(verb, "evidence", 1)
+    b.clauses.append(Clause(_NEWS_DIRECTION, NEWS_VERBS[verb], 1.0, evidence))
+    b.add(_fill(rng, rng.choice(NEWS_FACTS)))
+
+
+def _post(rng: random.Random, intended: int) -> GeneratedExample:
+    """One post written for class ``intended`` (index into CLIMATE_LABEL_NAMES); label drawn."""
+    name = CLIMATE_LABEL_NAMES[intended]
+    sentences: list[tuple[str, Any]] = []
+    if name in ("anti", "pro"):
+        pro = name == "pro"
+        sentences.append(("opinion", (pro, True)))
+        if rng.random() < _P_SECOND_OPINION:
+            sentences.append(("opinion", (pro if rng.random() < _P_SECOND_AGREES else not pro, False)))
+    else:
+        sentences.append((name, None))
+        if rng.random() < _P_ASIDE:  # "... Honestly, it is probably serious."
+            sentences.append(("opinion", (rng.random() < 0.5, True)))
     if rng.random() < _P_SMALL_TALK:
-        sentences.insert(rng.randint(0, len(sentences)), _plain(_fill(rng, rng.choice(SMALL_TALK))))
-    words = [w for sentence in sentences for w in _post_sentence(sentence)]
+        sentences.insert(rng.randint(0, len(sentences)), ("small talk", None))
+
+    b = _Builder()
     if rng.random() < _P_MENTION:
-        words.insert(0, (rng.choice(MENTIONS), 0))
+        b.add(rng.choice(MENTIONS))
+    for kind, argument in sentences:
+        b.start_sentence()
+        if kind == "opinion":
+            _opinion(b, rng, argument[0], lead=argument[1])
+        elif kind == "neutral":
+            _neutral(b, rng)
+        elif kind == "news":
+            _news(b, rng)
+        else:
+            b.add(_fill(rng, rng.choice(SMALL_TALK)))
+        b.end_sentence()
     if rng.random() < _P_HASHTAG:
-        words += _plain(" ".join(rng.sample(HASHTAGS, rng.choice((1, 1, 2)))))
-    return words
+        b.add(" ".join(rng.sample(HASHTAGS, rng.choice((1, 1, 2)))))
+    return b.example(rng, _CLIMATE_BASE, CLIMATE_LABEL_NOISE)
 
 
-def _generate_climate(n: int, seed: int) -> dict[str, list]:
-    """``n`` distinct posts; prefix-stable in ``n``.
+def climate_examples(n: int, seed: int) -> list[GeneratedExample]:
+    """The ``n`` generated posts of ``load_climate(n, seed)`` with their label model, in order.
 
-    Classes come in shuffled blocks of four, one stream of blocks for the held-out positions
-    and one for the others, so the train and test splits are each balanced (within one
-    block) whatever ``n``.
+    Posts are written for classes in shuffled blocks of four, one stream of blocks for the
+    held-out positions and one for the others, so the classes the posts are *written for*
+    are balanced in each split whatever ``n``; the labels, drawn from the label model, are
+    balanced up to chance.
     """
     rng = random.Random(seed)
-    texts: list[str] = []
-    labels: list[int] = []
-    rationales: list[list[int]] = []
+    examples: list[GeneratedExample] = []
     seen: set[str] = set()
     blocks: dict[bool, list[int]] = {True: [], False: []}
     attempts, max_attempts = 0, 200 * n + 1000
-    while len(texts) < n:
+    while len(examples) < n:
         attempts += 1
         if attempts > max_attempts:
             raise RuntimeError(f"could not generate {n} distinct climate posts with seed={seed}")
-        block = blocks[len(texts) % _TEST_EVERY == _TEST_EVERY - 1]  # same rule as _split_indices
+        block = blocks[len(examples) % _TEST_EVERY == _TEST_EVERY - 1]  # same rule as _split_indices
         if not block:
             block += rng.sample(range(len(CLIMATE_LABEL_NAMES)), len(CLIMATE_LABEL_NAMES))
-        label = block[-1]
-        words = _post(rng, label)
-        text = " ".join(w for w, _ in words)
-        if not MIN_CLIMATE_WORDS <= len(words) <= MAX_CLIMATE_WORDS or text in seen:
-            continue  # redraw the same class, so every block of four stays balanced
+        example = _post(rng, block[-1])
+        if not MIN_CLIMATE_WORDS <= len(example.words) <= MAX_CLIMATE_WORDS or example.text in seen:
+            continue  # redraw for the same class, so every block of four stays balanced
         block.pop()
-        seen.add(text)
-        texts.append(text)
-        labels.append(label)
-        rationales.append([flag for _, flag in words])
-    return {"text": texts, "label": labels, "rationale": rationales}
+        seen.add(example.text)
+        examples.append(example)
+    return examples
 
 
 def _climate_features() -> datasets.Features:
@@ -620,7 +809,7 @@ def load_climate(n: int = 4000, seed: int = 0, split: str | None = None, source:
     """Short posts about climate change with ``text``, ``label`` and ``rationale`` columns.
 
     ``label`` is a ClassLabel: 0 = anti, 1 = neutral, 2 = pro, 3 = news (the order of the
-    course's climate model). ``rationale`` flags the words that decide the label (see the
+    course's climate model). ``rationale`` flags the words the label model reads (see the
     conventions above this function).
 
     Args:
@@ -636,9 +825,8 @@ def load_climate(n: int = 4000, seed: int = 0, split: str | None = None, source:
         TypeError / ValueError: for a bad ``n``, ``seed``, ``split`` or ``source``.
     """
     _check_arguments(n, seed, split, source, sources=CLIMATE_SOURCES, what="posts")
-    columns = _generate_climate(n, seed)
-    keep = _split_indices(n, split)
-    columns = {name: [values[i] for i in keep] for name, values in columns.items()}
+    examples = climate_examples(n, seed)
+    columns = _columns([examples[i] for i in _split_indices(n, split)])
     return datasets.Dataset.from_dict(columns, features=_climate_features())
 
 

@@ -571,6 +571,15 @@ def top_k_overlap(a, b, k):
     A, B = top(a), top(b)
     return len(A & B) / len(A | B)
 ''',
+        # k distinct words instead of the first k entries: a word listed twice (lime's "the") keeps one
+        # weight, the last, and the top-k set is refilled with the next word
+        "distinct_words_via_dict": '''
+def top_k_overlap(a, b, k):
+    da, db = dict(a), dict(b)
+    A = set(sorted(da, key=lambda w: abs(da[w]), reverse=True)[:k])
+    B = set(sorted(db, key=lambda w: abs(db[w]), reverse=True)[:k])
+    return len(A & B) / max(len(A | B), 1)
+''',
     },
 }
 
@@ -767,12 +776,29 @@ def top_k_overlap(a, b, k):
     B = {w for w, _ in heapq.nlargest(k, pb, key=lambda p: abs(p[1]))}
     return float(len(A.intersection(B))) / len(A.union(B))
 ''',
-        "dict_first": '''
-def top_k_overlap(a, b, k):
-    da, db = dict(a), dict(b)
-    A = set(sorted(da, key=lambda w: abs(da[w]), reverse=True)[:k])
-    B = set(sorted(db, key=lambda w: abs(db[w]), reverse=True)[:k])
-    return len(A & B) / max(len(A | B), 1)
-''',
+    },
+}
+
+# One mistake, the tests that fail for it (visible tests included): every other test passes.
+# A mistake in weighted_mse costs no fit_surrogate test: the hidden ones use a reference loss, and the visible
+# one skips its value check (saying why) when weighted_mse is wrong for [N, 1] predictions.
+ISOLATED = {
+    "perturb_tokens": {
+        "with_replacement": {"test_perturb_tokens_visible", "test_perturb_tokens_counts"},
+    },
+    "kernel_weights": {
+        "unsquared_distance": {"test_kernel_weights_visible", "test_kernel_weights_values"},
+    },
+    "weighted_mse": {
+        "broadcast_n_by_n": {"test_weighted_mse_visible", "test_weighted_mse_shapes", "test_weighted_mse_gradient"},
+        "unweighted": {"test_weighted_mse_visible", "test_weighted_mse_values", "test_weighted_mse_shapes",
+                       "test_weighted_mse_gradient"},
+    },
+    "fit_surrogate": {
+        "no_zero_grad": {"test_fit_surrogate_visible", "test_fit_surrogate_linear", "test_fit_surrogate_weights",
+                         "test_fit_surrogate_targets"},  # its first check: "fix the training loop first"
+    },
+    "top_k_overlap": {
+        "divides_by_k": {"test_top_k_overlap_visible", "test_top_k_overlap_jaccard"},
     },
 }

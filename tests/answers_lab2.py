@@ -298,6 +298,12 @@ def rank_agreement(a, b):
     if len(shared) < 2: return 0.0
     return float(scipy.stats.kendalltau([a[w] for w in shared], [b[w] for w in shared]).statistic)
 ''',
+        "returns_result_object": '''
+def rank_agreement(a, b):
+    shared = [w for w in a if w in b]
+    if len(shared) < 2: return float("nan")
+    return scipy.stats.kendalltau([a[w] for w in shared], [b[w] for w in shared])
+''',
     },
 }
 
@@ -399,5 +405,24 @@ def rank_agreement(a, b):
     tau, _ = scipy.stats.kendalltau([a[w] for w in shared], [b[w] for w in shared])
     return float(tau)
 ''',
+    },
+}
+
+
+# One mistake, the tests that fail for it (visible tests included): every other test passes.
+ISOLATED = {
+    "make_predict_proba": {
+        "no_attention_mask": {"test_make_predict_proba_visible", "test_make_predict_proba_values",
+                              "test_make_predict_proba_batches"},
+    },
+    "sample_accuracy": {
+        "first_n": {"test_sample_accuracy_visible", "test_sample_accuracy_draw"},
+    },
+    "cls_attention": {
+        "max_over_heads": {"test_cls_attention_visible", "test_cls_attention_values"},
+        "column_not_row": {"test_cls_attention_visible", "test_cls_attention_values"},
+    },
+    "rank_agreement": {
+        "returns_result_object": {"test_rank_agreement_visible", "test_rank_agreement_hidden"},
     },
 }

@@ -452,3 +452,18 @@ def rationale_agreement(scores, gold_mask, k=None):
 ''',
     },
 }
+
+# One mistake, the tests that fail for it (visible tests included): every other test passes.
+# comprehensiveness and sufficiency call mask_top_k: their hidden tests use a reference one, and their visible
+# tests skip the value checks (saying why) when mask_top_k is wrong on their input, so a mistake in mask_top_k
+# costs points in its own tests only.
+ISOLATED = {
+    "mask_top_k": {
+        "masks_specials": {"test_mask_top_k_visible", "test_mask_top_k_hidden"},
+        "lowest_scores": {"test_mask_top_k_visible", "test_mask_top_k_hidden"},
+    },
+    "comprehensiveness": {
+        "truncates_k": {"test_comprehensiveness_visible", "test_comprehensiveness_hidden"},
+        "k_can_be_zero": {"test_comprehensiveness_visible", "test_comprehensiveness_hidden"},
+    },
+}

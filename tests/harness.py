@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,8 +61,17 @@ def read_exercises(path: Path) -> tuple[str, dict[str, Exercise]]:
     return setup, exercises
 
 
-def grade(setup: str, exercises: dict[str, Exercise], name: str, candidate: str) -> dict[str, tuple[float, str]]:
-    """Points and failure message per test cell of exercise `name` for `candidate` source.
+def dependents(exercises: dict[str, Exercise], name: str) -> list[str]:
+    """The other exercises whose reference solution calls `name` (Lab 4's comprehensiveness calls mask_top_k)."""
+    call = re.compile(rf"\b{re.escape(name)}\(")
+    return [other for other, exercise in exercises.items()
+            if other != name and call.search(exercise.solution)]
+
+
+def grade(setup: str, exercises: dict[str, Exercise], name: str, candidate: str,
+          tests_of: list[str] | None = None) -> dict[str, tuple[float, str]]:
+    """Points and failure message per test cell of exercise `name` (or of each exercise in
+    `tests_of`) for `candidate` source.
 
     The namespace holds the set-up cell and the reference solutions of the other
     exercises, as if the student had solved everything else correctly.
@@ -74,7 +84,8 @@ def grade(setup: str, exercises: dict[str, Exercise], name: str, candidate: str)
                 exec(compile(other.solution, f"<{other.name}>", "exec"), namespace)
         exec(compile(candidate, f"<candidate {name}>", "exec"), namespace)
     results = {}
-    for grade_id, points, source in exercises[name].tests:
+    tests = [test for owner in (tests_of or [name]) for test in exercises[owner].tests]
+    for grade_id, points, source in tests:
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 exec(compile(source, f"<{grade_id}>", "exec"), namespace)

@@ -10,7 +10,7 @@ import importlib
 
 import pytest
 
-from harness import grade, lab_notebook, read_exercises
+from harness import dependents, grade, lab_notebook, read_exercises
 
 LABS = {"lab1_lime_from_scratch": "answers_lab1", "lab2_attention_vs_lime": "answers_lab2", "lab3_ig_vs_lime": "answers_lab3",
         "lab4_faithfulness_stability": "answers_lab4"}
@@ -56,6 +56,26 @@ def test_alternative_correct_answer_gets_full_marks(exercises, lab, exercise, la
     results = grade(setup, found, exercise, _source(lab, "ALTERNATIVES", exercise, label))
     failures = {gid: msg for gid, (_, msg) in results.items() if msg}
     assert not failures, f"correct answer {label!r} for {exercise} loses points: {failures}"
+
+
+def _isolated_cases():
+    for lab, module_name in LABS.items():
+        for exercise, answers in getattr(importlib.import_module(module_name), "ISOLATED", {}).items():
+            for label, failing in answers.items():
+                yield pytest.param(lab, exercise, label, failing, id=f"{lab.split('_')[0]}-{exercise}-{label}")
+
+
+@pytest.mark.parametrize("lab, exercise, label, failing", list(_isolated_cases()))
+def test_one_mistake_fails_only_the_tests_about_it(exercises, lab, exercise, label, failing):
+    """A hidden test judges one behaviour: a mistake elsewhere does not cost it points (nor mislead its message).
+
+    The mistake is graded by its own exercise's tests and by the tests of every exercise whose
+    reference solution calls it (fit_surrogate calls weighted_mse): those must pass."""
+    setup, found = exercises[lab]
+    results = grade(setup, found, exercise, _source(lab, "WRONG", exercise, label),
+                    tests_of=[exercise, *dependents(found, exercise)])
+    failed = {gid for gid, (_, msg) in results.items() if msg}
+    assert failed == set(failing), f"{label!r} fails {sorted(failed)}, expected exactly {sorted(failing)}"
 
 
 @pytest.mark.parametrize("lab", list(LABS))

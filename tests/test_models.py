@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import models
-from course_utils.data import load_climate, load_reviews
+from course_utils import model_cards, models
 from course_utils.models import MODELS, is_offline, load_classifier
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -139,8 +138,13 @@ def test_embedded_gpt2_is_ready_for_inference(gpt2):
     assert next(model.parameters()).dtype == torch.float32
 
 
-def test_tokenizer_is_byte_level(gpt2):
+def test_tokenizer_is_gpt2s_own(gpt2):
+    """The hub model's tokenizer: GPT-2's 50,257 byte-level BPE tokens with GPT-2's ids."""
     _, tokenizer = gpt2
+    assert len(tokenizer) == 50257 and tokenizer.eos_token == "<|endoftext|>" and tokenizer.eos_token_id == 50256
+    assert tokenizer("Hello, my dog is cute")["input_ids"] == [15496, 11, 616, 3290, 318, 13779]
+    assert tokenizer(" the")["input_ids"] == [262] and tokenizer("the")["input_ids"] == [1169]
+    assert tokenizer.model_max_length == 1024
     tokens = tokenizer.tokenize("The movie was not great.")
     assert any(t.startswith("Ġ") for t in tokens)
     assert len(tokenizer("the")["input_ids"]) == 1 and len(tokenizer(" the")["input_ids"]) == 1
@@ -172,17 +176,6 @@ def test_attentions_are_returned(gpt2):
     torch.testing.assert_close(out.attentions[-1].sum(-1), torch.ones(2, model.config.n_head, seq))
 
 
-def test_heldout_accuracy(gpt2):
-    model, tokenizer = gpt2
-    test = load_reviews(1000, split="test", source="generated")  # 200 reviews never trained on
-    # datasets 5: test["text"] is a lazy Column, which tokenizers reject; hence list().
-    batch = tokenizer(list(test["text"]), padding=True, return_tensors="pt")
-    with torch.no_grad():
-        predicted = model(**batch).logits.argmax(-1)
-    accuracy = (predicted == torch.tensor(list(test["label"]))).float().mean().item()
-    assert accuracy >= 0.9
-
-
 # The sentiment word masked as the labs mask it: GPT-2 with a neutral word (Lab 1), DistilBERT with [MASK] (Lab 4).
 @pytest.mark.parametrize("fixture, mask", [("gpt2", "the"), ("distilbert", "[MASK]")])
 def test_model_depends_on_the_sentiment_word(request, fixture, mask):
@@ -195,21 +188,22 @@ def test_model_depends_on_the_sentiment_word(request, fixture, mask):
     ]
     with torch.no_grad():
         p = torch.softmax(model(**tokenizer(texts, padding=True, return_tensors="pt")).logits, -1)[:, 1]
-    assert p[0] > 0.9 and p[2] < 0.1 and p[3] < 0.1
+    assert p[0] > 0.8 and p[2] < 0.4 and p[3] < 0.2  # calibrated: "not brilliant" is only mildly negative
+    assert p[2] > p[3]  # ... and less negative than "boring"
     assert 0.2 < p[1] < 0.8
 
 
 # ---------------------------------------------------------------- the embedded BERT-family models
-BERT_FAMILY = {  # name -> (text in the model's domain, a longer one, words that come in '##' pieces)
+BERT_FAMILY = {  # name -> (text in the model's domain, a longer one, words bert-base-uncased cuts in pieces)
     "distilbert-imdb": (
         "Honestly, the plot was great.",
         "The ending was not very dull but the acting was awful.",
-        ("cinematography", "soundtrack", "predictable", "disappointing"),
+        ("unwatchable", "forgettable", "mediocre", "tedious"),
     ),
     "bert-climate": (
         "Climate change is real.",
         "@weather_nerd I think a carbon tax is not a priority at this point. #climate",
-        ("undeniable", "exaggerated", "pointless", "discussed"),
+        ("undeniable", "overblown", "overhyped", "alarmist"),
     ),
 }
 
@@ -254,8 +248,12 @@ def test_bert_family_tokenizer_is_uncased_wordpiece(bert_family):
         pieces = tokenizer.tokenize(word)
         assert len(pieces) > 1 and all(p.startswith("##") for p in pieces[1:]), pieces
         assert "".join(p.removeprefix("##") for p in pieces) == word
-    for word in ("the", "not", "[MASK]"):
+    for word in ("the", "not", "[MASK]", "accelerating", "priority", "cinematography"):
         assert len(tokenizer(word, add_special_tokens=False)["input_ids"]) == 1, word
+    # bert-base-uncased's own vocabulary and ids
+    assert len(tokenizer) == 30522
+    assert tokenizer("The movie")["input_ids"] == [101, 1996, 3185, 102]
+    assert [tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.mask_token_id] == [0, 100, 103]
     odd = "Zebra <script>alert(1)</script> qwxz"  # any ASCII word tokenizes without [UNK]
     assert tokenizer.unk_token_id not in tokenizer(odd)["input_ids"]
 
@@ -312,22 +310,32 @@ def test_bert_family_truncates_long_texts_to_512(bert_family):
     assert probs.shape == (2, model.config.num_labels) and torch.isfinite(probs).all()
 
 
-def _accuracy(model, tokenizer, dataset) -> float:
-    # datasets 5: dataset["text"] is a lazy Column, which tokenizers reject; hence list().
-    batch = tokenizer(list(dataset["text"]), padding=True, return_tensors="pt")
-    with torch.no_grad():
-        predicted = model(**batch).logits.argmax(-1)
-    return (predicted == torch.tensor(list(dataset["label"]))).float().mean().item()
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model_card_figures_are_true_and_realistic(name, gpt2, distilbert, climate):
+    """The card's figures, recomputed on the held-out set; a miniature is calibrated, not saturated."""
+    model, tokenizer = {"gpt2-imdb": gpt2, "distilbert-imdb": distilbert, "bert-climate": climate}[name]
+    evaluation = model_cards.evaluation_set(name)
+    assert len(evaluation) == model_cards.EVAL_N // 5
+    figures = model_cards.card_figures(model, tokenizer, evaluation)
+    card = model_cards.read_card(models.embedded_path(name) / "README.md")
+    for key, value in card.items():
+        assert abs(figures[key] - value) <= 0.0015, f"{key}: card says {value}, recomputed {figures[key]:.4f}"
+    assert 0.85 <= figures["accuracy"] <= 0.95
+    assert figures["median_top_probability"] <= 0.95
+    assert figures["share_below_0.8"] >= 0.2
+    assert figures["ece"] <= 0.05
+    if name != "gpt2-imdb":  # the [CLS] row that Labs 2 and 4 read is spread over the text
+        assert figures["attention_top_two_share"] < 0.6
 
 
-def test_distilbert_heldout_accuracy(distilbert):
-    test = load_reviews(1000, split="test", source="generated")  # 200 reviews never trained on
-    assert _accuracy(*distilbert, test) >= 0.9
-
-
-def test_climate_bert_heldout_accuracy(climate):
-    test = load_climate(1000, split="test")  # 200 posts never trained on
-    assert _accuracy(*climate, test) >= 0.9
+def test_expected_calibration_error_by_hand():
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.45, 0.55]])
+    labels = np.array([0, 1, 1, 1])
+    # bins: 0.9 -> right; 0.8 -> wrong; 0.7 -> right; 0.55 -> right (15 bins of width 1/15)
+    expected = (abs(1 - 0.9) + abs(0 - 0.8) + abs(1 - 0.7) + abs(1 - 0.55)) / 4
+    assert model_cards.expected_calibration_error(probs, labels) == pytest.approx(expected)
+    same_bin = np.array([[0.91, 0.09], [0.92, 0.08]])
+    assert model_cards.expected_calibration_error(same_bin, np.array([0, 1])) == pytest.approx(abs(0.5 - 0.915))
 
 
 
@@ -412,14 +420,16 @@ def test_every_embedded_model_is_built_and_small(name):
     folder = models.embedded_path(name)
     assert models._is_built(folder)
     assert {f.name for f in folder.iterdir()} == {
-        "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "TRAINING.md"
+        "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "README.md"
     }
-    assert sum(f.stat().st_size for f in folder.iterdir()) < 2_000_000
+    assert sum(f.stat().st_size for f in folder.iterdir()) < 6_000_000
 
 
-def test_embedded_models_are_well_under_5_mb_together():
-    total = sum(f.stat().st_size for name in MODELS for f in models.embedded_path(name).iterdir())
-    assert total < 3_000_000
+def test_embedded_models_and_tokenizers_are_small_together():
+    files = [f for f in models.ASSETS_DIR.rglob("*") if f.is_file()]
+    assert sum(f.stat().st_size for f in files) < 15_000_000
+    for kind in ("gpt2", "bert-base-uncased"):  # provenance and licence travel with the vocabularies
+        assert {"LICENSE", "README.md"} <= {f.name for f in (models.ASSETS_DIR / "tokenizers" / kind).iterdir()}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
