@@ -109,7 +109,9 @@ _ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "nsswitch.conf", "localtime
 
 class _Mounts:
     """bwrap arguments, creating each destination's parent folders world-readable (bwrap
-    would create them 0700 when run as root, and `nobody` could not reach what is inside)."""
+    would create them 0700 when run as root, and `nobody` could not reach what is inside);
+    those made inside the writable home stay writable (matplotlib refuses a cache folder it
+    cannot write to, and warns on stderr, which fails a graded cell)."""
 
     def __init__(self) -> None:
         self.args: list[str] = []
@@ -118,7 +120,8 @@ class _Mounts:
     def parents(self, destination: str) -> None:
         for parent in reversed(Path(destination).parents):
             if str(parent) not in self._made:
-                self.args += ["--perms", "0755", "--dir", str(parent)]
+                perms = "0777" if parent.is_relative_to(STUDENT_HOME) else "0755"
+                self.args += ["--perms", perms, "--dir", str(parent)]
                 self._made.add(str(parent))
 
     def add(self, option: str, source: str, destination: str | None = None) -> None:
@@ -167,11 +170,6 @@ def command(kernel_argv: list[str], *, ipc: Path, workdir: str, files: list[Path
     for path in files:
         mounts.add("--ro-bind", str(path), f"{workdir}/{path.name}")
     for destination, source in (extra or {}).items():
-        for parent in reversed(Path(destination).parents):
-            # Folders made in the writable home stay writable (matplotlib refuses a cache
-            # folder it cannot write to, and warns on stderr, which fails a graded cell).
-            if parent.is_relative_to(STUDENT_HOME) and str(parent) not in mounts._made:
-                mounts.folder(str(parent), perms="0777")
         mounts.add("--ro-bind", str(source), destination)
     for path in readonly_paths():
         mounts.add("--ro-bind", str(path))
