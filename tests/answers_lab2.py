@@ -422,6 +422,9 @@ ISOLATED = {
         "max_over_heads": {"test_cls_attention_visible", "test_cls_attention_values"},
         "column_not_row": {"test_cls_attention_visible", "test_cls_attention_values"},
     },
+    "attention_submatrix": {
+        "diagonal_indexing": {"test_attention_submatrix_visible", "test_attention_submatrix_hidden"},
+    },
     "rank_agreement": {
         "returns_result_object": {"test_rank_agreement_visible", "test_rank_agreement_hidden"},
     },
