@@ -156,6 +156,7 @@ def mask_top_k(input_ids, scores, k, mask_id, special_ids):
         "masks_specials": _aopc(mask_specials="set()"),
         "n_counts_specials": _aopc(n="len(ids)"),
         "truncates_k": _aopc(k="max(1, int(f * n))"),
+        "truncates_k_no_max": _aopc(k="int(f * n)"),
         "ceils_k": _aopc(k="max(1, __import__(\"math\").ceil(f * n))"),
         "k_can_be_zero": _aopc(k="round(f * n)"),
         "ignores_fractions": _aopc(fractions="(0.01, 0.05, 0.1, 0.2, 0.5)"),
@@ -173,6 +174,9 @@ def mask_top_k(input_ids, scores, k, mask_id, special_ids):
         "masks_specials": _aopc("sufficiency", variant="variants.append(torch.where(top, ids, torch.full_like(ids, mask_id)))"),
         "n_counts_specials": _aopc("sufficiency", n="len(ids)"),
         "truncates_k": _aopc("sufficiency", k="max(1, int(f * n))"),
+        "truncates_k_no_max": _aopc("sufficiency", k="int(f * n)"),
+        "ceils_k": _aopc("sufficiency", k="max(1, __import__(\"math\").ceil(f * n))"),
+        "k_can_be_zero": _aopc("sufficiency", k="round(f * n)"),
         "ignores_target": _aopc("sufficiency", no_target="True"),
         "reversed_sign": _aopc("sufficiency", reduce="(p[1:] - p[0]).mean()"),
         "ignores_fractions": _aopc("sufficiency", fractions="(0.01, 0.05, 0.1, 0.2, 0.5)"),
@@ -465,5 +469,15 @@ ISOLATED = {
     "comprehensiveness": {
         "truncates_k": {"test_comprehensiveness_visible", "test_comprehensiveness_hidden"},
         "k_can_be_zero": {"test_comprehensiveness_visible", "test_comprehensiveness_hidden"},
+        "is_sufficiency": {"test_comprehensiveness_visible", "test_comprehensiveness_hidden"},
+        "masks_lowest": {"test_comprehensiveness_visible", "test_comprehensiveness_hidden"},
+    },
+    "sufficiency": {
+        "truncates_k": {"test_sufficiency_visible", "test_sufficiency_hidden"},
+        "is_comprehensiveness": {"test_sufficiency_visible", "test_sufficiency_hidden"},
+    },
+    "performance_drop": {
+        "lowest_scores": {"test_performance_drop_visible", "test_performance_drop_hidden"},
+        "by_absolute_score": {"test_performance_drop_hidden"},
     },
 }
