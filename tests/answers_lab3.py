@@ -189,6 +189,11 @@ def input_x_gradient(model, input_ids, target=None):
         "delta_unsigned": _ig(delta="abs(attr.sum() - (ends[0, target] - ends[1, target]))"),
         "delta_wrong_sign": _ig(delta="(ends[0, target] - ends[1, target]) - attr.sum()"),
         "delta_is_difference_only": _ig(delta="ends[0, target] - ends[1, target]"),
+        "delta_uses_default_baseline": _ig(delta="attr.sum() - (ends[0, target] - torch.softmax(logits_from_embeddings("
+                                                 "model, block(input_ids=torch.cat([ids[:, :1], torch.full_like(ids[:, 1:-1], "
+                                                 "model.config.pad_token_id), ids[:, -1:]], dim=1))), dim=-1)[0, target])"),
+        "delta_from_zero_embeddings": _ig(delta="attr.sum() - (ends[0, target] - torch.softmax("
+                                                "logits_from_embeddings(model, torch.zeros_like(x)), dim=-1)[0, target])"),
         "path_from_zero": _ig(path="alphas[:, None, None] * x"),
         "reversed_attr_sign": _ig(attr="((x0 - x)[0] * g.mean(0)).sum(-1)"),
         "word_embeddings_layer": '''
@@ -212,6 +217,10 @@ def integrated_gradients(model, input_ids, target=None, baseline_ids=None, n_ste
     return attr.detach(), float(attr.sum() - (ends[0, target] - ends[1, target]))
 ''',
         "returns_hidden_dims": _ig(attr="((x - x0)[0] * g.mean(0))"),
+        # n points with both ends, equal weights 1/n: no standard rule (agrees with captum at 300 steps)
+        "linspace_equal_weights": _ig(path="x0 + torch.linspace(0, 1, n)[:, None, None] * (x - x0)"),
+        "trapezoid_ends_not_halved": _ig(path="x0 + torch.linspace(0, 1, n)[:, None, None] * (x - x0)",
+                                         attr="((x - x0)[0] * g.sum(0) / (n - 1)).sum(-1)"),
     },
     "word_feature_mask": {
         "distinct_words": '''
@@ -454,6 +463,27 @@ def integrated_gradients(model, input_ids, target=None, baseline_ids=None, n_ste
         ids, baselines=base, target=target, n_steps=n_steps, return_convergence_delta=True)
     return attr.sum(-1)[0].detach(), float(delta)
 ''',
+        "captum_riemann_trapezoid": '''
+from captum.attr import LayerIntegratedGradients
+
+def integrated_gradients(model, input_ids, target=None, baseline_ids=None, n_steps=50):
+    ids = torch.as_tensor(input_ids).reshape(1, -1)
+    if baseline_ids is None:
+        baseline_ids = ids.clone()
+        baseline_ids[0, 1:-1] = model.config.pad_token_id
+    f = lambda i: torch.softmax(model(input_ids=i).logits, dim=-1)
+    if target is None:
+        with torch.no_grad():
+            target = int(f(ids).argmax())
+    attr, delta = LayerIntegratedGradients(f, model.bert.embeddings).attribute(
+        ids, baselines=torch.as_tensor(baseline_ids).reshape(1, -1), target=target, n_steps=n_steps,
+        method="riemann_trapezoid", return_convergence_delta=True)
+    return attr.sum(-1)[0].detach(), float(delta)
+''',
+        "simpson_three_eighths_at_4": _ig(
+            path="x0 + (torch.linspace(0, 1, n) if n == 4 else alphas)[:, None, None] * (x - x0)",
+            attr="((x - x0)[0] * ((torch.tensor([1., 3., 3., 1.]) / 8)[:, None, None] * g).sum(0)).sum(-1) if n == 4 "
+                 "else ((x - x0)[0] * g.mean(0)).sum(-1)"),
         "target_as_tensor_index_and_chunks": '''
 def integrated_gradients(model, input_ids, target=None, baseline_ids=None, n_steps=50):
     ids = torch.as_tensor(input_ids).reshape(1, -1)
@@ -561,6 +591,15 @@ ISOLATED = {
         "times_x_not_difference": {"test_integrated_gradients_visible", "test_integrated_gradients_values"},
         "delta_wrong_sign": {"test_integrated_gradients_visible", "test_integrated_gradients_delta"},
         "ignores_baseline_ids": {"test_integrated_gradients_baseline"},
+        "zero_baseline": {"test_integrated_gradients_visible", "test_integrated_gradients_values",
+                          "test_integrated_gradients_baseline"},
+        "delta_uses_default_baseline": {"test_integrated_gradients_baseline"},
+        "delta_from_zero_embeddings": {"test_integrated_gradients_visible", "test_integrated_gradients_delta"},
+        "linspace_equal_weights": {"test_integrated_gradients_values"},
+        "trapezoid_ends_not_halved": {"test_integrated_gradients_values"},
+    },
+    "summarize_attributions": {
+        "sums_over_tokens": {"test_summarize_attributions_visible", "test_summarize_attributions_values"},
     },
     "input_x_gradient": {
         "logit_not_probability": {"test_input_x_gradient_visible", "test_input_x_gradient_values"},
