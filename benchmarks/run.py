@@ -3,9 +3,11 @@
     .venv/bin/python -m benchmarks.run                 # everything, about 8 minutes on 2 cores
     .venv/bin/python -m benchmarks.run --only lime,ig  # just the explainers
     .venv/bin/python -m benchmarks.run --quick         # small sizes: a smoke run
+    .venv/bin/python -m benchmarks.run --only realsize # the labs at the hub models' size (~20 min)
 
-Prints markdown tables and writes them, with a figure, to --out (benchmarks/results/).
-Runs offline on the embedded models; the reference solutions are executed from solutions/.
+Prints markdown tables and writes them, with a figure, to --out (benchmarks/results/):
+benchmarks.md/png for the embedded models (offline; the reference solutions are executed from
+solutions/), realsize.md/png for full-size stand-ins of the hub models (benchmarks.realsize).
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ import torch  # noqa: E402
 
 from benchmarks.explainers import BATCH, Timing, ig_timings, lime_timings  # noqa: E402
 from benchmarks.labs import BatchRate, LabCost, batch_rate, lab_costs  # noqa: E402
+from benchmarks.realsize import TARGET_MINUTES, TARGET_PEAK_GB, RealSizeCost, explainer_timings, realsize_costs  # noqa: E402
 from course_admin import pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = {"samples": [500, 5000], "lengths": [10, 30, 100, 300], "captum_default_max": 500}
 QUICK = {"samples": [100], "lengths": [10, 30], "captum_default_max": 100}
+# At real size a forward pass costs ~50x more: fewer, shorter cases (one N, captum's default once).
+REALSIZE = {"samples": [500], "lengths": [30, 100], "captum_default_max": 500}
 REFERENCE_LIME = "reference (Lab 1)"
 TARGETS = {"lime_ratio": 1.3, "lab_seconds": 60, "autograde_ratio": 1.5, "sandbox_overhead": 0.10,
            "class_hours": 1.0}  # class_hours: 100 students × 4 labs with --jobs 2
@@ -178,7 +183,8 @@ def header() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="lime,ig,labs,batch", help="comma-separated: lime, ig, labs, batch")
+    parser.add_argument("--only", default="lime,ig,labs,batch",
+                        help="comma-separated: lime, ig, labs, batch (embedded models); realsize, realsize-explainers")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--repeats", type=int, default=3,
                         help="autogrades of each lab with and without the sandbox, alternating (fastest counts)")
@@ -186,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = parser.parse_args(argv)
     parts = set(args.only.split(","))
-    known = {"lime", "ig", "labs", "batch"}
+    known = {"lime", "ig", "labs", "batch", "realsize", "realsize-explainers"}
     if parts - known:
         parser.error(f"--only: unknown part(s) {sorted(parts - known)}; choose from {', '.join(sorted(known))}")
     if args.threads:
@@ -219,13 +225,68 @@ def main(argv: list[str] | None = None) -> int:
         rate = batch_rate(pipeline.finished_labs(ROOT), students=2 if args.quick else 4)
         sections.append(batch_section(rate))
         print("\n" + sections[-1], flush=True)
-    sections.append("## Targets\n\n" + "\n".join(target_lines(lime, costs, rate)))
-    sections.append(f"Benchmark time: {time.perf_counter() - start:.0f} s.")
-    print("\n" + "\n\n".join(sections[-2:]))
-    (out / "benchmarks.md").write_text("\n\n".join(sections) + "\n")
-    plot(lime, ig, costs, out / "benchmarks.png")
-    print(f"\nWrote {out / 'benchmarks.md'}" + (f" and {out / 'benchmarks.png'}" if lime or ig or costs else ""))
+    if parts & {"lime", "ig", "labs", "batch"}:
+        sections.append("## Targets\n\n" + "\n".join(target_lines(lime, costs, rate)))
+        sections.append(f"Benchmark time: {time.perf_counter() - start:.0f} s.")
+        print("\n" + "\n\n".join(sections[-2:]))
+        (out / "benchmarks.md").write_text("\n\n".join(sections) + "\n")
+        plot(lime, ig, costs, out / "benchmarks.png")
+        print(f"\nWrote {out / 'benchmarks.md'}" + (f" and {out / 'benchmarks.png'}" if lime or ig or costs else ""))
+    if parts & {"realsize", "realsize-explainers"}:
+        realsize_report(parts, out, quick=args.quick)
     return 0
+
+
+def realsize_table(costs: list[RealSizeCost]) -> str:
+    lines = ["| lab | wall time (min) | peak RSS (MB) | within targets | sizes it chose |", "|---|---:|---:|---|---|"]
+    for c in costs:
+        lines.append(f"| {c.lab} | {c.seconds / 60:.1f} | {c.peak_mb:.0f} | {'yes' if c.within_targets else 'NO'} "
+                     f"| {c.sizes or '—'} |")
+    return "\n".join(lines)
+
+
+def realsize_report(parts: set[str], out: Path, quick: bool = False) -> None:
+    """The labs and the explainers on full-size stand-ins of the hub models: realsize.md and .png."""
+    start = time.perf_counter()
+    sections = ["# Benchmarks at real size\n\n" + header() + "\n\nModels: full-size stand-ins of the hub models "
+                "(GPT-2 small, DistilBERT-base, BERT-base: the hub architectures at full size, random weights, real "
+                "tokenizers), loaded through `load_classifier`'s hub branch from a local cache; reviews of IMDB's "
+                "length (see `benchmarks/realsize.py`). Every lab runs as a student's would online on this CPU, so "
+                "each picks its CPU sizes."]
+    costs, lime, ig = [], [], []
+    if "realsize" in parts:
+        costs = realsize_costs(pipeline.finished_labs(ROOT))
+        sections.append(f"## Each lab, executed once (targets: ≤ {TARGET_MINUTES:g} min, peak RSS ≤ "
+                        f"{TARGET_PEAK_GB:g} GB)\n\n" + realsize_table(costs))
+        print("\n" + sections[-1], flush=True)
+    if "realsize-explainers" in parts:
+        sizes = QUICK if quick else REALSIZE
+        lime, ig = explainer_timings(sizes["lengths"], sizes["samples"], sizes["captum_default_max"])
+        sections.append("## LIME at real size (GPT-2 small): seconds (× floor)\n\n" + lime_table(lime))
+        sections.append("## Integrated Gradients at real size (BERT-base), 50 steps: seconds (× floor)\n\n"
+                        + ig_table(ig))
+        print("\n" + "\n\n".join(sections[-2:]), flush=True)
+    sections.append(f"Benchmark time: {time.perf_counter() - start:.0f} s.")
+    (out / "realsize.md").write_text("\n\n".join(sections) + "\n")
+    if costs:
+        plot_realsize(costs, out / "realsize.png")
+    print(f"\nWrote {out / 'realsize.md'}" + (f" and {out / 'realsize.png'}" if costs else ""))
+
+
+def plot_realsize(costs: list[RealSizeCost], path: Path) -> None:
+    fig, (time_ax, memory_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
+    names = [c.lab.split("_")[0] for c in costs]
+    time_ax.bar(names, [c.seconds / 60 for c in costs], color="tab:blue")
+    time_ax.axhline(TARGET_MINUTES, color="grey", linestyle=":", label=f"target {TARGET_MINUTES:g} min")
+    time_ax.set(ylabel="minutes", title="Each lab at real size, 2-core CPU")
+    time_ax.legend(fontsize=8)
+    memory_ax.bar(names, [c.peak_mb / 1024 for c in costs], color="tab:orange")
+    memory_ax.axhline(TARGET_PEAK_GB, color="grey", linestyle=":", label=f"target {TARGET_PEAK_GB:g} GB")
+    memory_ax.set(ylabel="GB", title="Peak memory of the lab's kernel")
+    memory_ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
