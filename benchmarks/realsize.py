@@ -8,7 +8,8 @@ lays out its own (``benchmarks.hub_cache``), with the real tokenizers; and IMDB-
 (word counts drawn from a log-normal with IMDB's median, 174 words, and mean, about 230),
 glued together from the generated corpus.
 
-Each notebook runs in a fresh kernel whose IPython start-up file (``install_standins``) makes the
+Each solution notebook runs as a student who solved every exercise runs it online: without its
+hidden tests (they run only when grading, offline, on the embedded models), in a fresh kernel whose IPython start-up file (``install_standins``) makes the
 course take its online branch: ``load_classifier`` then loads the stand-ins through its real hub
 code (``from_pretrained`` at the pinned revisions, served from the cache with
 ``HF_HUB_OFFLINE=1``), and ``load_reviews`` returns the long reviews where it would load IMDB.
@@ -103,11 +104,26 @@ class RealSizeCost:
         return self.seconds <= TARGET_MINUTES * 60 and self.peak_mb <= TARGET_PEAK_GB * 1024
 
 
+def as_student_runs_it(lab: str, folder: Path) -> Path:
+    """``lab``'s solution without its hidden-test cells, in ``folder``: what a student who solved every
+    exercise runs (hidden tests run only when grading, offline, on the embedded models)."""
+    import nbformat
+
+    from course_admin import pipeline
+
+    notebook = nbformat.read(pipeline.lab_notebook(lab, root=ROOT), as_version=4)
+    notebook.cells = [cell for cell in notebook.cells if "### BEGIN HIDDEN TESTS" not in cell.source]
+    path = folder / f"{lab}.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
 def _execute(lab: str) -> dict:
     """(In the child process) run ``lab``'s solution on the stand-ins; its time, peak RSS, size line."""
     from course_admin import pipeline
 
-    notebook, seconds = pipeline.execute_notebook(pipeline.lab_notebook(lab, root=ROOT), timeout=7200)
+    with tempfile.TemporaryDirectory(prefix="realsize-lab-") as folder:
+        notebook, seconds = pipeline.execute_notebook(as_student_runs_it(lab, Path(folder)), timeout=7200)
     printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                       for output in cell.get("outputs", []) if output.get("output_type") == "stream")
     if "from the Hugging Face hub" not in printed:
