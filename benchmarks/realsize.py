@@ -118,20 +118,35 @@ def as_student_runs_it(lab: str, folder: Path) -> Path:
     return path
 
 
+def execute_online(lab: str, timeout: int = 7200):
+    """Run ``lab`` as a student online (``as_student_runs_it``) in this process's environment, which
+    must hold ``kernel_environment``'s variables; the executed notebook and its seconds.
+
+    Raises RuntimeError if the notebook did not load the hub models or a cell failed."""
+    from course_admin import pipeline
+
+    with tempfile.TemporaryDirectory(prefix="realsize-lab-") as folder:
+        notebook, seconds = pipeline.execute_notebook(as_student_runs_it(lab, Path(folder)), timeout=timeout)
+    if "from the Hugging Face hub" not in printed_text(notebook):
+        raise RuntimeError(f"{lab} did not load the stand-ins (no 'from the Hugging Face hub' line)")
+    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    if errors:
+        raise RuntimeError(f"{lab} failed online: {errors[0].get('ename')}: {errors[0].get('evalue')}")
+    return notebook, seconds
+
+
+def printed_text(notebook) -> str:
+    """Everything the notebook's cells printed (streams), in order."""
+    return "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                   for output in cell.get("outputs", []) if output.get("output_type") == "stream")
+
+
 def _execute(lab: str) -> dict:
     """(In the child process) run ``lab``'s solution on the stand-ins; its time, peak RSS, size line."""
     from course_admin import pipeline
 
-    with tempfile.TemporaryDirectory(prefix="realsize-lab-") as folder:
-        notebook, seconds = pipeline.execute_notebook(as_student_runs_it(lab, Path(folder)), timeout=7200)
-    printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
-                      for output in cell.get("outputs", []) if output.get("output_type") == "stream")
-    if "from the Hugging Face hub" not in printed:
-        raise RuntimeError(f"{lab} did not load the stand-ins (no 'from the Hugging Face hub' line)")
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    if errors:
-        raise RuntimeError(f"{lab} failed at real size: {errors[0].get('ename')}: {errors[0].get('evalue')}")
-    lines = printed.splitlines()
+    notebook, seconds = execute_online(lab)
+    lines = printed_text(notebook).splitlines()
     chosen = [i for i, line in enumerate(lines) if line.startswith("Sizes for")]
     sizes = lines[chosen[0] + 1].strip() if chosen and chosen[0] + 1 < len(lines) else ""
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -416,10 +416,13 @@ class StudentFeedback(Preprocessor):
 
 def _description(source: str) -> str:
     """What a test checks, from its opening comment ("# Hidden test: rows sum to 1.")."""
-    first = source.lstrip().splitlines()[0] if source.strip() else ""
-    if not first.startswith("#"):
-        return ""
-    return re.sub(r"^#\s*((hidden|visible) test:?\s*)?", "", first, flags=re.I).strip()[:160]
+    comment = []
+    for line in source.lstrip().splitlines():  # the opening comment may wrap over several lines
+        if not line.startswith("#") or line.startswith("###"):
+            break
+        comment.append(line.lstrip("#").strip())
+    text = re.sub(r"^((hidden|visible) test:?\s*)", "", " ".join(comment), flags=re.I).strip()
+    return text if len(text) <= 300 else text[:299].rstrip() + "…"
 
 
 def _pending_grades(resources: dict) -> set[str]:

@@ -551,3 +551,14 @@ def test_course_tools_hides_the_instructors_tools_from_a_student_install(tmp_pat
     assert enabled()["nbgrader.server_extensions.formgrader"]
     assert not json.loads((config / "labconfig" / "page_config.json").read_text())["disabledExtensions"][
         "@jupyter/nbgrader:formgrader"]
+
+
+def test_feedback_names_a_test_by_its_whole_opening_comment():
+    from course_admin.preprocessors import _description
+
+    source = ("# Visible test: rows that sum to 1; the shorter text (padded in\n# the batch) gets its own probabilities.\n"
+              "### BEGIN HIDDEN TESTS\n# not part of it\nimport torch\n")
+    assert _description(source) == ("rows that sum to 1; the shorter text (padded in the batch) gets its own "
+                                    "probabilities.")
+    assert _description("import torch\n") == ""
+    assert _description("# " + "x" * 400).endswith("…") and len(_description("# " + "x" * 400)) == 300
