@@ -143,13 +143,17 @@ def test_a_written_answer_graded_by_hand_reaches_the_reports_and_the_feedback(ex
 
 
 def _hidden_lines() -> list[str]:
+    """Substantial lines of the hidden tests that the visible cells do not also contain (a message
+    shared by a visible and a hidden test is no secret: the release shows it)."""
     source = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)
-    lines = []
+    lines, visible = [], set()
     for cell in source.cells:
         if "BEGIN HIDDEN TESTS" in cell.source:
             region = cell.source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
             lines += [line.strip() for line in region.splitlines() if len(line.strip()) > 30]
-    return lines
+        else:
+            visible.update(line.strip() for line in cell.source.splitlines())
+    return [line for line in lines if line not in visible]
 
 
 def test_no_way_of_generating_feedback_shows_hidden_tests(exchange_run):
