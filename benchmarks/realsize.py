@@ -153,15 +153,21 @@ def _execute(lab: str) -> dict:
     return {"seconds": seconds, "peak_mb": peak_mb, "sizes": sizes, "stderr": pipeline.stderr_outputs(notebook)}
 
 
-def lab_cost(lab: str, hub: Path) -> RealSizeCost:
-    """Execute ``lab`` at real size in a fresh process (so the peak RSS is this lab's kernel's alone)."""
+def _in_child(action: str, argument: str, hub: Path) -> dict:
+    """Run ``python -m benchmarks.realsize ACTION ARGUMENT`` in a fresh process whose kernels load the
+    stand-ins in ``hub`` (so a peak RSS belongs to that run alone); the JSON it prints last."""
     with tempfile.TemporaryDirectory(prefix="realsize-ipython-") as ipython_dir:
         env = {**os.environ, **kernel_environment(hub, Path(ipython_dir))}
-        done = subprocess.run([sys.executable, "-m", "benchmarks.realsize", "execute", lab], cwd=ROOT, env=env,
+        done = subprocess.run([sys.executable, "-m", "benchmarks.realsize", action, argument], cwd=ROOT, env=env,
                               capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"real-size {lab} failed:\n{done.stderr[-3000:]}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"real-size {action} {argument} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def lab_cost(lab: str, hub: Path) -> RealSizeCost:
+    """Execute ``lab`` at real size in a fresh process."""
+    figures = _in_child("execute", lab, hub)
     if figures["stderr"]:
         print(f"warning: {lab} wrote to stderr at real size: {figures['stderr'][0][:300]!r}", flush=True)
     return RealSizeCost(lab, figures["seconds"], figures["peak_mb"], figures["sizes"])
@@ -178,18 +184,10 @@ def realsize_costs(labs: list[str], root: Path = DEFAULT_CACHE) -> list[RealSize
 
 def explainer_timings(lengths: list[int], samples: list[int], captum_default_max: int, root: Path = DEFAULT_CACHE):
     """LIME and IG against lime, captum and the floor, on the full-size stand-ins (in a fresh process)."""
-    hub = standin_cache(root)
-    with tempfile.TemporaryDirectory(prefix="realsize-ipython-") as ipython_dir:
-        env = {**os.environ, **kernel_environment(hub, Path(ipython_dir))}
-        env.pop("COURSE_OFFLINE", None)
-        arguments = json.dumps({"lengths": lengths, "samples": samples, "captum_default_max": captum_default_max})
-        done = subprocess.run([sys.executable, "-m", "benchmarks.realsize", "explainers", arguments], cwd=ROOT,
-                              env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"real-size explainers failed:\n{done.stderr[-3000:]}")
     from benchmarks.explainers import Timing
 
-    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    sizes = {"lengths": lengths, "samples": samples, "captum_default_max": captum_default_max}
+    rows = _in_child("explainers", json.dumps(sizes), standin_cache(root))
     return [Timing(**row) for row in rows["lime"]], [Timing(**row) for row in rows["ig"]]
 
 
