@@ -98,14 +98,24 @@ class BatchRate:
     students: int
     labs: int
     jobs: int
-    seconds: float
+    seconds: float  # wall time of the whole command
+    graded: dict[str, list[float]]  # lab -> each notebook's grading time in its worker (its marker's figure)
 
     @property
     def per_notebook(self) -> float:
-        return self.seconds / (self.students * self.labs)
+        """What one more notebook adds to a large class: the workers' grading time per notebook,
+        shared by the `jobs` workers (each figure was measured while the other workers were busy)."""
+        times = [t for lab in self.graded.values() for t in lab]
+        return sum(times) / len(times) / self.jobs
+
+    @property
+    def fixed(self) -> float:
+        """What a class costs whatever its size: releasing the labs into the gradebook, the reports,
+        and the tail where one worker waits for the other."""
+        return self.seconds - self.per_notebook * self.students * self.labs
 
     def hours_for(self, students: int, labs: int = 4) -> float:
-        return self.per_notebook * students * labs / 3600
+        return (self.fixed + self.per_notebook * students * labs) / 3600
 
 
 def batch_rate(labs: list[str], students: int = 4, jobs: int = 2) -> BatchRate:
@@ -128,7 +138,11 @@ def batch_rate(labs: list[str], students: int = 4, jobs: int = 2) -> BatchRate:
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             raise RuntimeError(f"batch autograde failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return BatchRate(students, len(labs), jobs, seconds)
+        graded = {lab: [json.loads(marker.read_text())["result"]["seconds"]
+                        for marker in sorted((course / "reports" / "progress" / lab).glob("*.json"))] for lab in labs}
+    if any(len(times) != students for times in graded.values()):
+        raise RuntimeError(f"batch autograde graded {graded}, expected {students} notebooks of each lab")
+    return BatchRate(students, len(labs), jobs, seconds, graded)
 
 
 if __name__ == "__main__":

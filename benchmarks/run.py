@@ -80,9 +80,18 @@ def labs_table(costs: list[LabCost]) -> str:
 
 
 def batch_section(rate: BatchRate) -> str:
-    return (f"## A class: `course autograde --jobs {rate.jobs}`\n\n{rate.students} students × {rate.labs} labs "
-            f"(reference submissions, sandboxed) in {rate.seconds:.0f} s: {rate.per_notebook:.1f} s per notebook, "
-            f"so 100 students × 4 labs in about {rate.hours_for(100):.1f} h on this machine.")
+    lines = [f"## A class: `course autograde --jobs {rate.jobs}`\n",
+             f"{rate.students} students × {rate.labs} labs (reference submissions, sandboxed) in {rate.seconds:.0f} s. "
+             f"Each notebook's grading time in its worker (kernel start, the notebook, the tests, its feedback page), "
+             f"measured while the other worker{'s were' if rate.jobs > 2 else ' was'} busy:\n",
+             "| lab | mean (s) | min (s) | max (s) |", "|---|---:|---:|---:|"]
+    for lab, times in rate.graded.items():
+        lines.append(f"| {lab} | {sum(times) / len(times):.1f} | {min(times):.1f} | {max(times):.1f} |")
+    lines.append(f"\nShared by {rate.jobs} workers that is {rate.per_notebook:.1f} s per notebook; the rest of the "
+                 f"wall time ({rate.fixed:.0f} s: releasing the labs into the gradebook, the reports, the last "
+                 f"notebook's tail) is paid once per class. So 100 students × 4 labs take about "
+                 f"{rate.fixed:.0f} s + 400 × {rate.per_notebook:.1f} s = {rate.hours_for(100):.2f} h on this machine.")
+    return "\n".join(lines)
 
 
 def target_lines(lime: list[Timing], costs: list[LabCost], rate: BatchRate | None = None) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from benchmarks import explainers, run
+from benchmarks.labs import BatchRate
 
 
 def test_reference_solutions_are_executed_from_the_solution_notebooks():
@@ -50,3 +51,15 @@ def test_quick_run_prints_the_tables_and_writes_the_figure(tmp_path, capsys):
     assert "reference LIME ≤ 1.3× its floor" in report
     assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
     assert "## Targets" in capsys.readouterr().out
+
+
+def test_the_class_projection_counts_each_notebook_once_and_the_class_overhead_once():
+    # Two workers graded 2 students x 2 labs (10 s and 20 s a notebook) in 40 s of wall time:
+    # 60 s of grading shared by 2 workers is 30 s, so 10 s were the class's own overhead.
+    rate = BatchRate(students=2, labs=2, jobs=2, seconds=40.0, graded={"a": [10.0, 10.0], "b": [20.0, 20.0]})
+    assert rate.per_notebook == 7.5
+    assert rate.fixed == 10.0
+    assert rate.hours_for(100, labs=2) == (10.0 + 200 * 7.5) / 3600
+    section = run.batch_section(rate)
+    assert "| b | 20.0 | 20.0 | 20.0 |" in section and "7.5 s per notebook" in section
+    assert f"{rate.hours_for(100):.2f} h" in section
