@@ -123,7 +123,7 @@ def batch_rate(labs: list[str], students: int = 4, jobs: int = 2) -> BatchRate:
     every lab (nbgrader collect's layout), in a scratch course: the figure a large class scales."""
     with tempfile.TemporaryDirectory() as scratch:
         course = Path(scratch) / "course"
-        from course_admin import pipeline
+        from course_admin import batch, pipeline
 
         pipeline.scratch_course(course, labs, ROOT)
         for number in range(students):
@@ -131,15 +131,15 @@ def batch_rate(labs: list[str], students: int = 4, jobs: int = 2) -> BatchRate:
                 target = Path(scratch) / "submitted" / f"student{number:02d}" / lab
                 target.mkdir(parents=True)
                 (target / f"{lab}.ipynb").write_bytes(pipeline.lab_notebook(lab, root=ROOT).read_bytes())
+        out = Path(scratch) / "reports"
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "course_admin.cli", "autograde", str(Path(scratch) / "submitted"),
-                               "--course", str(course), "--jobs", str(jobs)], cwd=ROOT, capture_output=True,
-                              text=True, check=False)
+                               "--course", str(course), "--out", str(out), "--jobs", str(jobs)], cwd=ROOT,
+                              capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             raise RuntimeError(f"batch autograde failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-        graded = {lab: [json.loads(marker.read_text())["result"]["seconds"]
-                        for marker in sorted((course / "reports" / "progress" / lab).glob("*.json"))] for lab in labs}
+        graded = {lab: [result.seconds for result in batch.saved_results(out, lab).values()] for lab in labs}
     if any(len(times) != students for times in graded.values()):
         raise RuntimeError(f"batch autograde graded {graded}, expected {students} notebooks of each lab")
     return BatchRate(students, len(labs), jobs, seconds, graded)

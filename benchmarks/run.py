@@ -81,9 +81,9 @@ def labs_table(costs: list[LabCost]) -> str:
 
 def batch_section(rate: BatchRate) -> str:
     lines = [f"## A class: `course autograde --jobs {rate.jobs}`\n",
-             f"{rate.students} students × {rate.labs} labs (reference submissions, sandboxed) in {rate.seconds:.0f} s. "
-             f"Each notebook's grading time in its worker (kernel start, the notebook, the tests, its feedback page), "
-             f"measured while the other worker{'s were' if rate.jobs > 2 else ' was'} busy:\n",
+             (f"{rate.students} students × {rate.labs} labs (reference submissions, sandboxed) in {rate.seconds:.0f} s. "
+              f"Each notebook's grading time in its worker (kernel start, the notebook, the tests, its feedback page), "
+              f"measured while the other worker{'s were' if rate.jobs > 2 else ' was'} busy:\n"),
              "| lab | mean (s) | min (s) | max (s) |", "|---|---:|---:|---:|"]
     for lab, times in rate.graded.items():
         lines.append(f"| {lab} | {sum(times) / len(times):.1f} | {min(times):.1f} | {max(times):.1f} |")

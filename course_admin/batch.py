@@ -189,6 +189,12 @@ def _marker(out: Path, lab: str, student: str) -> Path:
     return out / "progress" / lab / f"{student}.json"
 
 
+def saved_results(out: Path, lab: str) -> dict[str, Result]:
+    """The result each finished grading of `lab` left in `out` (its marker), by student."""
+    return {marker.stem: Result(**json.loads(marker.read_text())["result"])
+            for marker in sorted(_marker(out, lab, "*").parent.glob("*.json"))}
+
+
 def _settings(options: Options) -> dict:
     """What a grade depends on besides the notebook: a grade made otherwise is made again."""
     return {"sandbox": options.sandbox, "cell_timeout": options.cell_timeout, "memory_limit_mb": options.memory_limit_mb}
@@ -354,10 +360,9 @@ def rows(workspace: pipeline.Workspace, out: Path, labs: list[str]) -> list[Row]
     found = []
     for lab in labs:
         students = set(workspace.students(lab))
-        students |= {p.stem for p in (out / "progress" / lab).glob("*.json")}
-        for student in sorted(students):
-            marker = _marker(out, lab, student)
-            error = json.loads(marker.read_text())["result"]["error"] if marker.exists() else ""
+        saved = saved_results(out, lab)
+        for student in sorted(students | set(saved)):
+            error = saved[student].error if student in saved else ""
             if not error and workspace.graded(lab, student):
                 found.append(Row(lab, student, True, scores=workspace.exercise_scores(lab, student),
                                  flags=workspace.flags(lab, student), late_penalty=workspace.late_penalty(lab, student),
