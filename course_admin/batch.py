@@ -30,29 +30,35 @@ from pathlib import Path
 
 import nbformat
 
-from course_admin import pipeline
+from course_admin import intake, pipeline
 
-MAX_SUBMISSION_MB = 20  # a notebook with outputs is well under 5 MB; anything larger is refused
+MAX_SUBMISSION_MB = intake.MAX_FILE_MB  # anything larger is refused
 _FLAT_NAME = re.compile(r"^(?P<student>.+?)_(?P<lab>lab\d+_[a-z_]+)\.ipynb$")
-# Files nbgrader's exchange keeps beside a collected notebook.
+# Files nbgrader's exchange keeps beside a collected notebook: grading metadata, which only the
+# course's own collect may write (a student who writes timestamp.txt chooses their own time).
 NBGRADER_FILES = {"timestamp.txt", "submission_secret.txt"}
-_STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
+# As nbgrader stores a student id: no whitespace or control character (a trailing newline would
+# be stripped by nbgrader and the folder would grade as another student).
+_STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
 
 
 @dataclass
 class Submission:
     student: str
     lab: str
-    path: Path
-    timestamp: str | None = None  # from nbgrader's timestamp.txt, when it was collected
+    path: Path  # the notebook as collected: a private copy when collect was given a snapshot folder
+    timestamp: str | None = None  # from the course's own collect (timestamp.txt in its submitted/)
+    origin: str = ""  # where it was found, relative to the batch folder
 
 
 @dataclass
 class Problem:
-    """A file that was not graded, and why (in words an instructor can act on)."""
+    """A file that was not graded, and why (in words an instructor can act on); `student` is
+    the student whose folder held it, when that is someone to look at."""
 
     file: str
     reason: str
+    student: str = ""
 
 
 @dataclass
@@ -79,20 +85,21 @@ def unpack(source: Path, scratch: Path) -> Path:
     return target
 
 
-def _lab_of_name(relative: Path, labs: Iterable[str]) -> tuple[str, str] | None:
-    """(student, lab) from a submission's path relative to the batch folder, at any depth
-    (an LMS zip often wraps everything in one folder): `<student>_<lab>.ipynb`, or
-    `<lab>.ipynb` in the student's folder (`<student>/<lab>.ipynb`, `<student>/<lab>/<lab>.ipynb`,
-    nbgrader collect's `submitted/<student>/<lab>/<lab>.ipynb`); a lone `<lab>.ipynb` is one
-    learner's own notebook ("me")."""
+def _lab_of_name(relative: Path, labs: Iterable[str]) -> tuple[str, str, int | None] | None:
+    """(student, lab, index of the student's folder in the path or None) from a submission's
+    path relative to the batch folder, at any depth (an LMS zip often wraps everything in one
+    folder): `<student>_<lab>.ipynb`, or `<lab>.ipynb` in the student's folder
+    (`<student>/<lab>.ipynb`, `<student>/<lab>/<lab>.ipynb`, nbgrader collect's
+    `submitted/<student>/<lab>/<lab>.ipynb`); a lone `<lab>.ipynb` is one learner's own
+    notebook ("me")."""
     labs = set(labs)
     match = _FLAT_NAME.match(relative.name)
     if match and match["lab"] in labs:
-        return match["student"], match["lab"]
+        return match["student"], match["lab"], None
     stem = relative.name.removesuffix(".ipynb")
     if relative.suffix == ".ipynb" and stem in labs:
-        folders = [part for part in relative.parts[:-1] if part != stem]
-        return (folders[-1] if folders else "me"), stem
+        folders = [i for i, part in enumerate(relative.parts[:-1]) if part != stem]
+        return (relative.parts[folders[-1]], stem, folders[-1]) if folders else ("me", stem, None)
     return None
 
 
@@ -100,15 +107,16 @@ def _grade_ids(nb: nbformat.NotebookNode) -> set[str]:
     return {cell.metadata.get("nbgrader", {}).get("grade_id", "") for cell in nb.cells} - {""}
 
 
-def _read_notebook(path: Path, max_mb: float) -> nbformat.NotebookNode | str:
-    """The notebook, or why it cannot be graded."""
-    size = path.stat().st_size
-    if size == 0:
-        return "the file is empty"
-    if size > max_mb * 1024 * 1024:
-        return f"the file is {size / 2**20:.0f} MB, above the {max_mb:g} MB limit"
+def _read_notebook(path: Path, max_mb: float) -> tuple[nbformat.NotebookNode, bytes] | str:
+    """The notebook and its bytes (read once, without following a link), or why it cannot be graded."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = intake.read_bytes(path, max_mb)
+    except intake.Refused as refused:
+        return f"refused: {refused}"
+    if not data:
+        return "the file is empty"
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         return "the file is not text (is it a notebook?)"
     try:
@@ -116,63 +124,175 @@ def _read_notebook(path: Path, max_mb: float) -> nbformat.NotebookNode | str:
     except json.JSONDecodeError as error:
         return f"the file is not valid JSON (line {error.lineno}: {error.msg}); was it edited by hand or truncated?"
     try:
-        return nbformat.reads(text, as_version=4)
+        return nbformat.reads(text, as_version=4), data
     except Exception as error:  # nbformat raises several types for malformed notebooks
         return f"the file is JSON but not a Jupyter notebook ({type(error).__name__})"
 
 
 def _timestamp(path: Path) -> str | None:
-    """nbgrader collect's submission time, from timestamp.txt beside the notebook."""
-    stamp = path.parent / "timestamp.txt"
-    if not stamp.is_file():
+    """The submission time the course's own collect wrote beside the notebook (timestamp.txt)."""
+    try:
+        text = intake.read_bytes(path.parent / "timestamp.txt", 0.01).decode(errors="replace").strip()[:64]
+    except (intake.Refused, OSError):
         return None
-    text = stamp.read_text(errors="replace").strip()[:64]
     return text or None
 
 
-def collect(source: Path, labs: list[str], root: Path | None = None, max_mb: float = MAX_SUBMISSION_MB
-            ) -> tuple[list[Submission], list[Problem]]:
+@dataclass
+class _Found:
+    student: str
+    lab: str
+    relative: Path
+    folder: tuple[str, ...] | None  # the student's folder (path parts), when the path has one
+    notebook: nbformat.NotebookNode
+    data: bytes
+
+
+def _inside(found: _Found, folder: tuple[str, ...]) -> bool:
+    return len(found.relative.parts) > len(folder) and found.relative.parts[:len(folder)] == folder
+
+
+def collect(source: Path, labs: list[str], root: Path | None = None, max_mb: float = MAX_SUBMISSION_MB,
+            snapshot: Path | None = None, trusted_times: bool = False) -> tuple[list[Submission], list[Problem]]:
     """Submissions for `labs` under `source` (a folder or one notebook), and the files
-    that cannot be graded, with the reason for each."""
+    that cannot be graded, with the reason for each.
+
+    Files are read by content, never through a link (`intake`). A student's folder submits
+    for that student only: a notebook in it that names someone else is refused, and two
+    notebooks that map to one student's lab are both refused (which is the real one is not
+    for the grader to guess). With `snapshot`, each accepted notebook is copied there at once
+    and graded from that copy, so nothing that later happens to `source` changes what is
+    graded. `trusted_times`: `source` is the course's own submitted/ folder, whose
+    timestamp.txt files the course's collect wrote; anywhere else they are the student's
+    and are refused.
+    """
     all_ids = {lab: _grade_ids(nbformat.read(pipeline.lab_notebook(lab, root=root), as_version=4))
                for lab in pipeline.finished_labs(root)}
-    lab_ids = {lab: all_ids[lab] for lab in labs}
-    folder, files = (source.parent, [source]) if source.is_file() else (source, sorted(source.rglob("*")))
-    submissions: dict[tuple[str, str], Submission] = {}
+    # Links and special files are refused whatever their name; size matters for notebooks only.
+    if source.is_file() or source.is_symlink():
+        folder, entries = source.parent, [(source, intake.refusal(source, float("inf")))]
+    else:
+        folder, entries = source, list(intake.walk(source, float("inf")))
+    found: list[_Found] = []
     problems: list[Problem] = []
-    for path in files:
+    for path, refused in entries:
         relative = path.relative_to(folder)
-        if (path.is_dir() or path.name in NBGRADER_FILES
-                or any(part.startswith(".") or part == "__MACOSX" for part in relative.parts)):
+        if any(part.startswith(".") or part == "__MACOSX" for part in relative.parts):
             continue
-        found = _lab_of_name(relative, labs)
-        if found is None:
-            if _lab_of_name(relative, all_ids) is None:  # not just another lab's submission
-                problems.append(Problem(str(relative), "file name not recognised: expected <student>/<lab>.ipynb "
-                                        "or <student>_<lab>.ipynb, e.g. alice_" + labs[0] + ".ipynb"))
+        shown = _printable(str(relative), 300)
+        if path.name in NBGRADER_FILES:
+            if not trusted_times:
+                problems.append(Problem(shown, "grading metadata handed in with the submission: refused and not "
+                                        "used (only the course's own collect writes it)", _owner(relative, all_ids)))
             continue
-        student, lab = found
-        if not _STUDENT_ID.match(student):
-            problems.append(Problem(str(relative), f"the student name {student[:40]!r} has characters nbgrader "
-                                                   "cannot use as an id (use letters, digits, _ . @ -)"))
+        name = _lab_of_name(relative, all_ids)
+        if refused and name is None:
+            problems.append(Problem(shown, f"refused: {refused}", _owner(relative, all_ids)))
+            continue
+        if name is None:
+            problems.append(Problem(shown, "file name not recognised: expected <student>/<lab>.ipynb "
+                                    "or <student>_<lab>.ipynb, e.g. alice_" + labs[0] + ".ipynb"))
+            continue
+        student, lab, index = name
+        if not _STUDENT_ID.fullmatch(student):
+            problems.append(Problem(shown, f"the student name {_printable(student)!r} has characters nbgrader "
+                                           "cannot use as an id (use letters, digits, _ . @ -)"))
             continue
         nb = _read_notebook(path, max_mb)
         if isinstance(nb, str):
-            problems.append(Problem(str(relative), nb))
+            if lab in labs:  # another lab's broken file is that lab's business
+                problems.append(Problem(shown, nb, student))
             continue
-        ids = _grade_ids(nb)
-        if not ids & lab_ids[lab]:
+        folder_parts = relative.parts[:index + 1] if index is not None else None
+        found.append(_Found(student, lab, relative, folder_parts, *nb))
+    accepted = _one_owner(found, problems, labs)
+    submissions = []
+    for item in accepted:
+        if item.lab not in labs:
+            continue  # another lab's notebook: it counted for the folders above, it is not graded now
+        lab_ids = all_ids[item.lab]
+        ids = _grade_ids(item.notebook)
+        if not ids & lab_ids:
             other = max(all_ids, key=lambda name: len(ids & all_ids[name]))
-            reason = (f"this is the notebook of {other}, not {lab}" if ids & all_ids[other]
+            reason = (f"this is the notebook of {other}, not {item.lab}" if ids & all_ids[other]
                       else "no graded cells found: not a course notebook, or its cell metadata was removed")
-            problems.append(Problem(str(relative), reason))
+            problems.append(Problem(_printable(str(item.relative), 300), reason, item.student))
             continue
-        if (student, lab) in submissions:
-            problems.append(Problem(str(relative), f"a second {lab} notebook for {student}; graded "
-                                                   f"{submissions[(student, lab)].path.relative_to(folder)}"))
+        path = folder / item.relative
+        if snapshot is not None:
+            path = snapshot / item.lab / f"{item.student}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(item.data)
+        stamp = _timestamp(folder / item.relative) if trusted_times else None
+        submissions.append(Submission(item.student, item.lab, path, stamp, str(item.relative)))
+    return submissions, problems
+
+
+def _one_owner(found: list[_Found], problems: list[Problem], labs: list[str]) -> list[_Found]:
+    """The notebooks that submit for their own student only; the others, of `labs`, go to
+    `problems`. Every lab's notebooks tell which folders are students' folders."""
+    folders = {item.folder: item.student for item in found if item.folder is not None}
+    accepted: list[_Found] = []
+    for item in found:
+        host = next((owner for folder, owner in folders.items() if owner != item.student and _inside(item, folder)),
+                    None)
+        if host is None:
+            accepted.append(item)
+        elif item.lab in labs:
+            problems.append(Problem(_printable(str(item.relative), 300), f"in {host}'s folder but names "
+                                    f"{item.student}: refused (a student's folder submits for that student only)", host))
+    by_key: dict[tuple[str, str], list[_Found]] = {}
+    for item in accepted:
+        by_key.setdefault((item.student, item.lab), []).append(item)
+    kept = []
+    for (student, lab), items in by_key.items():
+        if len(items) == 1:
+            kept += items
             continue
-        submissions[(student, lab)] = Submission(student, lab, path, _timestamp(path))
-    return list(submissions.values()), problems
+        where = ", ".join(_printable(str(i.relative), 100) for i in items)
+        for item in items if lab in labs else []:
+            problems.append(Problem(_printable(str(item.relative), 300), f"{len(items)} {lab} notebooks map to "
+                                    f"{student} ({where}): none graded; keep one and grade again", student))
+    return kept
+
+
+def _owner(relative: Path, labs: Iterable[str]) -> str:
+    """The student whose folder holds `relative`, as far as its path tells (else "")."""
+    folders = [part for part in relative.parts[:-1] if part not in set(labs)]
+    return folders[-1] if folders and _STUDENT_ID.fullmatch(folders[-1]) else ""
+
+
+def _printable(text: str, limit: int = 40) -> str:
+    """`text` without control characters (a name can hold ESC or a newline), cut to `limit`."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)[:limit]
+
+
+# ---------------------------------------------------------------- output folders
+OUTPUT_MARKER = ".course-output"
+# What the reports write: a folder holding only these was made by an earlier version.
+_REPORT_NAMES = re.compile(r"^(grades\.csv|summary\.md|problems\.json|progress|summary_.*\.png|course)$")
+
+
+class OutputRefused(RuntimeError):
+    """An output folder that holds what the course did not make; the message says what to do."""
+
+
+def claim_output(folder: Path, command: str) -> Path:
+    """`folder`, made the course's output folder (a marker file inside says so). Refuses a
+    link, a file, and a folder that holds anything the course did not make: the course
+    overwrites and deletes only what it made."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise OutputRefused(f"{folder} is not a folder the course made; give another --out")
+    marker = folder / OUTPUT_MARKER
+    if folder.is_dir() and not marker.is_file():
+        foreign = sorted(p.name for p in folder.iterdir() if not _REPORT_NAMES.match(p.name))
+        if foreign:
+            raise OutputRefused(f"{folder} already holds files the course did not make ({', '.join(foreign[:3])}"
+                                f"{', ...' if len(foreign) > 3 else ''}): give --out an empty or new folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    if not marker.is_file():
+        marker.write_text(f"Made by `{command}`: the course may replace or delete what is in this folder.\n")
+    return folder
 
 
 # ---------------------------------------------------------------- grading
@@ -269,7 +389,7 @@ def grade_batch(course: Path, out: Path, submissions: list[Submission], options:
     workspace = _workspace(course, options)
     for lab in sorted({s.lab for s in submissions}):
         if not workspace.registered(lab):
-            workspace.release(lab)  # records the lab and its cells in the gradebook
+            workspace.register(lab)  # records the lab and its cells; notebooks/ is left alone
     results, todo = [], []
     for submission in submissions:
         digest = pipeline.sha256(submission.path)
@@ -494,5 +614,9 @@ def load_problems(out: Path) -> list[Problem]:
 def write_reports(workspace: pipeline.Workspace, out: Path, labs: list[str], run: str = "") -> tuple[Path, Path, list[Row]]:
     """grades.csv and summary.md (with charts) from the gradebook, as it is now."""
     out.mkdir(parents=True, exist_ok=True)
-    found = rows(workspace, out, labs)
-    return export_grades(found, out / "grades.csv"), write_report(out, found, load_problems(out), run), found
+    found, problems = rows(workspace, out, labs), load_problems(out)
+    for problem in problems:  # a refused file in a student's folder is worth a look at that student
+        for row in found:
+            if problem.student and row.student == problem.student and row.graded:
+                row.flags.append(f"a file in their folder was not graded: {problem.file}: {problem.reason}")
+    return export_grades(found, out / "grades.csv"), write_report(out, found, problems, run), found

@@ -118,6 +118,7 @@ def _sandbox_allowed(unsafe: bool) -> bool:
 
 def cmd_run(args: argparse.Namespace) -> int:
     labs = args.labs or pipeline.finished_labs()
+    out = _output(Path(args.out).absolute(), "course run")  # before the labs run: a refusal comes at once
     print(f"Running {len(labs)} lab(s) offline on the embedded models: {', '.join(labs)}\n")
     failed = False
     for lab in labs:
@@ -131,9 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  {lab}: executed in {seconds:.1f} s" + (f", {len(warnings)} stderr output(s)" if warnings else ", no warnings"))
 
     sandboxed = _sandbox_allowed(args.unsafe)
-    out = Path(args.out).resolve()
-    if out.exists():
-        shutil.rmtree(out)
+    shutil.rmtree(out / "course", ignore_errors=True)  # the last run's demo course: made by this command
     workspace = pipeline.Workspace(pipeline.scratch_course(out / "course", labs), labs, sandbox=sandboxed)
     for lab in labs:
         print(f"\nDemo cohort for {lab} (nbgrader autograde, offline, sandboxed):")
@@ -173,12 +172,38 @@ def cmd_release(args: argparse.Namespace) -> int:
                 for leak in leaks[:10]:
                     print(f"    {leak}", file=sys.stderr)
                 return 1
+    worked = [lab for lab in labs if _learner_work(pipeline.lab_notebook(lab, pipeline.RELEASE, root))]
+    if worked and not args.overwrite:
+        for lab in worked:
+            print(f"{lab}: {pipeline.lab_notebook(lab, pipeline.RELEASE, root).relative_to(root)} holds someone's "
+                  "work (answers or outputs), not a release: not overwritten. Move it elsewhere first, or give "
+                  "--overwrite to replace it.", file=sys.stderr)
+        return 1
     course = pipeline.Workspace(root, labs, db_url=args.db)
     for lab in labs:
         target = course.release(lab)
         print(f"{lab}: released to {target.relative_to(root)} (no solution or hidden-test text) "
               "and recorded in the gradebook")
     return 0
+
+
+def _learner_work(path: Path) -> bool:
+    """Whether a release notebook was worked in: an answer cell no longer matches the
+    checksum nbgrader gave it, or a cell has outputs (a fresh release has none)."""
+    from nbgrader.utils import compute_checksum
+
+    if not path.is_file():
+        return False
+    try:
+        notebook = nbformat.read(path, as_version=4)
+    except Exception:  # unreadable: not ours to replace without asking
+        return True
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.get("outputs") or (meta.get("solution") and "checksum" in meta
+                                   and compute_checksum(cell) != meta["checksum"]):
+            return True
+    return False
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -219,6 +244,28 @@ def _labs(args: argparse.Namespace, course: Path) -> list[str]:
               file=sys.stderr)
         raise SystemExit(2)
     return labs
+
+
+def _output(folder: Path, command: str) -> Path:
+    """The output folder, claimed for the course, or exit with why it cannot be."""
+    try:
+        return batch.claim_output(folder, command)
+    except batch.OutputRefused as refused:
+        print(f"{command}: {refused}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _is_collected(source: Path, course: Path) -> bool:
+    """Whether `source` is (in) the course's own submitted/ folder, which only the course's
+    collect writes: its timestamp.txt files are the collect's record, not a student's."""
+    return source.is_dir() and source.resolve().is_relative_to((course / "submitted").resolve())
+
+
+def _unchanged_release(submission: batch.Submission, course: Path, db_url: str | None) -> bool:
+    """Whether a learner's notebook is byte for byte the blank release of its lab (generated
+    afresh: the file in notebooks/ may be the learner's own)."""
+    blank = pipeline.Workspace(course, db_url=db_url).register(submission.lab)
+    return blank == submission.path.read_bytes()
 
 
 def _print_summary(found: list[batch.Row]) -> None:
@@ -268,8 +315,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     course = _course(args)
     labs = _labs(args, course)
     sandboxed = _sandbox_allowed(args.unsafe)
-    out = Path(args.out).resolve() if args.out else course / "reports"
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output(Path(args.out).absolute() if args.out else course / "reports", "course autograde")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         try:
@@ -277,12 +323,19 @@ def cmd_autograde(args: argparse.Namespace) -> int:
         except (zipfile.BadZipFile, ValueError) as error:
             print(f"course autograde: cannot open {source.name}: {error}", file=sys.stderr)
             return 2
-        submissions, problems = batch.collect(folder, labs, course)
+        # Each notebook is copied once, by content, before anything else happens: what is graded
+        # is what was handed in, and the learner's own file is never written.
+        submissions, problems = batch.collect(folder, labs, course, snapshot=Path(scratch) / "snapshot",
+                                              trusted_times=_is_collected(source, course))
         batch.save_problems(out, problems)
         for problem in problems:
             print(f"  not graded: {problem.file}: {problem.reason}")
         if not submissions:
             print("course autograde: no submission to grade", file=sys.stderr)
+            return 1
+        if source.is_file() and _unchanged_release(submissions[0], course, args.db):
+            print(f"course autograde: {source} is the blank {submissions[0].lab} notebook as released (nothing "
+                  "answered yet): not graded. Fill in the exercise cells, save, and grade it again.", file=sys.stderr)
             return 1
         options = batch.Options(jobs=args.jobs, cell_timeout=args.timeout, memory_limit_mb=args.memory_limit,
                                 sandbox=sandboxed, db_url=args.db)
@@ -331,7 +384,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     course = _course(args)
     labs = _labs(args, course)
-    out = Path(args.out).resolve() if args.out else course / "reports"
+    out = _output(Path(args.out).absolute() if args.out else course / "reports", "course report")
     workspace = pipeline.Workspace(course, db_url=args.db)
     regenerated = 0
     for lab in labs:
@@ -373,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     release = commands.add_parser("release", help="regenerate notebooks/ from solutions/ and record the labs")
     release.add_argument("labs", nargs="*")
     release.add_argument("--db", help="gradebook URL (default: gradebook.db in the course root)")
+    release.add_argument("--overwrite", action="store_true",
+                         help="replace release notebooks even where someone worked in them")
     check = commands.add_parser("check", help="source gets full marks, blank release gets 0")
     check.add_argument("labs", nargs="*")
     check.add_argument("--unsafe", action="store_true", help="grade without the sandbox")

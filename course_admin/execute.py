@@ -38,7 +38,7 @@ from nbgrader.preprocessors import Execute
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool, Integer, default
 
-from course_admin import guard, remote
+from course_admin import guard, intake, remote
 from course_admin import sandbox as sandboxing
 
 HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
@@ -254,9 +254,11 @@ class CourseExecute(Execute):
         self._probes: dict[str, str] = {}  # cell key of a call's code -> the test that made it
         self._started = time.monotonic()
         self._output_bytes = 0
+        files, refused = _submitted_files(resources)
+        resources.setdefault("course", {}).setdefault("notes", []).extend(refused)
         manager = type("CourseKernelManager", (SandboxedKernelManager,), {
             "course_folder": ipc,
-            "course_files": _submitted_files(resources),
+            "course_files": files,
             "course_environment": kernel_environment(ipc, threads, self.sandbox),
             "course_limits": sandboxing.Limits(memory_mb=self.memory_limit_mb, disk_mb=self.disk_limit_mb,
                                             file_mb=self.file_limit_mb),
@@ -369,13 +371,25 @@ class CourseExecute(Execute):
         return False
 
 
-def _submitted_files(resources: dict) -> list[Path]:
+def _submitted_files(resources: dict) -> tuple[list[Path], list[str]]:
     """The student's own files (not notebooks: the one being graded carries the hidden tests
-    at this point) from the folder nbgrader grades in."""
+    at this point) from the folder nbgrader grades in, and a note for each file refused.
+
+    Only ordinary files enter the sandbox: a link (symbolic or hard), a FIFO, a device or an
+    oversized file would be bound into it as whatever it points to (`intake`)."""
     folder = Path(resources.get("metadata", {}).get("path") or ".")
     skip = {"timestamp.txt", "submission_secret.txt"}
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix != ".ipynb" and p.name not in skip) \
-        if folder.is_dir() else []
+    files, notes = [], []
+    for path in sorted(folder.iterdir()) if folder.is_dir() and not folder.is_symlink() else []:
+        if path.suffix == ".ipynb" or path.name in skip or (path.is_dir() and not path.is_symlink()):
+            continue
+        problem = intake.refusal(path)
+        if problem:
+            shown = "".join(ch if ch.isprintable() else "?" for ch in path.name)[:80]
+            notes.append(f"handed-in file {shown!r} refused, not given to the kernel: {problem}")
+        else:
+            files.append(path)
+    return files, notes
 
 
 def _set_torch_threads(threads: int) -> None:

@@ -262,6 +262,23 @@ class Workspace:
         self._run(f"generate_assignment {lab}", lambda: self.api.generate_assignment(lab, force=True))
         return self.path / RELEASE / lab / f"{lab}.ipynb"
 
+    def register(self, lab: str) -> bytes:
+        """Record `lab` and its cells in the gradebook without touching the release folder
+        (grading must never regenerate notebooks/, where a learner may be working); return
+        the blank release notebook this generated, as bytes."""
+        import copy
+
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+
+        with tempfile.TemporaryDirectory(prefix=".register-", dir=self.path) as scratch:
+            config = copy.deepcopy(self.config)
+            config.CourseDirectory.release_directory = Path(scratch).name
+            with grading_environment():
+                api = NbGraderAPI(CourseDirectory(config=config), config=config)
+            self._run(f"generate_assignment {lab}", lambda: api.generate_assignment(lab, force=True))
+            return (Path(scratch) / lab / f"{lab}.ipynb").read_bytes()
+
     def registered(self, lab: str) -> bool:
         """Whether the gradebook knows `lab` (with its notebook's cells)."""
         from nbgrader.api import Gradebook, MissingEntry
@@ -294,8 +311,10 @@ class Workspace:
         target = self.submitted_path(lab, student)
         target.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(notebook, Path):
-            if notebook.resolve() != target.resolve():
-                shutil.copy2(notebook, target)
+            data = notebook.read_bytes()
+            if not (target.is_file() and not target.is_symlink() and target.read_bytes() == data):
+                target.unlink(missing_ok=True)  # never write through a link left there
+                target.write_bytes(data)
         else:
             nbformat.write(notebook, target)
         if timestamp is not None:

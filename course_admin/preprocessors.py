@@ -20,6 +20,7 @@ graded"); the course's ``feedback`` template renders that.
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -408,10 +409,30 @@ class StudentFeedback(Preprocessor):
                     max_score += float(meta.get("points", 0))
             cells.append(cell)
         nb.cells = cells
+        _only_feedback_pages(self, resources)
         late = float(resources.get("nbgrader", {}).get("late_penalty") or 0)
         resources["course"] = {"score": max(score - late, 0.0), "max_score": max_score, "pending": pending_points,
                                "late_penalty": late}
         return nb, resources
+
+
+def _only_feedback_pages(preprocessor: Preprocessor, resources: dict) -> None:
+    """Feedback hands back the feedback pages only. nbgrader copies every other file of the
+    graded folder beside them (whatever a student handed in); this run made those copies
+    (generate_feedback starts from an empty folder), so they are removed, links as links."""
+    coursedir = getattr(_converter(preprocessor), "coursedir", None)
+    info = resources.get("nbgrader", {})
+    if coursedir is None or "student" not in info:
+        return
+    source = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
+    pages = {f"{notebook.stem}.html" for notebook in source.glob("*.ipynb")}
+    folder = Path(coursedir.format_path(coursedir.feedback_directory, info["student"], info["assignment"]))
+    for parent, folders, files in os.walk(folder, topdown=False, followlinks=False):
+        for name in files + [f for f in folders if os.path.islink(os.path.join(parent, f))]:
+            if not (Path(parent) == folder and name in pages):
+                os.unlink(os.path.join(parent, name))
+        if Path(parent) != folder and not os.listdir(parent):
+            os.rmdir(parent)
 
 
 def _description(source: str) -> str:

@@ -392,8 +392,50 @@ def _survivors() -> list[str]:
     return [line for line in out.splitlines() if "pgrep" not in line]
 
 
-def _grade(target, name: str, students: dict[str, nbformat.NotebookNode], jobs: int) -> dict:
-    base, template, _ = target
+# Attacks made of files rather than code (issue 22): a student folder of an LMS export holding
+# links to the grader's files, a FIFO, notebooks named for other students, grading metadata, and
+# a folder whose name nbgrader would store as a victim's.
+GRADER_SECRET = "GRADER_SECRET_3d1f"
+READS_ITS_FOLDER = """import os
+for name in sorted(os.listdir('.')):
+    try:
+        print(name, open(name).read(200) if os.path.isfile(name) and not name.endswith('.ipynb') else '')
+    except OSError as error:
+        print(name, error)
+""" + BLANK["ex_mean_square"]
+FOLDER_ATTACKERS = ["links_in_folder", "plants_notebooks", "own_timestamp"]
+REFUSED_FILES = {"links_in_folder/data.txt": "symbolic link", "links_in_folder/hard.txt": "hard link",
+                 "links_in_folder/pipe": "FIFO", "links_in_folder/files": "symbolic link",
+                 f"plants_notebooks/aaa_victim_{LAB}.ipynb": "plants_notebooks's folder",
+                 f"plants_notebooks/x/zzz_victim/{LAB}.ipynb": "plants_notebooks's folder",
+                 "own_timestamp/timestamp.txt": "grading metadata", f"aaa_victim?/{LAB}.ipynb": "cannot use as an id"}
+
+
+def _folder_attacks(folder: Path, release: nbformat.NotebookNode, secret: Path) -> None:
+    """The file attacks, laid out as an LMS export lays out student folders."""
+    blank = _notebook(release, BLANK)
+    links = folder / "links_in_folder"
+    links.mkdir()
+    nbformat.write(_notebook(release, {**BLANK, "ex_mean_square": READS_ITS_FOLDER}), links / f"{LAB}.ipynb")
+    (links / "data.txt").symlink_to(secret)
+    os.link(secret, links / "hard.txt")
+    os.mkfifo(links / "pipe")
+    (links / "files").symlink_to(secret.parent, target_is_directory=True)
+    plants = folder / "plants_notebooks"
+    (plants / "x" / "zzz_victim").mkdir(parents=True)
+    for path in (plants / f"{LAB}.ipynb", plants / f"aaa_victim_{LAB}.ipynb", plants / "x" / "zzz_victim" / f"{LAB}.ipynb"):
+        nbformat.write(blank, path)
+    late = folder / "own_timestamp"
+    late.mkdir()
+    nbformat.write(blank, late / f"{LAB}.ipynb")
+    (late / "timestamp.txt").write_text("2020-01-01 00:00:00.000000 UTC\n")
+    (folder / "aaa_victim\n").mkdir()
+    nbformat.write(blank, folder / "aaa_victim\n" / f"{LAB}.ipynb")
+
+
+def _grade(target, name: str, students: dict[str, nbformat.NotebookNode], jobs: int,
+           file_attacks: bool = False) -> dict:
+    base, template, release = target
     course = base / name
     pipeline.scratch_course(course, [])
     import shutil
@@ -404,6 +446,11 @@ def _grade(target, name: str, students: dict[str, nbformat.NotebookNode], jobs: 
     folder.mkdir()
     for student, notebook in students.items():
         nbformat.write(notebook, folder / f"{student}_{LAB}.ipynb")
+    if file_attacks:
+        secret = base / f"{name}-grader-files" / "secret.txt"
+        secret.parent.mkdir()
+        secret.write_text(GRADER_SECRET)
+        _folder_attacks(folder, release, secret)
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "course_admin.cli", "autograde", str(folder), "--lab", LAB,
                              "--course", str(course), "--jobs", str(jobs), "--timeout", "60"],
@@ -440,11 +487,13 @@ def attacked(request, target, alone):
     _, _, release = target
     listener = Listener()
     before, scratch_before = _snapshot(), set(Path("/tmp").glob("course-k-*"))
-    run = _grade(target, f"batch-jobs{request.param}", _class(release, listener.port), jobs=request.param)
+    run = _grade(target, f"batch-jobs{request.param}", _class(release, listener.port), jobs=request.param,
+                 file_attacks=True)
     time.sleep(1)
     run.update(listener=listener, before=before, after=_snapshot(), survivors=_survivors(),
                scratch_before=scratch_before, scratch_after=set(Path("/tmp").glob("course-k-*")))
-    print(f"attack batch, --jobs {request.param}: {run['seconds']:.0f} s for {len(ATTACKERS) + 6} notebooks")
+    print(f"attack batch, --jobs {request.param}: {run['seconds']:.0f} s for "
+          f"{len(ATTACKERS) + len(FOLDER_ATTACKERS) + 6} notebooks")
     return run
 
 
@@ -457,7 +506,7 @@ def test_no_attacker_gains(attacked):
     scores = attacked["scores"]
     blank, wrong = scores["blank"], scores["plain_wrong"]
     assert sum(blank.values()) == 0 and sum(wrong.values()) == 3
-    for student in ATTACKERS + [EDITED_LAB_CELL]:
+    for student in ATTACKERS + FOLDER_ATTACKERS + [EDITED_LAB_CELL]:
         if student not in scores:  # an attacker may kill its own kernel: then it is not graded at all
             continue
         baseline = wrong if student == "patches_expect" else blank
@@ -509,7 +558,7 @@ def test_no_secret_and_no_active_html_reaches_the_feedback(attacked):
 def test_every_attempt_is_flagged_with_the_students_name(attacked):
     report = (attacked["course"] / "reports" / "summary.md").read_text()
     rows = {line.split("|")[1].strip(): line for line in report.splitlines() if line.startswith("| ")}
-    for student in ATTACKERS + [EDITED_LAB_CELL]:
+    for student in ATTACKERS + FOLDER_ATTACKERS + [EDITED_LAB_CELL]:
         row = rows.get(student, "")
         assert row, f"{student} is missing from summary.md"
         flags = row.rsplit("|", 2)[-2]
@@ -517,3 +566,36 @@ def test_every_attempt_is_flagged_with_the_students_name(attacked):
     with open(attacked["course"] / "reports" / "grades.csv", newline="") as handle:
         students = [row["student_id"] for row in csv.DictReader(handle)]
     assert sorted(students) == sorted(set(students)), "one row per student"
+
+
+def test_files_handed_in_reach_nothing_of_the_graders(attacked):
+    """Links, a hard link and a FIFO beside a notebook: the kernel that lists its folder reads
+    none of them, no copy of the linked file lands anywhere in the course, nothing blocks."""
+    course = attacked["course"]
+    for path in course.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert GRADER_SECRET.encode() not in path.read_bytes(), path
+        assert not path.is_symlink() and not path.is_fifo(), path
+    assert GRADER_SECRET not in attacked["result"].stdout + attacked["result"].stderr
+    assert attacked["workspace"].graded(LAB, "links_in_folder"), "the notebook beside the links is still graded"
+
+
+def test_feedback_hands_back_the_feedback_page_only(attacked):
+    for folder in (attacked["course"] / "feedback").iterdir():
+        files = [p.relative_to(folder) for p in folder.rglob("*") if not p.is_dir()]
+        assert files and all(p == Path(LAB) / f"{LAB}.html" for p in files), (folder.name, files)
+
+
+def test_a_folder_submits_for_its_own_student_only_and_every_refusal_is_in_the_summary(attacked, alone):
+    report = (attacked["course"] / "reports" / "summary.md").read_text()
+    section = report.split("## Files not graded", 1)[-1]
+    for file, reason in REFUSED_FILES.items():
+        line = next((line for line in section.splitlines() if f"`{file}`" in line), "")
+        assert reason in line, (file, reason, line)
+    for victim in VICTIMS:  # notebooks planted for them, and a look-alike name, changed nothing
+        assert attacked["scores"][victim] == alone["scores"][victim], victim
+
+
+def test_a_timestamp_handed_in_is_not_the_submission_time(attacked):
+    workspace = attacked["workspace"]
+    assert workspace.graded(LAB, "own_timestamp") and workspace.timestamp(LAB, "own_timestamp") == ""
