@@ -599,3 +599,25 @@ def test_a_folder_submits_for_its_own_student_only_and_every_refusal_is_in_the_s
 def test_a_timestamp_handed_in_is_not_the_submission_time(attacked):
     workspace = attacked["workspace"]
     assert workspace.graded(LAB, "own_timestamp") and workspace.timestamp(LAB, "own_timestamp") == ""
+
+
+def test_only_ordinary_files_enter_the_sandbox(tmp_path):
+    """Checked again where files enter the kernel (a submitted/ folder filled by hand, or by a
+    collect that followed links): each is bound into the sandbox as whatever it points to."""
+    from course_admin import execute
+
+    secret = tmp_path / "gradebook.db"
+    secret.write_text(GRADER_SECRET)
+    folder = tmp_path / "submitted" / "mallory" / LAB
+    folder.mkdir(parents=True)
+    (folder / f"{LAB}.ipynb").write_text("{}")
+    (folder / "timestamp.txt").write_text("2026-01-01 00:00:00 UTC")
+    (folder / "notes.txt").write_text("mine")
+    (folder / "data.txt").symlink_to(secret)
+    os.link(secret, folder / "hard.txt")
+    os.mkfifo(folder / "pipe")
+    files, notes = execute._submitted_files({"metadata": {"path": str(folder)}})
+    assert files == [folder / "notes.txt"]
+    assert len(notes) == 3 and all("refused" in note for note in notes)
+    assert any("symbolic link" in n for n in notes) and any("hard link" in n for n in notes)
+    assert any("FIFO" in n for n in notes)
