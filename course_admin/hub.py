@@ -2,34 +2,49 @@
 
     course hub --instructor teacher --students alice,bob [--port 8000] [--ip 0.0.0.0]
                [--password-file FILE] [--root /srv/course-hub] [--exchange /srv/nbgrader/exchange]
-               [--offline] [--background] [--ssl-cert CERT --ssl-key KEY]
+               [--repository DIR] [--offline] [--background] [--ssl-cert CERT --ssl-key KEY]
     course hub stop   [--root DIR]
-    course hub remove --yes [--root DIR]
+    course hub remove --yes [--delete-gradebook] [--backups /var/backups/course-hub] [--root DIR]
 
-Run as root, `course hub` sets up what is missing, then starts JupyterHub (in the
-foreground, or detached with ``--background``; ``course hub stop`` stops it). Running it
-again changes nothing that exists, so it is also how the hub is restarted:
+Run as root, from the course repository (or with ``--repository``), with the course installed
+non-editable into a venv outside the repository (the README's ``/opt/course-venv``): every
+student's server and kernel runs on that venv, which holds the course packages and no answer,
+while the repository (solutions, hidden tests, .git) stays where only root can read it.
+`course hub` sets up what is missing, then starts JupyterHub (in the foreground, or detached
+with ``--background``; ``course hub stop`` stops it). Running it again changes nothing that
+exists, so it is also how the hub is restarted:
 
 * a local account per student and for the instructor (``useradd``; home readable by its
   owner only); passwords from ``--password-file`` (``user:password`` lines, as chpasswd
   reads them) or generated once, kept in the hub's private folder and printed at start;
   an account that existed before keeps its password unless the file names it;
 * nbgrader's exchange (world-writable with the sticky bit, as nbgrader's documentation says);
-* the instructor's course root, ``~instructor/<course id>``: a copy of this repository's
-  ``nbgrader_config.py``, ``solutions/`` and ``notebooks/``, owned by the instructor, with
-  every lab recorded in its gradebook (``generate_assignment``), ready to release from
-  Formgrader; Formgrader grades through that configuration (the sandbox included);
+* the instructor's course root, ``~instructor/<course id>``: a copy of the repository's
+  ``nbgrader_config.py``, ``solutions/`` and ``notebooks/`` (root hands the instructor a copy
+  in a private temporary folder: the instructor cannot read the repository either), owned by
+  the instructor, with every lab recorded in its gradebook (``generate_assignment``), ready to
+  release from Formgrader; Formgrader grades through that configuration (the sandbox included);
 * Jupyter configuration per role, in root-owned folders the hub puts first on each server's
   ``JUPYTER_CONFIG_PATH``: students get nbgrader's Assignments tab and Validate button only;
   the instructor also Formgrader, Create Assignment and Course List; both get the course id
   and the exchange, and a ``python3`` kernel that is the course venv's interpreter;
-* configurable-http-proxy, installed with npm into the hub's folder (``proxy/``);
+* configurable-http-proxy, installed with npm into the hub's folder (``proxy/``; node >= 20);
 * JupyterHub: PAM logins for these accounts only, each server a local process running as
   its user (the course venv's ``jupyterhub-singleuser``, JupyterLab).
 
-``course hub remove --yes`` stops the hub and deletes what `course hub` created: the
-accounts it added (with their homes: students' work and the instructor's gradebook), the
-exchange if it made it, and its folder.
+Before starting, it tries, as each student (with the groups the student's server gets), to
+open the repository's solutions, answer files and .git, the instructor's course root
+(solutions, gradebook.db) and the hub's private folder; if any opens it refuses to start and
+says what to change (``chmod 700 ...``, or install non-editable).
+
+``course hub remove --yes`` checks first that it can do everything (else it deletes nothing),
+stops the hub, then every process of each account it created (SIGTERM, then SIGKILL, until
+none remain; it names what still runs and deletes nothing if some do), copies the instructor's
+gradebook to ``/var/backups/course-hub/<course id>-<UTC time>/gradebook.db`` (root only;
+``--delete-gradebook`` skips it), then deletes only what its State says it created: those
+accounts with their homes, the exchange if it made it, and its own entries in its folder (the
+folder too if it made it and nothing else is left in it). Each step is recorded: after an
+interruption, running it again finishes the job.
 """
 
 from __future__ import annotations
@@ -213,7 +228,8 @@ def check_host(needs_node: bool = True) -> None:
     tools = ["useradd", "userdel", "chpasswd"] + (["node", "npm"] if needs_node else [])
     missing = [tool for tool in tools if shutil.which(tool, path=SYSTEM_PATH) is None]
     if missing:
-        raise HubError(f"missing system tools: {', '.join(missing)} (Debian: apt-get install passwd nodejs npm)")
+        raise HubError(f"missing system tools: {', '.join(missing)} (Debian: apt-get install passwd nodejs, and npm "
+                       "only if `npm` is missing: NodeSource's nodejs brings its own and conflicts with Debian's)")
 
 
 def ensure_account(name: str, state: State) -> bool:
@@ -409,8 +425,9 @@ def check_interpreter_for(user: str, python: str) -> None:
     if problem:
         raise HubError(f"{user} cannot run the course's interpreter {python} (it resolves to "
                        f"{Path(python).resolve()}): {problem}\nEvery account must be able to read and run the "
-                       "venv, its base Python and the repository: make the venv from a system-wide Python, "
-                       "e.g. `/usr/bin/python3.11 -m venv .venv`, in a folder every user can traverse.")
+                       "venv and its base Python: make the venv from a system-wide Python outside the repository "
+                       "and install the course into it non-editable, from the repository: `/usr/bin/python3.11 -m "
+                       "venv /opt/course-venv && /opt/course-venv/bin/pip install \"./[hub]\"`.")
 
 
 def sandbox_problem_for(user: str, python: str) -> str | None:
@@ -560,6 +577,9 @@ def read_fixes(kinds: set[str], repository: Path, course_root: Path, root: Path,
         fixes.append(f"chmod 700 {course_root.parent} {course_root}   (the instructor's home and course root)")
     if "private" in kinds:
         fixes.append(f"chmod 700 {private_folder(root)}")
+    for kind in sorted(kinds):
+        if kind.startswith("home "):
+            fixes.append(f"chmod 700 {kind.partition(' ')[2]}   (a home of the class)")
     return fixes
 
 
@@ -569,9 +589,13 @@ def check_students_cannot_read(settings: Settings, repository: Path) -> None:
     secrets_ = secret_paths(repository, course_root, root)
     leaks: list[str] = []
     kinds: set[str] = set()
+    homes = {Path(pwd.getpwnam(user).pw_dir): user for user in (settings.instructor, *settings.students)}
     for student in settings.students:
-        readable = readable_by(student, list(secrets_))
-        kinds.update(secrets_[path] for path in readable)
+        # Also every other account's home of the class: another student's work is not to be read.
+        others = {home: "home" for home, user in homes.items() if user != student and home.is_dir()}
+        probes = {**secrets_, **others}
+        readable = readable_by(student, list(probes))
+        kinds.update(f"home {path}" if probes[path] == "home" else probes[path] for path in readable)
         leaks += [f"  {student} can read {path}" for path in readable[:5]]
         if len(readable) > 5:
             leaks.append(f"  {student} can read {len(readable) - 5} more of them")

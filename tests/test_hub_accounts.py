@@ -208,6 +208,20 @@ def test_a_student_in_a_group_that_may_read_is_caught(make_account, base: Path) 
         hub.check_students_cannot_read(settings, repository)
 
 
+def test_another_students_home_open_to_all_is_caught(make_account, base: Path) -> None:
+    alice, bob, instructor = make_account("student"), make_account("student"), make_account("teacher")
+    private_home = base / "root-home"
+    private_home.mkdir(mode=0o700)
+    repository = _repository(private_home)
+    settings = _settings(_hub_root(base), instructor, [alice, bob], _course_root(instructor), base / "exchange")
+    hub.check_students_cannot_read(settings, repository)
+    bobs_home = Path(pwd.getpwnam(bob).pw_dir)
+    os.chmod(bobs_home, 0o755)
+    assert _as(alice, "ls", str(bobs_home)).returncode == 0
+    with pytest.raises(hub.HubError, match=f"{alice} can read {bobs_home}\n(.|\n)*chmod 700 {bobs_home}"):
+        hub.check_students_cannot_read(settings, repository)
+
+
 def test_the_instructor_gets_the_course_while_the_repository_stays_root_only(make_account, base: Path) -> None:
     instructor = make_account("teacher")
     private_home = base / "root-home"
