@@ -578,15 +578,38 @@ def read_fixes(kinds: set[str], repository: Path, course_root: Path, root: Path,
     if "private" in kinds:
         fixes.append(f"chmod 700 {private_folder(root)}")
     for kind in sorted(kinds):
+        if kind.startswith("installed "):
+            fixes.append(f"the course's interpreter imports the course from {kind.partition(' ')[2]} (an editable "
+                         "install), which every account must then read: install it non-editable into a venv "
+                         "outside the repository, as the README says (from the repository: `/usr/bin/python3.11 -m "
+                         "venv /opt/course-venv && /opt/course-venv/bin/pip install \"./[hub]\"`)")
         if kind.startswith("home "):
             fixes.append(f"chmod 700 {kind.partition(' ')[2]}   (a home of the class)")
     return fixes
+
+
+def package_repositories(user: str, python: str) -> list[Path]:
+    """Course repositories the course's interpreter imports the course packages from, as `user`
+    runs it (an editable install points into one): students could read those too."""
+    code = ("import course_admin, course_utils, pathlib\n"
+            "for m in (course_admin, course_utils): print(pathlib.Path(m.__file__).resolve().parents[1])")
+    try:
+        result = run_as(user, [python, "-c", code])
+    except PermissionError:
+        return []
+    folders = {Path(line) for line in result.stdout.splitlines() if line.strip()} if result.returncode == 0 else set()
+    return sorted(folder for folder in folders
+                  if (folder / "nbgrader_config.py").is_file() and (folder / "solutions").is_dir())
 
 
 def check_students_cannot_read(settings: Settings, repository: Path) -> None:
     """Refuse to start while a student's account can read an answer: tried as each student."""
     root, course_root = Path(settings.root), Path(settings.course_root)
     secrets_ = secret_paths(repository, course_root, root)
+    for installed in package_repositories(settings.students[0], settings.python):
+        if installed != repository:  # installed editable from another checkout: that one is exposed too
+            secrets_.update({path: f"installed {installed}" for path in secret_paths(installed, course_root, root)
+                             if installed in path.parents or path == installed})
     leaks: list[str] = []
     kinds: set[str] = set()
     homes = {Path(pwd.getpwnam(user).pw_dir): user for user in (settings.instructor, *settings.students)}

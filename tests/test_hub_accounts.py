@@ -145,9 +145,22 @@ def _hub_root(folder: Path) -> Path:
     return root
 
 
+def _interpreter(folder: Path, imports_from: Path | None = None) -> str:
+    """A stand-in for the course venv's python that every account may run: asked where it
+    imports course_admin and course_utils from, it answers `imports_from` (an editable install
+    in that repository) or a venv's site-packages (a non-editable install)."""
+    script = folder / "venv" / "bin" / "python"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(script.parent.parent, 0o755), os.chmod(script.parent, 0o755)
+    place = imports_from or folder / "venv" / "lib" / "site-packages"
+    script.write_text(f"#!/bin/sh\necho {place}\necho {place}\n")
+    os.chmod(script, 0o755)
+    return str(script)
+
+
 def _settings(root: Path, instructor: str, students: list[str], course: Path, exchange: Path) -> hub.Settings:
     return hub.Settings(instructor=instructor, students=students, root=str(root), exchange=str(exchange),
-                        python=sys.executable, course_id=COURSE_ID, course_root=str(course))
+                        python=_interpreter(root.parent), course_id=COURSE_ID, course_root=str(course))
 
 
 # ------------------------------------------------------------------------------ what a student can read
@@ -191,6 +204,25 @@ def test_a_student_reads_no_answer_and_the_check_refuses_when_one_could(make_acc
     message = str(refused.value)
     assert f"{student} can read {readable / 'solutions'}" in message
     assert f"chmod 700 {readable}" in message and "does not start" in message
+
+
+def test_an_editable_install_from_a_readable_checkout_is_caught(make_account, base: Path) -> None:
+    """`course hub --repository` names a root-only copy, but the interpreter imports the course
+    from another checkout every account can read (the old README's `pip install -e`)."""
+    student, instructor = make_account("student"), make_account("teacher")
+    private_home = base / "root-home"
+    private_home.mkdir(mode=0o700)
+    repository = _repository(private_home)
+    shared = base / "shared"
+    shared.mkdir(mode=0o755)
+    checkout = _repository(shared)
+    settings = _settings(_hub_root(base), instructor, [student], _course_root(instructor), base / "exchange")
+    hub.check_students_cannot_read(settings, repository)
+    settings.python = _interpreter(base / "editable", imports_from=checkout)
+    with pytest.raises(hub.HubError) as refused:
+        hub.check_students_cannot_read(settings, repository)
+    assert f"{student} can read {checkout / 'solutions'}" in str(refused.value)
+    assert f"imports the course from {checkout} (an editable install)" in str(refused.value)
 
 
 def test_a_student_in_a_group_that_may_read_is_caught(make_account, base: Path) -> None:
