@@ -794,7 +794,13 @@ def describe_process(pid: int) -> str:
 def signal_account(user: str, sig: int) -> None:
     """Send `sig` to every process of `user` at once, by kill(-1) from a child that is `user`:
     a process forking meanwhile cannot slip between a listing and the signals."""
-    as_account(user, lambda: os.kill(-1, sig), groups=False)
+    def kill_all() -> None:
+        try:
+            os.kill(-1, sig)
+        except ProcessLookupError:  # none left (they ended between the listing and now)
+            pass
+
+    as_account(user, kill_all, groups=False)
 
 
 def stop_account_processes(users: list[str], seconds: float = 30, kill_seconds: float = 10) -> None:
