@@ -353,11 +353,6 @@ def test_remove_kills_what_ignores_sigterm(make_account, base: Path) -> None:
     assert klass.accounts() == [] and len(list(klass.backups.glob("*/gradebook.db"))) == 1
 
 
-def test_signalling_an_account_without_processes_is_no_error(make_account) -> None:
-    """Processes may end between the listing and the signal: that is success, not a failure."""
-    hub.signal_account(make_account("student"), 15)
-
-
 def test_remove_removes_nothing_when_a_process_cannot_be_stopped_then_resumes(make_account, base: Path) -> None:
     """A killed process its root parent has not collected (a zombie) keeps its account busy:
     userdel would refuse it, so remove refuses everything; collected, a second run finishes."""
