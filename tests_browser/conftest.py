@@ -84,7 +84,7 @@ def hub() -> Iterator[Hub]:
     problem = _requirements()
     if problem:
         pytest.fail(f"the class hub test cannot run here: {problem}")
-    course_hub("remove", "--yes", "--root", str(ROOT))  # what an interrupted run may have left
+    course_hub("remove", "--yes", "--delete-gradebook", "--root", str(ROOT))  # what an interrupted run may have left
     ROOT.parent.mkdir(parents=True, exist_ok=True)
     passwords = {user: f"pw-{user}-{os.urandom(6).hex()}" for user in (INSTRUCTOR, *STUDENTS)}
     password_file = Path(f"/run/course-hub-test-passwords-{os.getpid()}")
@@ -100,7 +100,7 @@ def hub() -> Iterator[Hub]:
     finally:
         password_file.unlink()
     if result.returncode != 0:
-        course_hub("remove", "--yes", "--root", str(ROOT))
+        course_hub("remove", "--yes", "--delete-gradebook", "--root", str(ROOT))
         pytest.fail(f"course hub failed to start:\n{result.stdout}\n{result.stderr}")
     print(result.stdout)
     state = Hub(url=f"http://127.0.0.1:{port}", passwords=passwords, root=ROOT, start_arguments=arguments,
@@ -108,7 +108,7 @@ def hub() -> Iterator[Hub]:
     try:
         yield state
     finally:
-        removed = course_hub("remove", "--yes", "--root", str(ROOT))
+        removed = course_hub("remove", "--yes", "--delete-gradebook", "--root", str(ROOT))
         print(removed.stdout, removed.stderr)
 
 

@@ -1,5 +1,7 @@
 """`course hub`'s pieces that need neither root nor a browser: what each role may use, the
-kernel, account names, password files. (test_hub.py checks the same things in the browser.)"""
+kernel, account names, password files, the repository's course settings. (The same things are
+checked in a real browser by tests_browser/test_hub.py, and with real accounts by
+test_hub_accounts.py.)"""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from course_admin import hub
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _settings() -> hub.Settings:
@@ -50,9 +54,17 @@ def test_the_kernel_is_the_course_interpreter() -> None:
 
 
 def test_the_repository_configuration_gives_the_course_id_and_limits() -> None:
-    found = hub.course_settings()
+    found = hub.course_settings(hub.find_repository(None))
     assert found["course_id"] == "explaining-nlp-models"
     assert found["cell_timeout"] >= 300
+
+
+def test_the_repository_is_found_or_named(tmp_path: Path) -> None:
+    """Installed non-editable (as on a hub), `course hub` needs the repository: --repository or
+    the current folder; anything else is refused with what to do."""
+    assert hub.find_repository(str(ROOT)) == ROOT
+    with pytest.raises(hub.HubError, match="not the course repository"):
+        hub.find_repository(str(tmp_path))
 
 
 @pytest.mark.parametrize("text", ["root,Alice", "al ice", "-x", "a" * 40, "bob;rm"])
