@@ -417,19 +417,22 @@ class StudentFeedback(Preprocessor):
 
 
 def _only_feedback_pages(preprocessor: Preprocessor, resources: dict) -> None:
-    """Feedback hands back the feedback pages only. nbgrader copies every other file of the
-    graded folder beside them (whatever a student handed in); this run made those copies
-    (generate_feedback starts from an empty folder), so they are removed, links as links."""
+    """Feedback hands back the feedback pages only (and the two small files nbgrader's
+    release_feedback reads: the submission's time and secret). nbgrader copies every other file of the graded folder beside
+    them, whatever a student handed in; this run made those copies (generate_feedback starts
+    from an empty folder), so they are removed, links as links."""
     coursedir = getattr(_converter(preprocessor), "coursedir", None)
     info = resources.get("nbgrader", {})
     if coursedir is None or "student" not in info:
         return
     source = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
-    pages = {f"{notebook.stem}.html" for notebook in source.glob("*.ipynb")}
+    # nbgrader's release_feedback files the pages under a hash of the submission's secret and time
+    pages = {f"{notebook.stem}.html" for notebook in source.glob("*.ipynb")} | {"timestamp.txt",
+                                                                                 "submission_secret.txt"}
     folder = Path(coursedir.format_path(coursedir.feedback_directory, info["student"], info["assignment"]))
     for parent, folders, files in os.walk(folder, topdown=False, followlinks=False):
         for name in files + [f for f in folders if os.path.islink(os.path.join(parent, f))]:
-            if not (Path(parent) == folder and name in pages):
+            if not (Path(parent) == folder and name in pages and not os.path.islink(os.path.join(parent, name))):
                 os.unlink(os.path.join(parent, name))
         if Path(parent) != folder and not os.listdir(parent):
             os.rmdir(parent)
