@@ -156,31 +156,47 @@ def _ignored(name: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
 
 
-def latest_ctime(folder_fd: int, depth: int = 0) -> float:
+def latest_ctime(folder_fd: int, budget: list[int] | None = None, depth: int = 0) -> float:
     """The latest st_ctime of the folder open as `folder_fd` and of everything under it,
-    links and special files included (their own inodes, never what they point at)."""
+    links and special files included (their own inodes, never what they point at).
+
+    At most `budget[0]` names are looked at (the copy looks at fewer), so a student's
+    million-file entry cannot stall the collect; what the copy reads adds its own ctimes."""
+    budget = [4 * MAX_FILES] if budget is None else budget
     latest = os.fstat(folder_fd).st_ctime
-    for name in os.listdir(folder_fd):
+    for name in _names(folder_fd) or []:
+        budget[0] -= 1
+        if budget[0] < 0:
+            break
         try:
             info = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
-        except FileNotFoundError:  # removed meanwhile: the folder's own ctime records that
+        except OSError:  # removed meanwhile: the folder's own ctime records that
             continue
         latest = max(latest, info.st_ctime)
         if stat.S_ISDIR(info.st_mode) and depth < MAX_DEPTH:
             with _opened(name, _DIR, folder_fd) as child:
-                if child is not None:
-                    latest = max(latest, latest_ctime(child, depth + 1))
+                if isinstance(child, int):
+                    latest = max(latest, latest_ctime(child, budget, depth + 1))
     return latest
 
 
+def _names(folder_fd: int) -> list[str] | None:
+    """The names in a folder, sorted; None when it cannot be read (a student may make a
+    folder of theirs unreadable: that must not stop the collect of the whole class)."""
+    try:
+        return sorted(os.listdir(folder_fd))
+    except OSError:
+        return None
+
+
 @contextlib.contextmanager
-def _opened(name: str, flags: int, dir_fd: int) -> Iterator[int | None]:
-    """A descriptor for `name` in the folder `dir_fd`, or None when it cannot be opened
-    as asked (e.g. a link: O_NOFOLLOW fails)."""
+def _opened(name: str, flags: int, dir_fd: int) -> Iterator[int | str]:
+    """A descriptor for `name` in the folder `dir_fd`, or why it cannot be opened as asked
+    (a link: O_NOFOLLOW fails; no permission; removed meanwhile)."""
     try:
         fd = os.open(name, flags, dir_fd=dir_fd)
-    except OSError:
-        yield None
+    except OSError as error:
+        yield error.strerror or type(error).__name__
         return
     try:
         yield fd
@@ -208,26 +224,25 @@ def _copy_file(name: str, folder_fd: int, target: Path, walk: _Walk) -> str | No
     following links and without blocking, and the opened descriptor is checked again:
     what was checked by name may have been swapped since (a link, a FIFO, another file)."""
     with _opened(name, _READ, folder_fd) as fd:
-        if fd is None:
-            return "changed while being collected (it could not be opened as a plain file)"
-        info = os.fstat(fd)
-        problem = _file_problem(info, walk)
+        if isinstance(fd, str):
+            return f"could not be opened as a plain file ({fd}): a link, or changed while being collected"
+        problem = _file_problem(os.fstat(fd), walk)
         if problem:
             return problem
         os.set_blocking(fd, True)
-        remaining = walk.limits.file_bytes + 1  # the file may grow while it is read
+        limit, copied = walk.limits.file_bytes, 0
         out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        try:
-            while remaining > 0 and (chunk := os.read(fd, min(remaining, 1 << 20))):
+        try:  # at most one byte past the limit: the file may grow while it is read
+            while copied <= limit and (chunk := os.read(fd, min(limit + 1 - copied, 1 << 20))):
                 os.write(out, chunk)
-                remaining -= len(chunk)
+                copied += len(chunk)
         finally:
             os.close(out)
         after = os.fstat(fd)
-        if remaining <= 0 or after.st_nlink > 1:
+        if copied > limit or after.st_nlink > 1:
             target.unlink()
             return "changed while being collected (it grew past the limit or gained a second name)"
-        walk.bytes += after.st_size
+        walk.bytes += copied
         walk.latest_ctime = max(walk.latest_ctime, after.st_ctime)
     return None
 
@@ -236,46 +251,53 @@ def copy_entry(folder_fd: int, target: Path, walk: _Walk, relative: str = "", de
     """Copy the folder open as `folder_fd` into the new folder `target`, never following a
     link; refusals go to `walk.refused`. Names matching CourseDirectory.ignore are skipped
     as nbgrader skips them (.ipynb_checkpoints, ...)."""
-    info = os.fstat(folder_fd)
-    walk.latest_ctime = max(walk.latest_ctime, info.st_ctime)
-    for name in sorted(os.listdir(folder_fd)):
+    walk.latest_ctime = max(walk.latest_ctime, os.fstat(folder_fd).st_ctime)
+    names = _names(folder_fd)
+    if names is None:
+        walk.refused.append(Refusal(relative or "./", "the folder could not be read"))
+        return
+    for name in names:
         path = f"{relative}{name}"
         if _ignored(name, walk.limits.ignore) or (depth == 0 and name == "timestamp.txt"):
             continue  # the entry's timestamp.txt is the student's claim: collect writes its own
         try:
             info = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            continue
+        except OSError:
+            continue  # removed meanwhile
         walk.latest_ctime = max(walk.latest_ctime, info.st_ctime)
-        if stat.S_ISDIR(info.st_mode):
-            if walk.student_uid is not None and info.st_uid != walk.student_uid:
-                walk.refused.append(Refusal(path + "/", f"a folder owned by {_owner_name(info.st_uid)}, not the student"))
-            elif depth >= MAX_DEPTH:
-                walk.refused.append(Refusal(path + "/", f"folders nested deeper than {MAX_DEPTH}"))
-            else:
-                with _opened(name, _DIR, folder_fd) as child:
-                    if child is None:
-                        walk.refused.append(Refusal(path + "/", "changed while being collected"))
-                        continue
-                    (target / name).mkdir()
-                    copy_entry(child, target / name, walk, path + "/", depth + 1)
-            continue
-        if walk.limits.include and stat.S_ISREG(info.st_mode) and not _ignored(name, walk.limits.include):
+        is_dir = stat.S_ISDIR(info.st_mode)
+        if not is_dir and walk.limits.include and stat.S_ISREG(info.st_mode) and not _ignored(name, walk.limits.include):
             continue  # nbgrader's CourseDirectory.include
         walk.files += 1
         if walk.files > MAX_FILES:
-            walk.refused.append(Refusal(path, f"more than {MAX_FILES} files in the entry"))
-            continue
-        problem = _file_problem(info, walk) or _copy_file(name, folder_fd, target / name, walk)
-        if problem:
+            walk.refused.append(Refusal(path, f"more than {MAX_FILES} files and folders in the entry"))
+        elif is_dir:
+            _copy_folder(name, path, folder_fd, target, walk, info, depth)
+        elif problem := _file_problem(info, walk) or _copy_file(name, folder_fd, target / name, walk):
             walk.refused.append(Refusal(path, problem))
+
+
+def _copy_folder(name: str, path: str, folder_fd: int, target: Path, walk: _Walk, info: os.stat_result,
+                 depth: int) -> None:
+    """Copy a subfolder (checked by `info`), opened without following a link."""
+    if walk.student_uid is not None and info.st_uid != walk.student_uid:
+        walk.refused.append(Refusal(path + "/", f"a folder owned by {_owner_name(info.st_uid)}, not the student"))
+    elif depth >= MAX_DEPTH:
+        walk.refused.append(Refusal(path + "/", f"folders nested deeper than {MAX_DEPTH}"))
+    else:
+        with _opened(name, _DIR, folder_fd) as child:
+            if isinstance(child, str):
+                walk.refused.append(Refusal(path + "/", f"could not be opened as a folder ({child})"))
+                return
+            (target / name).mkdir()
+            copy_entry(child, target / name, walk, path + "/", depth + 1)
 
 
 def _read_claim(folder_fd: int) -> str | None:
     """The entry's own timestamp.txt (what the student's nbgrader submit wrote), read
     through the same safe open, at most 64 bytes."""
     with _opened("timestamp.txt", _READ, folder_fd) as fd:
-        if fd is None or not stat.S_ISREG(os.fstat(fd).st_mode):
+        if isinstance(fd, str) or not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
         return os.read(fd, 64).decode("utf-8", errors="replace").strip() or None
 
@@ -288,15 +310,19 @@ def log_path(course: Path) -> Path:
 @contextlib.contextmanager
 def _locked_log(course: Path) -> Iterator[dict]:
     """The collect log for reading and changing, written back atomically (a temporary file
-    renamed over it) under a lock, so two collects at once do not lose each other's notes."""
+    renamed over it) under a lock on the course folder (the log itself is replaced, so it
+    cannot carry the lock), so two collects at once do not lose each other's notes."""
     path = log_path(course)
-    with open(path.with_name(LOG_NAME + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
         data = json.loads(path.read_text()) if path.is_file() else {}
         yield data
         temporary = path.with_name(f".{LOG_NAME}.{os.getpid()}.tmp")
         temporary.write_text(json.dumps(data, indent=1, sort_keys=True))
         temporary.replace(path)
+    finally:
+        os.close(folder)  # releases the lock
 
 
 def _record(course: Path, lab: str, collected: dict[str, Collected], refused: list[RefusedEntry]) -> None:
@@ -323,6 +349,21 @@ def _escape(ch: str) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
+def _disagreements(record: dict) -> list[str]:
+    """The claimed times of a collected entry that are not a time, or are more than
+    DISAGREEMENT_S away from the trusted one, as "its name says ..."."""
+    trusted = _parse(record["time"])
+    found = []
+    for what, key in (("its name", "claimed_name"), ("its timestamp.txt", "claimed_file")):
+        claim = record.get(key)
+        if claim is None or trusted is None:
+            continue
+        moment = _parse(claim)
+        if moment is None or abs((moment - trusted).total_seconds()) > DISAGREEMENT_S:
+            found.append(f"{what} says {clean(claim, 40)}")
+    return found
+
+
 def collect_notes(course: Path, lab: str) -> list[str]:
     """One line per entry or file `nbgrader collect` refused for `lab`, per submission whose
     claimed time disagrees with the exchange's record, and one when ownership was not
@@ -338,12 +379,7 @@ def collect_notes(course: Path, lab: str) -> list[str]:
     for student, record in sorted(section.get("students", {}).items()):
         for refusal in record["refused"]:
             notes.append(f"{clean(student)}: file '{clean(refusal['path'])}' not collected: {clean(refusal['reason'], 200)}")
-        trusted = _parse(record["time"])
-        claims = [(what, record[key]) for what, key in (("its name", "claimed_name"), ("its timestamp.txt", "claimed_file"))]
-        differing = [f"{what} says {clean(claim, 40)}" for what, claim in claims
-                     if trusted is not None and (_parse(claim) is None and claim is not None
-                                                 or _parse(claim) is not None
-                                                 and abs((_parse(claim) - trusted).total_seconds()) > DISAGREEMENT_S)]
+        differing = _disagreements(record)
         if differing:
             notes.append(f"{clean(student)}: submission time taken as {record['time']} (the exchange's record of the "
                          f"last change to the entry); {' and '.join(differing)}")
@@ -382,8 +418,8 @@ class CourseCollect(ExchangeCollect):
         if self.check_owner and owner != student:
             return refuse(owner, f"it claims to be submitted by {student} but is owned by {owner}")
         with _opened(name, _DIR, inbound_fd) as fd:
-            if fd is None:
-                return refuse(owner, "changed while being collected")
+            if isinstance(fd, str):
+                return refuse(owner, f"could not be opened as a folder ({fd})")
             trusted = _utc(latest_ctime(fd))
             claimed_file = _read_claim(fd)
         claimed_name = parts[2]
@@ -473,11 +509,15 @@ class CourseCollect(ExchangeCollect):
         if staging.exists():
             shutil.rmtree(staging)  # left by an interrupted collect of this process id: ours
         staging.mkdir()
-        with _opened(rec["filename"], _DIR, self.inbound_fd) as fd:
-            if fd is None:
-                walk.refused.append(Refusal("", "the entry changed while being collected"))
-            else:
-                copy_entry(fd, staging, walk)
+        try:
+            with _opened(rec["filename"], _DIR, self.inbound_fd) as fd:
+                if isinstance(fd, str):
+                    walk.refused.append(Refusal("./", f"the entry could not be opened as a folder ({fd})"))
+                else:
+                    copy_entry(fd, staging, walk)
+        except BaseException:
+            shutil.rmtree(staging)  # ours; the previous submission stays as it was
+            raise
         for refusal in walk.refused:
             self.log.warning("Not collected from {}: '{}': {}".format(clean(rec["filename"], 200), clean(refusal.path),
                                                                        refusal.reason))
