@@ -172,11 +172,21 @@ def test_a_symbolic_link_to_a_secret_is_not_followed(scene, secret, accounts):
     _as_student(entry / "notes.txt", student)
     (entry / "data").symlink_to(secret.parent, target_is_directory=True)  # a link to a whole folder
     _as_student(entry / "data", student)
+    (entry / "sub").mkdir()  # deeper down: a link beside a file of the student's
+    (entry / "sub" / "inner.txt").symlink_to(secret)
+    (entry / "sub" / "mine.txt").write_text(GENUINE)
+    for path in (entry / "sub", entry / "sub" / "inner.txt", entry / "sub" / "mine.txt"):
+        _as_student(path, student)
+    # And an "entry" that is itself a link to the instructor's folder, in the student's name.
+    (scene.inbound / f"{student}+{LAB}+2030-01-01 00:00:00.000000 UTC+x").symlink_to(secret.parent)
+    _as_student(scene.inbound / f"{student}+{LAB}+2030-01-01 00:00:00.000000 UTC+x", student)
     scene.collect()
     assert SECRET not in scene.collected_text()
     _notebook_collected(scene, student, GENUINE)
+    assert (scene.submitted(student) / "sub" / "mine.txt").read_text() == GENUINE
     notes = exchange.collect_notes(scene.course, LAB)
-    assert any("notes.txt" in n and "symbolic link" in n for n in notes), notes
+    for name in ("'notes.txt'", "'data'", "'sub/inner.txt'", "2030-01-01"):
+        assert any(name in n and "symbolic link" in n for n in notes), (name, notes)
 
 
 def test_a_hard_link_to_a_secret_is_not_copied(scene, secret, accounts):
@@ -297,3 +307,22 @@ def test_ownership_not_checked_is_recorded(scene, accounts):
 def test_names_in_notes_are_one_clean_line():
     assert exchange.clean("a\nb\x1b[2J\u202ec\udcff") == "a\\x0ab\\x1b[2J\\u202ec\\udcff"
     assert len(exchange.clean("x" * 500)) == 80
+
+
+def test_a_file_swapped_after_its_check_is_refused_by_its_descriptor(tmp_path):
+    """Between the check by name and the open, a student can put a FIFO or a link where a
+    file was: the open neither follows nor blocks, and the descriptor is checked again."""
+    folder = tmp_path / "entry"
+    folder.mkdir()
+    os.mkfifo(folder / "pipe")
+    (folder / "link").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere").write_text(SECRET)
+    (tmp_path / "out").mkdir()
+    walk = exchange._Walk(student_uid=None, limits=exchange.Limits(2**20, 2**20, [], []))
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert "FIFO" in exchange._copy_file("pipe", fd, tmp_path / "out" / "pipe", walk)
+        assert "could not be opened" in exchange._copy_file("link", fd, tmp_path / "out" / "link", walk)
+    finally:
+        os.close(fd)
+    assert not list((tmp_path / "out").iterdir())
