@@ -49,9 +49,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creates machine accou
 
 @pytest.fixture(scope="module")
 def accounts():
-    """Two throwaway accounts: a student and another student (the intruder)."""
+    """Throwaway accounts: a student, another student (the intruder), an instructor."""
     tag = uuid.uuid4().hex[:6]
-    names = {"student": f"c22s{tag}", "intruder": f"c22i{tag}"}
+    names = {"student": f"c22s{tag}", "intruder": f"c22i{tag}", "instructor": f"c22t{tag}"}
     for name in names.values():
         subprocess.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
                         name], check=True, capture_output=True)
@@ -87,18 +87,18 @@ class Scene:
 
     def nbgrader(self, *args: str, user: str | None = None, cwd: Path | None = None,
                  timeout: float = 120) -> subprocess.CompletedProcess:
-        """A real nbgrader command, as root in the course root or as `user` in their home."""
+        """A real nbgrader command in `cwd` (the course root by default), as root or as `user`."""
         command = [sys.executable, "-m", "nbgrader", *args, f"--Exchange.root={self.exchange}",
                    f"--CourseDirectory.course_id={COURSE_ID}"]
+        cwd = cwd or self.course
         with pipeline.grading_environment():
             env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
             if user:
                 account = pwd.getpwnam(user)
-                env["HOME"] = str(cwd)
+                env["HOME"] = str(self.base / f"home-{user}")
                 command = ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups",
-                           *command, f"--Exchange.cache={cwd / '.nbgrader_cache'}"]
-            result = subprocess.run(command, cwd=cwd or self.course, env=env, capture_output=True, text=True,
-                                    timeout=timeout)
+                           *command, f"--Exchange.cache={env['HOME']}/.nbgrader_cache"]
+            result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
         assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
         return result
 
@@ -116,11 +116,28 @@ class Scene:
         (entry,) = set(os.listdir(self.inbound)) - before
         return self.inbound / entry
 
-    def collect(self, *extra: str) -> subprocess.CompletedProcess:
+    def collect(self, *extra: str, user: str | None = None) -> subprocess.CompletedProcess:
         """The instructor's `nbgrader collect` in the course root (with the course's config)."""
         override = os.environ.get("COURSE_TEST_COLLECT")
         extra += (f"--ExchangeFactory.collect={override}",) if override else ()
-        return self.nbgrader("collect", LAB, *extra, timeout=60)
+        return self.nbgrader("collect", LAB, *extra, user=user, timeout=60)
+
+    def hand_to(self, instructor: str) -> None:
+        """Make the course and the exchange's course folder an instructor account's (root
+        reads everything; an instructor does not, which is what a student can exploit)."""
+        from nbgrader.api import Gradebook
+
+        # The gradebook is made first, as root: creating one runs the venv's `alembic`, whose
+        # interpreter on this machine lives under root's home (not an instructor's concern).
+        with pipeline.grading_environment(), Gradebook(f"sqlite:///{self.course / 'gradebook.db'}", COURSE_ID):
+            pass
+        account = pwd.getpwnam(instructor)
+        home = self.base / f"home-{instructor}"
+        home.mkdir(exist_ok=True)
+        for top in (self.course, self.exchange / COURSE_ID, home):
+            for path in [top, *top.rglob("*")]:
+                if not (path.is_relative_to(self.inbound) and path != self.inbound):  # entries stay the students'
+                    os.lchown(path, account.pw_uid, account.pw_gid)
 
     def submitted(self, student: str) -> Path:
         return self.course / "submitted" / student / LAB
@@ -326,3 +343,22 @@ def test_a_file_swapped_after_its_check_is_refused_by_its_descriptor(tmp_path):
     finally:
         os.close(fd)
     assert not list((tmp_path / "out").iterdir())
+
+
+def test_an_unreadable_folder_or_file_does_not_stop_the_collect(scene, accounts):
+    """A student can make part of their entry unreadable to the instructor's account:
+    that part is refused and recorded; the collect of the class goes on."""
+    student, instructor = accounts["student"], accounts["instructor"]
+    entry = scene.submit(student, GENUINE)
+    (entry / "sub").mkdir()
+    (entry / "sub" / "a.txt").write_text("x")
+    (entry / "closed.txt").write_text("x")
+    for path in (entry / "sub" / "a.txt", entry / "sub", entry / "closed.txt"):
+        _as_student(path, student)
+        path.chmod(0)
+    scene.hand_to(instructor)
+    scene.collect(user=instructor)
+    _notebook_collected(scene, student, GENUINE)
+    notes = exchange.collect_notes(scene.course, LAB)
+    assert any("'sub/'" in n and "Permission denied" in n for n in notes), notes
+    assert any("'closed.txt'" in n and "Permission denied" in n for n in notes), notes
