@@ -362,3 +362,27 @@ def test_an_unreadable_folder_or_file_does_not_stop_the_collect(scene, accounts)
     notes = exchange.collect_notes(scene.course, LAB)
     assert any("'sub/'" in n and "Permission denied" in n for n in notes), notes
     assert any("'closed.txt'" in n and "Permission denied" in n for n in notes), notes
+
+
+def test_formgraders_collect_button_uses_the_course_collect(scene, secret, accounts):
+    """Formgrader's Collect button calls NbGraderAPI.collect with the course root's config."""
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    student = accounts["student"]
+    entry = scene.submit(student, GENUINE)
+    (entry / "notes.txt").symlink_to(secret)
+    _as_student(entry / "notes.txt", student)
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(scene.course)).load_config()
+    config.Exchange.root = str(scene.exchange)
+    config.CourseDirectory.root = str(scene.course)
+    if os.environ.get("COURSE_TEST_COLLECT"):
+        config.ExchangeFactory.collect = os.environ["COURSE_TEST_COLLECT"]
+    with pipeline.grading_environment():
+        api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+        result = api.collect(LAB)
+    assert result["success"], result
+    assert SECRET not in scene.collected_text()
+    _notebook_collected(scene, student, GENUINE)
+    assert any("notes.txt" in n for n in exchange.collect_notes(scene.course, LAB))
