@@ -42,7 +42,6 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from textwrap import dedent
 
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.exchange.default.collect import ExchangeCollect, groupby
@@ -449,10 +448,10 @@ class CourseCollect(ExchangeCollect):
             found = self._inspect(name, inbound_fd)
             if isinstance(found, RefusedEntry):
                 self.refused_entries.append(found)
-                self.log.warning(dedent("""
-                    {} not collected: {}; cheating attempt?
-                    (ExchangeCollect.check_owner=False turns the ownership check off)
-                    """).format(os.path.join(self.inbound_path, clean(name, 200)), clean(found.reason, 200)))
+                hint = ("\n(on a one-account set-up, ExchangeCollect.check_owner=False turns this check off)"
+                        if found.reason.startswith("it claims") else "")
+                self.log.warning("{} not collected: {}; cheating attempt?{}".format(
+                    os.path.join(self.inbound_path, clean(name, 200)), clean(found.reason, 200), hint))
             else:
                 records.append(found)
         usergroups = groupby(records, lambda item: item["username"])
