@@ -13,7 +13,9 @@ or the URL given to `course autograde --db` / `--CourseDirectory.db_url`):
   tests' code is removed from the graded notebook, each written question's rubric is
   shown to the grader under the answer (course_admin/preprocessors.py);
 * feedback shows a hidden test's score and message only, and keeps written answers not
-  yet graded out of the total.
+  yet graded out of the total;
+* collect copies what a student put in the exchange by content, never through a link, and
+  only into that student's folder, with the exchange's own record of the time.
 """
 
 import os
@@ -25,6 +27,12 @@ c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
 # Only the notebook is released: nothing else in a lab folder is copied to students.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
+
+# Collect reads the world-writable inbound folder as hostile input (course_admin/exchange.py):
+# no links, FIFOs or oversized files copied, no entry collected for a student who does not
+# own it, and the submission time from the exchange's inode change times, not from what the
+# student wrote; what was refused is kept in collect_log.json for the reports.
+c.ExchangeFactory.collect = "course_admin.exchange.CourseCollect"
 
 # Grade with the course's kernel whatever kernel name a student's Jupyter wrote.
 c.OverwriteKernelspec.enabled = True
