@@ -30,16 +30,14 @@ from pathlib import Path
 
 import nbformat
 
-from course_admin import intake, pipeline
+from course_admin import exchange, intake, pipeline
 
 MAX_SUBMISSION_MB = intake.MAX_FILE_MB  # anything larger is refused
 _FLAT_NAME = re.compile(r"^(?P<student>.+?)_(?P<lab>lab\d+_[a-z_]+)\.ipynb$")
 # Files nbgrader's exchange keeps beside a collected notebook: grading metadata, which only the
 # course's own collect may write (a student who writes timestamp.txt chooses their own time).
 NBGRADER_FILES = {"timestamp.txt", "submission_secret.txt"}
-# As nbgrader stores a student id: no whitespace or control character (a trailing newline would
-# be stripped by nbgrader and the folder would grade as another student).
-_STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
+_STUDENT_ID = intake.STUDENT_ID
 
 
 @dataclass
@@ -564,9 +562,11 @@ def _cell(text: str) -> str:
     return re.sub(r"([|\\`<>\[\]])", r"\\\1", " ".join(text.split()))
 
 
-def write_report(out: Path, found: list[Row], problems: list[Problem], run: str = "") -> Path:
-    """summary.md: per lab, the exercise table and chart, each student's score and flags, and
-    every notebook and file that was not graded with the reason."""
+def write_report(out: Path, found: list[Row], problems: list[Problem], run: str = "",
+                 collected: dict[str, list[str]] | None = None) -> Path:
+    """summary.md: per lab, the exercise table and chart, each student's score and flags,
+    every notebook and file that was not graded with the reason, and what nbgrader's collect
+    refused or dated differently from the student's claim (`collected`: lines per lab)."""
     lines = ["# Autograde summary", ""]
     graded = [r for r in found if r.graded]
     lines.append(f"{len(graded)} notebook(s) graded, {len(found) - len(graded)} not graded, "
@@ -591,6 +591,9 @@ def write_report(out: Path, found: list[Row], problems: list[Problem], run: str 
                 ([f"late: -{r.late_penalty:g}"] if r.late_penalty else []) + r.flags
             lines.append(f"| {_cell(r.student)} | {score:g}/{top:g} | {auto:g}/{auto_top:g} | "
                          f"{_cell('; '.join(notes))} |")
+        notes = (collected or {}).get(lab, [])
+        if notes:
+            lines += ["", f"Collect (nbgrader's exchange) for {lab}:", ""] + [f"- {_cell(note)}" for note in notes]
         missing = [r for r in found if r.lab == lab and not r.graded]
         if missing:
             lines += ["", f"Not graded ({len(missing)}): " + "; ".join(f"{r.student} ({r.reason})" for r in missing)
@@ -619,4 +622,5 @@ def write_reports(workspace: pipeline.Workspace, out: Path, labs: list[str], run
         for row in found:
             if problem.student and row.student == problem.student and row.graded:
                 row.flags.append(f"a file in their folder was not graded: {problem.file}: {problem.reason}")
-    return export_grades(found, out / "grades.csv"), write_report(out, found, problems, run), found
+    collected = {lab: exchange.collect_notes(workspace.path, lab) for lab in labs}
+    return export_grades(found, out / "grades.csv"), write_report(out, found, problems, run, collected), found

@@ -47,7 +47,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.exchange.default.collect import ExchangeCollect, groupby
 from nbgrader.utils import check_mode, parse_utc
 
-from course_admin.batch import _STUDENT_ID, MAX_SUBMISSION_MB
+from course_admin.intake import MAX_FILE_MB as MAX_SUBMISSION_MB
+from course_admin.intake import STUDENT_ID as _STUDENT_ID
 
 LOG_NAME = "collect_log.json"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"  # nbgrader's Exchange.timestamp_format, in UTC
@@ -412,7 +413,7 @@ class CourseCollect(ExchangeCollect):
         owner = _owner_name(info.st_uid)
         if not stat.S_ISDIR(info.st_mode):
             return refuse(owner, f"{_kind(info.st_mode)}, not a folder")
-        if len(parts) < 3 or not _STUDENT_ID.match(student):
+        if len(parts) < 3 or not _STUDENT_ID.fullmatch(student):
             return refuse(owner, "its name is not <student>+<lab>+<time>: not a student id nbgrader can use")
         if self.check_owner and owner != student:
             return refuse(owner, f"it claims to be submitted by {student} but is owned by {owner}")

@@ -11,11 +11,15 @@ for a link between the check and the open is refused too).
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 MAX_FILE_MB = 20  # a notebook with outputs is well under 5 MB
+# A student id as nbgrader stores it: no whitespace or control character (nbgrader strips a
+# trailing newline, and "alice\n" would grade as alice); use with fullmatch.
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")
 
 
 class Refused(ValueError):
