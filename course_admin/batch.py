@@ -571,7 +571,7 @@ def write_report(out: Path, found: list[Row], problems: list[Problem], run: str 
     graded = [r for r in found if r.graded]
     lines.append(f"{len(graded)} notebook(s) graded, {len(found) - len(graded)} not graded, "
                  f"{len(problems)} file(s) not recognised as submissions." + (f" {run}" if run else ""))
-    for lab in sorted({r.lab for r in found}):
+    for lab in sorted({r.lab for r in found} | {lab for lab, notes in (collected or {}).items() if notes}):
         summary = class_summary(found, lab)
         lines += ["", f"## {lab}", ""]
         if summary:

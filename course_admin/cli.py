@@ -132,8 +132,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  {lab}: executed in {seconds:.1f} s" + (f", {len(warnings)} stderr output(s)" if warnings else ", no warnings"))
 
     sandboxed = _sandbox_allowed(args.unsafe)
-    shutil.rmtree(out / "course", ignore_errors=True)  # the last run's demo course: made by this command
-    workspace = pipeline.Workspace(pipeline.scratch_course(out / "course", labs), labs, sandbox=sandboxed)
+    demo = out / "course"  # the last run's demo course, made by this command (a link is removed, not followed)
+    if demo.is_symlink():
+        demo.unlink()
+    else:
+        shutil.rmtree(demo, ignore_errors=True)
+    workspace = pipeline.Workspace(pipeline.scratch_course(demo, labs), labs, sandbox=sandboxed)
     for lab in labs:
         print(f"\nDemo cohort for {lab} (nbgrader autograde, offline, sandboxed):")
         release = workspace.release(lab)

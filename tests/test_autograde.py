@@ -166,3 +166,11 @@ def test_links_and_special_files_are_refused_by_what_they_are(tmp_path):
     assert "symbolic link" in reasons["dave/lab"]
     assert submissions[0].path.is_relative_to(tmp_path / "snapshot") and not submissions[0].path.is_symlink()
     assert "SECRET" not in "".join(p.read_text() for p in (tmp_path / "snapshot").rglob("*") if p.is_file())
+
+
+def test_summary_names_what_collect_refused_even_when_nothing_was_graded(tmp_path):
+    """An entry made in bob's name by alice is not collected: summary.md must still say so."""
+    note = "bob: inbound entry 'bob+lab1+2026|x' not collected: owned by alice, not bob"
+    report = batch.write_report(tmp_path, [], [], collected={LAB1: [note]}).read_text()
+    assert f"## {LAB1}" in report and "owned by alice, not bob" in report
+    assert "bob+lab1+2026\\|x" in report, "a name is escaped for the markdown table it sits beside"
