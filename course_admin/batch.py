@@ -30,7 +30,8 @@ from pathlib import Path
 
 import nbformat
 
-from course_admin import exchange, intake, pipeline
+from course_admin import exchange, intake, neutralise, pipeline
+from course_admin.neutralise import for_csv
 
 MAX_SUBMISSION_MB = intake.MAX_FILE_MB  # anything larger is refused
 _FLAT_NAME = re.compile(r"^(?P<student>.+?)_(?P<lab>lab\d+_[a-z_]+)\.ipynb$")
@@ -261,8 +262,9 @@ def _owner(relative: Path, labs: Iterable[str]) -> str:
 
 
 def _printable(text: str, limit: int = 40) -> str:
-    """`text` without control characters (a name can hold ESC or a newline), cut to `limit`."""
-    return "".join(ch if ch.isprintable() else "?" for ch in text)[:limit]
+    """`text` on one line, its control characters shown as escapes (a name can hold ESC or a
+    newline), cut to `limit`: `neutralise.for_terminal`."""
+    return neutralise.for_terminal(text, limit)
 
 
 # ---------------------------------------------------------------- output folders
@@ -501,13 +503,13 @@ def export_grades(found: list[Row], target: Path) -> Path:
                          "auto_score", "auto_max_score", "late_penalty", "to_grade"])
         for row in found:
             if not row.graded:
-                writer.writerow([row.lab, row.student, row.timestamp, f"not graded: {row.reason}", "", "", "", "",
-                                 "", ""])
+                writer.writerow([row.lab, for_csv(row.student), for_csv(row.timestamp), for_csv(f"not graded: {row.reason}"),
+                                 "", "", "", "", "", ""])
                 continue
             (score, top), (auto, auto_top) = row.total, row.auto
             status = "graded" + (", written answers to grade" if row.pending else "")
-            writer.writerow([row.lab, row.student, row.timestamp, status, f"{score:g}", f"{top:g}", f"{auto:g}",
-                             f"{auto_top:g}", f"{row.late_penalty:g}", " ".join(row.pending)])
+            writer.writerow([row.lab, for_csv(row.student), for_csv(row.timestamp), status, f"{score:g}", f"{top:g}",
+                             f"{auto:g}", f"{auto_top:g}", f"{row.late_penalty:g}", for_csv(" ".join(row.pending))])
     return target
 
 
@@ -558,8 +560,8 @@ def plot_summary(summary: list[dict], lab: str, target: Path) -> Path:
 
 
 def _cell(text: str) -> str:
-    """Text safe inside a markdown table cell."""
-    return re.sub(r"([|\\`<>\[\]])", r"\\\1", " ".join(text.split()))
+    """Text safe inside a summary.md table cell or list item: `neutralise.for_markdown`."""
+    return neutralise.for_markdown(text)
 
 
 def write_report(out: Path, found: list[Row], problems: list[Problem], run: str = "",
@@ -579,7 +581,7 @@ def write_report(out: Path, found: list[Row], problems: list[Problem], run: str 
             lines += ["| exercise | points | class mean | full marks |", "|---|---:|---:|---:|"]
             for row in summary:
                 mean, full = summary_cells(row)
-                lines.append(f"| {row['exercise']} | {row['max']:g} | {mean} | {full} |")
+                lines.append(f"| {_cell(row['exercise'])} | {row['max']:g} | {mean} | {full} |")
             lines += ["", f"![class means per exercise]({chart.name})", ""]
         lines += ["| student | score | tests | status and flags |", "|---|---:|---:|---|"]
         for r in sorted((r for r in found if r.lab == lab), key=lambda r: r.student):
@@ -596,10 +598,10 @@ def write_report(out: Path, found: list[Row], problems: list[Problem], run: str 
             lines += ["", f"Collect (nbgrader's exchange) for {lab}:", ""] + [f"- {_cell(note)}" for note in notes]
         missing = [r for r in found if r.lab == lab and not r.graded]
         if missing:
-            lines += ["", f"Not graded ({len(missing)}): " + "; ".join(f"{r.student} ({r.reason})" for r in missing)
+            lines += ["", f"Not graded ({len(missing)}): " + "; ".join(f"{_cell(r.student)} ({_cell(r.reason)})" for r in missing)
                       + ". Run `course autograde` again to retry them."]
     if problems:
-        lines += ["", "## Files not graded", ""] + [f"- `{p.file}`: {p.reason}" for p in problems]
+        lines += ["", "## Files not graded", ""] + [f"- {_cell(p.file)}: {_cell(p.reason)}" for p in problems]
     target = out / "summary.md"
     target.write_text("\n".join(lines) + "\n")
     return target

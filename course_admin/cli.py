@@ -34,6 +34,7 @@ from pathlib import Path
 import nbformat
 
 from course_admin import batch, colab, pipeline, sandbox
+from course_admin.neutralise import for_terminal as shown  # every student or kernel string printed
 
 # The demo cohort's partly wrong student: some answers right, some blank, some with a
 # classic mistake made by editing the reference answer (no answer text is stored here).
@@ -277,21 +278,21 @@ def _print_summary(found: list[batch.Row]) -> None:
         print(f"\n{lab}: class mean per exercise")
         rows = [["exercise", "points", "class mean", "full marks"]]
         for row in batch.class_summary(found, lab):
-            rows.append([row["exercise"], _fmt(row["max"]), *batch.summary_cells(row)])
+            rows.append([shown(row["exercise"]), _fmt(row["max"]), *batch.summary_cells(row)])
         if len(rows) > 1:
             _print_table(rows)
         for r in found:
             if r.lab == lab and not r.graded:
-                print(f"  not graded: {r.student}: {r.reason}")
+                print(f"  not graded: {shown(r.student)}: {shown(r.reason)}")
             elif r.lab == lab and r.flags:
-                print(f"  flagged: {r.student}: {'; '.join(r.flags[:5])}")
+                print(f"  flagged: {shown(r.student)}: {shown('; '.join(r.flags[:5]))}")
 
 
 def _print_self_study(workspace: pipeline.Workspace, row: batch.Row) -> None:
     """A learner grading their own notebook: the total, then what to revise."""
     score, top = row.total
     print(f"\nYour score for {row.lab}: {score:g} / {top:g} automatic points"
-          + (f" (written answers to grade by hand: {', '.join(row.pending)})" if row.pending else ""))
+          + (f" (written answers to grade by hand: {shown(', '.join(row.pending))})" if row.pending else ""))
     notebook = nbformat.read(workspace.autograded_path(row.lab, row.student), as_version=4)
     failures: dict[str, list[str]] = {}
     for s in row.scores:
@@ -306,9 +307,9 @@ def _print_self_study(workspace: pipeline.Workspace, row: batch.Row) -> None:
         print("Every automatic test passed.")
     for exercise, messages in failures.items():
         s = next(s for s in row.scores if s.exercise == exercise)
-        print(f"  revise {exercise} ({s.score:g}/{s.max_score:g}):")
+        print(f"  revise {shown(exercise)} ({s.score:g}/{s.max_score:g}):")
         for message in dict.fromkeys(messages):
-            print(f"    - {message[:300]}")
+            print(f"    - {shown(message, 300)}")
 
 
 def cmd_autograde(args: argparse.Namespace) -> int:
@@ -333,7 +334,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
                                               trusted_times=_is_collected(source, course))
         batch.save_problems(out, problems)
         for problem in problems:
-            print(f"  not graded: {problem.file}: {problem.reason}")
+            print(f"  not graded: {shown(problem.file)}: {shown(problem.reason)}")
         if not submissions:
             print("course autograde: no submission to grade", file=sys.stderr)
             return 1
@@ -352,7 +353,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
             def progress(result: batch.Result) -> None:
                 bar.update(1)
                 if result.error:
-                    bar.write(f"  {result.student} ({result.lab}): {result.error}")
+                    bar.write(f"  {shown(result.student)} ({result.lab}): {shown(result.error)}")
 
             try:
                 results = batch.grade_batch(course, out, submissions, options, progress)
@@ -377,7 +378,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
             _print_self_study(workspace, row)
             print(f"\nYour feedback page: {course / 'feedback' / student / lab / f'{lab}.html'}")
         elif row is not None:
-            print(f"\nYour notebook was not graded: {row.reason}")
+            print(f"\nYour notebook was not graded: {shown(row.reason)}")
         return 0
     _print_summary(found)
     print(f"\nGrades: {grades}\nSummary and charts: {report}\nFeedback pages (per student; hidden tests show their "

@@ -38,7 +38,6 @@ import os
 import pwd
 import shutil
 import stat
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.exchange.default.collect import ExchangeCollect, groupby
 from nbgrader.utils import check_mode, parse_utc
 
+from course_admin import neutralise
 from course_admin.intake import MAX_FILE_MB as MAX_SUBMISSION_MB
 from course_admin.intake import STUDENT_ID as _STUDENT_ID
 
@@ -337,16 +337,10 @@ def _record(course: Path, lab: str, collected: dict[str, Collected], refused: li
 
 
 def clean(text: str, limit: int = 80) -> str:
-    """A name a student chose, safe on one line: control, format (bidi), surrogate (bytes
-    that are not UTF-8) and separator characters other than a space become escapes; long
-    names are cut."""
-    shown = "".join(ch if ch == " " or unicodedata.category(ch)[0] not in "CZ" else _escape(ch) for ch in text)
-    return shown if len(shown) <= limit else shown[:limit - 1] + "…"
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    """A name a student chose, safe on one line: `neutralise.for_terminal` (control, format
+    (bidi), surrogate and separator characters other than a space become escapes), cut to
+    `limit`."""
+    return neutralise.for_terminal(text, limit)
 
 
 def _disagreements(record: dict) -> list[str]:

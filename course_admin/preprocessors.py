@@ -28,13 +28,12 @@ from typing import Any
 
 import nbformat
 from nbconvert.preprocessors import Preprocessor
-from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import SaveAutoGrades
 from traitlets import Bool, Integer
 
-from course_admin import guard, scan
+from course_admin import guard, neutralise, scan
 
 HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[ \t]*$", re.S | re.M)
 SOLUTION_REGION = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
@@ -42,15 +41,6 @@ HIDDEN_NOTE = "# (hidden test: its code is not shown)"
 GRADER_ONLY = "grader_only"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
-# Formatting a lab or a student may use; anything else is escaped (shown as text).
-SAFE_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "div", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6",
-             "hr", "i", "img", "kbd", "li", "mark", "ol", "p", "pre", "small", "span", "strong", "sub", "sup", "table",
-             "tbody", "td", "text", "th", "thead", "tr", "u", "ul"]  # mark/font/text: captum's visualize_text
-SAFE_ATTRIBUTES = {"*": ["class", "style", "title", "align"], "a": ["href", "title"], "img": ["src", "alt", "width", "height"],
-                   "td": ["colspan", "rowspan"], "th": ["colspan", "rowspan"], "font": ["color"]}
-SAFE_STYLES = ["background", "background-color", "border", "border-radius", "color", "display", "font-family",
-               "font-size", "font-style", "font-weight", "line-height", "margin", "opacity", "padding",
-               "padding-right", "text-align", "text-decoration", "white-space", "width"]
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
@@ -126,29 +116,11 @@ def _scrub_paths(text: str) -> str:
     return re.sub(r"/home/student/work/?", "", text)
 
 
-# Fenced code blocks, and inline code spans (an opening backtick escaped with "\\" opens nothing).
-_CODE = re.compile(r"^[ \t]*(?P<fence>```|~~~).*?^[ \t]*(?P=fence)[ \t]*$|(?<!\\)(?P<ticks>`+).*?(?<!`)(?P=ticks)(?!`)",
-                   re.S | re.M)
-_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
-_ACTIVE = re.compile(r"<\s*script|\bon[a-z]+\s*=|javascript:", re.I)  # what could run in a reader's browser
-# Script and style blocks go whole (bleach would keep their text: a library's bundle is most of its page).
-_BLOCKS = re.compile(r"<\s*(script|style)\b.*?(<\s*/\s*\1\s*>|$)", re.I | re.S)
-
-
-def escape_markdown_html(text: str) -> str:
-    """A student's markdown with its raw HTML tags shown as text (outside code, which
-    markdown escapes itself), so that rendering it cannot run a script."""
-    out, position = [], 0
-    for match in _CODE.finditer(text):
-        out += [_TAG_START.sub("&lt;", text[position:match.start()]), match.group(0)]
-        position = match.end()
-    out.append(_TAG_START.sub("&lt;", text[position:]))
-    return "".join(out)
-
-
-class CleanOutputs(SanitizeHTML):
-    """Cut, scrub and sanitise every output of a graded notebook, and show the raw HTML of
-    the markdown a student wrote as text (nbgrader's templates render answers unsanitised)."""
+class CleanOutputs(Preprocessor):
+    """Cut, scrub and sanitise every output of a graded notebook, and replace each markdown
+    cell a student wrote by its sanitised rendering (`neutralise.inert_markdown`): nbgrader's
+    and the course's templates render markdown with raw HTML and every link scheme kept.
+    All HTML goes through `neutralise.sanitise_html`, the course's one sanitiser."""
 
     enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled
 
@@ -157,10 +129,8 @@ class CleanOutputs(SanitizeHTML):
     max_line_chars = Integer(2000, help="Characters kept of one line").tag(config=True)
     max_traceback = Integer(30, help="Lines kept of a traceback").tag(config=True)
 
-    def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
-        if "tags" not in self.config.get("CleanOutputs", {}):
-            self.tags, self.attributes, self.styles = SAFE_TAGS, SAFE_ATTRIBUTES, SAFE_STYLES
+    _lab_markdown: set[str] = set()
+    _lab_code: set[str] = set()
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         release = _course_notebook(self, resources, "release_directory")
@@ -197,12 +167,23 @@ class CleanOutputs(SanitizeHTML):
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         if cell.cell_type == "markdown":
             if _nbgrader(cell).get("solution") or cell.source.strip() not in self._lab_markdown:
-                if _ACTIVE.search(cell.source):
-                    self._note(resources, index, "markdown with scripts or event handlers (shown as text)")
-                cell.source = escape_markdown_html(cell.source)
+                attachments = cell.get("attachments")
+                active = neutralise.active_parts(neutralise.render_markdown(cell.source, attachments))
+                if active:
+                    self._note(resources, index, "markdown with HTML that could run a script or open a page "
+                                                 f"(removed: {', '.join(active[:6])})")
+                cell.source = neutralise.inert_markdown(cell.source, attachments)
+            return cell, resources
+        if cell.cell_type == "raw":
+            # nbconvert's templates copy a raw cell marked as HTML into the page as it is
+            active = neutralise.active_parts(cell.source)
+            if active:
+                self._note(resources, index, f"raw HTML that could run a script or open a page (removed: "
+                                             f"{', '.join(active[:6])})")
+            cell.source = neutralise.sanitise_html(cell.source)
             return cell, resources
         if cell.cell_type != "code":
-            return super().preprocess_cell(cell, resources, index)
+            return cell, resources
         budget = [self.max_cell_bytes, self.max_lines]  # characters, lines left for this cell
         outputs = []
         for output in cell.get("outputs", []):
@@ -224,31 +205,60 @@ class CleanOutputs(SanitizeHTML):
                 output.traceback = lines
             else:
                 data = output.get("data", {})
-                students_cell = _nbgrader(cell).get("solution") or cell.source.strip() not in self._lab_code
-                if students_cell and ("application/javascript" in data or any(
-                        _ACTIVE.search(str(data.get(key, ""))) for key in ("text/html", "text/markdown", "image/svg+xml"))):
-                    self._note(resources, index, "displayed HTML with scripts or event handlers (removed)")
-                for key in ("text/html", "image/svg+xml"):
-                    if isinstance(data.get(key), (str, list)):
-                        data[key] = _BLOCKS.sub("", "".join(data[key]) if isinstance(data[key], list) else data[key])
                 if WIDGET in data:
                     continue  # a widget (a progress bar): its text is a frozen placeholder without the kernel
-                output = self.sanitize_code_outputs([output])[0]
-                data = output.get("data", {})
+                students_cell = _nbgrader(cell).get("solution") or cell.source.strip() not in self._lab_code
+                original = output.get("data", {})
+                svg = original.get("image/svg+xml") if "text/html" not in original else None
+                data = _displayable(original)
+                # an SVG drawing becomes an <img> (inert), but its script was meant to run: flagged
+                active = neutralise.active_parts(data.get("text/html", "") + "".join(svg if isinstance(svg, list)
+                                                                                     else [str(svg or "")]))
+                if students_cell and (active or "application/javascript" in original):
+                    self._note(resources, index, "displayed HTML that could run a script or open a page "
+                                                 f"(removed: {', '.join((active or ['javascript'])[:6])})")
                 for key in list(data):
-                    value = "".join(data[key]) if isinstance(data[key], list) else data[key]
+                    value = data[key]
                     if key in ("image/png", "image/jpeg", "image/gif"):
                         if len(str(value)) > 20 * self.max_cell_bytes:
                             del data[key]
-                    elif key == "text/html" and isinstance(value, str):
-                        data[key] = self._cut_html(_scrub_paths(value), budget)  # one long line, often
+                    elif key == "text/html":  # one long line, often; cut at a tag's end, then made whole again
+                        data[key] = neutralise.sanitise_html(
+                            self._cut_html(neutralise.sanitise_html(_scrub_paths(value)), budget))
                     elif isinstance(value, str):
                         data[key] = self._cut(_scrub_paths(value), budget)
+                output.data = data
                 if not data:
                     continue
             outputs.append(output)
         cell.outputs = outputs
         return cell, resources
+
+
+# Output types shown as they are: text nbconvert escapes, bitmaps, MathJax input.
+SAFE_OUTPUT_TYPES = ("text/plain", "text/latex", "application/json", "image/png", "image/jpeg", "image/gif")
+
+
+def _displayable(data: dict) -> dict:
+    """What of one display output may reach a page, as strings: plain types as they are,
+    HTML sanitised, markdown rendered (as nbconvert would) and sanitised into HTML, an SVG
+    drawing as an image (a browser runs no script in an <img>); JavaScript and the rest
+    dropped. The whole thing is HTML-sanitised again after cutting."""
+    text = {key: "".join(value) if isinstance(value, list) else value for key, value in data.items()
+            if isinstance(value, (str, list))}
+    kept = {key: value for key, value in text.items() if key in SAFE_OUTPUT_TYPES}
+    if "application/json" in data and not isinstance(data["application/json"], (str, list)):
+        kept["application/json"] = data["application/json"]
+    if "text/html" in text:
+        kept["text/html"] = text["text/html"]
+    elif "text/markdown" in text:
+        kept["text/html"] = neutralise.render_markdown(text["text/markdown"])
+    elif "image/svg+xml" in text:
+        import base64
+
+        encoded = base64.b64encode(text["image/svg+xml"].encode()).decode()
+        kept["text/html"] = f'<img src="data:image/svg+xml;base64,{encoded}" alt="drawing">'
+    return kept
 
 
 # ------------------------------------------------------------------------------ graded notebook
@@ -276,7 +286,7 @@ class ForgetUnknownCells(Preprocessor):
             if not same or meta.get("grade_id") in seen:
                 del cell.metadata["nbgrader"]
                 notes.append(f"cell {index + 1}: grading metadata the course does not know or a copy of a graded "
-                             f"cell ({_markdown_escape(str(meta.get('grade_id')))[:60]}; ignored)")
+                             f"cell ({neutralise.for_terminal(meta.get('grade_id'), 60)}; ignored)")
             else:
                 seen.add(meta.get("grade_id"))
         nb.metadata["course_notes"] = notes
@@ -294,7 +304,9 @@ def rubric_text(source: NotebookNode, grade_id: str) -> str | None:
 
 
 def grader_cell(text: str) -> NotebookNode:
-    cell = nbformat.v4.new_markdown_cell(text)
+    """A markdown cell for the grader only (Formgrader shows it, feedback drops it), already
+    rendered and sanitised like every markdown cell (`neutralise.inert_markdown`)."""
+    cell = nbformat.v4.new_markdown_cell(neutralise.inert_markdown(text))
     cell.metadata["course"] = {GRADER_ONLY: True}
     return cell
 
@@ -322,7 +334,7 @@ class GraderNotes(Preprocessor):
                 rubric = rubric_text(source, grade_id)
                 if rubric and "nbgrader" in cell.metadata:
                     cells.append(grader_cell(f"**For the grader (not shown to the student): model answer and "
-                                             f"rubric of `{grade_id}`**\n\n{rubric}"))
+                                             f"rubric of {neutralise.for_markdown(grade_id)}**\n\n{rubric}"))
         lab_cells = {guard.cell_key(c.source) for c in release.cells if c.cell_type == "code"} if release else set()
         report["tampering"] = [record for record in report.get("tampering", []) if record["cell"] not in lab_cells]
         flags = flag_lines(report, scan.scan_notebook(nb, release))
@@ -330,7 +342,7 @@ class GraderNotes(Preprocessor):
         nb.metadata["course"] = {"flags": flags, "submission_sha256": _submission_sha256(self, resources)}
         if flags:
             cells.insert(0, grader_cell("**For the grader: this submission was flagged**\n\n"
-                                        + "\n".join(f"- {_markdown_escape(flag)}" for flag in flags)))
+                                        + "\n".join(f"- {neutralise.for_markdown(flag)}" for flag in flags)))
         nb.cells = cells
         return nb, resources
 
@@ -347,10 +359,6 @@ def _submission_sha256(preprocessor: Preprocessor, resources: dict) -> str | Non
     path = Path(coursedir.format_path(coursedir.submitted_directory, info["student"], info["assignment"])) \
         / f"{info['notebook']}.ipynb"
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-
-
-def _markdown_escape(text: str) -> str:
-    return re.sub(r"([\\`*_{}\[\]<>()#+!|])", r"\\\1", text)
 
 
 def flag_lines(report: dict, scanned: list[str]) -> list[str]:
