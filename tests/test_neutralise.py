@@ -10,9 +10,7 @@ are in its header).
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -87,6 +85,7 @@ def render(source: str) -> str:
 def clean_cells(*cells: nbformat.NotebookNode) -> tuple[list[nbformat.NotebookNode], list[str]]:
     """The cells after the course's CleanOutputs (no lab cell known: all are the student's)."""
     clean = preprocessors.CleanOutputs()
+    clean._lab_markdown, clean._lab_code = set(), set()  # preprocess() reads them from the release
     resources: dict = {}
     for index, cell in enumerate(cells):
         clean.preprocess_cell(cell, resources, index)
@@ -204,13 +203,11 @@ def test_a_grade_id_with_escapes_reaches_the_flags_as_text():
     assert not TERMINAL_CONTROL.search(note) and "\n" not in note and "\\x1b" in note
 
 
-def test_collect_notes_and_lms_names_are_escaped_where_they_are_shown(tmp_path, capsys):
+def test_lms_names_are_escaped_where_they_are_shown(tmp_path):
     """A file name from an LMS export with ESC, newline and backtick: one safe line on the
     terminal, plain text in summary.md."""
     problem = batch.Problem(file=batch._printable("alice/lab1`<b>x</b>\x1b[31m\nred.ipynb", 300), reason="not a lab")
-    with contextlib.redirect_stdout(io.StringIO()) as out:
-        print(f"  not graded: {cli.shown(problem.file)}: {cli.shown(problem.reason)}")
-    assert not TERMINAL_CONTROL.search(out.getvalue()) and out.getvalue().count("\n") == 1
+    assert not TERMINAL_CONTROL.search(problem.file) and "\n" not in problem.file, "cli prints it as it is"
     page = render(batch.write_report(tmp_path, [], [problem]).read_text())
     assert "<b>" not in page and "<code>&lt;b" not in page and "lab1`" in page.replace("&amp;", "&")
 
