@@ -153,7 +153,8 @@ def for_terminal(text: object, limit: int | None = None) -> str:
 
 # Signs with a meaning anywhere in a line (`&` and `<` become character references first),
 # and those with one at the start of a line's text ("# ", "- ", "1. ", "> ", "=").
-_MARKDOWN_INLINE = re.compile(r"([\\`*_{}\[\]()!|~])")
+# "_" between two letters or digits starts no emphasis (CommonMark): student_ids stay readable.
+_MARKDOWN_INLINE = re.compile(r"([\\`*{}\[\]()!|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 _MARKDOWN_START = re.compile(r"^(\s*\d*)([#+\-=>]|(?<=\d)[.)])")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -33,7 +34,7 @@ import nbformat
 import pytest
 from nbformat import v4
 
-from course_admin import pipeline
+from course_admin import neutralise, pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab0_attack_target"
@@ -121,6 +122,8 @@ def find(names, roots=("/",), limit=20000):
     return found
 '''
 
+# issue 23: what a forged record would make the instructor see (terminal: lines erased; summary.md: a row)
+FORGED = "x\x1b[2K\r\x1b[1A\x1b[2Kall students graded, no flags\x08\u202e\n| aaa_victim | 0/6 | 0/6 | corrected by the instructor | <b>=cmd|' /C calc'!A0</b>"
 ATTACKS: dict[str, dict[str, str]] = {
     # ---- full marks from a blank notebook
     "reads_solutions": {"ex_mean_square": FIND_FILES + '''
@@ -305,6 +308,14 @@ def mean_square(x):
     return AlwaysEqual(0.0)
 ''', "ex_row_softmax": "import numpy as np\nclass Rows(np.ndarray):\n    def __eq__(self, other):\n"
                        "        return True\ndef row_softmax(z):\n    return np.zeros((1, 1)).view(Rows)"},
+    # issue 23: HTML and injection
+    # a written answer and added markdown cells: the issue's three and the markdown-XSS corpus (see _added_cells)
+    "markdown_xss": {"written_softmax": "A code span that is not one: `it starts here\n\n"
+                                        "<iframe srcdoc=\"&lt;script&gt;alert(101)&lt;/script&gt;\"></iframe>\n\n"
+                                        "and ends here`", "extra_cells": "yes"},
+    # a grade_id (on a cell the student added) and printed text with escapes, a fake table and <b>
+    "forges_reports": {"ex_mean_square": "print(" + repr(FORGED) + ")\n" + BLANK["ex_mean_square"],
+                       "written_softmax": FORGED, "extra_cells": "yes"},
 }
 ATTACKERS = list(ATTACKS)
 # honest students graded before, among and after the attackers (names sort around them)
@@ -330,6 +341,7 @@ def _attacker(release: nbformat.NotebookNode, name: str, port: int) -> nbformat.
                      grade=True, grade_id="test_fake", points=100, locked=True)
         twin = _cell("code", "pass", grade=True, grade_id="test_mean_square_hidden", points=50, locked=True)
         nb.cells += [fake, twin]
+    nb.cells += _added_cells(name)  # issue 23 (defined at the end of this file)
     return nb
 
 
@@ -408,7 +420,7 @@ REFUSED_FILES = {"links_in_folder/data.txt": "symbolic link", "links_in_folder/h
                  "links_in_folder/pipe": "FIFO", "links_in_folder/files": "symbolic link",
                  f"plants_notebooks/aaa_victim_{LAB}.ipynb": "plants_notebooks's folder",
                  f"plants_notebooks/x/zzz_victim/{LAB}.ipynb": "plants_notebooks's folder",
-                 "own_timestamp/timestamp.txt": "grading metadata", f"aaa_victim?/{LAB}.ipynb": "cannot use as an id"}
+                 "own_timestamp/timestamp.txt": "grading metadata", f"aaa_victim\\x0a/{LAB}.ipynb": "cannot use as an id"}
 
 
 def _folder_attacks(folder: Path, release: nbformat.NotebookNode, secret: Path) -> None:
@@ -549,6 +561,14 @@ def test_no_secret_and_no_active_html_reaches_the_feedback(attacked):
             assert secret not in text, (page, secret)
         assert "<script>alert" not in text and "onerror=alert" not in text.replace("&lt;img src=x onerror=alert", "")
         assert str(ROOT) not in text and sys.prefix not in text, page
+    # issue 23: nothing active beyond what the course's own template puts on every page (a victim's)
+    from test_neutralise import active
+
+    baseline = set(active((attacked["course"] / "feedback" / "aaa_victim" / LAB / f"{LAB}.html").read_text()))
+    for page in pages:
+        extra = [part for part in active(page.read_text()) if part not in baseline]
+        assert extra == [], (page, extra)
+    assert (attacked["course"] / "feedback" / "markdown_xss" / LAB / f"{LAB}.html").is_file(), "the corpus was graded"
     for graded in (attacked["course"] / "autograded").rglob("*.ipynb"):
         text = graded.read_text()
         assert "SECRET_INPUT_7f3a" not in text and "HIDDEN_REFERENCE_9c1e" not in text, graded
@@ -592,8 +612,8 @@ def test_a_folder_submits_for_its_own_student_only_and_every_refusal_is_in_the_s
     report = (attacked["course"] / "reports" / "summary.md").read_text()
     section = report.split("## Files not graded", 1)[-1]
     for file, reason in REFUSED_FILES.items():
-        line = next((line for line in section.splitlines() if f"`{file}`" in line), "")
-        assert reason in line, (file, reason, line)
+        line = next((line for line in section.splitlines() if f"- {neutralise.for_markdown(file)}:" in line), "")
+        assert neutralise.for_markdown(reason) in line, (file, reason, line)
     for victim in VICTIMS:  # notebooks planted for them, and a look-alike name, changed nothing
         assert attacked["scores"][victim] == alone["scores"][victim], victim
 
@@ -623,3 +643,60 @@ def test_only_ordinary_files_enter_the_sandbox(tmp_path):
     assert len(notes) == 3 and all("refused" in note for note in notes)
     assert any("symbolic link" in n for n in notes) and any("hard link" in n for n in notes)
     assert any("FIFO" in n for n in notes)
+
+
+# ------------------------------------------------------------------------------ issue 23: HTML and injection
+def _added_cells(name: str) -> list[nbformat.NotebookNode]:
+    """Cells an attacker of issue 23 adds: one markdown cell per case of the markdown-XSS
+    corpus, or a cell with grading metadata whose grade_id is a forged record."""
+    if name == "markdown_xss":
+        from test_neutralise import ISSUE_ANSWERS, corpus_cases
+
+        return [v4.new_markdown_cell(case) for case in corpus_cases() + list(ISSUE_ANSWERS.values())]
+    if name == "forges_reports":
+        return [_cell("code", "pass", grade=True, grade_id=FORGED, points=5, locked=True)]
+    return []
+
+
+def test_formgrader_shows_no_script_of_a_markdown_answer(attacked):
+    """Formgrader renders the autograded notebook's markdown cells with nbconvert's
+    markdown2html and its outputs with nbconvert's classic template: rendered that way, the
+    corpus' cells and the issue's answers hold nothing active, and the flag says what was removed."""
+    from nbconvert import HTMLExporter
+    from test_neutralise import active, render
+
+    graded = attacked["workspace"].autograded_path(LAB, "markdown_xss")
+    nb = nbformat.read(graded, as_version=4)
+    markdown = [cell for cell in nb.cells if cell.cell_type == "markdown"]
+    assert len(markdown) >= 28
+    for cell in markdown:
+        assert active(render(cell.source)) == [], cell.source
+    page, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
+    victim, _ = HTMLExporter(template_name="classic").from_notebook_node(
+        nbformat.read(attacked["workspace"].autograded_path(LAB, "aaa_victim"), as_version=4))
+    assert [part for part in active(page) if part not in set(active(victim))] == []
+    report = (attacked["course"] / "reports" / "summary.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| markdown\\_xss |")
+               or line.startswith("| markdown_xss |"))
+    assert "removed" in row and "shown as text" not in row, row
+
+
+def test_no_forged_record_reaches_the_terminal_summary_or_csv(attacked):
+    """A grade_id and printed text holding escape sequences, a fake summary row and <b>:
+    the terminal gets no control character, summary.md no forged row or tag, grades.csv no formula."""
+    from test_neutralise import TERMINAL_CONTROL, render
+
+    stdout = attacked["result"].stdout
+    assert not TERMINAL_CONTROL.search(stdout), repr(stdout[-2000:])
+    assert "forges_reports" in stdout, "the forged grade_id is flagged on the terminal"
+    report = (attacked["course"] / "reports" / "summary.md").read_text()
+    assert not TERMINAL_CONTROL.search(report)
+    page = render(report)
+    assert "<b>" not in page and "corrected by the instructor" in page
+    for table in re.findall(r"<table>.*?</table>", page, re.S):
+        rows = re.findall(r"<tr>.*?</tr>", table, re.S)
+        assert len({row.count("<td") + row.count("<th") for row in rows}) == 1, "no row with other columns"
+    assert page.count("<td>aaa_victim</td>") == 1, "one row for aaa_victim: the forged one is text in a flag"
+    with open(attacked["course"] / "reports" / "grades.csv", newline="") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    assert not any(re.match(r"\s*[=+\-@]", cell) for cell in cells), cells
