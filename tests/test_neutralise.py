@@ -211,3 +211,11 @@ def test_lms_names_are_escaped_where_they_are_shown(tmp_path):
     page = render(batch.write_report(tmp_path, [], [problem]).read_text())
     assert "<b>" not in page and "<code>&lt;b" not in page and "lab1`" in page.replace("&amp;", "&")
 
+
+
+def test_the_allow_list_keeps_bitmaps_and_drops_comments_and_data_pages():
+    (cell,), _ = clean_cells(nbformat.v4.new_markdown_cell(corpus_cases()[5] + "\n\n<!-- hidden -->\n\n"
+                                                           "[p](data:text/html,x) [m](mailto:a@b.c)"))
+    page = render(cell.source)
+    assert 'src="data:image/gif;base64,R0lGOD' in page and "hidden" not in page and "<!--" not in page
+    assert "data:text" not in page and 'href="mailto:a@b.c"' in page
