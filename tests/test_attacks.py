@@ -692,7 +692,7 @@ def test_no_forged_record_reaches_the_terminal_summary_or_csv(attacked):
     report = (attacked["course"] / "reports" / "summary.md").read_text()
     assert not TERMINAL_CONTROL.search(report)
     page = render(report)
-    assert "<b>" not in page and "corrected by the instructor" in page
+    assert "<b>" not in page and "all students graded, no flags" in page, "the forged grade_id is text in a flag"
     for table in re.findall(r"<table>.*?</table>", page, re.S):
         rows = re.findall(r"<tr>.*?</tr>", table, re.S)
         assert len({row.count("<td") + row.count("<th") for row in rows}) == 1, "no row with other columns"
