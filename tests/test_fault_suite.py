@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_admin import cli, pipeline
+from course_admin import cli, neutralise, pipeline
 
 LAB = "lab3_ig_vs_lime"
 ALL_RIGHT = {f"ex_{name}": "solution" for name in
@@ -145,7 +145,8 @@ def test_the_batch_finishes_and_reports_every_fault(class_run):
     for name, reason in [(f"other_{LAB}.ipynb", "notebook of lab2_attention_vs_lime"),
                          (f"broken_{LAB}.ipynb", "not valid JSON"), (f"empty_{LAB}.ipynb", "empty"),
                          ("frank-lab3.ipynb", "not recognised")]:
-        assert f"`{name}`: " in report and reason in report.split(f"`{name}`: ")[1].splitlines()[0], name
+        shown = f"- {neutralise.for_markdown(name)}: "  # summary.md escapes a file's name (issue 23)
+        assert shown in report and neutralise.for_markdown(reason) in report.split(shown)[1].splitlines()[0], name
     assert (out / f"summary_{LAB}.png").stat().st_size > 5000
 
 
