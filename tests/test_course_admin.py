@@ -130,12 +130,40 @@ def tempfile_dir() -> str:
     return tempfile.mkdtemp(prefix="rt-", dir="/tmp")  # short: Unix socket paths are limited
 
 
-def test_a_call_returns_the_students_value_and_changes_arguments_in_place(kernel):
+def test_a_call_returns_the_students_value(kernel):
     client, define = kernel
-    define("def f(xs, t):\n    xs.append(4)\n    t.add_(1)\n    return sum(xs), t * 2")
+    define("def f(xs, t):\n    xs = xs + [4]\n    t = t + 1\n    return sum(xs), t * 2")
     xs, t = [1, 2], torch.zeros(2)
     total, doubled = remote.RemoteFunction(client, "f", "f")(xs, t)
-    assert total == 7 and xs == [1, 2, 4] and torch.equal(t, torch.ones(2)) and torch.equal(doubled, 2 * torch.ones(2))
+    assert total == 7 and torch.equal(doubled, 2 * torch.ones(2)) and client.events == []
+
+
+def test_arguments_cross_as_copies_and_a_change_in_place_fails_the_call(kernel):
+    """Issue 23: a weighted_mse that zeroed the test's weights and targets made the test's
+    own expected value 0. The test's tensors stay as they were; the call fails (so a check
+    that the input is not modified still fails), and the report says so."""
+    client, define = kernel
+    define("import torch\ndef weighted_mse(pred, target, weights):\n    weights.zero_()\n    target.zero_()\n"
+           "    return torch.tensor(0.0)\n"
+           "def grads_only(t, *, scale=1.0):\n    t.requires_grad_(True)\n    return float(t.detach().sum()) * scale\n"
+           "def appends(xs, table):\n    xs.append(4)\n    table['k'] = 1\n    return len(xs)")
+    pred, target, weights = torch.tensor([0.2, 0.4]), torch.tensor([1.0, 0.0]), torch.tensor([1.0, 3.0])
+    with pytest.raises(remote.ArgumentChanged, match=r"weighted_mse changed its input in place \(argument 2, argument 3\)"):
+        remote.RemoteFunction(client, "weighted_mse", "weighted_mse")(pred, target, weights)
+    assert torch.equal(target, torch.tensor([1.0, 0.0])) and torch.equal(weights, torch.tensor([1.0, 3.0]))
+    xs, table = [1, 2], {}
+    with pytest.raises(AssertionError, match="appends changed its input"):  # a test's `except AssertionError` sees it
+        remote.RemoteFunction(client, "appends", "appends")(xs, table=table)
+    assert xs == [1, 2] and table == {}
+    ones = torch.ones(3)
+    assert remote.RemoteFunction(client, "grads_only", "grads_only")(ones, scale=2.0) == 6.0, \
+        "turning on requires_grad changes no value: not a change"
+    assert not ones.requires_grad
+    assert client.events == [
+        "weighted_mse changed the tests' arguments in place (argument 2, argument 3): the tests' objects were "
+        "left unchanged and the call failed",
+        "appends changed the tests' arguments in place (argument 1, table=): the tests' objects were left "
+        "unchanged and the call failed"]
 
 
 def test_a_students_exception_reaches_the_test_as_the_same_builtin_type(kernel):
@@ -156,8 +184,30 @@ def test_callbacks_run_in_the_grading_process_and_returned_functions_run_in_the_
         seen.append(x)
         return x + 1
 
-    g = remote.RemoteFunction(client, "make", "make")(callback, 10)
-    assert callable(g) and g([1, 2]) == [20, 30] and seen == [1, 2]
+    define("def apply(fn, xs):\n    return [fn(x) for x in xs]")
+    assert remote.RemoteFunction(client, "apply", "apply")(callback, [1, 2]) == [2, 3] and seen == [1, 2]
+    g = remote.RemoteFunction(client, "make", "make")(lambda x: x, 10)
+    assert callable(g) and g.__name__ == "g", "the student's function comes back as a function of the kernel"
+
+
+def test_a_tests_function_lives_only_during_the_call_it_was_given_to(kernel):
+    """Issue 23: a fit_surrogate that kept the course's weighted_mse, and a weighted_mse that
+    called the kept handle when its own tests ran later, took the course's answers."""
+    client, define = kernel
+    define("kept = []\n"
+           "def fit(loss, x):\n    kept.append(loss)\n    return float(loss(x, 2 * x))\n"
+           "def weighted_mse(pred, target):\n    return kept[0](pred, target)\n"
+           "def caught(pred, target):\n    try:\n        return kept[0](pred, target)\n"
+           "    except RuntimeError as error:\n        return str(error)")
+    course_loss = lambda pred, target: float(((target - pred) ** 2).mean())  # noqa: E731
+    assert remote.RemoteFunction(client, "fit", "fit")(course_loss, torch.ones(2)) == 1.0
+    with pytest.raises(RuntimeError, match="only be called during the call it was given to"):
+        remote.RemoteFunction(client, "weighted_mse", "weighted_mse")(torch.zeros(2), torch.ones(2))
+    assert remote.RemoteFunction(client, "caught", "caught")(torch.zeros(2), torch.ones(2)) == \
+        "a function given by a test can only be called during the call it was given to", "it raises in the kernel"
+    assert client.events == ["the student's code kept a function a test had given it and called it during a "
+                             "later call (refused)"] * 2
+    assert client.callbacks == {}, "nothing of the tests' is kept between calls"
 
 
 def test_recorders_and_models_bring_back_their_calls_and_mode(kernel):
