@@ -862,8 +862,8 @@ class GraderClient:
             self.callbacks.clear()
         changed = _changed_arguments(header.get("changed"), args, kwargs)
         if changed:
-            self.events.append(f"{safe_name(name)} changed the tests' arguments in place ({', '.join(changed)}): "
-                               "the tests' objects were left unchanged and the call failed")
+            self._report(f"{safe_name(name)} changed the tests' arguments in place ({', '.join(changed)}): "
+                         "the tests' objects were left unchanged and the call failed")
             raise ArgumentChanged(f"{safe_name(name)} changed its input in place ({', '.join(changed)}): leave the "
                                   "arguments unchanged (copy one before changing it)")
         decoder = Decoder(buffers, on_callable=self._kernel_callable)
@@ -882,6 +882,11 @@ class GraderClient:
         if not isinstance(grads, list) or len(grads) != len(leaves):
             raise ProtocolError("malformed gradients")
         return [g if _is_tensor(g) else None for g in grads]
+
+    def _report(self, event: str) -> None:
+        """Note `event` for the grader's report once (a call in a loop would repeat it)."""
+        if event not in self.events:
+            self.events.append(event)
 
     def _register(self, function: Any) -> dict:
         self._handles += 1
@@ -980,8 +985,8 @@ class GraderClient:
             if not (isinstance(handle, int) and 0 < handle <= self._handles):
                 raise ProtocolError("unknown callback")
             # A handle of an earlier call, kept by the student's code: refused in the kernel.
-            self.events.append("the student's code kept a function a test had given it and called it during a "
-                               "later call (refused)")
+            self._report("the student's code kept a function a test had given it and called it during a "
+                         "later call (refused)")
             send_frame(connection, {"op": "raise", "type": "RuntimeError", "bases": ["RuntimeError"],
                                     "message": "a function given by a test can only be called during the call "
                                                "it was given to"})

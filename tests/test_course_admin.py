@@ -206,7 +206,7 @@ def test_a_tests_function_lives_only_during_the_call_it_was_given_to(kernel):
     assert remote.RemoteFunction(client, "caught", "caught")(torch.zeros(2), torch.ones(2)) == \
         "a function given by a test can only be called during the call it was given to", "it raises in the kernel"
     assert client.events == ["the student's code kept a function a test had given it and called it during a "
-                             "later call (refused)"] * 2
+                             "later call (refused)"], "noted once"
     assert client.callbacks == {}, "nothing of the tests' is kept between calls"
 
 
@@ -612,3 +612,51 @@ def test_feedback_names_a_test_by_its_whole_opening_comment():
                                     "probabilities.")
     assert _description("import torch\n") == ""
     assert _description("# " + "x" * 400).endswith("…") and len(_description("# " + "x" * 400)) == 300
+
+
+# ---------------------------------------------------------------- issue 23: order, callbacks, copies
+def test_tests_run_in_the_courses_order_and_never_before_their_own_cell():
+    from course_admin.execute import CourseOrder
+
+    course = ["test_a_1", "test_a_2", "test_b_1", "test_b_2"]
+    as_handed_in = CourseOrder(course, set(course))
+    assert [as_handed_in.reach(g) for g in course] == [["test_a_1"], ["test_a_2"], ["test_b_1"], ["test_b_2"]]
+    moved = CourseOrder(course, set(course))  # the a tests moved after the b tests
+    assert [moved.reach(g) for g in ["test_b_1", "test_b_2", "test_a_1", "test_a_2"]] == \
+        [[], [], ["test_a_1"], ["test_a_2", "test_b_1", "test_b_2"]]
+    missing = CourseOrder(course, {"test_b_1", "test_a_2"})  # only the cells present run
+    assert missing.reach("test_b_1") == [] and missing.reach("test_a_2") == ["test_a_2", "test_b_1"]
+    late = CourseOrder(course, set(course))
+    assert late.reach("test_a_2") == [] and late.rest() == course and late.rest() == []
+
+
+def _test_cells_notebook(cells: list[tuple[str, str, float]]) -> nbformat.NotebookNode:
+    notebook = nbformat.v4.new_notebook()
+    for grade_id, code, points in cells:
+        cell = nbformat.v4.new_code_cell(code)
+        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": grade_id, "points": points,
+                                     "locked": True, "schema_version": 3}
+        notebook.cells.append(cell)
+    return notebook
+
+
+def test_edits_of_test_cells_are_noted_for_the_grader():
+    from course_admin.preprocessors import test_cell_notes
+
+    course = [("test_a_visible", "check_a()", 1), ("test_a_hidden", "# Hidden test: more.", 2),
+              ("test_b_visible", "check_b()", 1)]
+    source = release = _test_cells_notebook(course)
+    honest = _test_cells_notebook(course)
+    honest.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="a: visible test passed\n")]
+    assert test_cell_notes(honest, source, release) == []
+    edited = _test_cells_notebook([("test_b_visible", "check_b()", 1), ("test_a_visible", "check_a()", 100),
+                                   ("test_a_hidden", "check_b()", 2)])
+    edited.cells[2].metadata["nbgrader"]["grade_id"] = "test_a_hidden"  # holds test_b_visible's code
+    edited.cells[0].outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "1.0"}, execution_count=1)]
+    edited.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="passed\n")]
+    assert test_cell_notes(edited, source, release) == [
+        "cell 1 (test_b_visible): outputs in a test cell that its code does not produce (cleared before grading)",
+        "cell 2 (test_a_visible): test cell's points edited (100 instead of 1; the course's count)",
+        "cell 3 (test_a_hidden): test cell's grade_id edited (it holds the test test_b_visible; the course's tests ran)",
+        "cell 3 (test_a_hidden): outputs in a test cell that its code does not produce (cleared before grading)",
+        "test cells reordered: the tests ran in the course's order"]
