@@ -276,7 +276,7 @@ class CourseExecute(Execute):
         self._runner = TestRunner(tests, client)
         self._runner.prepare()
         self._tests = tests
-        self._order = CourseOrder(list(tests.tests), {cell.metadata["nbgrader"]["grade_id"] for cell in nb.cells
+        self._order = CourseOrder(list(tests.tests), {cell.metadata["nbgrader"].get("grade_id") for cell in nb.cells
                                                       if is_test_cell(cell)})
         self._results: dict[str, list[NotebookNode]] = {}  # grade_id -> the outputs its test cell gets
         self._call_outputs: list[NotebookNode] = []
