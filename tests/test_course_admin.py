@@ -649,6 +649,10 @@ def test_edits_of_test_cells_are_noted_for_the_grader():
     honest = _test_cells_notebook(course)
     honest.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="a: visible test passed\n")]
     assert test_cell_notes(honest, source, release) == []
+    rewritten = _test_cells_notebook(course)
+    rewritten.cells[0].source = "pass  # check_a() would fail"
+    assert test_cell_notes(rewritten, source, release) == [
+        "cell 1 (test_a_visible): test cell's code edited (the course's own test ran)"]
     edited = _test_cells_notebook([("test_b_visible", "check_b()", 1), ("test_a_visible", "check_a()", 100),
                                    ("test_a_hidden", "check_b()", 2)])
     edited.cells[2].metadata["nbgrader"]["grade_id"] = "test_a_hidden"  # holds test_b_visible's code
