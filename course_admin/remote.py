@@ -20,9 +20,9 @@ grading process when the student's code calls it, and only during the call it wa
 in). Arguments cross as copies: what the student's code does to them never reaches the
 test's own objects (no contract of the course lets a function change its arguments). A call
 that changed an argument in place fails in the test with `ArgumentChanged`, so "the input
-is not modified" is still tested, and the grader's report names it. Anything else a student's function returns arrives as an
-empty object of the same type name; a student's exception arrives as an exception of the
-nearest built-in type with the student's message.
+is not modified" is still tested, and the grader's report names it. Anything else a
+student's function returns arrives as an empty object of the same type name; a student's
+exception arrives as an exception of the nearest built-in type with the student's message.
 
 The wire: a Unix socket in the kernel's private folder; one frame is a 4-byte header
 length, a JSON header, then each binary buffer with an 8-byte length. The grading side
