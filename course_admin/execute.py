@@ -8,7 +8,8 @@ same way:
   can run, only if the course is configured to allow it (``course autograde --unsafe``);
 * the student's cells run in that kernel, in order;
 * every test cell of the assignment runs in *this* process, from the course's own copy of
-  the test (never the submission's), in a namespace built from the lab's set-up cells; the
+  the test (never the submission's), in the course's order of tests whatever the
+  submission's order (`CourseOrder`), in a namespace built from the lab's set-up cells; the
   exercise functions in that namespace forward each call to the kernel with plain data
   (`course_admin.remote`). The cell's outputs are written here: a failure is the test's
   own message, and a hidden test shows nothing else.
@@ -72,6 +73,31 @@ class LabTests:
 
     def hidden(self, grade_id: str) -> bool:
         return HIDDEN_MARKER in self.tests[grade_id]
+
+
+class CourseOrder:
+    """When each test runs: in the course's order of tests, and none before its own cell is
+    reached in the submission (the student's cells above it have run). A submission that
+    moves test cells only delays the tests that come after the moved one in the course's
+    order; it cannot make one test run before another that the course runs first (the
+    attack: the weighted_mse tests moved after the fit tests, whose callback it had kept)."""
+
+    def __init__(self, course_order: list[str], present: set[str]):
+        self._waiting = [grade_id for grade_id in course_order if grade_id in present]
+        self._reached: set[str] = set()
+
+    def reach(self, grade_id: str) -> list[str]:
+        """The tests due now that the cell of `grade_id` is reached, in the order to run them."""
+        self._reached.add(grade_id)
+        due = []
+        while self._waiting and self._waiting[0] in self._reached:
+            due.append(self._waiting.pop(0))
+        return due
+
+    def rest(self) -> list[str]:
+        """The tests still waiting at the notebook's end, in the course's order."""
+        due, self._waiting = self._waiting, []
+        return due
 
 
 def _transform(source: str) -> str:
@@ -250,6 +276,9 @@ class CourseExecute(Execute):
         self._runner = TestRunner(tests, client)
         self._runner.prepare()
         self._tests = tests
+        self._order = CourseOrder(list(tests.tests), {cell.metadata["nbgrader"].get("grade_id") for cell in nb.cells
+                                                      if is_test_cell(cell)})
+        self._results: dict[str, list[NotebookNode]] = {}  # grade_id -> the outputs its test cell gets
         self._call_outputs: list[NotebookNode] = []
         self._probes: dict[str, str] = {}  # cell key of a call's code -> the test that made it
         self._started = time.monotonic()
@@ -270,6 +299,7 @@ class CourseExecute(Execute):
             manager.course_environment[guard.MEMORY_ENV] = str(self.memory_limit_mb)
         try:
             nb, resources = super().preprocess(nb, resources, km=None)
+            self._write_results(nb)
         finally:
             client.close()
             report = resources.setdefault("course", {})
@@ -297,8 +327,21 @@ class CourseExecute(Execute):
         if time.monotonic() - self._started > self.notebook_timeout:
             raise UnresponsiveKernelError(f"the notebook ran past {self.notebook_timeout} s in all")
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if not (is_test_cell(cell) and grade_id in self._tests.tests):
-            return super().preprocess_cell(cell, resources, index)
+        if is_test_cell(cell) and grade_id in self._tests.tests:
+            for due in self._order.reach(grade_id):
+                self._run_test(due, cell, index)
+            cell.outputs = self._results.get(grade_id, [])  # a test run later gets its outputs at the end
+            cell.execution_count = None
+        else:
+            cell, _ = super().preprocess_cell(cell, resources, index)
+        if index == len(self.nb.cells) - 1:  # the kernel is still up: the tests still waiting run now
+            for due in self._order.rest():
+                self._run_test(due, cell, index)
+        return cell, self.resources
+
+    def _run_test(self, grade_id: str, cell: NotebookNode, index: int) -> None:
+        """Run the course's test `grade_id` now (while the cell at `index` is being processed)
+        and keep the outputs its own test cell gets."""
         self._current_index = index
         self._current_test = grade_id
         self._call_outputs = []
@@ -314,9 +357,18 @@ class CourseExecute(Execute):
             outputs.append(nbformat.v4.new_output("stream", name="stdout", text=printed))
         if error is not None:
             outputs.append(error_output(error))
-        cell.outputs = outputs
-        cell.execution_count = None
-        return cell, self.resources
+        self._results[grade_id] = outputs
+
+    def _write_results(self, nb: NotebookNode) -> None:
+        """Each test cell gets the outputs of its own test, wherever that test ran. A test cell
+        whose test did not run scores 0 (an empty output would score full marks)."""
+        for cell in nb.cells:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if is_test_cell(cell) and grade_id in self._tests.tests:
+                cell.outputs = self._results.get(grade_id) or (
+                    [] if grade_id in self._results else
+                    [error_output(RuntimeError("this test did not run: the notebook was not graded to its end"))])
+                cell.execution_count = None
 
     def _run_in_kernel(self, code: str) -> str | None:
         """Run one call's code in the student's kernel (called by remote.GraderClient); the

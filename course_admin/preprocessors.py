@@ -289,8 +289,66 @@ class ForgetUnknownCells(Preprocessor):
                              f"cell ({neutralise.for_terminal(meta.get('grade_id'), 60)}; ignored)")
             else:
                 seen.add(meta.get("grade_id"))
+        if source is not None:
+            notes += test_cell_notes(nb, source, _course_notebook(self, resources, "release_directory"))
         nb.metadata["course_notes"] = notes
         return nb, resources
+
+
+def _is_test(cell: NotebookNode) -> bool:
+    meta = _nbgrader(cell)
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _points(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _runs_nothing(code: str) -> bool:
+    """Whether a cell's code has no statement (a hidden test's cell as released: its comment)."""
+    import ast
+
+    try:
+        return not ast.parse(code).body
+    except SyntaxError:
+        return False
+
+
+def test_cell_notes(nb: NotebookNode, source: NotebookNode, release: NotebookNode | None) -> list[str]:
+    """What a submission changed in the course's test cells, for the grader's report. None of
+    it counts: nbgrader puts back the course's points and code, outputs are cleared, and the
+    tests run in the course's order (`course_admin.execute.CourseOrder`); an attempt is still
+    worth knowing about. Run on the submission as handed in, before those steps."""
+    course = {_nbgrader(c)["grade_id"]: c for c in source.cells if _is_test(c) and _nbgrader(c).get("grade_id")}
+    released = {_nbgrader(c).get("grade_id"): c.source.strip() for c in release.cells if _is_test(c)} if release else {}
+    holder = {code: grade_id for grade_id, code in released.items()}
+    notes, order = [], []
+    for index, cell in enumerate(nb.cells):
+        grade_id = _nbgrader(cell).get("grade_id")
+        if not (_is_test(cell) and grade_id in course):
+            continue
+        order.append(grade_id)
+        where = f"cell {index + 1} ({grade_id})"
+        points, expected = _points(_nbgrader(cell).get("points")), _points(_nbgrader(course[grade_id]).get("points"))
+        if points != expected:
+            shown = ["not a number" if value is None else f"{value:g}" for value in (points, expected)]
+            notes.append(f"{where}: test cell's points edited ({shown[0]} instead of {shown[1]}; the course's count)")
+        code = cell.source.strip()
+        if grade_id in released and code != released[grade_id]:
+            other = holder.get(code)
+            notes.append(f"{where}: test cell's grade_id edited (it holds the test {other}; the course's tests ran)"
+                         if other else f"{where}: test cell's code edited (the course's own test ran)")
+        outputs = cell.get("outputs", [])
+        if any(o.get("output_type") in ("execute_result", "display_data") for o in outputs) or (
+                outputs and _runs_nothing(released.get(grade_id, code))):
+            notes.append(f"{where}: outputs in a test cell that its code does not produce (cleared before grading)")
+    if order != [grade_id for grade_id in course if grade_id in set(order)]:
+        notes.append("test cells reordered: the tests ran in the course's order")
+    return notes
 
 
 

@@ -16,11 +16,13 @@ tests hand to student code travel as recipes the kernel rebuilds: ``transformers
 (config and weights) and tokenizers (saved files), ``datasets.Dataset``,
 ``course_utils.grading.RecordingClassifier``/``RecordingWrapper`` (their ``calls`` and
 training mode come back after the call), and callables (a test's callback runs in the
-grading process when the student's code calls it). After each call, arguments the
-student's code changed in place are changed in the test's objects too, so "the input was
-not modified" is still tested. Anything else a student's function returns arrives as an
-empty object of the same type name; a student's exception arrives as an exception of the
-nearest built-in type with the student's message.
+grading process when the student's code calls it, and only during the call it was handed
+in). Arguments cross as copies: what the student's code does to them never reaches the
+test's own objects (no contract of the course lets a function change its arguments). A call
+that changed an argument in place fails in the test with `ArgumentChanged`, so "the input
+is not modified" is still tested, and the grader's report names it. Anything else a
+student's function returns arrives as an empty object of the same type name; a student's
+exception arrives as an exception of the nearest built-in type with the student's message.
 
 The wire: a Unix socket in the kernel's private folder; one frame is a 4-byte header
 length, a JSON header, then each binary buffer with an 8-byte length. The grading side
@@ -67,6 +69,12 @@ class ProtocolError(Exception):
 
 class RemoteCallError(Exception):
     """The kernel gave no result: it died, timed out, or broke the protocol."""
+
+
+class ArgumentChanged(AssertionError):
+    """A student's function changed an argument in place. The test's object is not changed
+    (arguments cross as copies); the call fails instead, as a test's check "the input is not
+    modified" would have failed had the change reached the test."""
 
 
 def safe_name(text: Any, limit: int = 60) -> str:
@@ -567,11 +575,10 @@ class _KernelAgent:
             recv_frame(sock)
             return
         encoder = Encoder(on_callable=self._handle, recipes=False)
-        changed = {}
+        # Only which arguments changed: the changes themselves stay here (arguments are copies).
+        changed = [index for index, item in enumerate(list(args) + list(kwargs.values()))
+                   if _fingerprint(item) != before[index]]
         try:
-            for index, item in enumerate(list(args) + list(kwargs.values())):
-                if _fingerprint(item) != before[index]:
-                    changed[str(index)] = encoder.encode(item)
             result = encoder.encode(value)
             states = self._states(encoder)
         except Exception as error:  # e.g. a structure nested too deeply
@@ -615,7 +622,7 @@ class _KernelAgent:
             recv_frame(sock)
             return
         encoder = Encoder(recipes=False)
-        send_frame(sock, {"op": "result", "call": call_id, "value": encoder.encode(list(grads)), "changed": {}},
+        send_frame(sock, {"op": "result", "call": call_id, "value": encoder.encode(list(grads)), "changed": []},
                    encoder.buffers)
         recv_frame(sock)
 
@@ -695,7 +702,7 @@ def _fingerprint(value: Any) -> bytes | None:
     if isinstance(value, (list, dict, set, np.ndarray)) or type(value).__name__ == "Tensor":
         try:
             encoder = Encoder(on_callable=lambda f: {"t": "opaque", "type": "callable"}, recipes=False)
-            tree = encoder.encode(value)
+            tree = _values_only(encoder.encode(value))
         except Exception:
             return None
         digest = hashlib.sha1(json.dumps(tree, sort_keys=True, default=str).encode())
@@ -703,6 +710,16 @@ def _fingerprint(value: Any) -> bytes | None:
             digest.update(data)
         return digest.digest()
     return None
+
+
+def _values_only(tree: Any) -> Any:
+    """An encoded value without its tensors' autograd flags: `x.requires_grad_()` on an
+    input changes no value, and is not counted as changing the argument."""
+    if isinstance(tree, list):
+        return [_values_only(item) for item in tree]
+    if isinstance(tree, dict):
+        return {key: _values_only(item) for key, item in tree.items() if key not in ("grad", "graph", "graph_id")}
+    return tree
 
 
 _AGENT = _KernelAgent()
@@ -808,11 +825,12 @@ class GraderClient:
         self._lock = threading.Lock()
         self._pending: dict | None = None
         self._calls = 0
-        self.callbacks: dict[int, Any] = {}  # the tests' functions given to student code, by handle
+        self.callbacks: dict[int, Any] = {}  # the tests' functions given to the call being made, by handle
+        self._handles = 0  # handles are never reused: one kept from an earlier call stays unknown
         self.callback_graphs: dict[int, tuple[list, list]] = {}  # a callback's result graph, for backward
         self.overrides: Callable[[], dict] = dict  # names the tests rebound in their namespace (see call)
         self.registry = Registry()
-        self.events: list[str] = []  # protocol violations, for the grader's report
+        self.events: list[str] = []  # for the grader's report: protocol violations, stale callbacks, changed arguments
         self._thread = threading.Thread(target=self._accept, name="course-remote", daemon=True)
         self._thread.start()
 
@@ -826,20 +844,32 @@ class GraderClient:
 
     # -- a call
     def call(self, target: str | int, name: str, args: tuple, kwargs: dict) -> Any:
-        encoder = Encoder(on_callable=self._register, save_dir=self.save_dir, registry=self.registry)
-        request = {"op": "request", "target": target, "args": encoder.encode(list(args)),
-                   "kwargs": encoder.encode(dict(kwargs))}
-        # A test that rebinds an exercise's name (a reference instead of the student's
-        # weighted_mse, to grade fit_surrogate on its own) rebinds it for the student's code too.
-        overrides = self.overrides()
-        if overrides:
-            request["overrides"] = Encoder(on_callable=self._register).encode(overrides)
-        call_id, (header, buffers) = self._exchange(name, request, encoder.buffers)
+        # The tests' functions handed over with this call live as long as the call: a handle the
+        # student's code keeps (the course's weighted_mse, given to fit_surrogate) and calls
+        # during a later call is refused, so it cannot answer a later test for the student.
+        self.callbacks.clear()
+        try:
+            encoder = Encoder(on_callable=self._register, save_dir=self.save_dir, registry=self.registry)
+            request = {"op": "request", "target": target, "args": encoder.encode(list(args)),
+                       "kwargs": encoder.encode(dict(kwargs))}
+            # A test that rebinds an exercise's name (a reference instead of the student's
+            # weighted_mse, to grade fit_surrogate on its own) rebinds it for the student's code too.
+            overrides = self.overrides()
+            if overrides:
+                request["overrides"] = Encoder(on_callable=self._register).encode(overrides)
+            call_id, (header, buffers) = self._exchange(name, request, encoder.buffers)
+        finally:
+            self.callbacks.clear()
+        changed = _changed_arguments(header.get("changed"), args, kwargs)
+        if changed:
+            self._report(f"{safe_name(name)} changed the tests' arguments in place ({', '.join(changed)}): "
+                         "the tests' objects were left unchanged and the call failed")
+            raise ArgumentChanged(f"{safe_name(name)} changed its input in place ({', '.join(changed)}): leave the "
+                                  "arguments unchanged (copy one before changing it)")
         decoder = Decoder(buffers, on_callable=self._kernel_callable)
         leaves = encoder.grad_inputs
         decoder.on_graph = lambda graph, value: tie_gradient(
             value, leaves, lambda grad: self.gradient(call_id, graph, grad, leaves))
-        self._apply_changes(list(args) + list(kwargs.values()), header.get("changed") or {}, decoder)
         return decoder.decode(header.get("value"))
 
     def gradient(self, call_id: str, graph: int, grad_output: Any, leaves: tuple) -> list:
@@ -853,8 +883,14 @@ class GraderClient:
             raise ProtocolError("malformed gradients")
         return [g if _is_tensor(g) else None for g in grads]
 
+    def _report(self, event: str) -> None:
+        """Note `event` for the grader's report once (a call in a loop would repeat it)."""
+        if event not in self.events:
+            self.events.append(event)
+
     def _register(self, function: Any) -> dict:
-        handle = len(self.callbacks) + 1
+        self._handles += 1
+        handle = self._handles
         self.callbacks[handle] = function
         return {"t": "callable", "h": handle, "name": safe_name(getattr(function, "__name__", "function"))}
 
@@ -886,12 +922,6 @@ class GraderClient:
         if node.get("t") != "khandle" or not isinstance(node.get("h"), int):
             raise ProtocolError("unexpected callable")
         return RemoteFunction(self, node["h"], safe_name(node.get("name") or "function"))
-
-    def _apply_changes(self, originals: list, changed: dict, decoder: Decoder) -> None:
-        for key, node in changed.items():
-            if not (isinstance(key, str) and key.isdigit() and int(key) < len(originals)):
-                raise ProtocolError("malformed change")
-            _assign_in_place(originals[int(key)], decoder.decode(node))
 
     # -- the socket
     def _accept(self) -> None:
@@ -949,9 +979,18 @@ class GraderClient:
         send_frame(connection, {"op": "grads", "value": encoder.encode(grads)}, encoder.buffers)
 
     def _run_callback(self, connection: socket.socket, pending: dict, header: dict, buffers: list[bytes]) -> None:
-        function = self.callbacks.get(header.get("h"))
+        handle = header.get("h")
+        function = self.callbacks.get(handle)
         if function is None:
-            raise ProtocolError("unknown callback")
+            if not (isinstance(handle, int) and 0 < handle <= self._handles):
+                raise ProtocolError("unknown callback")
+            # A handle of an earlier call, kept by the student's code: refused in the kernel.
+            self._report("the student's code kept a function a test had given it and called it during a "
+                         "later call (refused)")
+            send_frame(connection, {"op": "raise", "type": "RuntimeError", "bases": ["RuntimeError"],
+                                    "message": "a function given by a test can only be called during the call "
+                                               "it was given to"})
+            return
         decoder = Decoder(buffers, on_callable=self._kernel_callable)
         try:
             args = decoder.decode(header.get("args"))
@@ -1009,31 +1048,13 @@ def tie_gradient(value: Any, leaves: list, backward: Callable[[Any], list]) -> A
     return RemoteGraph.apply(value, *leaves)
 
 
-def _assign_in_place(original: Any, new: Any) -> None:
-    """Make `original` equal to `new` without replacing it (the test holds a reference)."""
-    import torch
-
-    if isinstance(original, torch.Tensor) and isinstance(new, torch.Tensor):
-        with torch.no_grad():
-            if original.shape == new.shape:
-                original.copy_(new.to(original.dtype))
-            else:
-                original.set_(new.to(original.dtype).clone())
-    elif isinstance(original, np.ndarray) and isinstance(new, np.ndarray):
-        if original.shape == new.shape and original.flags.writeable:
-            original[...] = new
-    elif isinstance(original, list) and isinstance(new, list):
-        if len(original) == len(new):
-            for index, item in enumerate(new):
-                if isinstance(original[index], (list, dict, np.ndarray, torch.Tensor)):
-                    _assign_in_place(original[index], item)
-                else:
-                    original[index] = item
-        else:
-            original[:] = new
-    elif isinstance(original, dict) and isinstance(new, dict):
-        original.clear()
-        original.update(new)
-    elif isinstance(original, set) and isinstance(new, set):
-        original.clear()
-        original.update(new)
+def _changed_arguments(changed: Any, args: tuple, kwargs: dict) -> list[str]:
+    """The arguments the kernel says the student's code changed in place, by position or
+    keyword (the kernel reports indices into args followed by the keyword values)."""
+    if changed in (None, [], {}):
+        return []
+    if not isinstance(changed, list) or not all(isinstance(i, int) and 0 <= i < len(args) + len(kwargs)
+                                                for i in changed):
+        raise ProtocolError("malformed change")
+    names = [f"argument {i + 1}" for i in range(len(args))] + [f"{safe_name(k)}=" for k in kwargs]
+    return [names[i] for i in sorted(set(changed))]

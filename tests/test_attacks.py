@@ -71,7 +71,13 @@ def _source_notebook() -> nbformat.NotebookNode:
                       "    e = np.exp(z - z.max(axis=-1, keepdims=True))\n    return e / e.sum(axis=-1, keepdims=True)\n"
                       "    ### END SOLUTION",
               solution=True, grade_id="ex_row_softmax"),
-        _cell("code", "import numpy as np\nfrom course_utils.grading import expect\n\nrows = row_softmax([[0.0, 0.0]])\n"
+        # Graded on its own, as Lab 1 grades fit_surrogate with the course's weighted_mse: the
+        # course's mean_square stands in for the student's during the call (a callback).
+        _cell("code", "import numpy as np\nfrom course_utils.grading import expect\n\n\n"
+                      "def course_mean_square(x):\n    return float(np.mean(np.square(np.asarray(x, dtype=float))))\n\n\n"
+                      "students_mean_square = globals().get('mean_square')\nglobals()['mean_square'] = course_mean_square\n"
+                      "try:\n    rows = row_softmax([[0.0, 0.0]])\nfinally:\n"
+                      "    globals()['mean_square'] = students_mean_square\n"
                       "expect(np.allclose(rows, [[0.5, 0.5]]), 'softmax of [0, 0] is [0.5, 0.5]')\n"
                       "print('row_softmax: visible test passed')",
               grade=True, grade_id="test_row_softmax_visible", points=1, locked=True),
@@ -316,6 +322,34 @@ def mean_square(x):
     # a grade_id (on a cell the student added) and printed text with escapes, a fake table and <b>
     "forges_reports": {"ex_mean_square": "print(" + repr(FORGED) + ")\n" + BLANK["ex_mean_square"],
                        "written_softmax": FORGED, "extra_cells": "yes"},
+    # issue 23: order, callbacks, copies
+    # Keeps the course's mean_square, handed to row_softmax's visible test, and moves the
+    # mean_square tests after row_softmax's so that they would run after the handle was kept.
+    "keeps_callback_moves_tests": {"move_tests": "test_mean_square", "ex_mean_square": """
+KEPT, SEEN = [], []
+def mean_square(x):
+    print(f"row_softmax ran {len(SEEN)} times before this call")
+    for kept in KEPT:
+        return kept(x)
+    raise NotImplementedError()
+""", "ex_row_softmax": """
+def row_softmax(z):
+    SEEN.append(1)
+    given = globals().get("mean_square")
+    if getattr(given, "__name__", "") != "mean_square":  # the test's stand-in, during this call
+        KEPT.append(given)
+    elif KEPT:
+        try:
+            print("the kept handle answers", KEPT[0]([1.0, 2.0]))
+        except RuntimeError as error:
+            print("the kept handle is refused:", error)
+    raise NotImplementedError()
+"""},
+    # Zeroes the test's input in place, so that the expected value computed after the call is 0.
+    "zeroes_arguments": {"ex_mean_square": "def mean_square(x):\n    x[:] = [0.0] * len(x)\n    return 0.0",
+                         "ex_row_softmax": "def row_softmax(z):\n    z[...] = 0.0\n    return np.full(z.shape, 1 / 3)"},
+    # Grading metadata and outputs of test cells edited: points, grade_ids swapped, a score pre-filled.
+    "edits_test_cells": {"edit_tests": "yes"},
 }
 ATTACKERS = list(ATTACKS)
 # honest students graded before, among and after the attackers (names sort around them)
@@ -334,8 +368,10 @@ def _notebook(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbform
 
 
 def _attacker(release: nbformat.NotebookNode, name: str, port: int) -> nbformat.NotebookNode:
-    plan = {key: value.replace("PORT", str(port)) for key, value in ATTACKS[name].items() if key != "extra_cells"}
+    plan = {key: value.replace("PORT", str(port)) for key, value in ATTACKS[name].items()
+            if key not in ("extra_cells", "move_tests", "edit_tests")}
     nb = _notebook(release, {**BLANK, **plan})
+    _edit_test_cells(nb, ATTACKS[name])
     if name == "fake_tests":
         fake = _cell("code", f"open('/tmp/{MARKER}-grader-ran-student-code', 'w').write('x')\nprint('pwned')",
                      grade=True, grade_id="test_fake", points=100, locked=True)
@@ -343,6 +379,24 @@ def _attacker(release: nbformat.NotebookNode, name: str, port: int) -> nbformat.
         nb.cells += [fake, twin]
     nb.cells += _added_cells(name)  # issue 23 (defined at the end of this file)
     return nb
+
+
+def _test_cell(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _edit_test_cells(nb: nbformat.NotebookNode, plan: dict[str, str]) -> None:
+    """The issue-23 edits of test cells: move some to the end, or edit their metadata and outputs."""
+    if "move_tests" in plan:
+        moved = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith(plan["move_tests"])]
+        nb.cells = [c for c in nb.cells if c not in moved] + moved
+    if "edit_tests" in plan:
+        _test_cell(nb, "test_mean_square_visible").metadata["nbgrader"]["points"] = 100
+        _test_cell(nb, "test_mean_square_hidden").outputs = [
+            v4.new_output("execute_result", data={"text/plain": "2"}, execution_count=3)]
+        first, second = _test_cell(nb, "test_row_softmax_visible"), _test_cell(nb, "test_row_softmax_hidden")
+        first.metadata["nbgrader"]["grade_id"], second.metadata["nbgrader"]["grade_id"] = \
+            "test_row_softmax_hidden", "test_row_softmax_visible"
 
 
 @pytest.fixture(scope="session")
@@ -700,3 +754,45 @@ def test_no_forged_record_reaches_the_terminal_summary_or_csv(attacked):
     with open(attacked["course"] / "reports" / "grades.csv", newline="") as handle:
         cells = [cell for row in csv.reader(handle) for cell in row]
     assert not any(re.match(r"\s*[=+\-@]", cell) for cell in cells), cells
+# ---------------------------------------------------------------- issue 23: order, callbacks, copies
+def _graded(attacked, student: str) -> nbformat.NotebookNode:
+    return nbformat.read(attacked["course"] / "autograded" / student / LAB / f"{LAB}.ipynb", as_version=4)
+
+
+def _flags(attacked, student: str) -> str:
+    return " ".join(attacked["workspace"].flags(LAB, student))
+
+
+def test_moved_tests_run_in_the_courses_order_and_a_kept_callback_is_refused(attacked):
+    """The mean_square tests moved after row_softmax's still ran first (the student's
+    mean_square saw no row_softmax call); the course's mean_square, kept during row_softmax's
+    visible test, raised when called in a later call; both are flagged."""
+    student = "keeps_callback_moves_tests"
+    assert attacked["scores"][student] == {"mean_square": 0, "row_softmax": 0}
+    cell = _test_cell(_graded(attacked, student), "test_mean_square_visible")
+    printed = "".join(output.get("text", "") for output in cell.outputs)
+    assert "row_softmax ran 0 times before this call" in printed, printed
+    flags = _flags(attacked, student)
+    assert "test cells reordered" in flags and "called it during a later call (refused)" in flags, flags
+
+
+def test_changes_to_the_tests_arguments_do_not_reach_the_tests(attacked):
+    student = "zeroes_arguments"
+    assert attacked["scores"][student] == {"mean_square": 0, "row_softmax": 0}
+    flags = _flags(attacked, student)
+    assert "mean_square changed the tests' arguments in place" in flags, flags
+    assert "row_softmax changed the tests' arguments in place" in flags, flags
+
+
+def test_edited_test_cells_count_for_nothing_and_are_flagged(attacked):
+    student = "edits_test_cells"
+    assert attacked["scores"][student] == {"mean_square": 0, "row_softmax": 0}
+    assert attacked["workspace"].grades(LAB, student)["test_mean_square_visible"][1] == 1, "the course's points count"
+    flags = _flags(attacked, student)
+    for expected in ("points edited (100 instead of 1", "grade_id edited", "outputs in a test cell",
+                     "test cells reordered"):
+        assert expected in flags, (expected, flags)
+    report = (attacked["course"] / "reports" / "summary.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith(f"| {student} |"))
+    assert "points edited" in row and "grade_id edited" in row, row
+

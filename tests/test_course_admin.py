@@ -130,12 +130,40 @@ def tempfile_dir() -> str:
     return tempfile.mkdtemp(prefix="rt-", dir="/tmp")  # short: Unix socket paths are limited
 
 
-def test_a_call_returns_the_students_value_and_changes_arguments_in_place(kernel):
+def test_a_call_returns_the_students_value(kernel):
     client, define = kernel
-    define("def f(xs, t):\n    xs.append(4)\n    t.add_(1)\n    return sum(xs), t * 2")
+    define("def f(xs, t):\n    xs = xs + [4]\n    t = t + 1\n    return sum(xs), t * 2")
     xs, t = [1, 2], torch.zeros(2)
     total, doubled = remote.RemoteFunction(client, "f", "f")(xs, t)
-    assert total == 7 and xs == [1, 2, 4] and torch.equal(t, torch.ones(2)) and torch.equal(doubled, 2 * torch.ones(2))
+    assert total == 7 and torch.equal(doubled, 2 * torch.ones(2)) and client.events == []
+
+
+def test_arguments_cross_as_copies_and_a_change_in_place_fails_the_call(kernel):
+    """Issue 23: a weighted_mse that zeroed the test's weights and targets made the test's
+    own expected value 0. The test's tensors stay as they were; the call fails (so a check
+    that the input is not modified still fails), and the report says so."""
+    client, define = kernel
+    define("import torch\ndef weighted_mse(pred, target, weights):\n    weights.zero_()\n    target.zero_()\n"
+           "    return torch.tensor(0.0)\n"
+           "def grads_only(t, *, scale=1.0):\n    t.requires_grad_(True)\n    return float(t.detach().sum()) * scale\n"
+           "def appends(xs, table):\n    xs.append(4)\n    table['k'] = 1\n    return len(xs)")
+    pred, target, weights = torch.tensor([0.2, 0.4]), torch.tensor([1.0, 0.0]), torch.tensor([1.0, 3.0])
+    with pytest.raises(remote.ArgumentChanged, match=r"weighted_mse changed its input in place \(argument 2, argument 3\)"):
+        remote.RemoteFunction(client, "weighted_mse", "weighted_mse")(pred, target, weights)
+    assert torch.equal(target, torch.tensor([1.0, 0.0])) and torch.equal(weights, torch.tensor([1.0, 3.0]))
+    xs, table = [1, 2], {}
+    with pytest.raises(AssertionError, match="appends changed its input"):  # a test's `except AssertionError` sees it
+        remote.RemoteFunction(client, "appends", "appends")(xs, table=table)
+    assert xs == [1, 2] and table == {}
+    ones = torch.ones(3)
+    assert remote.RemoteFunction(client, "grads_only", "grads_only")(ones, scale=2.0) == 6.0, \
+        "turning on requires_grad changes no value: not a change"
+    assert not ones.requires_grad
+    assert client.events == [
+        "weighted_mse changed the tests' arguments in place (argument 2, argument 3): the tests' objects were "
+        "left unchanged and the call failed",
+        "appends changed the tests' arguments in place (argument 1, table=): the tests' objects were left "
+        "unchanged and the call failed"]
 
 
 def test_a_students_exception_reaches_the_test_as_the_same_builtin_type(kernel):
@@ -156,8 +184,30 @@ def test_callbacks_run_in_the_grading_process_and_returned_functions_run_in_the_
         seen.append(x)
         return x + 1
 
-    g = remote.RemoteFunction(client, "make", "make")(callback, 10)
-    assert callable(g) and g([1, 2]) == [20, 30] and seen == [1, 2]
+    define("def apply(fn, xs):\n    return [fn(x) for x in xs]")
+    assert remote.RemoteFunction(client, "apply", "apply")(callback, [1, 2]) == [2, 3] and seen == [1, 2]
+    g = remote.RemoteFunction(client, "make", "make")(lambda x: x, 10)
+    assert callable(g) and g.__name__ == "g", "the student's function comes back as a function of the kernel"
+
+
+def test_a_tests_function_lives_only_during_the_call_it_was_given_to(kernel):
+    """Issue 23: a fit_surrogate that kept the course's weighted_mse, and a weighted_mse that
+    called the kept handle when its own tests ran later, took the course's answers."""
+    client, define = kernel
+    define("kept = []\n"
+           "def fit(loss, x):\n    kept.append(loss)\n    return float(loss(x, 2 * x))\n"
+           "def weighted_mse(pred, target):\n    return kept[0](pred, target)\n"
+           "def caught(pred, target):\n    try:\n        return kept[0](pred, target)\n"
+           "    except RuntimeError as error:\n        return str(error)")
+    course_loss = lambda pred, target: float(((target - pred) ** 2).mean())  # noqa: E731
+    assert remote.RemoteFunction(client, "fit", "fit")(course_loss, torch.ones(2)) == 1.0
+    with pytest.raises(RuntimeError, match="only be called during the call it was given to"):
+        remote.RemoteFunction(client, "weighted_mse", "weighted_mse")(torch.zeros(2), torch.ones(2))
+    assert remote.RemoteFunction(client, "caught", "caught")(torch.zeros(2), torch.ones(2)) == \
+        "a function given by a test can only be called during the call it was given to", "it raises in the kernel"
+    assert client.events == ["the student's code kept a function a test had given it and called it during a "
+                             "later call (refused)"], "noted once"
+    assert client.callbacks == {}, "nothing of the tests' is kept between calls"
 
 
 def test_recorders_and_models_bring_back_their_calls_and_mode(kernel):
@@ -563,3 +613,55 @@ def test_feedback_names_a_test_by_its_whole_opening_comment():
                                     "probabilities.")
     assert _description("import torch\n") == ""
     assert _description("# " + "x" * 400).endswith("…") and len(_description("# " + "x" * 400)) == 300
+
+
+# ---------------------------------------------------------------- issue 23: order, callbacks, copies
+def test_tests_run_in_the_courses_order_and_never_before_their_own_cell():
+    from course_admin.execute import CourseOrder
+
+    course = ["test_a_1", "test_a_2", "test_b_1", "test_b_2"]
+    as_handed_in = CourseOrder(course, set(course))
+    assert [as_handed_in.reach(g) for g in course] == [["test_a_1"], ["test_a_2"], ["test_b_1"], ["test_b_2"]]
+    moved = CourseOrder(course, set(course))  # the a tests moved after the b tests
+    assert [moved.reach(g) for g in ["test_b_1", "test_b_2", "test_a_1", "test_a_2"]] == \
+        [[], [], ["test_a_1"], ["test_a_2", "test_b_1", "test_b_2"]]
+    missing = CourseOrder(course, {"test_b_1", "test_a_2"})  # only the cells present run
+    assert missing.reach("test_b_1") == [] and missing.reach("test_a_2") == ["test_a_2", "test_b_1"]
+    late = CourseOrder(course, set(course))
+    assert late.reach("test_a_2") == [] and late.rest() == course and late.rest() == []
+
+
+def _test_cells_notebook(cells: list[tuple[str, str, float]]) -> nbformat.NotebookNode:
+    notebook = nbformat.v4.new_notebook()
+    for grade_id, code, points in cells:
+        cell = nbformat.v4.new_code_cell(code)
+        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": grade_id, "points": points,
+                                     "locked": True, "schema_version": 3}
+        notebook.cells.append(cell)
+    return notebook
+
+
+def test_edits_of_test_cells_are_noted_for_the_grader():
+    from course_admin.preprocessors import test_cell_notes
+
+    course = [("test_a_visible", "check_a()", 1), ("test_a_hidden", "# Hidden test: more.", 2),
+              ("test_b_visible", "check_b()", 1)]
+    source = release = _test_cells_notebook(course)
+    honest = _test_cells_notebook(course)
+    honest.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="a: visible test passed\n")]
+    assert test_cell_notes(honest, source, release) == []
+    rewritten = _test_cells_notebook(course)
+    rewritten.cells[0].source = "pass  # check_a() would fail"
+    assert test_cell_notes(rewritten, source, release) == [
+        "cell 1 (test_a_visible): test cell's code edited (the course's own test ran)"]
+    edited = _test_cells_notebook([("test_b_visible", "check_b()", 1), ("test_a_visible", "check_a()", 100),
+                                   ("test_a_hidden", "check_b()", 2)])
+    edited.cells[2].metadata["nbgrader"]["grade_id"] = "test_a_hidden"  # holds test_b_visible's code
+    edited.cells[0].outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "1.0"}, execution_count=1)]
+    edited.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="passed\n")]
+    assert test_cell_notes(edited, source, release) == [
+        "cell 1 (test_b_visible): outputs in a test cell that its code does not produce (cleared before grading)",
+        "cell 2 (test_a_visible): test cell's points edited (100 instead of 1; the course's count)",
+        "cell 3 (test_a_hidden): test cell's grade_id edited (it holds the test test_b_visible; the course's tests ran)",
+        "cell 3 (test_a_hidden): outputs in a test cell that its code does not produce (cleared before grading)",
+        "test cells reordered: the tests ran in the course's order"]
