@@ -163,6 +163,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     interrupts sent as messages (a signal would stop bubblewrap, not the kernel)."""
 
     course_folder: Path
+    course_objects: Path  # the grader's folder of staged objects, shown read-only at the same path
     course_files: list[Path]
     course_environment: dict[str, str]
     course_limits: sandboxing.Limits
@@ -191,6 +192,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             return command
         fonts = sandboxing.matplotlib_font_cache()
         extra = {f"{self.course_environment['MPLCONFIGDIR']}/{fonts.name}": fonts} if fonts else {}
+        extra[str(self.course_objects)] = self.course_objects
         return sandboxing.command(command, ipc=self.course_folder, workdir=f"{sandboxing.STUDENT_HOME}/work",
                                   files=self.course_files, environment=self.course_environment,
                                   limits=self.course_limits, extra=extra)
@@ -215,6 +217,23 @@ def kernel_environment(folder: Path, threads: int, sandboxed: bool) -> dict[str,
     if not sandboxed:
         environment["IPYTHONDIR"] = f"{home}/.ipython"
     return environment
+
+
+def kernel_folders(parent: str = "/tmp") -> tuple[Path, Path, Path]:
+    """(the grading folder, the kernel's own folder in it, the folder of staged objects in it).
+
+    The grading folder is the grader's (0700). The kernel's folder `k` is writable by the
+    kernel (its sockets, guard log): the grader only reads there, without following links
+    (`guard.read_log`). What the grader writes for the kernel (tokenizers) goes to `objects`,
+    beside `k`, which the kernel sees read-only: a kernel that swaps a path in `k` for a link
+    cannot make the grader write or chmod where the link points."""
+    folder = Path(tempfile.mkdtemp(prefix="course-k-", dir=parent))  # short: socket paths are limited
+    ipc = folder / "k"
+    sandboxing.prepare_ipc(ipc)
+    objects = folder / "objects"
+    objects.mkdir()
+    objects.chmod(0o755)  # the kernel may run as `nobody`: it reads, it cannot write
+    return folder, ipc, objects
 
 
 class CourseExecute(Execute):
@@ -243,10 +262,8 @@ class CourseExecute(Execute):
         tests = LabTests(self._source_notebook(resources))
         threads = self.threads or max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("COURSE_GRADING_JOBS", "1"))))
         _set_torch_threads(threads)
-        folder = Path(tempfile.mkdtemp(prefix="course-k-", dir="/tmp"))  # short: socket paths are limited
-        ipc = folder / "k"
-        sandboxing.prepare_ipc(ipc)
-        client = remote.GraderClient(ipc, self._run_in_kernel, cell_timeout=self.timeout)
+        folder, ipc, objects = kernel_folders()
+        client = remote.GraderClient(ipc, self._run_in_kernel, cell_timeout=self.timeout, save_dir=objects)
         self._runner = TestRunner(tests, client)
         self._runner.prepare()
         self._tests = tests
@@ -258,6 +275,7 @@ class CourseExecute(Execute):
         resources.setdefault("course", {}).setdefault("notes", []).extend(refused)
         manager = type("CourseKernelManager", (SandboxedKernelManager,), {
             "course_folder": ipc,
+            "course_objects": objects,
             "course_files": files,
             "course_environment": kernel_environment(ipc, threads, self.sandbox),
             "course_limits": sandboxing.Limits(memory_mb=self.memory_limit_mb, disk_mb=self.disk_limit_mb,
@@ -273,7 +291,7 @@ class CourseExecute(Execute):
         finally:
             client.close()
             report = resources.setdefault("course", {})
-            report["tampering"] = guard.read_log(ipc / "guard.jsonl")
+            report["tampering"] = guard.read_log(ipc / "guard.jsonl", notes=report.setdefault("notes", []))
             report["probes"] = self._probes
             report["protocol"] = client.events[:20]
             for _ in range(5):  # the sandbox's last process may still be closing its files

@@ -623,3 +623,76 @@ def test_only_ordinary_files_enter_the_sandbox(tmp_path):
     assert len(notes) == 3 and all("refused" in note for note in notes)
     assert any("symbolic link" in n for n in notes) and any("hard link" in n for n in notes)
     assert any("FIFO" in n for n in notes)
+
+
+# ---------------------------------------------------------------- issue 23: kernel-owned files and limits
+def _within(seconds: float, function, *args):
+    """`function(*args)`, failing the test (not hanging it) when it blocks past `seconds`."""
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(function(*args)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert result, f"{getattr(function, '__name__', function)} blocked for more than {seconds} s"
+    return result[0]
+
+
+def test_the_guard_log_is_read_without_following_what_the_kernel_put_there(tmp_path):
+    """The kernel owns its folder: a FIFO as its guard log must not block the grader, a link to
+    /dev/zero must not be an endless read, a link to a grader's file must not be read, and
+    each is flagged."""
+    from course_admin import guard
+
+    secret = tmp_path / "secret.jsonl"
+    secret.write_text('{"cell": "' + GRADER_SECRET + '", "changed": []}\n')
+    big = tmp_path / "big.jsonl"
+    with open(big, "wb") as handle:
+        handle.truncate(3 * 2**30)  # sparse: 3 GB of zeros, no disk used
+    cases = {"fifo": lambda p: os.mkfifo(p), "zero": lambda p: p.symlink_to("/dev/zero"),
+             "link": lambda p: p.symlink_to(secret), "big": lambda p: os.rename(big, p)}
+    for name, make in cases.items():
+        log = tmp_path / name / "guard.jsonl"
+        log.parent.mkdir()
+        make(log)
+        notes: list[str] = []
+        assert _within(10, guard.read_log, log, 200, notes) == [], name
+        assert len(notes) == 1 and "replaced its guard log" in notes[0], (name, notes)
+    assert guard.read_log(tmp_path / "missing.jsonl", 200, notes) == []
+
+
+def test_the_grader_stages_tokenizers_where_the_kernel_cannot_write(tmp_path):
+    """Issue 23: root saved a tokenizer in the kernel's folder and chmodded the tree it found
+    there; a kernel that replaced `objects/` with a link had root write and chmod its target."""
+    import stat
+
+    from course_admin import execute, remote
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "private.txt").write_text("mine")
+    (victim / "private.txt").chmod(0o600)
+    folder, ipc, objects = execute.kernel_folders(str(tmp_path))
+    assert not objects.is_relative_to(ipc) and stat.S_IMODE(objects.stat().st_mode) == 0o755
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for name in ("objects", "staging"):  # what the kernel could do in its own folder
+        (ipc / name).symlink_to(victim, target_is_directory=True)
+
+    class Tokenizer:  # what Encoder._saved_tokenizer uses of a transformers tokenizer
+        name_or_path, padding_side, truncation_side, model_max_length = "t", "right", "right", 8
+        special_tokens_map: dict = {}
+
+        def __len__(self) -> int:
+            return 3
+
+        def save_pretrained(self, where: Path) -> None:
+            (Path(where) / "vocab.txt").write_text("a\nb\nc\n")
+
+    client = remote.GraderClient(ipc, lambda code: None, save_dir=objects)
+    try:
+        saved = remote.Encoder(save_dir=client.save_dir)._saved_tokenizer(Tokenizer())
+    finally:
+        client.close()
+    assert saved.parent == objects and (saved / "vocab.txt").read_text() == "a\nb\nc\n"
+    assert sorted(p.name for p in victim.iterdir()) == ["private.txt"]
+    assert stat.S_IMODE((victim / "private.txt").stat().st_mode) == 0o600
+    with pytest.raises(ValueError, match="kernel's own folder"):
+        remote.GraderClient(ipc, lambda code: None, save_dir=ipc / "objects")
