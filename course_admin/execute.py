@@ -54,6 +54,10 @@ class KernelGone(BaseException):
     reported as not graded instead."""
 
 
+class NotebookRefused(Exception):
+    """A notebook past the course's limits (`intake.content_refusal`); the message says which."""
+
+
 def is_test_cell(cell: NotebookNode) -> bool:
     meta = cell.metadata.get("nbgrader", {})
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
@@ -253,6 +257,11 @@ class CourseExecute(Execute):
     def _kill_at_the_end(self) -> str:
         return "immediate"  # nothing in a graded kernel needs a graceful end; waiting costs seconds
     def preprocess(self, nb: NotebookNode, resources: dict, km: Any = None) -> tuple[NotebookNode, dict]:
+        # nbgrader's own autograde (Formgrader's button) reaches here without `course autograde`'s
+        # collect: the same limits, before a kernel starts.
+        too_much = intake.content_refusal(nb)
+        if too_much:
+            raise NotebookRefused(too_much)
         problem = sandboxing.problem() if self.sandbox else None
         if problem:
             raise sandboxing.SandboxUnavailable(

@@ -696,3 +696,81 @@ def test_the_grader_stages_tokenizers_where_the_kernel_cannot_write(tmp_path):
     assert stat.S_IMODE((victim / "private.txt").stat().st_mode) == 0o600
     with pytest.raises(ValueError, match="kernel's own folder"):
         remote.GraderClient(ipc, lambda code: None, save_dir=ipc / "objects")
+
+
+def _blank_with(tmp_path: Path, name: str, change) -> Path:
+    """The attack target's blank notebook, changed by `change(notebook dict)`, written as `name`."""
+    import json
+
+    nb = json.loads((ROOT / "notebooks" / "lab1_lime_from_scratch" / "lab1_lime_from_scratch.ipynb").read_text())
+    change(nb)
+    path = tmp_path / name
+    path.write_text(json.dumps(nb) if not isinstance(nb.get("raw"), str) else nb["raw"])
+    return path
+
+
+def test_a_notebook_past_the_limits_is_refused_with_a_reason_not_a_crash(tmp_path):
+    """Issue 23: metadata nested 100,000 deep (260 KB) crashed `course autograde` with a
+    RecursionError; 10,000 cells or a 14 MB attachment took 440 s instead of 27 s."""
+    from course_admin import batch, execute
+
+    deep = '{"a": ' * 100_000 + "1" + "}" * 100_000
+
+    def nest(nb: dict) -> None:
+        text = json.dumps(nb)
+        nb["raw"] = text[:-1] + ', "deep": ' + deep + "}"
+
+    import base64
+    import json
+
+    picture = {"image/png": base64.b64encode(os.urandom(10 * 2**20)).decode()}
+    cases = {"deep": (nest, "nests more than 100 levels"),
+             "cells": (lambda nb: nb["cells"].extend(v4.new_markdown_cell("x") for _ in range(10_000)), "above the limit of 1000"),
+             "attached": (lambda nb: nb["cells"][0].update(attachments={"a.png": picture}), "MB of images")}
+    for name, (change, reason) in cases.items():
+        path = _blank_with(tmp_path, f"{name}.ipynb", change)
+        start = time.perf_counter()
+        found = batch._read_notebook(path, 20)
+        assert isinstance(found, str) and reason in found, (name, found)
+        assert time.perf_counter() - start < 5, name
+        if name != "deep":  # nbgrader's own autograde path refuses it before a kernel starts
+            with pytest.raises(execute.NotebookRefused, match=reason):
+                execute.CourseExecute().preprocess(nbformat.read(path, as_version=4), {})
+    from course_admin import pipeline as grading
+    assert grading.failure_reason("NotebookRefused: 10001 cells, above the limit").startswith("not graded: 10001")
+    honest = _blank_with(tmp_path, "honest.ipynb", lambda nb: None)
+    assert not isinstance(batch._read_notebook(honest, 20), str)
+
+
+def test_a_zip_bomb_is_refused_before_it_fills_the_disk(tmp_path):
+    """Issue 23: a 2.2 MB zip bomb wrote 2.14 GB to /tmp. Limits hold whatever the archive's
+    directory claims: the member count, the total, each member's size and inflation ratio."""
+    import zipfile
+
+    from course_admin import batch
+
+    bomb = tmp_path / "class.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for index in range(40):
+            archive.writestr(f"export/s{index}_{LAB}.ipynb", b"\0" * 15 * 2**20)  # 15 MB each, 600 MB in all
+    assert bomb.stat().st_size < 2 * 2**20
+    with pytest.raises(batch.ZipRefused, match="inflates more than"):
+        batch.unpack(bomb, tmp_path / "scratch")
+    written = sum(p.stat().st_size for p in (tmp_path / "scratch").rglob("*") if p.is_file())
+    assert written <= 2 * 2**20, written
+
+    big = tmp_path / "big.zip"
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(f"bob_{LAB}.ipynb", "{}")
+        archive.writestr("bob/data.bin", os.urandom(21 * 2**20))
+    skipped: list = []
+    folder = batch.unpack(big, tmp_path / "scratch2", skipped)
+    assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == [f"bob_{LAB}.ipynb"]
+    assert len(skipped) == 1 and "above the 20 MB limit" in skipped[0].reason
+
+    many = tmp_path / "many.zip"
+    with zipfile.ZipFile(many, "w") as archive:
+        for index in range(batch.MAX_ZIP_MEMBERS + 1):
+            archive.writestr(f"f{index}", b"")
+    with pytest.raises(batch.ZipRefused, match="files in the archive"):
+        batch.unpack(many, tmp_path / "scratch3")
