@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import math
 import os
 import shutil
 import sys
@@ -252,6 +253,8 @@ class CourseExecute(Execute):
     notebook_timeout = Integer(3600, help="Seconds one notebook may take in all before it is "
                                           "reported as not graded").tag(config=True)
     threads = Integer(0, help="Threads per kernel (0: the cores divided by COURSE_GRADING_JOBS)").tag(config=True)
+    interrupt_grace = Integer(10, help="Seconds a kernel has to stop after a cell's time limit interrupted it; "
+                                       "one that does not is killed and its notebook is not graded").tag(config=True)
 
     @default("shutdown_kernel")
     def _kill_at_the_end(self) -> str:
@@ -320,9 +323,29 @@ class CourseExecute(Execute):
         return nbformat.read(path, as_version=4)
 
     # -- cells
+    def _unresponsive(self, reason: str) -> UnresponsiveKernelError:
+        """The error that stops this notebook, its reason logged where `pipeline.failure_reason`
+        finds it (nbgrader logs only its own generic text for this error)."""
+        self.log.error("UnresponsiveKernelError: %s", reason)
+        return UnresponsiveKernelError(reason)
+
+    def _past_deadline(self) -> UnresponsiveKernelError | None:
+        if time.monotonic() - self._started <= self.notebook_timeout:
+            return None
+        return self._unresponsive(f"the notebook ran past its {self.notebook_timeout} s in all (the course's "
+                                  "limit per notebook): the kernel was stopped")
+
+    def _get_timeout(self, cell: NotebookNode | None) -> int | None:
+        """A cell's time limit, cut to what is left of the notebook's: the notebook's limit
+        holds, interrupt included, even when one cell runs into it."""
+        timeout = super()._get_timeout(cell)
+        left = math.ceil(self.notebook_timeout - (time.monotonic() - getattr(self, "_started", time.monotonic())))
+        return max(1, min(timeout, left) if timeout else left)
+
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
-        if time.monotonic() - self._started > self.notebook_timeout:
-            raise UnresponsiveKernelError(f"the notebook ran past {self.notebook_timeout} s in all")
+        late = self._past_deadline()
+        if late:
+            raise late
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if not (is_test_cell(cell) and grade_id in self._tests.tests):
             return super().preprocess_cell(cell, resources, index)
@@ -348,6 +371,9 @@ class CourseExecute(Execute):
     def _run_in_kernel(self, code: str) -> str | None:
         """Run one call's code in the student's kernel (called by remote.GraderClient); the
         error the cell itself raised, if any (the call's own errors come back as answers)."""
+        late = self._past_deadline()
+        if late:
+            raise KernelGone(late)
         probe = nbformat.v4.new_code_cell(code)
         self._probes[guard.cell_key(code)] = self._current_test
         try:
@@ -377,10 +403,17 @@ class CourseExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
     async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> dict | None:
-        reply = await super()._async_handle_timeout(timeout, cell)
-        if not await self._responds(seconds=60):
-            raise UnresponsiveKernelError(f"a cell ran past the time limit ({timeout} s) and the kernel "
-                                          "did not respond to the interrupt")
+        reply = await super()._async_handle_timeout(timeout, cell)  # interrupts the kernel
+        if not await self._responds(seconds=self.interrupt_grace):
+            # It ignores Ctrl-C or is stuck where a signal cannot reach: nbclient's clean-up
+            # kills it (shutdown_kernel = "immediate": SIGKILL to bubblewrap, whose death ends
+            # every process of the sandbox's PID namespace).
+            where = getattr(self, "_current_test", None) if cell is not None and cell.source.startswith("__import__(") else \
+                (cell.metadata.get("nbgrader", {}).get("grade_id") if cell is not None else None)
+            raise self._unresponsive(
+                f"a cell{f' ({where})' if where else ''} ran past the time limit ({timeout} s) and did not stop "
+                f"within {self.interrupt_grace} s of the interrupt (it ignores Ctrl-C or blocks): the kernel was "
+                "killed")
         return reply
 
     async def _responds(self, seconds: float) -> bool:

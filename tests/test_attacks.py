@@ -305,6 +305,14 @@ def mean_square(x):
     return AlwaysEqual(0.0)
 ''', "ex_row_softmax": "import numpy as np\nclass Rows(np.ndarray):\n    def __eq__(self, other):\n"
                        "        return True\ndef row_softmax(z):\n    return np.zeros((1, 1)).view(Rows)"},
+    # issue 23: kernel-owned files and limits
+    "guard_log_fifo": {"ex_row_softmax": "import os\nlog = os.environ['COURSE_GUARD_LOG']\nif os.path.lexists(log):\n"
+                                         "    os.remove(log)\nos.mkfifo(log)\n" + BLANK["ex_row_softmax"]},
+    "guard_log_zero": {"ex_row_softmax": "import os\nlog = os.environ['COURSE_GUARD_LOG']\nif os.path.lexists(log):\n"
+                                         "    os.remove(log)\nos.symlink('/dev/zero', log)\n" + BLANK["ex_row_softmax"]},
+    "ignores_ctrl_c": {"ex_mean_square": "import time\ndef mean_square(x):\n    while True:\n        try:\n"
+                                         "            time.sleep(1)\n        except KeyboardInterrupt:\n"
+                                         "            pass"},
 }
 ATTACKERS = list(ATTACKS)
 # honest students graded before, among and after the attackers (names sort around them)
@@ -774,3 +782,37 @@ def test_a_zip_bomb_is_refused_before_it_fills_the_disk(tmp_path):
             archive.writestr(f"f{index}", b"")
     with pytest.raises(batch.ZipRefused, match="files in the archive"):
         batch.unpack(many, tmp_path / "scratch3")
+
+
+def test_a_replaced_guard_log_blocks_nothing_and_is_flagged(attacked):
+    """A FIFO or a link to /dev/zero as the kernel's guard log: the batch finishes (checked by
+    test_the_batch_completes) and the instructor is told."""
+    report = (attacked["course"] / "reports" / "summary.md").read_text()
+    for student, what in (("guard_log_fifo", "FIFO"), ("guard_log_zero", "symbolic link")):
+        row = next(line for line in report.splitlines() if line.startswith(f"| {student} |"))
+        assert "replaced its guard log" in row and what in row, row
+
+
+def test_a_kernel_that_ignores_ctrl_c_is_killed_and_reported_with_the_reason(attacked):
+    """Issue 23: at --timeout 60 such a notebook took 140 s and was "not graded: unknown error"."""
+    import json
+
+    marker = attacked["course"] / "reports" / "progress" / LAB / "ignores_ctrl_c.json"
+    result = json.loads(marker.read_text())["result"]
+    assert "did not stop within 10 s of the interrupt" in result["error"], result
+    assert "test_mean_square_visible" in result["error"], result
+    assert result["seconds"] < 60 + 10 + 30, result
+
+
+def test_the_notebooks_time_limit_includes_the_interrupt():
+    """A cell's time limit is cut to what is left of the notebook's, and a notebook past its
+    limit stops with that reason (logged where the report finds it)."""
+    from course_admin import execute, pipeline as grading
+
+    executor = execute.CourseExecute(timeout=60, notebook_timeout=100)
+    executor._started = time.monotonic() - 95
+    assert executor._get_timeout(None) <= 5
+    executor._started = time.monotonic() - 101
+    late = executor._past_deadline()
+    assert late is not None and "ran past its 100 s in all" in str(late)
+    assert grading.failure_reason(f"[ERROR] UnresponsiveKernelError: {late}").startswith("the notebook ran past")
