@@ -70,18 +70,75 @@ class Result:
 
 
 # ---------------------------------------------------------------- finding submissions
-def unpack(source: Path, scratch: Path) -> Path:
-    """The folder to search: `source` itself, or a .zip of it extracted under `scratch`."""
+# What `unpack` writes from a .zip (a 2.2 MB zip bomb wrote 2.14 GB to /tmp before these).
+# Sizes are counted as the bytes come out, not taken from the archive's directory, which lies.
+MAX_UNZIPPED_MB = 2048  # in all: 500 students' notebooks of 4 MB each
+MAX_ZIP_MEMBERS = 20000
+MAX_ZIP_RATIO = 200  # a notebook deflates 3 to 20 times; a bomb thousands of times
+_RATIO_FROM_BYTES = 2**20  # small members may compress well without harm
+
+
+class ZipRefused(ValueError):
+    """A .zip whose extraction would exceed a limit; says which and what to do."""
+
+
+def unpack(source: Path, scratch: Path, skipped: list[Problem] | None = None) -> Path:
+    """The folder to search: `source` itself, or a .zip of it extracted under `scratch`.
+
+    A member larger than a submission may be (`MAX_SUBMISSION_MB`) is not extracted (it could
+    not be graded) and goes to `skipped`; a zip with more than `MAX_ZIP_MEMBERS` members,
+    more than `MAX_UNZIPPED_MB` in all, or a member that inflates more than `MAX_ZIP_RATIO`
+    times is refused (`ZipRefused`), before or while extracting, whatever its directory says."""
     if source.is_dir() or source.suffix.lower() != ".zip":
         return source
     target = scratch / "unzipped"
     with zipfile.ZipFile(source) as archive:
-        for member in archive.infolist():
+        members = archive.infolist()
+        if len(members) > MAX_ZIP_MEMBERS:
+            raise ZipRefused(f"{len(members)} files in the archive, above the limit of {MAX_ZIP_MEMBERS}: "
+                             "unzip it yourself and grade the folder")
+        for member in members:
             destination = (target / member.filename).resolve()
             if not destination.is_relative_to(target.resolve()):  # "../" in a name: zip slip
                 raise ValueError(f"{source.name}: refusing the unsafe path {member.filename!r}")
-        archive.extractall(target)
+        total = 0
+        for member in members:
+            destination = target / member.filename
+            if member.is_dir():
+                destination.mkdir(parents=True, exist_ok=True)
+                continue
+            if member.file_size > MAX_SUBMISSION_MB * 2**20:
+                if skipped is not None:
+                    skipped.append(Problem(_printable(member.filename, 300), f"{member.file_size / 2**20:.0f} MB in "
+                                           f"the zip, above the {MAX_SUBMISSION_MB} MB limit: not extracted"))
+                continue
+            try:
+                total = _extract(archive, member, destination, total)
+            except OSError as error:  # a name twice, a file where a folder should be
+                raise ZipRefused(f"cannot extract {_printable(member.filename, 100)!r} ({error.strerror}): "
+                                 "unzip it yourself and grade the folder") from None
     return target
+
+
+def _extract(archive: zipfile.ZipFile, member: zipfile.ZipInfo, destination: Path, total: int) -> int:
+    """Write one member, counting the bytes as they inflate; the bytes extracted so far in all."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with archive.open(member) as packed, open(destination, "xb") as out:
+        while chunk := packed.read(2**20):
+            written += len(chunk)
+            total += len(chunk)
+            if written > MAX_SUBMISSION_MB * 2**20 + 2**20:  # its directory entry said less
+                raise ZipRefused(f"{member.filename!r} inflates past what the archive declares: a damaged "
+                                 "or hostile zip; not extracted")
+            if written > _RATIO_FROM_BYTES and written > MAX_ZIP_RATIO * max(member.compress_size, 1):
+                raise ZipRefused(f"{member.filename!r} inflates more than {MAX_ZIP_RATIO} times (a zip bomb?): "
+                                 "the archive is not extracted")
+            if total > MAX_UNZIPPED_MB * 2**20:
+                raise ZipRefused(f"the archive holds more than {MAX_UNZIPPED_MB} MB: unzip it yourself "
+                                 "(or split it) and grade the folder")
+            out.write(chunk)
+    return total
 
 
 def _lab_of_name(relative: Path, labs: Iterable[str]) -> tuple[str, str, int | None] | None:
@@ -118,8 +175,13 @@ def _read_notebook(path: Path, max_mb: float) -> tuple[nbformat.NotebookNode, by
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return "the file is not text (is it a notebook?)"
+    too_much = intake.notebook_refusal(text)
+    if too_much:
+        return f"refused: {too_much}"
     try:
         json.loads(text)
+    except RecursionError:  # (refused above; kept so that no notebook can end the batch)
+        return "refused: its JSON nests too deeply to read"
     except json.JSONDecodeError as error:
         return f"the file is not valid JSON (line {error.lineno}: {error.msg}); was it edited by hand or truncated?"
     try:

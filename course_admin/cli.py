@@ -324,7 +324,8 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            folder = batch.unpack(source, Path(scratch))
+            skipped: list[batch.Problem] = []
+            folder = batch.unpack(source, Path(scratch), skipped)
         except (zipfile.BadZipFile, ValueError) as error:
             print(f"course autograde: cannot open {source.name}: {error}", file=sys.stderr)
             return 2
@@ -332,6 +333,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
         # is what was handed in, and the learner's own file is never written.
         submissions, problems = batch.collect(folder, labs, course, snapshot=Path(scratch) / "snapshot",
                                               trusted_times=_is_collected(source, course))
+        problems = skipped + problems
         batch.save_problems(out, problems)
         for problem in problems:
             print(f"  not graded: {shown(problem.file)}: {shown(problem.reason)}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import math
 import os
 import shutil
 import sys
@@ -53,6 +54,10 @@ class KernelGone(BaseException):
     """The kernel died or stopped answering during a test's call. A BaseException, so that a
     test's `except Exception` cannot turn it into an ordinary failure: the notebook is
     reported as not graded instead."""
+
+
+class NotebookRefused(Exception):
+    """A notebook past the course's limits (`intake.content_refusal`); the message says which."""
 
 
 def is_test_cell(cell: NotebookNode) -> bool:
@@ -189,6 +194,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     interrupts sent as messages (a signal would stop bubblewrap, not the kernel)."""
 
     course_folder: Path
+    course_objects: Path  # the grader's folder of staged objects, shown read-only at the same path
     course_files: list[Path]
     course_environment: dict[str, str]
     course_limits: sandboxing.Limits
@@ -217,6 +223,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             return command
         fonts = sandboxing.matplotlib_font_cache()
         extra = {f"{self.course_environment['MPLCONFIGDIR']}/{fonts.name}": fonts} if fonts else {}
+        extra[str(self.course_objects)] = self.course_objects
         return sandboxing.command(command, ipc=self.course_folder, workdir=f"{sandboxing.STUDENT_HOME}/work",
                                   files=self.course_files, environment=self.course_environment,
                                   limits=self.course_limits, extra=extra)
@@ -243,6 +250,23 @@ def kernel_environment(folder: Path, threads: int, sandboxed: bool) -> dict[str,
     return environment
 
 
+def kernel_folders(parent: str = "/tmp") -> tuple[Path, Path, Path]:
+    """(the grading folder, the kernel's own folder in it, the folder of staged objects in it).
+
+    The grading folder is the grader's (0700). The kernel's folder `k` is writable by the
+    kernel (its sockets, guard log): the grader only reads there, without following links
+    (`guard.read_log`). What the grader writes for the kernel (tokenizers) goes to `objects`,
+    beside `k`, which the kernel sees read-only: a kernel that swaps a path in `k` for a link
+    cannot make the grader write or chmod where the link points."""
+    folder = Path(tempfile.mkdtemp(prefix="course-k-", dir=parent))  # short: socket paths are limited
+    ipc = folder / "k"
+    sandboxing.prepare_ipc(ipc)
+    objects = folder / "objects"
+    objects.mkdir()
+    objects.chmod(0o755)  # the kernel may run as `nobody`: it reads, it cannot write
+    return folder, ipc, objects
+
+
 class CourseExecute(Execute):
     """nbgrader's Execute with a sandboxed kernel and the tests in the grading process."""
 
@@ -255,11 +279,18 @@ class CourseExecute(Execute):
     notebook_timeout = Integer(3600, help="Seconds one notebook may take in all before it is "
                                           "reported as not graded").tag(config=True)
     threads = Integer(0, help="Threads per kernel (0: the cores divided by COURSE_GRADING_JOBS)").tag(config=True)
+    interrupt_grace = Integer(10, help="Seconds a kernel has to stop after a cell's time limit interrupted it; "
+                                       "one that does not is killed and its notebook is not graded").tag(config=True)
 
     @default("shutdown_kernel")
     def _kill_at_the_end(self) -> str:
         return "immediate"  # nothing in a graded kernel needs a graceful end; waiting costs seconds
     def preprocess(self, nb: NotebookNode, resources: dict, km: Any = None) -> tuple[NotebookNode, dict]:
+        # nbgrader's own autograde (Formgrader's button) reaches here without `course autograde`'s
+        # collect: the same limits, before a kernel starts.
+        too_much = intake.content_refusal(nb)
+        if too_much:
+            raise NotebookRefused(too_much)
         problem = sandboxing.problem() if self.sandbox else None
         if problem:
             raise sandboxing.SandboxUnavailable(
@@ -269,10 +300,8 @@ class CourseExecute(Execute):
         tests = LabTests(self._source_notebook(resources))
         threads = self.threads or max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("COURSE_GRADING_JOBS", "1"))))
         _set_torch_threads(threads)
-        folder = Path(tempfile.mkdtemp(prefix="course-k-", dir="/tmp"))  # short: socket paths are limited
-        ipc = folder / "k"
-        sandboxing.prepare_ipc(ipc)
-        client = remote.GraderClient(ipc, self._run_in_kernel, cell_timeout=self.timeout)
+        folder, ipc, objects = kernel_folders()
+        client = remote.GraderClient(ipc, self._run_in_kernel, cell_timeout=self.timeout, save_dir=objects)
         self._runner = TestRunner(tests, client)
         self._runner.prepare()
         self._tests = tests
@@ -287,6 +316,7 @@ class CourseExecute(Execute):
         resources.setdefault("course", {}).setdefault("notes", []).extend(refused)
         manager = type("CourseKernelManager", (SandboxedKernelManager,), {
             "course_folder": ipc,
+            "course_objects": objects,
             "course_files": files,
             "course_environment": kernel_environment(ipc, threads, self.sandbox),
             "course_limits": sandboxing.Limits(memory_mb=self.memory_limit_mb, disk_mb=self.disk_limit_mb,
@@ -303,7 +333,7 @@ class CourseExecute(Execute):
         finally:
             client.close()
             report = resources.setdefault("course", {})
-            report["tampering"] = guard.read_log(ipc / "guard.jsonl")
+            report["tampering"] = guard.read_log(ipc / "guard.jsonl", notes=report.setdefault("notes", []))
             report["probes"] = self._probes
             report["protocol"] = client.events[:20]
             for _ in range(5):  # the sandbox's last process may still be closing its files
@@ -323,9 +353,29 @@ class CourseExecute(Execute):
         return nbformat.read(path, as_version=4)
 
     # -- cells
+    def _unresponsive(self, reason: str) -> UnresponsiveKernelError:
+        """The error that stops this notebook, its reason logged where `pipeline.failure_reason`
+        finds it (nbgrader logs only its own generic text for this error)."""
+        self.log.error("UnresponsiveKernelError: %s", reason)
+        return UnresponsiveKernelError(reason)
+
+    def _past_deadline(self) -> UnresponsiveKernelError | None:
+        if time.monotonic() - self._started <= self.notebook_timeout:
+            return None
+        return self._unresponsive(f"the notebook ran past its {self.notebook_timeout} s in all (the course's "
+                                  "limit per notebook): the kernel was stopped")
+
+    def _get_timeout(self, cell: NotebookNode | None) -> int | None:
+        """A cell's time limit, cut to what is left of the notebook's: the notebook's limit
+        holds, interrupt included, even when one cell runs into it."""
+        timeout = super()._get_timeout(cell)
+        left = math.ceil(self.notebook_timeout - (time.monotonic() - getattr(self, "_started", time.monotonic())))
+        return max(1, min(timeout, left) if timeout else left)
+
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
-        if time.monotonic() - self._started > self.notebook_timeout:
-            raise UnresponsiveKernelError(f"the notebook ran past {self.notebook_timeout} s in all")
+        late = self._past_deadline()
+        if late:
+            raise late
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if is_test_cell(cell) and grade_id in self._tests.tests:
             for due in self._order.reach(grade_id):
@@ -373,6 +423,9 @@ class CourseExecute(Execute):
     def _run_in_kernel(self, code: str) -> str | None:
         """Run one call's code in the student's kernel (called by remote.GraderClient); the
         error the cell itself raised, if any (the call's own errors come back as answers)."""
+        late = self._past_deadline()
+        if late:
+            raise KernelGone(late)
         probe = nbformat.v4.new_code_cell(code)
         self._probes[guard.cell_key(code)] = self._current_test
         try:
@@ -402,10 +455,17 @@ class CourseExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
     async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> dict | None:
-        reply = await super()._async_handle_timeout(timeout, cell)
-        if not await self._responds(seconds=60):
-            raise UnresponsiveKernelError(f"a cell ran past the time limit ({timeout} s) and the kernel "
-                                          "did not respond to the interrupt")
+        reply = await super()._async_handle_timeout(timeout, cell)  # interrupts the kernel
+        if not await self._responds(seconds=self.interrupt_grace):
+            # It ignores Ctrl-C or is stuck where a signal cannot reach: nbclient's clean-up
+            # kills it (shutdown_kernel = "immediate": SIGKILL to bubblewrap, whose death ends
+            # every process of the sandbox's PID namespace).
+            where = getattr(self, "_current_test", None) if cell is not None and cell.source.startswith("__import__(") else \
+                (cell.metadata.get("nbgrader", {}).get("grade_id") if cell is not None else None)
+            raise self._unresponsive(
+                f"a cell{f' ({where})' if where else ''} ran past the time limit ({timeout} s) and did not stop "
+                f"within {self.interrupt_grace} s of the interrupt (it ignores Ctrl-C or blocks): the kernel was "
+                "killed")
         return reply
 
     async def _responds(self, seconds: float) -> bool:

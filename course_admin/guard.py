@@ -25,6 +25,7 @@ import os
 import sys
 import threading
 import types
+from pathlib import Path
 from typing import Any
 
 # Modules whose functions the labs rely on: rebinding one is worth a flag.
@@ -166,25 +167,39 @@ def _log(path: str, record: dict) -> None:
         handle.write(json.dumps(record) + "\n")
 
 
-def read_log(path: str | os.PathLike, limit: int = 200) -> list[dict]:
-    """The records a grading kernel wrote (empty when the file does not exist). The file is
-    the kernel's: malformed or oversized lines are skipped, at most `limit` records kept."""
-    records: list[dict] = []
+MAX_LOG_MB = 2  # a cell logs a line of at most a few hundred bytes; 200 records fit many times over
+
+
+def read_log(path: str | os.PathLike, limit: int = 200, notes: list[str] | None = None) -> list[dict]:
+    """The records a grading kernel wrote (empty when the file does not exist).
+
+    The file and its folder are the kernel's: it may have replaced the log with a link (to
+    `/dev/zero`, or to a file of the grader's), a FIFO (opening it would block the grader for
+    ever) or a file of gigabytes. The log is read with `intake.read_bytes` (no link followed,
+    no blocking open, ordinary files only, at most `MAX_LOG_MB`); anything else is not read
+    and a line saying why goes to `notes`, for the instructor. Malformed or oversized lines
+    are skipped, at most `limit` records kept."""
+    from course_admin import intake  # only the grading process reads the log
+
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if len(records) >= limit:
-                    break
-                try:
-                    record = json.loads(line[:20000])
-                except ValueError:
-                    continue
-                if (isinstance(record, dict) and isinstance(record.get("cell"), str)
-                        and isinstance(record.get("changed"), list)):
-                    record["changed"] = [str(item)[:120] for item in record["changed"][:20]]
-                    records.append(record)
-    except (FileNotFoundError, IsADirectoryError):
-        pass
+        data = intake.read_bytes(Path(path), MAX_LOG_MB)
+    except intake.Refused as refused:
+        if os.path.lexists(path) and notes is not None:
+            notes.append(f"the kernel replaced its guard log (what it records of the notebook's tampering) "
+                         f"with {refused}: not read")
+        return []
+    records: list[dict] = []
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        if len(records) >= limit:
+            break
+        try:
+            record = json.loads(line[:20000])
+        except (ValueError, RecursionError):
+            continue
+        if (isinstance(record, dict) and isinstance(record.get("cell"), str)
+                and isinstance(record.get("changed"), list)):
+            record["changed"] = [str(item)[:120] for item in record["changed"][:20]]
+            records.append(record)
     return records
 
 

@@ -91,3 +91,75 @@ def walk(folder: Path, max_mb: float = MAX_FILE_MB) -> Iterator[tuple[Path, str 
         for name in sorted(files + [f for f in folders if os.path.islink(os.path.join(parent, f))]):
             path = Path(parent, name)
             yield path, refusal(path, max_mb)
+
+
+# What one notebook may hold (the labs have at most 70 cells, 6 levels of JSON and no
+# attachments): past these a notebook is refused before anything parses or runs it. A 260 KB
+# notebook nesting 100,000 deep crashed the batch; 10,000 cells or a 14 MB attachment made one
+# notebook take 440 s instead of 27 s and a 20 MB feedback page.
+MAX_NOTEBOOK_DEPTH = 100
+MAX_NOTEBOOK_CELLS = 1000
+MAX_ATTACHMENT_MB = 5  # all the cells' pasted images together
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')  # (unrolled: linear time)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def json_depth_exceeds(text: str, limit: int = MAX_NOTEBOOK_DEPTH) -> bool:
+    """Whether JSON `text` nests more than `limit` deep, found without parsing it (the parser
+    recurses, and Python's recursion ends in an error at about a thousand levels)."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    depth = 0
+    for char in brackets:
+        depth += 1 if char in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def _depth_exceeds(value: object, limit: int = MAX_NOTEBOOK_DEPTH) -> bool:
+    """Whether a parsed JSON value nests more than `limit` deep (without recursing)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack += [(child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)]
+    return False
+
+
+def content_refusal(content: object) -> str | None:
+    """Why a parsed notebook must not be graded (too deep, too many cells, too large
+    attachments), in words an instructor can pass on; None when it is within the limits."""
+    import json
+
+    if _depth_exceeds(content):
+        return f"its JSON nests more than {MAX_NOTEBOOK_DEPTH} levels deep (a notebook has about 10): refused"
+    cells = content.get("cells") if isinstance(content, dict) else None
+    if not isinstance(cells, list):
+        return None
+    if len(cells) > MAX_NOTEBOOK_CELLS:
+        return f"{len(cells)} cells, above the limit of {MAX_NOTEBOOK_CELLS} (a lab has about 70): refused"
+    attached = sum(len(json.dumps(cell.get("attachments") or {})) for cell in cells if isinstance(cell, dict))
+    if attached > MAX_ATTACHMENT_MB * 2**20:
+        return (f"{attached / 2**20:.1f} MB of images pasted into cells, above the {MAX_ATTACHMENT_MB} MB limit: "
+                "refused (link the images, or make them smaller)")
+    return None
+
+
+def notebook_refusal(text: str) -> str | None:
+    """Why the notebook JSON `text` must not be graded (see `content_refusal`); the depth is
+    checked before parsing. None when it is within the limits, or is not JSON at all (the
+    caller says so in its own words)."""
+    import json
+
+    if json_depth_exceeds(text):
+        return (f"its JSON nests more than {MAX_NOTEBOOK_DEPTH} levels deep (a notebook has about 10): "
+                "refused, not parsed")
+    try:
+        content = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return content_refusal(content)

@@ -196,6 +196,9 @@ def failure_reason(log: str) -> str:
     if "SandboxUnavailable" in log:
         found = re.search(r"SandboxUnavailable: (.*)", log)
         return "not graded: " + (found.group(1)[:300] if found else "no sandbox")
+    if "NotebookRefused" in log:
+        found = re.search(r"NotebookRefused: (.*)", log)
+        return "not graded: " + (found.group(1)[:300] if found else "the notebook is past the course's limits")
     if "DeadKernelError" in log or "Kernel died" in log:
         return "the kernel died while running the notebook (a crash, or the memory limit); not graded"
     if "UnresponsiveKernel" in log:

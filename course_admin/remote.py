@@ -223,16 +223,17 @@ class Encoder:
 
     def _saved_tokenizer(self, tokenizer: Any) -> Path:
         if self.save_dir is None:
-            raise ValueError("a tokenizer can only be sent from the grading process")
+            raise ValueError("a tokenizer can only be sent from the grading process, with a folder to stage it in")
         fingerprint = json.dumps([type(tokenizer).__name__, tokenizer.name_or_path, len(tokenizer),
                                   str(tokenizer.special_tokens_map), tokenizer.padding_side,
                                   tokenizer.truncation_side, tokenizer.model_max_length], default=str)
         target = self.save_dir / ("tokenizer-" + hashlib.sha1(fingerprint.encode()).hexdigest()[:16])
         if not target.exists():
+            # save_dir is the grader's (the kernel sees it read-only): nothing here is the kernel's.
             staging = Path(tempfile.mkdtemp(dir=self.save_dir))
             tokenizer.save_pretrained(staging)
             for path in staging.rglob("*"):
-                path.chmod(0o755 if path.is_dir() else 0o644)
+                os.chmod(path, 0o755 if path.is_dir() else 0o644, follow_symlinks=False)
             staging.chmod(0o755)
             staging.rename(target)
         return target
@@ -810,13 +811,19 @@ class GraderClient:
     if any ("ModuleNotFoundError: ..."), else None. Calls are strictly sequential.
     """
 
-    def __init__(self, folder: Path, run_in_kernel: Callable[[str], str | None], cell_timeout: float | None = None):
+    def __init__(self, folder: Path, run_in_kernel: Callable[[str], str | None], cell_timeout: float | None = None,
+                 save_dir: Path | None = None):
         self.folder = Path(folder)
         self.run_in_kernel = run_in_kernel
         self.path = str(self.folder / "remote.sock")
-        self.save_dir = self.folder / "objects"
-        self.save_dir.mkdir(exist_ok=True)
-        self.save_dir.chmod(0o755)
+        # Where tokenizers are staged for the kernel: a folder of the grader's that the kernel
+        # sees read-only, never inside `folder` (the kernel's own, where it could swap a path
+        # for a link and have the grader write or chmod wherever it points). None: no
+        # tokenizer can be sent.
+        self.save_dir = save_dir
+        if save_dir is not None and any(Path(os.path.abspath(save_dir)).is_relative_to(os.path.abspath(self.folder))
+                                        for save_dir in (save_dir, Path(save_dir).resolve())):
+            raise ValueError("the tokenizer folder must not be inside the kernel's own folder")
         self.cell_timeout = cell_timeout
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(self.path)

@@ -350,6 +350,14 @@ def row_softmax(z):
                          "ex_row_softmax": "def row_softmax(z):\n    z[...] = 0.0\n    return np.full(z.shape, 1 / 3)"},
     # Grading metadata and outputs of test cells edited: points, grade_ids swapped, a score pre-filled.
     "edits_test_cells": {"edit_tests": "yes"},
+    # issue 23: kernel-owned files and limits
+    "guard_log_fifo": {"ex_row_softmax": "import os\nlog = os.environ['COURSE_GUARD_LOG']\nif os.path.lexists(log):\n"
+                                         "    os.remove(log)\nos.mkfifo(log)\n" + BLANK["ex_row_softmax"]},
+    "guard_log_zero": {"ex_row_softmax": "import os\nlog = os.environ['COURSE_GUARD_LOG']\nif os.path.lexists(log):\n"
+                                         "    os.remove(log)\nos.symlink('/dev/zero', log)\n" + BLANK["ex_row_softmax"]},
+    "ignores_ctrl_c": {"ex_mean_square": "import time\ndef mean_square(x):\n    while True:\n        try:\n"
+                                         "            time.sleep(1)\n        except KeyboardInterrupt:\n"
+                                         "            pass"},
 }
 ATTACKERS = list(ATTACKS)
 # honest students graded before, among and after the attackers (names sort around them)
@@ -796,3 +804,186 @@ def test_edited_test_cells_count_for_nothing_and_are_flagged(attacked):
     row = next(line for line in report.splitlines() if line.startswith(f"| {student} |"))
     assert "points edited" in row and "grade_id edited" in row, row
 
+# ---------------------------------------------------------------- issue 23: kernel-owned files and limits
+def _within(seconds: float, function, *args):
+    """`function(*args)`, failing the test (not hanging it) when it blocks past `seconds`."""
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(function(*args)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert result, f"{getattr(function, '__name__', function)} blocked for more than {seconds} s"
+    return result[0]
+
+
+def test_the_guard_log_is_read_without_following_what_the_kernel_put_there(tmp_path):
+    """The kernel owns its folder: a FIFO as its guard log must not block the grader, a link to
+    /dev/zero must not be an endless read, a link to a grader's file must not be read, and
+    each is flagged."""
+    from course_admin import guard
+
+    secret = tmp_path / "secret.jsonl"
+    secret.write_text('{"cell": "' + GRADER_SECRET + '", "changed": []}\n')
+    big = tmp_path / "big.jsonl"
+    with open(big, "wb") as handle:
+        handle.truncate(3 * 2**30)  # sparse: 3 GB of zeros, no disk used
+    cases = {"fifo": lambda p: os.mkfifo(p), "zero": lambda p: p.symlink_to("/dev/zero"),
+             "link": lambda p: p.symlink_to(secret), "big": lambda p: os.rename(big, p)}
+    for name, make in cases.items():
+        log = tmp_path / name / "guard.jsonl"
+        log.parent.mkdir()
+        make(log)
+        notes: list[str] = []
+        assert _within(10, guard.read_log, log, 200, notes) == [], name
+        assert len(notes) == 1 and "replaced its guard log" in notes[0], (name, notes)
+    assert guard.read_log(tmp_path / "missing.jsonl", 200, notes) == []
+
+
+def test_the_grader_stages_tokenizers_where_the_kernel_cannot_write(tmp_path):
+    """Issue 23: root saved a tokenizer in the kernel's folder and chmodded the tree it found
+    there; a kernel that replaced `objects/` with a link had root write and chmod its target."""
+    import stat
+
+    from course_admin import execute, remote
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "private.txt").write_text("mine")
+    (victim / "private.txt").chmod(0o600)
+    folder, ipc, objects = execute.kernel_folders(str(tmp_path))
+    assert not objects.is_relative_to(ipc) and stat.S_IMODE(objects.stat().st_mode) == 0o755
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for name in ("objects", "staging"):  # what the kernel could do in its own folder
+        (ipc / name).symlink_to(victim, target_is_directory=True)
+
+    class Tokenizer:  # what Encoder._saved_tokenizer uses of a transformers tokenizer
+        name_or_path, padding_side, truncation_side, model_max_length = "t", "right", "right", 8
+        special_tokens_map: dict = {}
+
+        def __len__(self) -> int:
+            return 3
+
+        def save_pretrained(self, where: Path) -> None:
+            (Path(where) / "vocab.txt").write_text("a\nb\nc\n")
+
+    client = remote.GraderClient(ipc, lambda code: None, save_dir=objects)
+    try:
+        saved = remote.Encoder(save_dir=client.save_dir)._saved_tokenizer(Tokenizer())
+    finally:
+        client.close()
+    assert saved.parent == objects and (saved / "vocab.txt").read_text() == "a\nb\nc\n"
+    assert sorted(p.name for p in victim.iterdir()) == ["private.txt"]
+    assert stat.S_IMODE((victim / "private.txt").stat().st_mode) == 0o600
+    with pytest.raises(ValueError, match="kernel's own folder"):
+        remote.GraderClient(ipc, lambda code: None, save_dir=ipc / "objects")
+
+
+def _blank_with(tmp_path: Path, name: str, change) -> Path:
+    """The attack target's blank notebook, changed by `change(notebook dict)`, written as `name`."""
+    import json
+
+    nb = json.loads((ROOT / "notebooks" / "lab1_lime_from_scratch" / "lab1_lime_from_scratch.ipynb").read_text())
+    change(nb)
+    path = tmp_path / name
+    path.write_text(json.dumps(nb) if not isinstance(nb.get("raw"), str) else nb["raw"])
+    return path
+
+
+def test_a_notebook_past_the_limits_is_refused_with_a_reason_not_a_crash(tmp_path):
+    """Issue 23: metadata nested 100,000 deep (260 KB) crashed `course autograde` with a
+    RecursionError; 10,000 cells or a 14 MB attachment took 440 s instead of 27 s."""
+    from course_admin import batch, execute
+
+    deep = '{"a": ' * 100_000 + "1" + "}" * 100_000
+
+    def nest(nb: dict) -> None:
+        text = json.dumps(nb)
+        nb["raw"] = text[:-1] + ', "deep": ' + deep + "}"
+
+    import base64
+    import json
+
+    picture = {"image/png": base64.b64encode(os.urandom(10 * 2**20)).decode()}
+    cases = {"deep": (nest, "nests more than 100 levels"),
+             "cells": (lambda nb: nb["cells"].extend(v4.new_markdown_cell("x") for _ in range(10_000)), "above the limit of 1000"),
+             "attached": (lambda nb: nb["cells"][0].update(attachments={"a.png": picture}), "MB of images")}
+    for name, (change, reason) in cases.items():
+        path = _blank_with(tmp_path, f"{name}.ipynb", change)
+        start = time.perf_counter()
+        found = batch._read_notebook(path, 20)
+        assert isinstance(found, str) and reason in found, (name, found)
+        assert time.perf_counter() - start < 5, name
+        if name != "deep":  # nbgrader's own autograde path refuses it before a kernel starts
+            with pytest.raises(execute.NotebookRefused, match=reason):
+                execute.CourseExecute().preprocess(nbformat.read(path, as_version=4), {})
+    from course_admin import pipeline as grading
+    assert grading.failure_reason("NotebookRefused: 10001 cells, above the limit").startswith("not graded: 10001")
+    honest = _blank_with(tmp_path, "honest.ipynb", lambda nb: None)
+    assert not isinstance(batch._read_notebook(honest, 20), str)
+
+
+def test_a_zip_bomb_is_refused_before_it_fills_the_disk(tmp_path):
+    """Issue 23: a 2.2 MB zip bomb wrote 2.14 GB to /tmp. Limits hold whatever the archive's
+    directory claims: the member count, the total, each member's size and inflation ratio."""
+    import zipfile
+
+    from course_admin import batch
+
+    bomb = tmp_path / "class.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for index in range(40):
+            archive.writestr(f"export/s{index}_{LAB}.ipynb", b"\0" * 15 * 2**20)  # 15 MB each, 600 MB in all
+    assert bomb.stat().st_size < 2 * 2**20
+    with pytest.raises(batch.ZipRefused, match="inflates more than"):
+        batch.unpack(bomb, tmp_path / "scratch")
+    written = sum(p.stat().st_size for p in (tmp_path / "scratch").rglob("*") if p.is_file())
+    assert written <= 2 * 2**20, written
+
+    big = tmp_path / "big.zip"
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(f"bob_{LAB}.ipynb", "{}")
+        archive.writestr("bob/data.bin", os.urandom(21 * 2**20))
+    skipped: list = []
+    folder = batch.unpack(big, tmp_path / "scratch2", skipped)
+    assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == [f"bob_{LAB}.ipynb"]
+    assert len(skipped) == 1 and "above the 20 MB limit" in skipped[0].reason
+
+    many = tmp_path / "many.zip"
+    with zipfile.ZipFile(many, "w") as archive:
+        for index in range(batch.MAX_ZIP_MEMBERS + 1):
+            archive.writestr(f"f{index}", b"")
+    with pytest.raises(batch.ZipRefused, match="files in the archive"):
+        batch.unpack(many, tmp_path / "scratch3")
+
+
+def test_a_replaced_guard_log_blocks_nothing_and_is_flagged(attacked):
+    """A FIFO or a link to /dev/zero as the kernel's guard log: the batch finishes (checked by
+    test_the_batch_completes) and the instructor is told."""
+    report = (attacked["course"] / "reports" / "summary.md").read_text()
+    for student, what in (("guard_log_fifo", "FIFO"), ("guard_log_zero", "symbolic link")):
+        row = next(line for line in report.splitlines() if line.startswith(f"| {student} |"))
+        assert "replaced its guard log" in row and what in row, row
+
+
+def test_a_kernel_that_ignores_ctrl_c_is_killed_and_reported_with_the_reason(attacked):
+    """Issue 23: at --timeout 60 such a notebook took 140 s and was "not graded: unknown error"."""
+    import json
+
+    marker = attacked["course"] / "reports" / "progress" / LAB / "ignores_ctrl_c.json"
+    result = json.loads(marker.read_text())["result"]
+    assert "did not stop within 10 s of the interrupt" in result["error"], result
+    assert "test_mean_square_visible" in result["error"], result
+    assert result["seconds"] < 60 + 10 + 30, result
+
+
+def test_the_notebooks_time_limit_includes_the_interrupt():
+    """A cell's time limit is cut to what is left of the notebook's, and a notebook past its
+    limit stops with that reason (logged where the report finds it)."""
+    from course_admin import execute, pipeline as grading
+
+    executor = execute.CourseExecute(timeout=60, notebook_timeout=100)
+    executor._started = time.monotonic() - 95
+    assert executor._get_timeout(None) <= 5
+    executor._started = time.monotonic() - 101
+    late = executor._past_deadline()
+    assert late is not None and "ran past its 100 s in all" in str(late)
+    assert grading.failure_reason(f"[ERROR] UnresponsiveKernelError: {late}").startswith("the notebook ran past")
