@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import zmq
+import zmq.asyncio
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
@@ -38,7 +41,7 @@ from nbgrader.preprocessors import Execute
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool, Integer, default
 
-from course_admin import guard, intake, remote
+from course_admin import cgroup, guard, intake, remote
 from course_admin import sandbox as sandboxing
 
 HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
@@ -46,6 +49,11 @@ HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
 # a lab's largest cell shows two lime pages of about 1 MB each; a flood stops here.
 MAX_CELL_OUTPUT_BYTES = 8 * 2**20
 MAX_NOTEBOOK_OUTPUT_BYTES = 64 * 2**20
+# What the client receives at all, per ZMQ frame (a message's content is one frame): cutting in
+# the output handler comes too late, when a 600 MB print has already been received, copied
+# and decoded (a 2.4 GB peak). ZMQ drops a larger frame (and the connection, which it makes
+# again at once) before reading it; its JSON is parsed with remote.bounded_json.
+MAX_KERNEL_MESSAGE_BYTES = MAX_NOTEBOOK_OUTPUT_BYTES
 
 
 class KernelGone(BaseException):
@@ -158,6 +166,16 @@ def error_output(error: BaseException) -> NotebookNode:
     return nbformat.v4.new_output("error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
 
 
+class BoundedKernelClient(AsyncKernelClient):
+    """A kernel client whose sockets refuse frames above MAX_KERNEL_MESSAGE_BYTES (an
+    option of the context, so every channel's socket has it before it connects)."""
+
+    def _context_default(self) -> zmq.asyncio.Context:
+        context = super()._context_default()
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_KERNEL_MESSAGE_BYTES)
+        return context
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel started in the sandbox, with an `ipc` transport in its private folder and
     interrupts sent as messages (a signal would stop bubblewrap, not the kernel)."""
@@ -167,12 +185,15 @@ class SandboxedKernelManager(AsyncKernelManager):
     course_environment: dict[str, str]
     course_limits: sandboxing.Limits
     course_sandboxed: bool = True
+    course_group: cgroup.Group | None = None  # the sandbox's total budget (None: per-process limits only)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self.transport = "ipc"  # ZMQ over Unix sockets: the kernel has no network
         self.ip = str(self.course_folder / "kernel")
         self.connection_file = str(self.course_folder / "kernel.json")
+        self.client_factory = BoundedKernelClient
+        self.session.unpack = remote.bounded_json  # the client shares this session
 
     @property
     def kernel_spec(self) -> KernelSpec:
@@ -191,9 +212,9 @@ class SandboxedKernelManager(AsyncKernelManager):
             return command
         fonts = sandboxing.matplotlib_font_cache()
         extra = {f"{self.course_environment['MPLCONFIGDIR']}/{fonts.name}": fonts} if fonts else {}
-        return sandboxing.command(command, ipc=self.course_folder, workdir=f"{sandboxing.STUDENT_HOME}/work",
-                                  files=self.course_files, environment=self.course_environment,
-                                  limits=self.course_limits, extra=extra)
+        return cgroup.wrap(self.course_group, sandboxing.command(
+            command, ipc=self.course_folder, workdir=f"{sandboxing.STUDENT_HOME}/work", files=self.course_files,
+            environment=self.course_environment, limits=self.course_limits, extra=extra))
 
 
 def kernel_environment(folder: Path, threads: int, sandboxed: bool) -> dict[str, str]:
@@ -226,6 +247,10 @@ class CourseExecute(Execute):
     memory_limit_mb = Integer(sandboxing.Limits.memory_mb, help="Address space per kernel process (MB)").tag(config=True)
     disk_limit_mb = Integer(sandboxing.Limits.disk_mb, help="Home + /tmp of the sandbox (MB)").tag(config=True)
     file_limit_mb = Integer(sandboxing.Limits.file_mb, help="Largest file the kernel may write (MB)").tag(config=True)
+    total_memory_limit_mb = Integer(cgroup.Budget.memory_mb, help="Memory of the whole sandbox, every process "
+                                    "and its tmpfs files together (MB; a cgroup, where one can be made)").tag(config=True)
+    process_limit = Integer(cgroup.Budget.pids, help="Processes and threads of the whole sandbox (a cgroup)"
+                            ).tag(config=True)
     notebook_timeout = Integer(3600, help="Seconds one notebook may take in all before it is "
                                           "reported as not graded").tag(config=True)
     threads = Integer(0, help="Threads per kernel (0: the cores divided by COURSE_GRADING_JOBS)").tag(config=True)
@@ -246,6 +271,7 @@ class CourseExecute(Execute):
         folder = Path(tempfile.mkdtemp(prefix="course-k-", dir="/tmp"))  # short: socket paths are limited
         ipc = folder / "k"
         sandboxing.prepare_ipc(ipc)
+        capped = self.sandbox and sandboxing.cap_folder(ipc) is None
         client = remote.GraderClient(ipc, self._run_in_kernel, cell_timeout=self.timeout)
         self._runner = TestRunner(tests, client)
         self._runner.prepare()
@@ -256,7 +282,9 @@ class CourseExecute(Execute):
         self._output_bytes = 0
         files, refused = _submitted_files(resources)
         resources.setdefault("course", {}).setdefault("notes", []).extend(refused)
+        group = self._budget_group(threads) if self.sandbox else None
         manager = type("CourseKernelManager", (SandboxedKernelManager,), {
+            "course_group": group,
             "course_folder": ipc,
             "course_files": files,
             "course_environment": kernel_environment(ipc, threads, self.sandbox),
@@ -273,15 +301,45 @@ class CourseExecute(Execute):
         finally:
             client.close()
             report = resources.setdefault("course", {})
+            if group is not None:
+                self._end_group(group, report)
             report["tampering"] = guard.read_log(ipc / "guard.jsonl")
             report["probes"] = self._probes
             report["protocol"] = client.events[:20]
+            if capped:
+                if sandboxing.folder_full(ipc):
+                    report.setdefault("notes", []).append(
+                        f"the kernel filled its folder on the grader's machine (capped at "
+                        f"{sandboxing.Limits.folder_mb} MB)")
+                sandboxing.release_folder(ipc)
             for _ in range(5):  # the sandbox's last process may still be closing its files
                 shutil.rmtree(folder, ignore_errors=True)
                 if not folder.exists():
                     break
                 time.sleep(0.2)
         return nb, resources
+
+    def _budget_group(self, threads: int) -> cgroup.Group | None:
+        """The sandbox's cgroup: the cores this job was given, the total memory and processes
+        (None, said once per process, where this machine delegates no cgroup)."""
+        group, problem = cgroup.create(cgroup.Budget(memory_mb=self.total_memory_limit_mb, cpus=float(threads),
+                                                     pids=self.process_limit))
+        if problem and not _said["cgroup"]:
+            _said["cgroup"] = True
+            self.log.warning("No cgroup for the sandboxes (%s): each kernel process has its own limits, "
+                             "but nothing bounds their total memory, CPU or process count.", problem)
+        return group
+
+    def _end_group(self, group: cgroup.Group, report: dict) -> None:
+        """Kill what is left in the sandbox's cgroup, delete it, and note a memory-limit kill."""
+        kills = group.out_of_memory_kills()
+        peak = group.peak_memory_mb()
+        report["peak_memory_mb"] = None if peak is None else round(peak)
+        if kills:
+            report.setdefault("notes", []).append(
+                f"the sandbox's total memory limit ({self.total_memory_limit_mb} MB) ended {kills} process(es)")
+        if not group.remove():
+            self.log.warning("A sandbox's cgroup could not be removed: %s", group.folders[0])
 
     def _source_notebook(self, resources: dict) -> NotebookNode:
         """The course's own notebook for this assignment (tests and set-up are taken from it)."""
@@ -369,6 +427,9 @@ class CourseExecute(Execute):
             if reply.get("parent_header", {}).get("msg_id") == msg_id:
                 return True
         return False
+
+
+_said = {"cgroup": False}  # what is said once per grading process
 
 
 def _submitted_files(resources: dict) -> tuple[list[Path], list[str]]:

@@ -305,6 +305,39 @@ def mean_square(x):
     return AlwaysEqual(0.0)
 ''', "ex_row_softmax": "import numpy as np\nclass Rows(np.ndarray):\n    def __eq__(self, other):\n"
                        "        return True\ndef row_softmax(z):\n    return np.zeros((1, 1)).view(Rows)"},
+    # issue 23: resources. Each gains the points only if its resources had no total.
+    "forks_memory": {"ex_mean_square": '''
+import os, signal
+def fill(gb=1.6):
+    done, report = os.pipe()
+    for _ in range(3):
+        if os.fork() == 0:  # a child: fill, say so, end at once (the kernel's own exit is guarded)
+            block = b"1" * int(gb * 2**30)  # every page written: resident, not just mapped
+            os.write(report, b"1" if len(block) else b"0")
+            os.kill(os.getpid(), signal.SIGKILL)
+    os.close(report)
+    filled = b""
+    while chunk := os.read(done, 16):
+        filled += chunk
+    return filled.count(b"1")
+FILLED = fill()
+def mean_square(x):
+    return float(np.mean(np.square(np.asarray(x, dtype=float)))) if FILLED == 3 else 0.0
+'''},
+    "fills_its_folder": {"ex_mean_square": '''
+import os
+folder, written = os.path.dirname(os.environ["COURSE_REMOTE_SOCKET"]), 0
+try:
+    for i in range(6):
+        with open(os.path.join(folder, f"fill{i}.bin"), "wb") as handle:
+            for _ in range(64):
+                handle.write(b"0" * 2**20)
+                written += 2**20
+except OSError:
+    pass
+def mean_square(x):
+    return float(np.mean(np.square(np.asarray(x, dtype=float)))) if written >= 300 * 2**20 else 0.0
+'''},
 }
 ATTACKERS = list(ATTACKS)
 # honest students graded before, among and after the attackers (names sort around them)
