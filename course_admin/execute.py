@@ -322,13 +322,18 @@ class CourseExecute(Execute):
     def _budget_group(self, threads: int) -> cgroup.Group | None:
         """The sandbox's cgroup: the cores this job was given, the total memory and processes
         (None, said once per process, where this machine delegates no cgroup)."""
-        group, problem = cgroup.create(cgroup.Budget(memory_mb=self.total_memory_limit_mb, cpus=float(threads),
+        group, problem = cgroup.create(cgroup.Budget(memory_mb=self._total_memory_mb(), cpus=float(threads),
                                                      pids=self.process_limit))
         if problem and not _said["cgroup"]:
             _said["cgroup"] = True
             self.log.warning("No cgroup for the sandboxes (%s): each kernel process has its own limits, "
                              "but nothing bounds their total memory, CPU or process count.", problem)
         return group
+
+    def _total_memory_mb(self) -> int:
+        """The sandbox's total: raised by as much as an instructor raised the per-process limit
+        (`--memory-limit`), since a model that needs that much address space needs more memory too."""
+        return self.total_memory_limit_mb + max(0, self.memory_limit_mb - sandboxing.Limits.memory_mb)
 
     def _end_group(self, group: cgroup.Group, report: dict) -> None:
         """Kill what is left in the sandbox's cgroup, delete it, and note a memory-limit kill."""
@@ -337,7 +342,7 @@ class CourseExecute(Execute):
         report["peak_memory_mb"] = None if peak is None else round(peak)
         if kills:
             report.setdefault("notes", []).append(
-                f"the sandbox's total memory limit ({self.total_memory_limit_mb} MB) ended {kills} process(es)")
+                f"the sandbox's total memory limit ({self._total_memory_mb()} MB) ended {kills} process(es)")
         if not group.remove():
             self.log.warning("A sandbox's cgroup could not be removed: %s", group.folders[0])
 
