@@ -51,8 +51,8 @@ MAX_CELL_OUTPUT_BYTES = 8 * 2**20
 MAX_NOTEBOOK_OUTPUT_BYTES = 64 * 2**20
 # What the client receives at all, per ZMQ frame (a message's content is one frame): cutting in
 # the output handler comes too late, when a 600 MB print has already been received, copied
-# and decoded (a 2.4 GB peak). ZMQ drops a larger frame (and the connection, which it makes
-# again at once) before reading it; its JSON is parsed with remote.bounded_json.
+# and decoded (a 2.4 GB peak). ZMQ drops a larger frame (and the connection, which it does not make
+# for good: see BoundedKernelClient) before reading it; its JSON is parsed with remote.bounded_json.
 MAX_KERNEL_MESSAGE_BYTES = MAX_NOTEBOOK_OUTPUT_BYTES
 
 
@@ -168,12 +168,49 @@ def error_output(error: BaseException) -> NotebookNode:
 
 class BoundedKernelClient(AsyncKernelClient):
     """A kernel client whose sockets refuse frames above MAX_KERNEL_MESSAGE_BYTES (an
-    option of the context, so every channel's socket has it before it connects)."""
+    option of the context, so every channel's socket has it before it connects).
+
+    ZMQ ends a connection that carried a frame past the cap and does not make it again, so
+    the iopub socket is watched (a monitor) and made again between cells by
+    `reopen_dropped_iopub`: what the kernel printed meanwhile is lost, the grading goes on."""
+
+    dropped = 0  # iopub connections ZMQ ended
 
     def _context_default(self) -> zmq.asyncio.Context:
         context = super()._context_default()
         context.setsockopt(zmq.MAXMSGSIZE, MAX_KERNEL_MESSAGE_BYTES)
         return context
+
+    def connect_iopub(self, identity: bytes | None = None) -> zmq.Socket:
+        sock = super().connect_iopub(identity)
+        address = f"inproc://course-iopub-monitor-{id(sock)}"
+        sock.monitor(address, zmq.EVENT_DISCONNECTED)
+        # A plain (not asyncio) socket on the same ZMQ context, so it can be polled without waiting.
+        self._iopub_monitor = zmq.Context.shadow(self.context.underlying).socket(zmq.PAIR)
+        self._iopub_monitor.connect(address)
+        return sock
+
+    def stop_channels(self) -> None:
+        # The monitor's socket must close first: the context waits for every socket at its end.
+        monitor = getattr(self, "_iopub_monitor", None)
+        if monitor is not None:
+            monitor.close(linger=0)
+            self._iopub_monitor = None
+        super().stop_channels()
+
+    def reopen_dropped_iopub(self) -> bool:
+        """Connect the iopub channel again if ZMQ ended it; True if it had."""
+        monitor = getattr(self, "_iopub_monitor", None)
+        if monitor is None or not monitor.poll(0):
+            return False
+        monitor.close(linger=0)
+        self._iopub_monitor = None
+        if self._iopub_channel is not None:
+            self._iopub_channel.close()
+            self._iopub_channel = None
+        self.dropped += 1
+        self.iopub_channel.start()
+        return True
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -359,6 +396,7 @@ class CourseExecute(Execute):
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         if time.monotonic() - self._started > self.notebook_timeout:
             raise UnresponsiveKernelError(f"the notebook ran past {self.notebook_timeout} s in all")
+        self._reopen_iopub()
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if not (is_test_cell(cell) and grade_id in self._tests.tests):
             return super().preprocess_cell(cell, resources, index)
@@ -386,6 +424,7 @@ class CourseExecute(Execute):
         error the cell itself raised, if any (the call's own errors come back as answers)."""
         probe = nbformat.v4.new_code_cell(code)
         self._probes[guard.cell_key(code)] = self._current_test
+        self._reopen_iopub()
         try:
             self.execute_cell(probe, self._current_index, store_history=False)
         except (DeadKernelError, UnresponsiveKernelError) as error:
@@ -399,6 +438,12 @@ class CourseExecute(Execute):
         return f"{errors[0].get('ename', '')}: {errors[0].get('evalue', '')}"[:300] if errors else None
 
     # -- the client's safety nets
+    def _reopen_iopub(self) -> None:
+        """Connect iopub again if a message past MAX_KERNEL_MESSAGE_BYTES ended it (noted once)."""
+        if isinstance(self.kc, BoundedKernelClient) and self.kc.reopen_dropped_iopub() and self.kc.dropped == 1:
+            self.resources.setdefault("course", {}).setdefault("notes", []).append(
+                f"the kernel sent a message over {MAX_KERNEL_MESSAGE_BYTES // 2**20} MB: dropped unread")
+
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
         size = sum(len(str(value)) for value in msg.get("content", {}).values())
         used = sum(len(str(o.get("text", ""))) + len(str(o.get("data", ""))) for o in outs)
