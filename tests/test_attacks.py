@@ -659,6 +659,15 @@ def test_only_ordinary_files_enter_the_sandbox(tmp_path):
 
 
 # ---------------------------------------------------------------- issue 23: resources
+def test_resource_attacks_are_flagged_with_what_stopped_them(attacked):
+    report = (attacked["course"] / "reports" / "summary.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in report.splitlines() if line.startswith("| ")}
+    assert "total memory limit" in rows["forks_memory"]
+    assert "filled its folder" in rows["fills_its_folder"]
+    left = [path for path in Path("/sys/fs/cgroup").glob("**/course-sandbox-*") if path.is_dir()]
+    assert left == [], "a sandbox's cgroup outlived its notebook"
+
+
 def _spawned(group, code: str, timeout: float = 60) -> subprocess.CompletedProcess:
     """`code` run by a Python started in `group` (the way a sandbox starts in its group)."""
     from course_admin import cgroup
@@ -844,7 +853,7 @@ def test_a_kernel_message_past_the_cap_is_dropped_before_it_is_read(tmp_path):
 
     import zmq
 
-    from course_admin import execute
+    from course_admin import execute, remote
 
     payload = b"x" * (execute.MAX_KERNEL_MESSAGE_BYTES + 40 * 2**20)
     client = execute.BoundedKernelClient(transport="ipc", ip=str(tmp_path / "k"), iopub_port=1)
@@ -882,3 +891,8 @@ def test_a_kernel_message_past_the_cap_is_dropped_before_it_is_read(tmp_path):
     assert len(payload) not in before + after and reopened and client.dropped == 1
     assert 5 in after, "the channel works again after the refused message"
     assert grown < 40, f"the peak grew by {grown:.0f} MB for a message that was refused"
+    manager = type("Manager", (execute.SandboxedKernelManager,), {"course_folder": tmp_path})()
+    assert manager.client_factory is execute.BoundedKernelClient
+    assert manager.session.unpack is remote.bounded_json, "kernel messages are parsed with a bound"
+    with pytest.raises(ValueError):
+        remote.bounded_json(b"[" + b"0," * remote.MAX_JSON_ITEMS + b"0]")
