@@ -51,8 +51,8 @@ MAX_CELL_OUTPUT_BYTES = 8 * 2**20
 MAX_NOTEBOOK_OUTPUT_BYTES = 64 * 2**20
 # What the client receives at all, per ZMQ frame (a message's content is one frame): cutting in
 # the output handler comes too late, when a 600 MB print has already been received, copied
-# and decoded (a 2.4 GB peak). ZMQ drops a larger frame (and the connection, which it does not make
-# for good: see BoundedKernelClient) before reading it; its JSON is parsed with remote.bounded_json.
+# and decoded (a 2.4 GB peak). ZMQ drops a larger frame unread, and the connection with it (which
+# BoundedKernelClient makes again); what is received is parsed with remote.bounded_json.
 MAX_KERNEL_MESSAGE_BYTES = MAX_NOTEBOOK_OUTPUT_BYTES
 
 
