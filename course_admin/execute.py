@@ -183,11 +183,9 @@ class BoundedKernelClient(AsyncKernelClient):
 
     def connect_iopub(self, identity: bytes | None = None) -> zmq.Socket:
         sock = super().connect_iopub(identity)
-        address = f"inproc://course-iopub-monitor-{id(sock)}"
-        sock.monitor(address, zmq.EVENT_DISCONNECTED)
-        # A plain (not asyncio) socket on the same ZMQ context, so it can be polled without waiting.
-        self._iopub_monitor = zmq.Context.shadow(self.context.underlying).socket(zmq.PAIR)
-        self._iopub_monitor.connect(address)
+        # On the client's own context, so that its end closes the monitor too (a socket the
+        # context does not know of would make that end wait for ever).
+        self._iopub_monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         return sock
 
     def stop_channels(self) -> None:
@@ -201,13 +199,14 @@ class BoundedKernelClient(AsyncKernelClient):
     def reopen_dropped_iopub(self) -> bool:
         """Connect the iopub channel again if ZMQ ended it; True if it had."""
         monitor = getattr(self, "_iopub_monitor", None)
-        if monitor is None or not monitor.poll(0):
-            return False
-        monitor.close(linger=0)
-        self._iopub_monitor = None
+        if monitor is None or monitor.closed or not monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            return False  # (EVENTS answers at once, where an asyncio socket's poll would wait)
         if self._iopub_channel is not None:
+            self._iopub_channel.socket.disable_monitor()
             self._iopub_channel.close()
             self._iopub_channel = None
+        monitor.close(linger=0)
+        self._iopub_monitor = None
         self.dropped += 1
         self.iopub_channel.start()
         return True
