@@ -32,6 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import zmq
+import zmq.asyncio
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
@@ -40,7 +43,7 @@ from nbgrader.preprocessors import Execute
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool, Integer, default
 
-from course_admin import guard, intake, remote
+from course_admin import cgroup, guard, intake, remote
 from course_admin import sandbox as sandboxing
 
 HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
@@ -48,6 +51,11 @@ HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
 # a lab's largest cell shows two lime pages of about 1 MB each; a flood stops here.
 MAX_CELL_OUTPUT_BYTES = 8 * 2**20
 MAX_NOTEBOOK_OUTPUT_BYTES = 64 * 2**20
+# What the client receives at all, per ZMQ frame (a message's content is one frame): cutting in
+# the output handler comes too late, when a 600 MB print has already been received, copied
+# and decoded (a 2.4 GB peak). ZMQ drops a larger frame unread, and the connection with it (which
+# BoundedKernelClient makes again); what is received is parsed with remote.bounded_json.
+MAX_KERNEL_MESSAGE_BYTES = MAX_NOTEBOOK_OUTPUT_BYTES
 
 
 class KernelGone(BaseException):
@@ -189,6 +197,52 @@ def error_output(error: BaseException) -> NotebookNode:
     return nbformat.v4.new_output("error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
 
 
+class BoundedKernelClient(AsyncKernelClient):
+    """A kernel client whose sockets refuse frames above MAX_KERNEL_MESSAGE_BYTES (an
+    option of the context, so every channel's socket has it before it connects).
+
+    ZMQ ends a connection that carried a frame past the cap and does not make it again, so
+    the iopub socket is watched (a monitor) and made again between cells by
+    `reopen_dropped_iopub`: what the kernel printed meanwhile is lost, the grading goes on."""
+
+    dropped = 0  # iopub connections ZMQ ended
+
+    def _context_default(self) -> zmq.asyncio.Context:
+        context = super()._context_default()
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_KERNEL_MESSAGE_BYTES)
+        return context
+
+    def connect_iopub(self, identity: bytes | None = None) -> zmq.Socket:
+        sock = super().connect_iopub(identity)
+        # On the client's own context, so that its end closes the monitor too (a socket the
+        # context does not know of would make that end wait for ever).
+        self._iopub_monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        return sock
+
+    def stop_channels(self) -> None:
+        # The monitor's socket must close first: the context waits for every socket at its end.
+        monitor = getattr(self, "_iopub_monitor", None)
+        if monitor is not None:
+            monitor.close(linger=0)
+            self._iopub_monitor = None
+        super().stop_channels()
+
+    def reopen_dropped_iopub(self) -> bool:
+        """Connect the iopub channel again if ZMQ ended it; True if it had."""
+        monitor = getattr(self, "_iopub_monitor", None)
+        if monitor is None or monitor.closed or not monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            return False  # (EVENTS answers at once, where an asyncio socket's poll would wait)
+        if self._iopub_channel is not None:
+            self._iopub_channel.socket.disable_monitor()
+            self._iopub_channel.close()
+            self._iopub_channel = None
+        monitor.close(linger=0)
+        self._iopub_monitor = None
+        self.dropped += 1
+        self.iopub_channel.start()
+        return True
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel started in the sandbox, with an `ipc` transport in its private folder and
     interrupts sent as messages (a signal would stop bubblewrap, not the kernel)."""
@@ -199,12 +253,15 @@ class SandboxedKernelManager(AsyncKernelManager):
     course_environment: dict[str, str]
     course_limits: sandboxing.Limits
     course_sandboxed: bool = True
+    course_group: cgroup.Group | None = None  # the sandbox's total budget (None: per-process limits only)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self.transport = "ipc"  # ZMQ over Unix sockets: the kernel has no network
         self.ip = str(self.course_folder / "kernel")
         self.connection_file = str(self.course_folder / "kernel.json")
+        self.client_factory = BoundedKernelClient
+        self.session.unpack = remote.bounded_json  # the client shares this session
 
     @property
     def kernel_spec(self) -> KernelSpec:
@@ -224,9 +281,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         fonts = sandboxing.matplotlib_font_cache()
         extra = {f"{self.course_environment['MPLCONFIGDIR']}/{fonts.name}": fonts} if fonts else {}
         extra[str(self.course_objects)] = self.course_objects
-        return sandboxing.command(command, ipc=self.course_folder, workdir=f"{sandboxing.STUDENT_HOME}/work",
-                                  files=self.course_files, environment=self.course_environment,
-                                  limits=self.course_limits, extra=extra)
+        return cgroup.wrap(self.course_group, sandboxing.command(
+            command, ipc=self.course_folder, workdir=f"{sandboxing.STUDENT_HOME}/work", files=self.course_files,
+            environment=self.course_environment, limits=self.course_limits, extra=extra))
 
 
 def kernel_environment(folder: Path, threads: int, sandboxed: bool) -> dict[str, str]:
@@ -276,6 +333,10 @@ class CourseExecute(Execute):
     memory_limit_mb = Integer(sandboxing.Limits.memory_mb, help="Address space per kernel process (MB)").tag(config=True)
     disk_limit_mb = Integer(sandboxing.Limits.disk_mb, help="Home + /tmp of the sandbox (MB)").tag(config=True)
     file_limit_mb = Integer(sandboxing.Limits.file_mb, help="Largest file the kernel may write (MB)").tag(config=True)
+    total_memory_limit_mb = Integer(cgroup.Budget.memory_mb, help="Memory of the whole sandbox, every process "
+                                    "and its tmpfs files together (MB; a cgroup, where one can be made)").tag(config=True)
+    process_limit = Integer(cgroup.Budget.pids, help="Processes and threads of the whole sandbox (a cgroup)"
+                            ).tag(config=True)
     notebook_timeout = Integer(3600, help="Seconds one notebook may take in all before it is "
                                           "reported as not graded").tag(config=True)
     threads = Integer(0, help="Threads per kernel (0: the cores divided by COURSE_GRADING_JOBS)").tag(config=True)
@@ -301,6 +362,7 @@ class CourseExecute(Execute):
         threads = self.threads or max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("COURSE_GRADING_JOBS", "1"))))
         _set_torch_threads(threads)
         folder, ipc, objects = kernel_folders()
+        capped = self.sandbox and sandboxing.cap_folder(ipc) is None
         client = remote.GraderClient(ipc, self._run_in_kernel, cell_timeout=self.timeout, save_dir=objects)
         self._runner = TestRunner(tests, client)
         self._runner.prepare()
@@ -314,7 +376,9 @@ class CourseExecute(Execute):
         self._output_bytes = 0
         files, refused = _submitted_files(resources)
         resources.setdefault("course", {}).setdefault("notes", []).extend(refused)
+        group = self._budget_group(threads) if self.sandbox else None
         manager = type("CourseKernelManager", (SandboxedKernelManager,), {
+            "course_group": group,
             "course_folder": ipc,
             "course_objects": objects,
             "course_files": files,
@@ -333,15 +397,50 @@ class CourseExecute(Execute):
         finally:
             client.close()
             report = resources.setdefault("course", {})
+            if group is not None:
+                self._end_group(group, report)
             report["tampering"] = guard.read_log(ipc / "guard.jsonl", notes=report.setdefault("notes", []))
             report["probes"] = self._probes
             report["protocol"] = client.events[:20]
+            if capped:
+                if sandboxing.folder_full(ipc):
+                    report.setdefault("notes", []).append(
+                        f"the kernel filled its folder on the grader's machine (capped at "
+                        f"{sandboxing.Limits.folder_mb} MB)")
+                sandboxing.release_folder(ipc)
             for _ in range(5):  # the sandbox's last process may still be closing its files
                 shutil.rmtree(folder, ignore_errors=True)
                 if not folder.exists():
                     break
                 time.sleep(0.2)
         return nb, resources
+
+    def _budget_group(self, threads: int) -> cgroup.Group | None:
+        """The sandbox's cgroup: the cores this job was given, the total memory and processes
+        (None, said once per process, where this machine delegates no cgroup)."""
+        group, problem = cgroup.create(cgroup.Budget(memory_mb=self._total_memory_mb(), cpus=float(threads),
+                                                     pids=self.process_limit))
+        if problem and not _said["cgroup"]:
+            _said["cgroup"] = True
+            self.log.warning("No cgroup for the sandboxes (%s): each kernel process has its own limits, "
+                             "but nothing bounds their total memory, CPU or process count.", problem)
+        return group
+
+    def _total_memory_mb(self) -> int:
+        """The sandbox's total: raised by as much as an instructor raised the per-process limit
+        (`--memory-limit`), since a model that needs that much address space needs more memory too."""
+        return self.total_memory_limit_mb + max(0, self.memory_limit_mb - sandboxing.Limits.memory_mb)
+
+    def _end_group(self, group: cgroup.Group, report: dict) -> None:
+        """Kill what is left in the sandbox's cgroup, delete it, and note a memory-limit kill."""
+        kills = group.out_of_memory_kills()
+        peak = group.peak_memory_mb()
+        report["peak_memory_mb"] = None if peak is None else round(peak)
+        if kills:
+            report.setdefault("notes", []).append(
+                f"the sandbox's total memory limit ({self._total_memory_mb()} MB) ended {kills} process(es)")
+        if not group.remove():
+            self.log.warning("A sandbox's cgroup could not be removed: %s", group.folders[0])
 
     def _source_notebook(self, resources: dict) -> NotebookNode:
         """The course's own notebook for this assignment (tests and set-up are taken from it)."""
@@ -376,6 +475,7 @@ class CourseExecute(Execute):
         late = self._past_deadline()
         if late:
             raise late
+        self._reopen_iopub()
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if is_test_cell(cell) and grade_id in self._tests.tests:
             for due in self._order.reach(grade_id):
@@ -428,6 +528,7 @@ class CourseExecute(Execute):
             raise KernelGone(late)
         probe = nbformat.v4.new_code_cell(code)
         self._probes[guard.cell_key(code)] = self._current_test
+        self._reopen_iopub()
         try:
             self.execute_cell(probe, self._current_index, store_history=False)
         except (DeadKernelError, UnresponsiveKernelError) as error:
@@ -441,6 +542,12 @@ class CourseExecute(Execute):
         return f"{errors[0].get('ename', '')}: {errors[0].get('evalue', '')}"[:300] if errors else None
 
     # -- the client's safety nets
+    def _reopen_iopub(self) -> None:
+        """Connect iopub again if a message past MAX_KERNEL_MESSAGE_BYTES ended it (noted once)."""
+        if isinstance(self.kc, BoundedKernelClient) and self.kc.reopen_dropped_iopub() and self.kc.dropped == 1:
+            self.resources.setdefault("course", {}).setdefault("notes", []).append(
+                f"the kernel sent a message over {MAX_KERNEL_MESSAGE_BYTES // 2**20} MB: dropped unread")
+
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
         size = sum(len(str(value)) for value in msg.get("content", {}).values())
         used = sum(len(str(o.get("text", ""))) + len(str(o.get("data", ""))) for o in outs)
@@ -481,6 +588,9 @@ class CourseExecute(Execute):
             if reply.get("parent_header", {}).get("msg_id") == msg_id:
                 return True
         return False
+
+
+_said = {"cgroup": False}  # what is said once per grading process
 
 
 def _submitted_files(resources: dict) -> tuple[list[Path], list[str]]:

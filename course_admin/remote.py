@@ -45,6 +45,7 @@ import struct
 import tempfile
 import threading
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,15 @@ MAX_FRAME_BYTES = 512 * 2**20  # what the kernel accepts in one message (argumen
 MAX_ANSWER_BYTES = 64 * 2**20  # what the grading process accepts from the kernel; a lab's largest is a few MB
 MAX_DEPTH = 64
 MAX_MESSAGE_CHARS = 300  # of a student's exception message, as the tests see it
+# Bytes bound no memory: 60 MB of `{}` parse into 20 million dicts (+1.2 GB). What the grading
+# process decodes is bounded by count too: JSON items per frame (each `,` `:` `[` `{`, an upper
+# bound of the values json.loads builds), values per decoded answer, new type names per answer
+# and in all (each is a class the process keeps).
+MAX_JSON_ITEMS = 1_000_000
+MAX_NODES = 1_000_000
+MAX_TYPE_NAMES_PER_ANSWER = 64
+MAX_TYPE_NAMES = 1024
+MAX_EVENTS = 100  # protocol violations kept for the report
 
 _NUMPY_KINDS = set("biufcUS")  # bool, ints, floats, complex, str, bytes: no objects
 _TORCH_DTYPES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32",
@@ -263,10 +273,15 @@ class Decoder:
         self.objects = objects if objects is not None else {}  # kernel side: id -> (digest, object)
         self.grad_inputs: list[Any] = []  # tensors rebuilt with requires_grad, in order
         self.on_graph: Callable[[int, Any], Any] | None = None  # grading side: ties a result to its inputs
+        self.nodes = 0
+        self.type_names: set[str] = set()
 
     def decode(self, node: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
             raise ProtocolError("value nested too deeply")
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise ProtocolError(f"more than {MAX_NODES} values in one message")
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
         if not isinstance(node, dict) or not isinstance(node.get("t"), str):
@@ -306,7 +321,11 @@ class Decoder:
         if kind == "slice":
             return slice(*[self.decode(v, depth + 1) for v in _list(items)])
         if kind == "opaque":
-            return _opaque_instance(node.get("type"))
+            name = safe_name(node.get("type")).rpartition(".")[2] or "object"
+            if name not in self.type_names and len(self.type_names) >= MAX_TYPE_NAMES_PER_ANSWER:
+                name = "object"  # past the bound, objects that cannot cross share one stand-in type
+            self.type_names.add(name)
+            return _opaque_instance(name)
         if kind in ("tensor", "size", "torch_dtype", "torch_device"):
             return self._torch(node)
         if kind in ("callable", "khandle"):
@@ -465,17 +484,31 @@ def _torch_dtype(text: Any) -> Any:
     return getattr(torch, text)
 
 
-_OPAQUE_TYPES: dict[str, type] = {}
+_OPAQUE_TYPES: "OrderedDict[str, type]" = OrderedDict()  # least recently used first, at most MAX_TYPE_NAMES
 
 
 def _opaque_instance(name: Any) -> Any:
     """An empty stand-in for an object that cannot cross, with the original's type name
     (so a test's message can say "got SignificanceResult")."""
     name = safe_name(name).rpartition(".")[2] or "object"
-    if name not in _OPAQUE_TYPES:
+    if name in _OPAQUE_TYPES:
+        _OPAQUE_TYPES.move_to_end(name)
+    else:
         _OPAQUE_TYPES[name] = type(name, (), {"__repr__": lambda self: f"<{type(self).__name__} object>",
                                              "__module__": "student"})
+        while len(_OPAQUE_TYPES) > MAX_TYPE_NAMES:
+            _OPAQUE_TYPES.popitem(last=False)
     return _OPAQUE_TYPES[name]()
+
+
+def bounded_json(data: bytes | str) -> Any:
+    """json.loads, refused (ValueError) past MAX_JSON_ITEMS items: counted before parsing,
+    so a frame of millions of tiny values never becomes millions of objects."""
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    items = raw.count(b",") + raw.count(b":") + raw.count(b"[") + raw.count(b"{")
+    if items > MAX_JSON_ITEMS:
+        raise ValueError(f"more than {MAX_JSON_ITEMS} JSON items in one message")
+    return json.loads(raw)
 
 
 # ------------------------------------------------------------------------------ frames
@@ -492,9 +525,9 @@ def recv_frame(sock: socket.socket, limit: int = MAX_FRAME_BYTES) -> tuple[dict,
     if size > min(64 * 2**20, limit):
         raise ProtocolError("frame header too large")
     try:
-        header = json.loads(_recv_exact(sock, size))
-    except ValueError:
-        raise ProtocolError("malformed frame header") from None
+        header = bounded_json(_recv_exact(sock, size))
+    except ValueError as error:
+        raise ProtocolError(f"malformed frame header ({str(error)[:80]})") from None
     if not isinstance(header, dict) or not isinstance(header.get("nbuf"), int) or not 0 <= header["nbuf"] < 10**6:
         raise ProtocolError("malformed frame header")
     buffers, total = [], size
@@ -942,8 +975,13 @@ class GraderClient:
                 try:
                     self._converse(connection)
                 except Exception as error:  # whatever the kernel sends, this thread keeps serving
-                    self.events.append(f"the kernel broke the call protocol ({type(error).__name__}: "
-                                       f"{str(error)[:100]})")
+                    self._event(f"the kernel broke the call protocol ({type(error).__name__}: {str(error)[:100]})")
+
+    def _event(self, text: str) -> None:
+        """Keep a protocol violation for the report (the first MAX_EVENTS: a kernel that
+        connects in a loop cannot grow the list without bound)."""
+        if len(self.events) < MAX_EVENTS:
+            self.events.append(text)
 
     def _converse(self, connection: socket.socket) -> None:
         header, _ = recv_frame(connection, limit=1024)
@@ -952,7 +990,7 @@ class GraderClient:
         if header.get("op") != "fetch" or pending is None or header.get("call") != pending["id"]:
             send_frame(connection, {"op": "none"})
             if header.get("op") != "fetch" or pending is not None:
-                self.events.append("the kernel asked for a call that was not made")
+                self._event("the kernel asked for a call that was not made")
             return
         request, buffers = pending["request"]
         send_frame(connection, request, buffers)

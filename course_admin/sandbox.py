@@ -44,6 +44,8 @@ class Limits:
     processes: int = 1024  # threads count too (torch, ipykernel)
     cpu_seconds: int = 7200
     open_files: int = 4096
+    folder_mb: int = 128  # the kernel's folder on the host (sockets, guard log, staged tokenizers)
+    folder_files: int = 4096
 
 
 class SandboxUnavailable(RuntimeError):
@@ -194,6 +196,38 @@ def prepare_ipc(folder: Path) -> None:
     folder.chmod(0o700)
     if os.geteuid() == 0:
         os.chown(folder, NOBODY, NOBODY)
+
+
+def cap_folder(folder: Path, limits: Limits = Limits()) -> str | None:
+    """Make `folder` (new, empty: the kernel's private folder on the host) a size-limited tmpfs,
+    so that what the kernel writes there cannot fill the host's disk; None when done, else why
+    not (only root may mount; then RLIMIT_FSIZE bounds each file, not their sum). Its pages
+    count towards the memory of the sandbox's cgroup when the kernel writes them."""
+    if os.geteuid() != 0:
+        return "only root can mount a size-limited folder"
+    owner = f",uid={NOBODY},gid={NOBODY}"
+    options = f"size={limits.folder_mb}m,nr_inodes={limits.folder_files},mode=0700,nosuid,nodev{owner}"
+    try:
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "course-k", str(folder)],
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"mount failed: {error}"
+    return None if result.returncode == 0 else f"mount failed: {result.stderr.strip()[:200]}"
+
+
+def folder_full(folder: Path) -> bool:
+    """Whether a capped folder is (nearly) full: a kernel that wrote up to the cap."""
+    try:
+        usage = os.statvfs(folder)
+    except OSError:
+        return False
+    return usage.f_bavail < usage.f_blocks * 0.1 or usage.f_favail < usage.f_files * 0.1
+
+
+def release_folder(folder: Path) -> None:
+    """Unmount a folder `cap_folder` mounted (lazily: a process still holding a file there
+    cannot keep it, and its memory is freed when the last one closes)."""
+    subprocess.run(["umount", "--lazy", str(folder)], capture_output=True, timeout=30)
 
 
 def matplotlib_font_cache() -> Path | None:

@@ -358,6 +358,39 @@ def row_softmax(z):
     "ignores_ctrl_c": {"ex_mean_square": "import time\ndef mean_square(x):\n    while True:\n        try:\n"
                                          "            time.sleep(1)\n        except KeyboardInterrupt:\n"
                                          "            pass"},
+    # issue 23: resources. Each gains the points only if its resources had no total.
+    "forks_memory": {"ex_mean_square": '''
+import os, signal
+def fill(gb=1.6):
+    done, report = os.pipe()
+    for _ in range(3):
+        if os.fork() == 0:  # a child: fill, say so, end at once (the kernel's own exit is guarded)
+            block = b"1" * int(gb * 2**30)  # every page written: resident, not just mapped
+            os.write(report, b"1" if len(block) else b"0")
+            os.kill(os.getpid(), signal.SIGKILL)
+    os.close(report)
+    filled = b""
+    while chunk := os.read(done, 16):
+        filled += chunk
+    return filled.count(b"1")
+FILLED = fill()
+def mean_square(x):
+    return float(np.mean(np.square(np.asarray(x, dtype=float)))) if FILLED == 3 else 0.0
+'''},
+    "fills_its_folder": {"ex_mean_square": '''
+import os
+folder, written = os.path.dirname(os.environ["COURSE_REMOTE_SOCKET"]), 0
+try:
+    for i in range(6):
+        with open(os.path.join(folder, f"fill{i}.bin"), "wb") as handle:
+            for _ in range(64):
+                handle.write(b"0" * 2**20)
+                written += 2**20
+except OSError:
+    pass
+def mean_square(x):
+    return float(np.mean(np.square(np.asarray(x, dtype=float)))) if written >= 300 * 2**20 else 0.0
+'''},
 }
 ATTACKERS = list(ATTACKS)
 # honest students graded before, among and after the attackers (names sort around them)
@@ -987,3 +1020,243 @@ def test_the_notebooks_time_limit_includes_the_interrupt():
     late = executor._past_deadline()
     assert late is not None and "ran past its 100 s in all" in str(late)
     assert grading.failure_reason(f"[ERROR] UnresponsiveKernelError: {late}").startswith("the notebook ran past")
+# ---------------------------------------------------------------- issue 23: resources
+def test_resource_attacks_are_flagged_with_what_stopped_them(attacked):
+    report = (attacked["course"] / "reports" / "summary.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in report.splitlines() if line.startswith("| ")}
+    assert "total memory limit" in rows["forks_memory"]
+    assert "filled its folder" in rows["fills_its_folder"]
+    left = [path for path in Path("/sys/fs/cgroup").glob("**/course-sandbox-*") if path.is_dir()]
+    assert left == [], "a sandbox's cgroup outlived its notebook"
+
+
+def _spawned(group, code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`code` run by a Python started in `group` (the way a sandbox starts in its group)."""
+    from course_admin import cgroup
+
+    return subprocess.run(cgroup.wrap(group, [sys.executable, "-c", code]), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def group():
+    """A cgroup with a small budget, removed after the test (skipped where none can be made)."""
+    from course_admin import cgroup
+
+    made, problem = cgroup.create(cgroup.Budget(memory_mb=256, cpus=0.25, pids=40))
+    if made is None:
+        pytest.skip(f"no cgroup on this machine: {problem}")
+    yield made
+    assert made.remove(), "a sandbox's cgroup stayed behind"
+    assert not any(folder.exists() for folder in made.folders)
+
+
+def test_a_sandbox_group_bounds_the_memory_of_all_its_processes_together(group):
+    """Three children of 150 MB each fit a per-process limit, not a total of 256 MB."""
+    result = _spawned(group, '''
+import os, signal
+done, report = os.pipe()
+for _ in range(3):
+    if os.fork() == 0:
+        block = b"1" * (150 * 2**20)
+        os.write(report, b"1")
+        import time; time.sleep(1)
+        os.kill(os.getpid(), signal.SIGKILL)
+os.close(report)
+filled = b""
+while chunk := os.read(done, 16):
+    filled += chunk
+print(len(filled))
+''')
+    assert int(result.stdout.split()[-1]) < 3, "three children together used more than the group's memory"
+    assert group.out_of_memory_kills() >= 1
+    assert group.peak_memory_mb() <= 256 + 1
+
+
+def test_a_sandbox_group_bounds_cpu_time_and_processes(group):
+    """Four spinning processes get a quarter of a core between them, not four cores' worth;
+    the 41st process is refused."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    _spawned(group, '''
+import os, time
+children = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            pass
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+''')
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert used < 1.2, f"4 spinners used {used:.2f} s of CPU in 2 s at a quota of 0.25 core"
+    result = _spawned(group, '''
+import os, time
+started = 0
+for _ in range(100):
+    try:
+        if os.fork() == 0:
+            os.close(1), os.close(2)  # the test does not wait for their output
+            time.sleep(30)
+            os._exit(0)
+        started += 1
+    except OSError:
+        break
+print(started)
+''')
+    assert int(result.stdout.split()[-1]) < 40
+    assert group.pids(), "the sleeping children are in the group until it is removed"
+
+
+def test_the_kernels_folder_on_the_host_is_capped():
+    """What the kernel writes into its folder on the host stops at the cap (a short /tmp path,
+    as the grader's own: socket paths are limited)."""
+    import shutil
+    import tempfile
+
+    from course_admin import sandbox
+
+    folder = Path(tempfile.mkdtemp(prefix="course-cap-", dir="/tmp"))
+    try:
+        problem = sandbox.cap_folder(folder, sandbox.Limits(folder_mb=16))
+        if problem:
+            pytest.skip(problem)
+        written = 0
+        with pytest.raises(OSError), open(folder / "fill.bin", "wb") as handle:
+            for _ in range(64):
+                handle.write(b"0" * 2**20)
+                handle.flush()
+                written += 2**20
+        assert written <= 16 * 2**20 and sandbox.folder_full(folder)
+    finally:
+        sandbox.release_folder(folder)
+        shutil.rmtree(folder)
+
+
+def test_frames_of_millions_of_tiny_values_are_refused_before_they_are_parsed():
+    """9 MB of `{}` would be 3 million dicts (some 200 MB) once parsed."""
+    import tracemalloc
+
+    from course_admin import remote
+
+    left, right = socket.socketpair()
+    head = b'{"nbuf": 0, "v": [' + b"{}," * 3_000_000 + b"{}]}"
+    sender = threading.Thread(target=lambda: (right.sendall(len(head).to_bytes(4, "big") + head), right.close()))
+    sender.start()
+    tracemalloc.start()
+    try:
+        with pytest.raises(remote.ProtocolError):
+            remote.recv_frame(left, limit=remote.MAX_ANSWER_BYTES)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        sender.join()
+        left.close()
+    assert peak < 3 * len(head) + 2**20, f"{peak / 2**20:.0f} MB to refuse a {len(head) / 2**20:.0f} MB frame"
+
+
+def test_decoded_values_and_the_type_names_kept_are_bounded():
+    import gc
+    import tracemalloc
+
+    from course_admin import remote
+
+    with pytest.raises(remote.ProtocolError):
+        remote.Decoder([]).decode({"t": "list", "v": [None] * (remote.MAX_NODES + 1)})
+    one = remote.Decoder([]).decode({"t": "list", "v": [{"t": "opaque", "type": f"T{i}"} for i in range(1000)]})
+    assert len({type(value) for value in one}) <= remote.MAX_TYPE_NAMES_PER_ANSWER + 1
+    assert type(one[0]).__name__ == "T0", "the first names still reach the tests' messages"
+    gc.collect()
+    tracemalloc.start()
+    for answer in range(200):  # 200 answers of 100 new names each, as a batch of students might send
+        remote.Decoder([]).decode({"t": "list", "v": [{"t": "opaque", "type": f"N{answer}_{i}"} for i in range(100)]})
+    gc.collect()
+    kept, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(remote._OPAQUE_TYPES) <= remote.MAX_TYPE_NAMES
+    assert kept < 8 * 2**20, f"{kept / 2**20:.0f} MB kept after the answers were dropped"
+
+
+def test_protocol_events_kept_for_the_report_are_bounded():
+    import tempfile
+
+    from course_admin import remote
+
+    folder = Path(tempfile.mkdtemp(prefix="course-ev-", dir="/tmp"))
+    client = remote.GraderClient(folder, run_in_kernel=lambda code: None)
+    try:
+        for _ in range(3 * remote.MAX_EVENTS):
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(client.path)
+                remote.send_frame(sock, {"op": "nonsense"})
+                sock.recv(64)
+        time.sleep(0.2)
+        assert 0 < len(client.events) <= remote.MAX_EVENTS
+    finally:
+        client.close()
+        import shutil
+
+        shutil.rmtree(folder)
+
+
+def _peak_rss_mb() -> float:
+    return int(next(line for line in Path("/proc/self/status").read_text().splitlines()
+                    if line.startswith("VmHWM")).split()[1]) / 1024
+
+
+def test_a_kernel_message_past_the_cap_is_dropped_before_it_is_read(tmp_path):
+    """A 600 MB print is one ZMQ frame: the grading client refuses it unread (its peak stays
+    flat), connects its iopub channel again, and receives what the kernel sends next."""
+    import asyncio
+
+    import zmq
+
+    from course_admin import execute, remote
+
+    payload = b"x" * (execute.MAX_KERNEL_MESSAGE_BYTES + 40 * 2**20)
+    client = execute.BoundedKernelClient(transport="ipc", ip=str(tmp_path / "k"), iopub_port=1)
+    publisher = zmq.Context.instance().socket(zmq.PUB)
+    publisher.bind(f"ipc://{tmp_path}/k-1")
+
+    async def receive(seconds: float) -> list[int]:
+        received, deadline = [], time.monotonic() + seconds
+        while time.monotonic() < deadline and 5 not in received:
+            publisher.send(b"small")
+            try:
+                received.append(len(await asyncio.wait_for(client.iopub_channel.socket.recv(), 0.2)))
+            except asyncio.TimeoutError:
+                pass
+        return received
+
+    async def listen() -> tuple[list[int], bool, list[int]]:
+        assert 5 in await receive(5), "connected"
+        Path("/proc/self/clear_refs").write_text("5")  # the peak from here on
+        publisher.send(payload, copy=False)
+        before = await receive(1)
+        reopened = False
+        for _ in range(20):
+            reopened = reopened or client.reopen_dropped_iopub()
+            await asyncio.sleep(0.05)
+        return before, reopened, await receive(10)
+
+    try:
+        start = _peak_rss_mb()
+        before, reopened, after = asyncio.run(listen())
+        grown = _peak_rss_mb() - start
+    finally:
+        publisher.close(linger=0)
+        client.stop_channels()
+    assert len(payload) not in before + after and reopened and client.dropped == 1
+    assert 5 in after, "the channel works again after the refused message"
+    assert grown < 40, f"the peak grew by {grown:.0f} MB for a message that was refused"
+    manager = type("Manager", (execute.SandboxedKernelManager,), {"course_folder": tmp_path})()
+    assert manager.client_factory is execute.BoundedKernelClient
+    assert manager.session.unpack is remote.bounded_json, "kernel messages are parsed with a bound"
+    with pytest.raises(ValueError):
+        remote.bounded_json(b"[" + b"0," * remote.MAX_JSON_ITEMS + b"0]")
