@@ -166,7 +166,9 @@ class CleanOutputs(Preprocessor):
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         if cell.cell_type == "markdown":
-            if _nbgrader(cell).get("solution") or cell.source.strip() not in self._lab_markdown:
+            # The course's own text (a written answer left as released included) stays as it is:
+            # nbgrader scores an unchanged answer 0 by its checksum, with nothing to grade by hand.
+            if cell.source.strip() not in self._lab_markdown:
                 attachments = cell.get("attachments")
                 active = neutralise.active_parts(neutralise.render_markdown(cell.source, attachments))
                 if active:

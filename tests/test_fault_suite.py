@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import importlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -132,7 +133,9 @@ def scores(workspace):
 
 
 def _row(out: Path, student: str) -> str:
-    return next(line for line in (out / "summary.md").read_text().splitlines() if line.startswith(f"| {student} |"))
+    """A student's row of summary.md as a reader sees it (markdown's backslash escapes undone)."""
+    row = next(line for line in (out / "summary.md").read_text().splitlines() if line.startswith(f"| {student} |"))
+    return re.sub(r"\\(.)", r"\1", row)
 
 
 def test_the_batch_finishes_and_reports_every_fault(class_run):
