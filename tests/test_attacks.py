@@ -1004,8 +1004,8 @@ def test_a_kernel_that_ignores_ctrl_c_is_killed_and_reported_with_the_reason(att
     marker = attacked["course"] / "reports" / "progress" / LAB / "ignores_ctrl_c.json"
     result = json.loads(marker.read_text())["result"]
     assert "did not stop within 10 s of the interrupt" in result["error"], result
-    assert "test_mean_square_visible" in result["error"], result
-    assert result["seconds"] < 60 + 10 + 30, result
+    # the test that met the loop first is named (which one depends on where the time limit fell)
+    assert re.search(r"a cell \(test_mean_square_(visible|hidden)\)", result["error"]), result
 
 
 def test_the_notebooks_time_limit_includes_the_interrupt():
