@@ -35,9 +35,7 @@ from course_admin.neutralise import for_csv
 
 MAX_SUBMISSION_MB = intake.MAX_FILE_MB  # anything larger is refused
 _FLAT_NAME = re.compile(r"^(?P<student>.+?)_(?P<lab>lab\d+_[a-z_]+)\.ipynb$")
-# Files nbgrader's exchange keeps beside a collected notebook: grading metadata, which only the
-# course's own collect may write (a student who writes timestamp.txt chooses their own time).
-NBGRADER_FILES = {"timestamp.txt", "submission_secret.txt"}
+NBGRADER_FILES = intake.NBGRADER_FILES
 _STUDENT_ID = intake.STUDENT_ID
 
 
@@ -319,7 +317,8 @@ def _one_owner(found: list[_Found], problems: list[Problem], labs: list[str]) ->
 
 def _owner(relative: Path, labs: Iterable[str]) -> str:
     """The student whose folder holds `relative`, as far as its path tells (else "")."""
-    folders = [part for part in relative.parts[:-1] if part not in set(labs)]
+    labs = set(labs)
+    folders = [part for part in relative.parts[:-1] if part not in labs]
     return folders[-1] if folders and _STUDENT_ID.fullmatch(folders[-1]) else ""
 
 

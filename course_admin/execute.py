@@ -43,7 +43,7 @@ from nbgrader.preprocessors import Execute
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool, Integer, default
 
-from course_admin import cgroup, guard, intake, remote
+from course_admin import cgroup, guard, intake, neutralise, remote
 from course_admin import sandbox as sandboxing
 
 HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
@@ -600,15 +600,14 @@ def _submitted_files(resources: dict) -> tuple[list[Path], list[str]]:
     Only ordinary files enter the sandbox: a link (symbolic or hard), a FIFO, a device or an
     oversized file would be bound into it as whatever it points to (`intake`)."""
     folder = Path(resources.get("metadata", {}).get("path") or ".")
-    skip = {"timestamp.txt", "submission_secret.txt"}
     files, notes = [], []
     for path in sorted(folder.iterdir()) if folder.is_dir() and not folder.is_symlink() else []:
-        if path.suffix == ".ipynb" or path.name in skip or (path.is_dir() and not path.is_symlink()):
+        if path.suffix == ".ipynb" or path.name in intake.NBGRADER_FILES or (path.is_dir() and not path.is_symlink()):
             continue
         problem = intake.refusal(path)
         if problem:
-            shown = "".join(ch if ch.isprintable() else "?" for ch in path.name)[:80]
-            notes.append(f"handed-in file {shown!r} refused, not given to the kernel: {problem}")
+            notes.append(f"handed-in file {neutralise.for_terminal(path.name, 80)!r} refused, not given to the "
+                         f"kernel: {problem}")
         else:
             files.append(path)
     return files, notes

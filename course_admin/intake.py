@@ -17,6 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 MAX_FILE_MB = 20  # a notebook with outputs is well under 5 MB
+# Files nbgrader's exchange keeps beside a collected notebook: grading metadata, which only the
+# course's own collect may write (a student who writes timestamp.txt chooses their own time).
+NBGRADER_FILES = frozenset({"timestamp.txt", "submission_secret.txt"})
 # A student id as nbgrader stores it: no whitespace or control character (nbgrader strips a
 # trailing newline, and "alice\n" would grade as alice); use with fullmatch.
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}")

@@ -33,7 +33,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import SaveAutoGrades
 from traitlets import Bool, Integer
 
-from course_admin import guard, neutralise, scan
+from course_admin import guard, intake, neutralise, scan
 
 HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[ \t]*$", re.S | re.M)
 SOLUTION_REGION = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
@@ -495,8 +495,7 @@ def _only_feedback_pages(preprocessor: Preprocessor, resources: dict) -> None:
         return
     source = Path(coursedir.format_path(coursedir.source_directory, ".", info["assignment"]))
     # nbgrader's release_feedback files the pages under a hash of the submission's secret and time
-    pages = {f"{notebook.stem}.html" for notebook in source.glob("*.ipynb")} | {"timestamp.txt",
-                                                                                 "submission_secret.txt"}
+    pages = {f"{notebook.stem}.html" for notebook in source.glob("*.ipynb")} | intake.NBGRADER_FILES
     folder = Path(coursedir.format_path(coursedir.feedback_directory, info["student"], info["assignment"]))
     for parent, folders, files in os.walk(folder, topdown=False, followlinks=False):
         for name in files + [f for f in folders if os.path.islink(os.path.join(parent, f))]:
