@@ -46,7 +46,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.exchange.default.collect import ExchangeCollect, groupby
 from nbgrader.utils import check_mode, parse_utc
 
-from course_admin import neutralise
+from course_admin import intake, neutralise
 from course_admin.intake import MAX_FILE_MB as MAX_SUBMISSION_MB
 from course_admin.intake import STUDENT_ID as _STUDENT_ID
 
@@ -205,15 +205,13 @@ def _opened(name: str, flags: int, dir_fd: int) -> Iterator[int | str]:
 
 
 def _file_problem(info: os.stat_result, walk: _Walk) -> str | None:
-    """Why a file with this stat may not be copied, or None."""
-    if not stat.S_ISREG(info.st_mode):
-        return _kind(info.st_mode)
-    if info.st_nlink > 1:
-        return f"a hard link ({info.st_nlink} names for one file: it may be someone else's file)"
+    """Why a file with this stat may not be copied, or None: what any handed-in file is refused
+    for (`intake.refusal_of`), then another owner, then the entry's total."""
+    problem = intake.refusal_of(info, walk.limits.file_bytes / 2**20)
+    if problem:
+        return problem
     if walk.student_uid is not None and info.st_uid != walk.student_uid:
         return f"owned by {_owner_name(info.st_uid)}, not the student"
-    if info.st_size > walk.limits.file_bytes:
-        return f"{info.st_size / 2**20:.1f} MB, above the {walk.limits.file_bytes / 2**20:g} MB limit"
     if walk.bytes + info.st_size > walk.limits.total_bytes:
         return f"the entry's files add up to more than {walk.limits.total_bytes / 2**20:g} MB"
     return None
