@@ -148,3 +148,18 @@ def cohorts(tmp_path_factory):
 @pytest.fixture(scope="session")
 def graded(cohorts):
     return cohorts(LAB1)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (tests/postgres_server.py); each test takes a
+    fresh database with ``postgres.new_database()``. Missing server or driver: the test fails
+    saying what to install (CI installs both), it is never skipped."""
+    from tests import postgres_server
+
+    missing = postgres_server.available()
+    if missing:
+        pytest.fail(missing)
+    server = postgres_server.start()
+    yield server
+    postgres_server.stop(server)
