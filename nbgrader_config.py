@@ -39,6 +39,8 @@ c.OverwriteKernelspec.enabled = True
 # A test cell deleted from a submission is put back (from the gradebook) and run.
 c.OverwriteCells.add_missing_cells = True
 
+# Each submission's text is checked against the course's limits before it is parsed.
+c.Autograde.exporter_class = "course_admin.execute.CourseNotebookExporter"
 c.Autograde.sanitize_preprocessors = [
     "course_admin.preprocessors.ForgetUnknownCells",  # a student's fake test cell is not a test
     "nbgrader.preprocessors.ClearOutput",

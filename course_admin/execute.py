@@ -38,6 +38,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
+from nbconvert.exporters import NotebookExporter
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
@@ -66,6 +67,23 @@ class KernelGone(BaseException):
 
 class NotebookRefused(Exception):
     """A notebook past the course's limits (`intake.content_refusal`); the message says which."""
+
+
+class CourseNotebookExporter(NotebookExporter):
+    """How nbgrader's own autograde (Formgrader's button, `nbgrader autograde`) reads each
+    submission (`c.Autograde.exporter_class` in nbgrader_config.py): the text is checked against
+    the course's limits before it is parsed. nbformat's JSON parser recurses, so a notebook
+    nesting 100,000 deep ended in a RecursionError traceback instead of a reason."""
+
+    def from_file(self, file_stream: Any, resources: dict | None = None, **kw: Any) -> tuple[NotebookNode, dict]:
+        limit = intake.MAX_FILE_MB * 2**20
+        text = file_stream.read(limit + 1)
+        if len(text) > limit:
+            raise NotebookRefused(f"above the {intake.MAX_FILE_MB} MB limit: refused, not parsed")
+        too_much = intake.notebook_refusal(text)
+        if too_much:
+            raise NotebookRefused(too_much)
+        return self.from_notebook_node(nbformat.reads(text, as_version=4), resources=resources, **kw)
 
 
 def is_test_cell(cell: NotebookNode) -> bool:

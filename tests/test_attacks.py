@@ -576,10 +576,22 @@ def alone(target):
     return _grade(target, "alone", {v: _notebook(release, answers) for v, answers in VICTIMS.items()}, jobs=2)
 
 
+# Issue 23 reported that objects of the `%` magic family made a blank notebook "not graded"
+# instead of 0. Not reproduced (these and 24 other variants graded 0 before and after the
+# issue's fixes), so kept here as a guard: outputs of every MIME kind magics make (JSON
+# dicts, SVG, LaTeX, JavaScript), magic result objects, a changed directory and formatters.
+MAGIC_CELLS = ["%lsmagic", "timing = %timeit -o -n1 -r1 1\ntiming", "%%capture captured\nprint(1)",
+               "listing = !ls\nlisting", "%who_ls", "%%svg\n<svg xmlns='http://www.w3.org/2000/svg'><circle r='5'/></svg>",
+               "%%latex\n$x^2$", "%%javascript\nconsole.log(1)", "%xmode Minimal", "%pprint", "%cd /",
+               "%config DisplayFormatter.active_types = ['text/html']"]
+
+
 def _class(release, port: int) -> dict[str, nbformat.NotebookNode]:
     students = {v: _notebook(release, answers) for v, answers in VICTIMS.items()}
     students.update({name: _attacker(release, name, port) for name in ATTACKERS})
     students["blank"] = _notebook(release, BLANK)
+    students["blank_magics"] = _notebook(release, BLANK)  # issue 23: magic objects in a blank notebook
+    students["blank_magics"].cells += [v4.new_code_cell(code) for code in MAGIC_CELLS]
     students["plain_wrong"] = _notebook(release, {**ANSWERS, "ex_row_softmax": WRONG_SOFTMAX})
     edited = _notebook(release, BLANK)
     setup = next(c for c in edited.cells if c.cell_type == "code" and "default_rng" in c.source)
@@ -613,6 +625,7 @@ def test_no_attacker_gains(attacked):
     scores = attacked["scores"]
     blank, wrong = scores["blank"], scores["plain_wrong"]
     assert sum(blank.values()) == 0 and sum(wrong.values()) == 3
+    assert scores.get("blank_magics") == blank, "a blank notebook with magics must be graded, 0"
     for student in ATTACKERS + FOLDER_ATTACKERS + [EDITED_LAB_CELL]:
         if student not in scores:  # an attacker may kill its own kernel: then it is not graded at all
             continue
@@ -1260,3 +1273,31 @@ def test_a_kernel_message_past_the_cap_is_dropped_before_it_is_read(tmp_path):
     assert manager.session.unpack is remote.bounded_json, "kernel messages are parsed with a bound"
     with pytest.raises(ValueError):
         remote.bounded_json(b"[" + b"0," * remote.MAX_JSON_ITEMS + b"0]")
+
+
+def test_nbgraders_own_autograde_refuses_a_deep_notebook_with_its_reason_and_grades_the_others(target):
+    """Issue 23: a notebook nesting 100,000 deep reached nbformat's recursive JSON parser in
+    nbgrader's own autograde (Formgrader's button): a RecursionError traceback, no reason.
+    The course's exporter (`c.Autograde.exporter_class`) refuses it before parsing."""
+    import shutil
+
+    base, template, release = target
+    course = base / "nbgrader-deep"
+    shutil.copytree(template, course, ignore=shutil.ignore_patterns("gradebook.db"))
+    pipeline.Workspace(course, [LAB]).register(LAB)
+    deep = '{"a": ' * 100_000 + "1" + "}" * 100_000
+    honest = nbformat.writes(_notebook(release, ANSWERS))
+    for student, text in {"alice": honest[:honest.rindex("}")] + ', "deep": ' + deep + "}", "bob": honest}.items():
+        folder = course / "submitted" / student / LAB
+        folder.mkdir(parents=True)
+        (folder / "timestamp.txt").write_text("2026-12-01 10:00:00.000000 UTC")
+        (folder / f"{LAB}.ipynb").write_text(text)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "autograde", LAB], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=900)
+    log = done.stdout + done.stderr
+    assert "NotebookRefused: its JSON nests more than 100 levels deep" in log, log[-3000:]
+    assert "RecursionError" not in log
+    assert pipeline.failure_reason(log).startswith("not graded: its JSON nests")
+    workspace = pipeline.Workspace(course, [LAB])
+    assert workspace.graded(LAB, "bob") and not workspace.graded(LAB, "alice")
