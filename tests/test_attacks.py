@@ -1301,3 +1301,61 @@ def test_nbgraders_own_autograde_refuses_a_deep_notebook_with_its_reason_and_gra
     assert pipeline.failure_reason(log).startswith("not graded: its JSON nests")
     workspace = pipeline.Workspace(course, [LAB])
     assert workspace.graded(LAB, "bob") and not workspace.graded(LAB, "alice")
+
+
+def test_a_cgroup_v2_budget_is_written_where_a_delegated_tree_reads_it(tmp_path, monkeypatch):
+    """The v2 path on a delegated folder (COURSE_CGROUP), as a systemd host or a container with
+    its own cgroup namespace offers it. This host mounts cgroup v1, so the folder is a copy of
+    a v2 folder's interface files: what is checked is which files get which values."""
+    from course_admin import cgroup
+
+    delegated = tmp_path / "delegated"
+    delegated.mkdir()
+    (delegated / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (delegated / "cgroup.subtree_control").write_text("io\n")
+    monkeypatch.setattr(cgroup, "_mounts", lambda: {"2": tmp_path})
+    monkeypatch.setenv(cgroup.CGROUP_ENV, str(delegated))
+    made = cgroup._create_v2(cgroup.Budget(memory_mb=256, cpus=0.5, pids=40), "course-sandbox-x")
+    folder = delegated / "course-sandbox-x"
+    assert (delegated / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+    assert (folder / "memory.max").read_text() == str(256 * 2**20)
+    assert (folder / "memory.swap.max").read_text() == "0"
+    assert (folder / "cpu.max").read_text() == "50000 100000"
+    assert (folder / "pids.max").read_text() == "40"
+    assert made.version == 2 and made.folders == [folder] and made.kill_file == folder / "cgroup.kill"
+    assert cgroup.wrap(made, ["bwrap"])[-1] == "bwrap" and str(folder / "cgroup.procs") in cgroup.wrap(made, [])[2]
+
+    (delegated / "cgroup.controllers").write_text("cpuset io memory\n")
+    (delegated / "cgroup.subtree_control").write_text("memory\n")
+    with pytest.raises(ValueError, match=r"does not offer cpu, pids \(delegate them, or set COURSE_CGROUP\)"):
+        cgroup._create_v2(cgroup.Budget(), "course-sandbox-y")
+
+
+def test_on_a_hybrid_host_the_v1_group_is_killed_through_the_v2_hierarchy(tmp_path):
+    """A host that mounts v1 controllers and an empty cgroup v2 hierarchy beside them (systemd's
+    hybrid mode): v2 offers none of the three controllers, so the budget is v1's, and the group
+    is ended at once with the unified hierarchy's cgroup.kill. Run in a private mount namespace
+    with a real cgroup2 mount; skipped where cgroup v1 or unshare is not available."""
+    from course_admin import cgroup
+
+    if cgroup.create(cgroup.Budget())[0] is None or not Path("/usr/bin/unshare").exists():
+        pytest.skip("needs root with cgroup v1 controllers (as this course's CI has)")
+    script = tmp_path / "hybrid.py"
+    script.write_text(f'''
+import subprocess, sys, time
+sys.path.insert(0, {str(Path(__file__).parents[1])!r})
+subprocess.run(["mount", "-t", "cgroup2", "none", {str(tmp_path / "unified")!r}], check=True)
+from course_admin import cgroup
+made, problem = cgroup.create(cgroup.Budget(memory_mb=128, cpus=0.25, pids=20))
+print("version", made.version, "kill", made.kill_file is not None)
+sleeper = subprocess.Popen(cgroup.wrap(made, ["sleep", "300"]))
+time.sleep(0.5)
+print("inside", sleeper.pid in made.pids())
+print("removed", made.remove())
+print("ended", sleeper.wait(timeout=10))
+''')
+    (tmp_path / "unified").mkdir()
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, str(script)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:4] == ["version 1 kill True", "inside True", "removed True", "ended -9"], done.stdout
