@@ -23,6 +23,7 @@ import io
 import math
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import threading
@@ -244,6 +245,50 @@ class BoundedKernelClient(AsyncKernelClient):
             monitor.close(linger=0)
             self._iopub_monitor = None
         super().stop_channels()
+        for descriptor in getattr(self, "_pinned", {}).values():
+            os.close(descriptor)
+        self._pinned = {}
+
+    def _make_url(self, channel: str) -> str:
+        pinned = getattr(self, "_pinned", {}).get(channel)
+        return f"ipc:///proc/self/fd/{pinned}" if pinned is not None else super()._make_url(channel)
+
+    def start_channels(self, *args: Any, **kwargs: Any) -> None:
+        self._pin_sockets()
+        super().start_channels(*args, **kwargs)
+
+    def _pin_sockets(self, wait: float = 120.0) -> None:
+        """Hold the kernel's own socket files, and connect through them, never through their names.
+
+        The socket files lie in the kernel's folder, which the kernel may write: a student's
+        cell could replace one with a link to another socket on the grader's machine, and
+        ZMQ's reconnection (or `reopen_dropped_iopub`) would then follow the name as root. So
+        the channels wait until the kernel has bound its five sockets (before it runs any of the
+        student's code), open each without following links (O_PATH), and connect to
+        /proc/self/fd/N: the socket itself, whatever its name later becomes. A kernel that has
+        not bound them in `wait` seconds is left to nbclient's start-up timeout (unpinned)."""
+        if self.transport != "ipc" or getattr(self, "_pinned", None) or not hasattr(os, "O_PATH"):
+            return  # (O_PATH and /proc/self/fd are Linux's, where the sandbox runs)
+        named = super()._make_url  # the socket files' names, as the kernel binds them
+        paths = {channel: named(channel)[len("ipc://"):] for channel in ("shell", "iopub", "stdin", "control", "hb")}
+        deadline = time.monotonic() + wait
+        while not all(_is_socket(path) for path in paths.values()):
+            if any(os.path.lexists(path) and not _is_socket(path) for path in paths.values()):
+                raise KernelGone("a socket file of the kernel was replaced before the grader connected")
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+        pinned: dict[str, int] = {}
+        try:
+            for channel, path in paths.items():
+                pinned[channel] = os.open(path, os.O_PATH | os.O_NOFOLLOW)
+                if not stat.S_ISSOCK(os.fstat(pinned[channel]).st_mode):
+                    raise KernelGone(f"the kernel's {channel} socket file was replaced before the grader connected")
+        except BaseException:
+            for descriptor in pinned.values():
+                os.close(descriptor)
+            raise
+        self._pinned = pinned
 
     def reopen_dropped_iopub(self) -> bool:
         """Connect the iopub channel again if ZMQ ended it; True if it had."""
@@ -259,6 +304,13 @@ class BoundedKernelClient(AsyncKernelClient):
         self.dropped += 1
         self.iopub_channel.start()
         return True
+
+
+def _is_socket(path: str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -310,6 +362,10 @@ def kernel_environment(folder: Path, threads: int, sandboxed: bool) -> dict[str,
     environment = {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": home, "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
+        # The working folder holds the student's handed-in files: without this, `python -m
+        # ipykernel_launcher` puts it first on sys.path and a handed-in ipykernel_launcher.py or
+        # zmq.py runs before the grader has connected (guard.install appends it last instead).
+        "PYTHONSAFEPATH": "1",
         "PYTHONPATH": os.pathsep.join(map(str, sandboxing.package_roots())),
         "MPLCONFIGDIR": f"{home}/.matplotlib", "HF_HOME": f"{home}/.cache/huggingface",
         "COURSE_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",

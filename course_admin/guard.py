@@ -121,6 +121,8 @@ def install(shell: Any | None = None) -> None:
     """Set up the exit refusal and the per-cell tamper log in the running IPython kernel."""
     if os.environ.get(MEMORY_ENV):
         _limit_memory(int(os.environ[MEMORY_ENV]))
+    if sys.flags.safe_path and "" not in sys.path:
+        sys.path.append("")  # a student's own modules import, after every installed one
     shell = shell or _ipython()
     if shell is None:
         return

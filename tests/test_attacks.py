@@ -1359,3 +1359,56 @@ print("ended", sleeper.wait(timeout=10))
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split("\n")[:4] == ["version 1 kill True", "inside True", "removed True", "ended -9"], done.stdout
+
+
+def test_the_grading_client_connects_to_the_kernels_own_sockets_not_to_what_their_names_become(tmp_path):
+    """The kernel's ZMQ socket files lie in its own folder: a cell could replace one with a link
+    to another socket of the grader's machine, which ZMQ's reconnection (or the iopub channel
+    made again after a dropped message) would follow as root. The client holds the sockets it
+    found at start-up and connects through them."""
+    import asyncio
+
+    import zmq
+
+    from course_admin import execute
+
+    ports = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
+    context = zmq.Context.instance()
+    kinds = {1: zmq.ROUTER, 2: zmq.PUB, 3: zmq.ROUTER, 4: zmq.ROUTER, 5: zmq.REP}
+    bound = {port: context.socket(kinds[port]) for port in ports.values()}
+    for port, sock in bound.items():
+        sock.bind(f"ipc://{tmp_path}/k-{port}")
+    elsewhere = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a socket of the grader's machine
+    elsewhere.bind(str(tmp_path / "elsewhere.sock"))
+    elsewhere.listen(4)
+    elsewhere.settimeout(1.0)
+    client = execute.BoundedKernelClient(transport="ipc", ip=str(tmp_path / "k"), **ports)
+
+    async def receive(seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            bound[2].send(b"small")
+            try:
+                if await asyncio.wait_for(client.iopub_channel.socket.recv(), 0.2) == b"small":
+                    return True
+            except asyncio.TimeoutError:
+                pass
+        return False
+
+    try:
+        client._pin_sockets(wait=5)
+        os.rename(tmp_path / "k-2", tmp_path / "k-2.kept")  # the kernel's cell, after start-up
+        os.symlink(tmp_path / "elsewhere.sock", tmp_path / "k-2")
+        assert asyncio.run(receive(5)), "the iopub channel reaches the kernel's own socket"
+        with pytest.raises(socket.timeout):
+            elsewhere.accept()
+    finally:
+        client.stop_channels()
+        for sock in bound.values():
+            sock.close(linger=0)
+        elsewhere.close()
+    os.rename(tmp_path / "k-2.kept", tmp_path / "k-3.gone")
+    os.unlink(tmp_path / "k-3")
+    os.symlink(tmp_path / "elsewhere.sock", tmp_path / "k-3")  # replaced before the client connected
+    with pytest.raises(execute.KernelGone, match="replaced"):
+        execute.BoundedKernelClient(transport="ipc", ip=str(tmp_path / "k"), **ports)._pin_sockets(wait=1)

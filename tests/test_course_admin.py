@@ -665,3 +665,21 @@ def test_edits_of_test_cells_are_noted_for_the_grader():
         "cell 3 (test_a_hidden): test cell's grade_id edited (it holds the test test_b_visible; the course's tests ran)",
         "cell 3 (test_a_hidden): outputs in a test cell that its code does not produce (cleared before grading)",
         "test cells reordered: the tests ran in the course's order"]
+
+
+def test_a_handed_in_module_cannot_replace_the_kernels_own(tmp_path):
+    """The student's handed-in files are in the kernel's working folder: `python -m
+    ipykernel_launcher` put that folder first on sys.path, so a handed-in ipykernel_launcher.py
+    ran in place of the kernel, before the grader connected. Their own modules still import."""
+    handed_in = tmp_path / "handed-in"
+    handed_in.mkdir()
+    (handed_in / "ipykernel_launcher.py").write_text("print('SHADOWED')")
+    (handed_in / "my_helpers.py").write_text("VALUE = 42")
+    from course_admin import execute
+
+    environment = execute.kernel_environment(tmp_path / "ipc", 1, True)
+    code = ("import importlib.util; from course_admin import guard; guard.install(); import my_helpers; "
+            "print('helpers', my_helpers.VALUE); print(importlib.util.find_spec('ipykernel_launcher').origin)")
+    result = _sandboxed(code, tmp_path, files=sorted(handed_in.iterdir()), environment=environment)
+    assert "SHADOWED" not in result.stdout and "helpers 42" in result.stdout, result.stdout + result.stderr[-2000:]
+    assert "site-packages/ipykernel_launcher.py" in result.stdout
