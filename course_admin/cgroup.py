@@ -124,9 +124,55 @@ def wrap(group: Group | None, command: list[str]) -> list[str]:
     return ["/bin/sh", "-c", script, "course-cgroup", *command]
 
 
+PREFIX = "course-sandbox-"
+
+
+def owner_gone(name: str, prefix: str) -> bool:
+    """Whether `name` is `prefix<pid>-...` for a process that no longer runs: what a grader
+    killed with SIGKILL left behind (a live grader's, or a name of another form, is kept)."""
+    head = name[len(prefix):].split("-", 1)[0] if name.startswith(prefix) else ""
+    if not head.isdigit():
+        return False
+    try:
+        os.kill(int(head), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def sweep() -> int:
+    """Remove the groups of graders that died without removing them (their processes killed
+    first); returns how many. A group's name carries its grader's pid, so a sibling job's
+    new, still empty group is never taken for a leftover."""
+    folders: list[Path] = []
+    mounts = _mounts()
+    for key, point in mounts.items():
+        if key not in ("2", "memory", "cpu", "pids"):
+            continue
+        try:
+            parent = point / _own("" if key == "2" else key)
+        except (OSError, ValueError):
+            continue
+        try:
+            folders += [child for child in parent.iterdir() if owner_gone(child.name, PREFIX)]
+        except OSError:
+            continue
+    by_name: dict[str, list[Path]] = {}
+    for folder in folders:
+        by_name.setdefault(folder.name, []).append(folder)
+    removed = 0
+    for found in by_name.values():
+        kill = next((f / "cgroup.kill" for f in found if (f / "cgroup.kill").exists()), None)
+        removed += Group(version=1, folders=found, kill_file=kill).remove(wait=2.0)
+    return removed
+
+
 def create(budget: Budget, name: str | None = None) -> tuple[Group | None, str | None]:
-    """A new group with `budget`, or (None, why not)."""
-    name = name or f"course-sandbox-{uuid.uuid4().hex[:12]}"
+    """A new group with `budget`, or (None, why not). Leftovers of dead graders go first."""
+    sweep()
+    name = name or f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     reasons = []
     for attempt in (_create_v2, _create_v1):
         try:

@@ -381,6 +381,21 @@ def kernel_environment(folder: Path, threads: int, sandboxed: bool) -> dict[str,
     return environment
 
 
+KERNEL_FOLDER_PREFIX = "course-k-"
+
+
+def _sweep_kernel_folders(parent: str) -> None:
+    """Remove the grading folders of graders that died without removing them (SIGKILL):
+    the kernel's capped folder unmounted, then the rest deleted without following links."""
+    for folder in Path(parent).glob(f"{KERNEL_FOLDER_PREFIX}*"):
+        if folder.is_symlink() or not folder.is_dir() or folder.stat().st_uid != os.geteuid():
+            continue
+        if cgroup.owner_gone(folder.name, KERNEL_FOLDER_PREFIX):
+            if os.path.ismount(folder / "k"):
+                sandboxing.release_folder(folder / "k")
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def kernel_folders(parent: str = "/tmp") -> tuple[Path, Path, Path]:
     """(the grading folder, the kernel's own folder in it, the folder of staged objects in it).
 
@@ -389,7 +404,9 @@ def kernel_folders(parent: str = "/tmp") -> tuple[Path, Path, Path]:
     (`guard.read_log`). What the grader writes for the kernel (tokenizers) goes to `objects`,
     beside `k`, which the kernel sees read-only: a kernel that swaps a path in `k` for a link
     cannot make the grader write or chmod where the link points."""
-    folder = Path(tempfile.mkdtemp(prefix="course-k-", dir=parent))  # short: socket paths are limited
+    _sweep_kernel_folders(parent)
+    # short: socket paths are limited; the pid lets a later grader remove what a killed one left
+    folder = Path(tempfile.mkdtemp(prefix=f"{KERNEL_FOLDER_PREFIX}{os.getpid()}-", dir=parent))
     ipc = folder / "k"
     sandboxing.prepare_ipc(ipc)
     objects = folder / "objects"

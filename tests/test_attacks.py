@@ -601,16 +601,22 @@ def _class(release, port: int) -> dict[str, nbformat.NotebookNode]:
     return students
 
 
+def _sandbox_groups() -> set[Path]:
+    """Every sandbox cgroup on the machine (the batch's must all be gone after it)."""
+    return {path for path in Path("/sys/fs/cgroup").glob("**/course-sandbox-*") if path.is_dir()}
+
+
 @pytest.fixture(scope="session", params=[1, 2], ids=["jobs1", "jobs2"])
 def attacked(request, target, alone):
     _, _, release = target
     listener = Listener()
-    before, scratch_before = _snapshot(), set(Path("/tmp").glob("course-k-*"))
+    before, scratch_before, groups_before = _snapshot(), set(Path("/tmp").glob("course-k-*")), _sandbox_groups()
     run = _grade(target, f"batch-jobs{request.param}", _class(release, listener.port), jobs=request.param,
                  file_attacks=True)
     time.sleep(1)
     run.update(listener=listener, before=before, after=_snapshot(), survivors=_survivors(),
-               scratch_before=scratch_before, scratch_after=set(Path("/tmp").glob("course-k-*")))
+               scratch_before=scratch_before, scratch_after=set(Path("/tmp").glob("course-k-*")),
+               groups_left=_sandbox_groups() - groups_before)
     print(f"attack batch, --jobs {request.param}: {run['seconds']:.0f} s for "
           f"{len(ATTACKERS) + len(FOLDER_ATTACKERS) + 6} notebooks")
     return run
@@ -1039,8 +1045,7 @@ def test_resource_attacks_are_flagged_with_what_stopped_them(attacked):
     rows = {line.split("|")[1].strip(): line for line in report.splitlines() if line.startswith("| ")}
     assert "total memory limit" in rows["forks_memory"]
     assert "filled its folder" in rows["fills_its_folder"]
-    left = [path for path in Path("/sys/fs/cgroup").glob("**/course-sandbox-*") if path.is_dir()]
-    assert left == [], "a sandbox's cgroup outlived its notebook"
+    assert attacked["groups_left"] == set(), "a sandbox's cgroup outlived its notebook"
 
 
 def _spawned(group, code: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -1412,3 +1417,48 @@ def test_the_grading_client_connects_to_the_kernels_own_sockets_not_to_what_thei
     os.symlink(tmp_path / "elsewhere.sock", tmp_path / "k-3")  # replaced before the client connected
     with pytest.raises(execute.KernelGone, match="replaced"):
         execute.BoundedKernelClient(transport="ipc", ip=str(tmp_path / "k"), **ports)._pin_sockets(wait=1)
+
+
+def test_what_a_killed_grader_left_is_removed_by_the_next_one_and_nothing_of_a_live_one(tmp_path):
+    """A grader killed with SIGKILL (a lost cluster worker, an impatient instructor) leaves its
+    sandbox's cgroup, maybe a kernel still in it, and its grading folder with the capped mount.
+    Names carry the grader's pid: the next grader removes a dead grader's, never a live one's."""
+    from course_admin import cgroup, execute, sandbox
+
+    if cgroup.create(cgroup.Budget())[0] is None:
+        pytest.skip("needs root with cgroups (as this course's CI has)")
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    dead, alive = ended.pid, os.getpid()
+    sibling, _ = cgroup.create(cgroup.Budget(pids=20), name=f"{cgroup.PREFIX}{alive}-test")
+    leftover, _ = cgroup.create(cgroup.Budget(pids=20), name=f"{cgroup.PREFIX}{dead}-test")  # (sweeps first)
+    orphan = subprocess.Popen(cgroup.wrap(leftover, ["sleep", "300"]))
+    parent = tmp_path / "scratch"
+    parent.mkdir()
+    old = parent / f"{execute.KERNEL_FOLDER_PREFIX}{dead}-abc"
+    (old / "k").mkdir(parents=True)
+    assert sandbox.cap_folder(old / "k") is None
+    (old / "k" / "guard.jsonl").write_text("x")
+    (old / "k" / "link").symlink_to(tmp_path / "keep")
+    (tmp_path / "keep").write_text("the kernel's link must not be followed")
+    live = parent / f"{execute.KERNEL_FOLDER_PREFIX}{alive}-def"
+    live.mkdir()
+    try:
+        time.sleep(0.3)
+        assert orphan.pid in leftover.pids()
+        folder, _, _ = execute.kernel_folders(str(parent))
+        made, _ = cgroup.create(cgroup.Budget(pids=20))
+        assert not any(f.exists() for f in leftover.folders), "a dead grader's cgroup was kept"
+        assert orphan.wait(timeout=10) == -9, "its kernel was not ended"
+        assert not old.exists() and not os.path.ismount(old / "k")
+        assert (tmp_path / "keep").read_text().startswith("the kernel's")
+        assert all(f.exists() for f in sibling.folders) and live.exists(), "a live grader's things were removed"
+        assert made.folders[0].name.startswith(f"{cgroup.PREFIX}{alive}-") and folder.name.startswith(
+            f"{execute.KERNEL_FOLDER_PREFIX}{alive}-")
+        made.remove()
+    finally:
+        orphan.kill()
+        for group in (leftover, sibling):
+            group.remove()
+        if os.path.ismount(old / "k"):
+            sandbox.release_folder(old / "k")
