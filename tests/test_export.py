@@ -298,5 +298,7 @@ def test_course_export_refuses_unknown_students_and_foreign_folders(course, tmp_
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "lms_moodle.csv").write_text("my own file\n")
-    assert cli.main(args + ["--include-absent", "--out", str(mine)]) == 2
+    with pytest.raises(SystemExit) as refused:
+        cli.main(args + ["--include-absent", "--out", str(mine)])
+    assert refused.value.code == 2 and "did not make" in capsys.readouterr().err
     assert (mine / "lms_moodle.csv").read_text() == "my own file\n", "a file the course did not make is kept"
