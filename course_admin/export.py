@@ -25,9 +25,10 @@ reason, on stderr and in the ``_ungraded.csv`` side file.
 
 **What the LMSs read** (checked by tests/test_export.py, which parses the files as these do):
 
-* Canvas, "Import grades" in the Gradebook (Canvas Instructor Guide, "How do I import grades
-  in the Gradebook?", community.canvaslms.com; the parser is canvas-lms
-  ``lib/gradebook_importer.rb``): a header whose first cell contains ``Student`` and second
+* Canvas, Gradebook > Import (the parser, read for this: canvas-lms ``lib/gradebook_importer.rb``;
+  a university's guide to it: teaching.resources.osu.edu, "Import a CSV file to Carmen Grades";
+  Instructure's own guide, "How do I import grades in the Gradebook?", was not reachable from
+  here): a header whose first cell contains ``Student`` and second
   ``ID``, then ``SIS User ID``, ``SIS Login ID`` and ``Section`` (the last student column must be
   ``Section``), then one column per assignment, named ``Title (assignment id)`` or the exact
   title (an unknown title creates a new assignment); a row whose first cell contains ``Points
@@ -37,12 +38,14 @@ reason, on stderr and in the ``_ungraded.csv`` side file.
   student's name). Any column after Section that is not a known one is an assignment, so the
   file has no other column. A blank or ``-`` cell is "no score".
 * Moodle, Grades > Import > CSV file (MoodleDocs "Grade import", docs.moodle.org/405/en/
-  Grade_import; the parser is moodle ``grade/import/csv/classes/load_data.php``): the file's
+  Grade_import, and the parser, moodle ``grade/import/csv/classes/load_data.php``): the file's
   columns are mapped by hand on the preview page, "Map from" the identifier column "Map to"
   ``useridnumber``, ``useremail`` or ``username``, and each lab column to a grade item (or a new
-  one, whose maximum is 100 until changed). Every row is a student: an unknown user aborts the
-  whole import, so the file has no points row. A grade must be a number; an empty cell or ``-``
-  is "no grade".
+  one, with Moodle's default maximum of 100 until changed). Every row is a student: an unknown
+  user aborts the whole import, so the file has no points row. A grade must be a number; ``-``
+  is "no grade" both for an existing grade item and for a new one (an empty cell is "no grade"
+  only for an existing one: a new item takes it as a value), so Moodle's empty cells hold ``-``,
+  as Moodle's own export writes them.
 * ``wide``: ``student,lms_id,<lab>...`` with a ``Points Possible`` row, UTF-8 with a byte-order
   mark so that spreadsheets read the names right.
 
@@ -71,6 +74,7 @@ LMS_FIELDS = {
 DEFAULT_FIELD = {"canvas": "sis_user_id", "moodle": "idnumber", "wide": "lms_id"}
 CANVAS_STUDENT_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 POINTS_POSSIBLE = "Points Possible"
+MOODLE_NO_GRADE = "-"  # load_data.php: "-" is no grade for existing and new grade items alike
 MAPPING_COLUMNS = ("student", "lms_id")
 
 
@@ -206,7 +210,7 @@ def layout(form: str, table: dict[str, dict[str, str]], people: dict[str, Person
         return rows
     if form == "moodle":
         rows = [[LMS_FIELDS["moodle"][lms_field], "Course id"] + columns]
-        return rows + [[people[s].lms_id, for_csv(s)] + [table.get(s, {}).get(lab, "") for lab in labs]
+        return rows + [[people[s].lms_id, for_csv(s)] + [table.get(s, {}).get(lab, "") or MOODLE_NO_GRADE for lab in labs]
                        for s in students]
     if form == "wide":
         rows = [["student", "lms_id"] + columns, [POINTS_POSSIBLE, ""] + maxima]

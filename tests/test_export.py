@@ -191,7 +191,8 @@ def test_moodle_reads_numbers_and_no_grade_and_has_no_points_row(hostile):
     assert {(e.student, e.reason.split(":")[0]) for e in empty} == {("late_one", "not graded"),
                                                                      ("thinking", "written answer to grade")}
     assert len(grades) == len(people), "every row a student: a Points Possible row would abort Moodle's import"
-    assert not any(FORMULA.match(cell) for row in rows for cell in row)
+    assert {row[2] for row in rows[1:]} == {"37", "-"}, "Moodle's own sign for no grade, for new grade items too"
+    assert not any(FORMULA.match(cell) for row in rows for cell in row if cell != "-")
 
 
 def test_partial_exports_points_so_far_out_of_the_full_points():
