@@ -189,6 +189,13 @@ def cells(found: list[batch.Row], points: dict[str, float], partial: bool = Fals
 
 
 # ---------------------------------------------------------------- layouts
+def _canvas_name(name: str) -> str:
+    """The Student cell: the name as text, or nothing when Canvas would read the row as
+    something else (a first cell containing "Points Possible" makes the row the points row;
+    Canvas's test is case-sensitive, this one is not)."""
+    return "" if "points possible" in name.lower() else for_csv(name)
+
+
 def _header_name(lab: str, names: dict[str, str]) -> str:
     return for_csv(names.get(lab, lab))
 
@@ -206,7 +213,7 @@ def layout(form: str, table: dict[str, dict[str, str]], people: dict[str, Person
         for student in students:
             ids = ["", "", "", ""]  # ID, SIS User ID, SIS Login ID, Section
             ids[column - 1] = people[student].lms_id
-            rows.append([for_csv(people[student].name)] + ids + [table.get(student, {}).get(lab, "") for lab in labs])
+            rows.append([_canvas_name(people[student].name)] + ids + [table.get(student, {}).get(lab, "") for lab in labs])
         return rows
     if form == "moodle":
         rows = [[LMS_FIELDS["moodle"][lms_field], "Course id"] + columns]

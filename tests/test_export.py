@@ -164,6 +164,16 @@ def test_canvas_student_column_never_holds_the_students_own_id(hostile):
     assert {s["by"] for s in canvas_import(_text(rows))["students"]} == {"ID"}
 
 
+def test_a_student_named_points_possible_stays_a_student(hostile):
+    """Canvas reads any row whose first cell contains "Points Possible" as the points row."""
+    found, people = hostile
+    people[HOSTILE[2]].name = "Mx Points Possible"
+    table, _ = export.cells(found, {LAB1: 40.0})
+    read = canvas_import(_text(export.layout("canvas", table, people, [LAB1], {LAB1: 40.0}, "sis_user_id")))
+    assert read["points"] == {LAB1: "40"} and len(read["students"]) == 5
+    assert {s["key"]: s["grades"][LAB1] for s in read["students"]}[people[HOSTILE[2]].lms_id] == "37"
+
+
 def test_canvas_assignment_names_carry_the_assignment_id(hostile, tmp_path):
     found, people = hostile
     names = tmp_path / "names.csv"
