@@ -483,8 +483,10 @@ def main(argv: list[str] | None = None) -> int:
                              help="address-space limit per kernel process, in MB (default: nbgrader_config.py's)")
             sub.add_argument("--unsafe", action="store_true",
                              help="run student code without the sandbox (only for notebooks you trust)")
+    from course_admin import export, hub
+
     lms = commands.add_parser("export", help="grades for an LMS import (Canvas, Moodle) through an id mapping")
-    lms.add_argument("--format", required=True, choices=["canvas", "moodle", "wide"])
+    lms.add_argument("--format", required=True, choices=export.FORMATS)
     lms.add_argument("--mapping", required=True,
                      help="CSV with columns student,lms_id[,name]: the course's id -> the LMS's id of that person")
     lms.add_argument("--lms-field", help="which LMS id lms_id is: canvas sis_user_id (default), sis_login_id or "
@@ -502,8 +504,6 @@ def main(argv: list[str] | None = None) -> int:
     tools = commands.add_parser("tools", help="student or instructor tools in this installation's JupyterLab")
     tools.add_argument("role", choices=["student", "instructor"])
     tools.add_argument("--config-dir", help="a Jupyter configuration folder (default: this venv's etc/jupyter)")
-    from course_admin import hub
-
     hub.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command is None:

@@ -106,21 +106,29 @@ class Export:
 
 
 # ---------------------------------------------------------------- the mapping
+def _read_csv(path: Path, what: str) -> list:
+    """[header fields, (line, row dict)...] of a UTF-8 CSV (a byte-order mark is allowed); a
+    file that cannot be read as one is refused."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            rows = [(reader.line_num, row) for row in reader]
+            return [reader.fieldnames or []] + rows
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ExportRefused(f"cannot read {what} {path}: {error}") from None
+
+
 def read_mapping(path: Path, lms_field: str = "lms_id") -> dict[str, Person]:
     """course id -> Person from the mapping CSV; refuses duplicates, empty ids, and LMS ids
     that would be changed on the way into a CSV (a formula sign, a control character)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ExportRefused(f"cannot read the mapping {path}: {error}") from None
-    reader = csv.DictReader(text.splitlines())
-    missing = [name for name in MAPPING_COLUMNS if name not in (reader.fieldnames or [])]
+    rows = _read_csv(path, "the mapping")
+    missing = [name for name in MAPPING_COLUMNS if name not in (rows[0] if rows else {})]
     if missing:
         raise ExportRefused(f"{path}: the header must name the columns student,lms_id (and optionally name); "
                             f"missing: {', '.join(missing)}")
     people: dict[str, Person] = {}
     owners: dict[str, str] = {}
-    for line, row in enumerate(reader, start=2):
+    for line, row in rows[1:]:
         student, lms_id = (row.get("student") or "").strip(), (row.get("lms_id") or "").strip()
         where = f"{path.name}, line {line}"
         if not student or not lms_id:
@@ -248,13 +256,10 @@ def read_names(path: Path | None) -> dict[str, str]:
     assignment `Lab 1 (12345)`, so that the import finds that assignment by its id)."""
     if path is None:
         return {}
-    try:
-        rows = list(csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines()))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise ExportRefused(f"cannot read the assignment names {path}: {error}") from None
-    if rows and not {"lab", "name"} <= set(rows[0]):
+    header, *rows = _read_csv(path, "the assignment names")
+    if not {"lab", "name"} <= set(header):
         raise ExportRefused(f"{path}: the header must name the columns lab,name")
-    return {row["lab"].strip(): row["name"].strip() for row in rows if row.get("lab") and row.get("name")}
+    return {row["lab"].strip(): row["name"].strip() for _, row in rows if row.get("lab") and row.get("name")}
 
 
 # ---------------------------------------------------------------- the command's work

@@ -230,6 +230,16 @@ def test_bad_mappings_are_refused_with_the_line(tmp_path, lines, message):
     assert "line" in str(refused.value)
 
 
+def test_a_mapping_line_is_the_files_line_and_a_name_may_hold_a_newline(tmp_path):
+    path = _mapping(tmp_path, [["alice", "S1", "Ann\nLee, \"A\""], ["bob", "S2", ""]])
+    assert export.read_mapping(path)["alice"].name == "Ann\nLee, \"A\""
+    with pytest.raises(export.ExportRefused, match="line 4: the student 'alice' is mapped twice"):
+        export.read_mapping(_mapping(tmp_path, [["alice", "S1", "Ann\nLee"], ["alice", "S2", ""]]))
+    (tmp_path / "bad.csv").write_bytes(b"student,lms_id\n\xff\xfe,1\n")
+    with pytest.raises(export.ExportRefused, match="cannot read the mapping"):
+        export.read_mapping(tmp_path / "bad.csv")
+
+
 def test_a_mapping_without_its_columns_or_with_a_non_canvas_id_is_refused(tmp_path):
     with pytest.raises(export.ExportRefused, match="student,lms_id"):
         export.read_mapping(_mapping(tmp_path, [["alice", "S1"]], header=("id", "sis")))
