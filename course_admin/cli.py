@@ -14,6 +14,10 @@
     course report [--lab LAB] [--course DIR] [--db URL] [--out DIR]
                                grades.csv, summary.md and feedback again from the gradebook
                                (after grading written answers in Formgrader)
+    course export --format {canvas,moodle,wide} --mapping IDS.csv [--lms-field F] [--lab LAB]
+                  [--course DIR] [--db URL] [--out DIR] [--include-absent] [--partial]
+                               one row per student, one column per lab, for the LMS's grade
+                               import (course_admin/export.py says what each LMS reads)
     course tools {student,instructor}
                                show this installation's JupyterLab the student's nbgrader tools
                                only (Assignments, Validate) or the instructor's too (Formgrader,
@@ -406,6 +410,29 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from course_admin import export
+
+    course = _course(args)
+    labs = _labs(args, course)
+    out = _output(Path(args.out).absolute() if args.out else course / "reports", "course export")
+    workspace = pipeline.Workspace(course, db_url=args.db)
+    try:
+        done = export.export(workspace, out, labs, args.format, Path(args.mapping), args.lms_field,
+                             Path(args.assignment_names) if args.assignment_names else None,
+                             args.include_absent, args.partial)
+    except export.ExportRefused as refused:
+        print(f"course export: {refused}; nothing written", file=sys.stderr)
+        return 2
+    for cell in done.ungraded:
+        print(f"  empty: {shown(cell.student)} {cell.lab}: {shown(cell.reason)}", file=sys.stderr)
+    for student in done.unmapped:
+        print(f"  not in the mapping, not exported: {shown(student)}", file=sys.stderr)
+    print(f"{args.format} grades: {done.target}\n{len(done.ungraded)} empty cell(s) and {len(done.unmapped)} student(s) "
+          f"missing from the mapping, listed in {done.ungraded_file}")
+    return 1 if done.unmapped else 0
+
+
 def cmd_tools(args: argparse.Namespace) -> int:
     from course_admin import hub
 
@@ -456,17 +483,33 @@ def main(argv: list[str] | None = None) -> int:
                              help="address-space limit per kernel process, in MB (default: nbgrader_config.py's)")
             sub.add_argument("--unsafe", action="store_true",
                              help="run student code without the sandbox (only for notebooks you trust)")
+    from course_admin import export, hub
+
+    lms = commands.add_parser("export", help="grades for an LMS import (Canvas, Moodle) through an id mapping")
+    lms.add_argument("--format", required=True, choices=export.FORMATS)
+    lms.add_argument("--mapping", required=True,
+                     help="CSV with columns student,lms_id[,name]: the course's id -> the LMS's id of that person")
+    lms.add_argument("--lms-field", help="which LMS id lms_id is: canvas sis_user_id (default), sis_login_id or "
+                                         "canvas_id; moodle idnumber (default), email or username")
+    lms.add_argument("--assignment-names", help="CSV with columns lab,name: the LMS's column name of each lab "
+                                                "(Canvas: `Lab 1 (12345)` finds assignment 12345)")
+    lms.add_argument("--include-absent", action="store_true",
+                     help="students of the mapping with nothing in the gradebook get empty cells (else refused)")
+    lms.add_argument("--partial", action="store_true",
+                     help="export the points so far where a written answer is still to grade (else empty)")
+    lms.add_argument("--lab", help="only this lab")
+    lms.add_argument("--course", help="the course root (default: this repository)")
+    lms.add_argument("--db", help="gradebook URL nbgrader accepts (default: gradebook.db in the course root)")
+    lms.add_argument("--out", help="where lms_<format>.csv goes (default: <course>/reports)")
     tools = commands.add_parser("tools", help="student or instructor tools in this installation's JupyterLab")
     tools.add_argument("role", choices=["student", "instructor"])
     tools.add_argument("--config-dir", help="a Jupyter configuration folder (default: this venv's etc/jupyter)")
-    from course_admin import hub
-
     hub.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["run"] + (argv or []))
     handlers = {"run": cmd_run, "release": cmd_release, "check": cmd_check, "autograde": cmd_autograde,
-                "report": cmd_report, "tools": cmd_tools, "hub": hub.cmd_hub}
+                "report": cmd_report, "export": cmd_export, "tools": cmd_tools, "hub": hub.cmd_hub}
     return handlers[args.command](args)
 
 

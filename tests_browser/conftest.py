@@ -1,13 +1,21 @@
 """Fixtures of the browser test: a class hub started by `course hub`, and headless Chromium.
 
 The hub runs from its own folder (/srv/course-hub-test), on a free loopback port, with
-accounts of its own (hubtest-*); `course hub remove` deletes all of it before and after.
-Chromium is Debian's (/usr/bin/chromium, `apt-get install chromium`), driven by
+accounts of its own (hubtest-*). The test writes what it is about to create in its own state
+file (/var/lib/course-hub-test/state.json, root only) before creating it, and a finalizer runs
+`course hub remove` whatever happens (a failed start, a failed test, Ctrl-C); a run that finds
+the state file of an earlier run removes what that run left first, and stops, saying why, if
+it cannot. Chromium is Debian's (/usr/bin/chromium, `apt-get install chromium`), driven by
 playwright; playwright never downloads a browser of its own here.
+
+Time limits are scaled to the machine's load when the session starts (`TIME_SCALE`: the load
+per core, at least 1, or COURSE_TEST_TIME_SCALE), so they hold on a shared machine (load 8 on 2
+cores: four times the idle limits); the test waits for conditions, never for a fixed time.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -27,6 +35,38 @@ ROOT = Path("/srv/course-hub-test")
 INSTRUCTOR = "hubtest-teacher"
 STUDENTS = ("hubtest-alice", "hubtest-bob")
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+STATE = Path("/var/lib/course-hub-test/state.json")  # what this test created, for the next run to clean
+
+
+def time_scale() -> float:
+    """How much slower than idle this machine is now: the load per core over the last 1 and 5
+    minutes (the larger), at least 1; COURSE_TEST_TIME_SCALE sets it instead."""
+    given = os.environ.get("COURSE_TEST_TIME_SCALE")
+    if given:
+        return max(1.0, float(given))
+    return max(1.0, max(os.getloadavg()[:2]) / (os.cpu_count() or 1))
+
+
+TIME_SCALE = time_scale()
+
+
+def seconds(idle: float) -> float:
+    """A time limit that holds on this machine: `idle` seconds (enough on an idle 2-core
+    machine) times the load's scale."""
+    return idle * TIME_SCALE
+
+
+def wait_until(condition: Callable[[], object], idle_seconds: float, what: str, every: float = 0.5) -> object:
+    """`condition()`'s first true value, polled until the scaled limit; AssertionError naming
+    `what` when it never comes."""
+    deadline = time.monotonic() + seconds(idle_seconds)
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {seconds(idle_seconds):.0f} s (time scale {TIME_SCALE:.1f})")
+        time.sleep(every)
 
 
 @dataclass
@@ -55,9 +95,10 @@ def _free_port() -> int:
 
 
 def course_hub(*arguments: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run `course hub ...` with this interpreter (the course venv's), as the README does."""
+    """Run `course hub ...` with this interpreter (the course venv's), as the README does;
+    `timeout` is the idle machine's limit, scaled."""
     return subprocess.run([sys.executable, "-m", "course_admin.cli", "hub", *arguments], capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=seconds(timeout))
 
 
 @pytest.fixture(scope="session")
@@ -72,22 +113,67 @@ def _requirements() -> str | None:
         return "the class hub test creates local accounts and logs in through PAM: run it as root on Linux"
     if not Path(CHROMIUM).exists():
         return f"no Chromium at {CHROMIUM} (Debian: apt-get update && apt-get install -y chromium)"
-    for tool in ("node", "npm", "bwrap"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed"
+    from course_admin import hub
+
+    if shutil.which("bwrap") is None:
+        return "bubblewrap is not installed (apt-get install bubblewrap)"
+    try:
+        hub.find_node(wheel=hub.wheel_node())  # what `course hub` itself will run the proxy with
+    except hub.HubError as error:
+        return str(error)
     return None
 
 
+def _remove(root: Path) -> None:
+    """`course hub remove` of the hub at `root`; fails the session, with its output, when it
+    does not finish (then the state file stays, for the next run to try again)."""
+    removed = course_hub("remove", "--yes", "--delete-gradebook", "--root", str(root))
+    print(removed.stdout, removed.stderr)
+    if removed.returncode != 0:
+        raise RuntimeError(f"course hub remove --root {root} failed; {STATE} keeps what is left:\n"
+                           f"{removed.stdout}\n{removed.stderr}")
+
+
+def _clean_earlier_run() -> None:
+    """Remove what an earlier run's state file says it created (it stopped before its own
+    clean-up finished): its hub, accounts and files, and its password file."""
+    if not STATE.is_file():
+        return
+    earlier = json.loads(STATE.read_text())
+    print(f"an earlier run left {STATE}: removing what it created ({earlier})")
+    Path(earlier["password_file"]).unlink(missing_ok=True)
+    _remove(Path(earlier["root"]))
+    STATE.unlink()
+
+
+def _record(root: Path, password_file: Path) -> None:
+    """Say, before creating them, what this run creates (root only)."""
+    STATE.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = STATE.with_suffix(".tmp")
+    temporary.write_text(json.dumps({"root": str(root), "password_file": str(password_file), "pid": os.getpid()}))
+    temporary.chmod(0o600)
+    temporary.replace(STATE)
+
+
 @pytest.fixture(scope="session")
-def hub() -> Iterator[Hub]:
-    """`course hub` in the background for one instructor and two students; removed after."""
+def hub(request: pytest.FixtureRequest) -> Hub:
+    """`course hub` in the background for one instructor and two students; removed after,
+    whatever happens from the moment anything is created."""
     problem = _requirements()
     if problem:
         pytest.fail(f"the class hub test cannot run here: {problem}")
-    course_hub("remove", "--yes", "--delete-gradebook", "--root", str(ROOT))  # what an interrupted run may have left
+    _clean_earlier_run()
     ROOT.parent.mkdir(parents=True, exist_ok=True)
     passwords = {user: f"pw-{user}-{os.urandom(6).hex()}" for user in (INSTRUCTOR, *STUDENTS)}
     password_file = Path(f"/run/course-hub-test-passwords-{os.getpid()}")
+    _record(ROOT, password_file)
+
+    def clean_up() -> None:
+        password_file.unlink(missing_ok=True)
+        _remove(ROOT)
+        STATE.unlink(missing_ok=True)
+
+    request.addfinalizer(clean_up)  # before the first account exists: a failed start is cleaned too
     password_file.write_text("".join(f"{user}:{password}\n" for user, password in passwords.items()))
     password_file.chmod(0o600)
     port = _free_port()
@@ -98,18 +184,12 @@ def hub() -> Iterator[Hub]:
     try:
         result = course_hub(*arguments, "--password-file", str(password_file))
     finally:
-        password_file.unlink()
+        password_file.unlink(missing_ok=True)
     if result.returncode != 0:
-        course_hub("remove", "--yes", "--delete-gradebook", "--root", str(ROOT))
         pytest.fail(f"course hub failed to start:\n{result.stdout}\n{result.stderr}")
     print(result.stdout)
-    state = Hub(url=f"http://127.0.0.1:{port}", passwords=passwords, root=ROOT, start_arguments=arguments,
-                started_seconds=time.monotonic() - start)
-    try:
-        yield state
-    finally:
-        removed = course_hub("remove", "--yes", "--delete-gradebook", "--root", str(ROOT))
-        print(removed.stdout, removed.stderr)
+    return Hub(url=f"http://127.0.0.1:{port}", passwords=passwords, root=ROOT, start_arguments=arguments,
+               started_seconds=time.monotonic() - start)
 
 
 @pytest.fixture(scope="session")
@@ -159,7 +239,7 @@ def browsers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str
             context = playwright.chromium.launch_persistent_context(
                 str(tmp_path_factory.mktemp(f"chromium-{user}")), executable_path=CHROMIUM, headless=True,
                 args=CHROMIUM_ARGS, viewport={"width": 1440, "height": 900})
-            context.set_default_timeout(60_000)
+            context.set_default_timeout(seconds(60) * 1000)
             contexts.append(context)
             page = context.pages[0] if context.pages else context.new_page()
             _open_pages[user] = page

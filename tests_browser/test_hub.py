@@ -20,7 +20,9 @@ autograde`'s engine gives the same notebook; the manual score entered), that gra
 in the sandbox (a student cell prints its host name: the sandbox's is "grading"), and that
 the feedback shows no hidden test. Screenshots of each step go to tests_browser/screenshots/.
 
-Run as root: ``.venv/bin/python -m pytest tests_browser -s`` (a few minutes).
+Run as root: ``.venv/bin/python -m pytest tests_browser -s`` (a few minutes). Every time
+limit below is an idle machine's, scaled to the load (conftest.seconds); every wait is for a
+condition (a page element, a file, a gradebook value), never a fixed sleep.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
+from conftest import seconds, wait_until
 
 from course_admin import pipeline
 from course_admin.cli import DEMO_PLANS
@@ -47,7 +50,7 @@ WRITTEN_ANSWER = ("A small sigma weighs only samples that keep almost every toke
 # A line the student adds to an ungraded cell: under Formgrader it prints the sandbox's host name.
 HOST_PROBE = 'print("running on", __import__("socket").gethostname())'
 PROBE_CELL = 7  # `review = ...`, the cell that picks the review to explain
-GRADING = 15 * 60  # seconds the slowest steps (validate, autograde) may take on a busy 2-core machine
+GRADING = 15 * 60  # seconds the slowest steps (validate, autograde) may take on an idle 2-core machine, scaled
 
 
 def login(page, hub, user: str) -> None:
@@ -56,10 +59,11 @@ def login(page, hub, user: str) -> None:
     page.fill("#username_input", user)
     page.fill("#password_input", hub.passwords[user])
     page.click("#login_submit")
-    page.wait_for_url(f"**/user/{user}/lab**", timeout=240_000)
+    page.wait_for_url(f"**/user/{user}/lab**", timeout=seconds(240) * 1000)
     # The Nbgrader menu comes with the extensions; a returning user may get their tabs, not the Launcher.
-    page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").wait_for(timeout=120_000)
-    page.locator(".jp-LauncherCard, .jp-NotebookPanel, #released_assignments_list").first.wait_for(timeout=120_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").wait_for(timeout=seconds(120) * 1000)
+    page.locator(".jp-LauncherCard, .jp-NotebookPanel, #released_assignments_list").first.wait_for(
+        timeout=seconds(120) * 1000)
 
 
 def nbgrader_menu(page) -> list[str]:
@@ -76,10 +80,11 @@ def open_assignment_list(page) -> None:
     page.wait_for_selector("#released_assignments_list")
 
 
-def close_modal(page, text: str, timeout: float = 120_000) -> str:
-    """Wait for Formgrader's result dialog; fail with its log unless it says `text`; close it."""
+def close_modal(page, text: str, idle_seconds: float = 120) -> str:
+    """Wait for Formgrader's result dialog (`idle_seconds`, scaled); fail with its log unless it
+    says `text`."""
     modal = page.locator(".modal.in")
-    modal.wait_for(timeout=timeout)
+    modal.wait_for(timeout=seconds(idle_seconds) * 1000)
     body = modal.inner_text()
     assert text in body, f"Formgrader said:\n{body[:3000]}"
     return body
@@ -195,7 +200,7 @@ def test_class_on_the_hub(hub, browsers, screenshot) -> None:
     assert nbgrader_menu(page) == ["Assignment List"], "students see the Assignments tab only"
     steps.done(page, "student_jupyterlab", "the student's JupyterLab: the Nbgrader menu has the Assignment List only")
     page.keyboard.press("Escape")
-    forbidden = page.request.get(f"{hub.url}/user/{student}/formgrader/manage_assignments")
+    forbidden = page.request.get(f"{hub.url}/user/{student}/formgrader/manage_assignments", timeout=seconds(30) * 1000)
     assert forbidden.status == 404, "Formgrader must not be served to students"
     open_assignment_list(page)
     released = page.locator("#released_assignments_list .list_item", has_text=LAB)
@@ -224,7 +229,7 @@ def test_class_on_the_hub(hub, browsers, screenshot) -> None:
 
     page.locator(".jp-NotebookPanel:visible .validate-button").click()
     dialog = page.locator(".jp-Dialog")
-    dialog.wait_for(timeout=GRADING * 1000)
+    dialog.wait_for(timeout=seconds(GRADING) * 1000)
     verdict = dialog.inner_text()
     steps.done(page, "student_validated", "Validate: nbgrader ran the notebook and lists the failing cells")
     assert "token_importance" in verdict or "NotImplementedError" in verdict, verdict[:2000]
@@ -254,7 +259,7 @@ def test_class_on_the_hub(hub, browsers, screenshot) -> None:
     submission.locator("td.autograde a").wait_for()
     steps.done(teacher, "formgrader_collected", "Formgrader > Manage Submissions: the submission, collected")
     submission.locator("td.autograde a").click()
-    log = close_modal(teacher, "Successfully autograded", timeout=GRADING * 1000)
+    log = close_modal(teacher, "Successfully autograded", GRADING)
     steps.done(teacher, "formgrader_autograded", "Formgrader: autograded (the course's sandboxed engine)")
     dismiss_modal(teacher)
 
@@ -280,10 +285,8 @@ def test_class_on_the_hub(hub, browsers, screenshot) -> None:
     score.scroll_into_view_if_needed()
     score.fill(f"{WRITTEN_SCORE:g}")
     score.press("Tab")  # Formgrader saves a score when its input loses focus
-    deadline = time.monotonic() + 30
-    while gradebook_grades(hub, student)[WRITTEN]["manual"] != WRITTEN_SCORE and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert gradebook_grades(hub, student)[WRITTEN]["manual"] == WRITTEN_SCORE
+    wait_until(lambda: gradebook_grades(hub, student)[WRITTEN]["manual"] == WRITTEN_SCORE, 30,
+               "Formgrader saved the written answer's score in the gradebook")
     steps.done(teacher, "formgrader_written_graded", "Formgrader: the written answer graded (rubric under the answer)")
     teacher.goto(f"{hub.url}/user/{hub.instructor}/formgrader/manage_submissions/{LAB}")
     written_top = gradebook_grades(hub, student)[WRITTEN]["max"]
@@ -295,7 +298,7 @@ def test_class_on_the_hub(hub, browsers, screenshot) -> None:
 
     row = assignment_row(teacher, hub, LAB)
     row.locator("td.generate-feedback a").click()
-    close_modal(teacher, "Successfully generated feedback", timeout=GRADING * 1000)
+    close_modal(teacher, "Successfully generated feedback", GRADING)
     dismiss_modal(teacher)
     row.locator("td.release-feedback a").click()
     close_modal(teacher, "Successfully released feedback")
@@ -306,12 +309,8 @@ def test_class_on_the_hub(hub, browsers, screenshot) -> None:
     page.locator(".lm-TabBar-tabLabel", has_text="Assignments").click()
     page.locator("#refresh_assignments_list").click()
     page.locator("#submitted_assignments_list button", has_text="Fetch Feedback").first.click()
-    deadline = time.monotonic() + 60
-    found: list[Path] = []
-    while not found and time.monotonic() < deadline:
-        found = sorted((student_home / LAB / "feedback").glob(f"*/{LAB}.html"))
-        time.sleep(0.5)
-    assert found, "the feedback arrived in the student's folder"
+    found = wait_until(lambda: sorted((student_home / LAB / "feedback").glob(f"*/{LAB}.html")), 60,
+                       "the feedback arrived in the student's folder")
     html = found[-1].read_text()
     assert "BEGIN HIDDEN TESTS" not in html and "HIDDEN TESTS" not in html
     relative = found[-1].relative_to(student_home)

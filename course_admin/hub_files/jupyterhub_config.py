@@ -14,7 +14,8 @@ editing. What it sets up:
   nbgrader settings (course id, exchange; for the instructor also the course root and the
   course's grading configuration) and which nbgrader extensions each role has (students:
   Assignments and Validate; the instructor: Formgrader, Create Assignment, Course List too);
-* configurable-http-proxy from the folder `course hub` installed it in with npm.
+* configurable-http-proxy from the folder `course hub` installed it in with npm, run by the
+  Node.js it chose (the machine's when 20 or later, else the course venv's).
 """
 
 import json
@@ -34,7 +35,8 @@ if settings["ssl_cert"]:
 # The hub's own API and the proxy's API listen on loopback ports chosen free at each start.
 c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{settings['hub_port']}"
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings['proxy_api_port']}"
-c.ConfigurableHTTPProxy.command = [settings["proxy"]]
+# Run by the Node.js `course hub` chose (hub.find_node), whatever `env node` would find.
+c.ConfigurableHTTPProxy.command = [settings["node"], settings["proxy"]] if settings.get("node") else [settings["proxy"]]
 c.ConfigurableHTTPProxy.pid_file = str(private / "jupyterhub-proxy.pid")
 c.JupyterHub.db_url = f"sqlite:///{private / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(private / "jupyterhub_cookie_secret")
