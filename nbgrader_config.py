@@ -40,6 +40,7 @@ c.OverwriteKernelspec.enabled = True
 c.OverwriteCells.add_missing_cells = True
 
 c.Autograde.sanitize_preprocessors = [
+    "course_admin.preprocessors.RecordGradingStart",  # the gradebook: this submission is being graded
     "course_admin.preprocessors.ForgetUnknownCells",  # a student's fake test cell is not a test
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
@@ -56,6 +57,7 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "course_admin.preprocessors.GraderNotes",  # hidden test code out, rubrics in, flags recorded
     "nbgrader.preprocessors.CheckCellMetadata",
+    "course_admin.preprocessors.RecordGraded",  # the graded notebook into the gradebook: any root reports it
 ]
 
 # The slowest lab's slowest cell takes about 20 s alone on 2 cores (Lab 4) and a few times
