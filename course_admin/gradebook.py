@@ -144,15 +144,18 @@ def schema_lock(url: str) -> Iterator[None]:
 
 
 def ensure_schema(url: str, course_id: str) -> None:
-    """nbgrader's tables, its course row and the course's own table, made once (under
+    """nbgrader's tables, its course rows and the course's own table, made once (under
     `schema_lock`). nbgrader's own tables first: it stamps its alembic version only when the
     database has no table at all."""
     from nbgrader.api import Gradebook
 
     with schema_lock(url), warnings.catch_warnings():
         warnings.simplefilter("ignore", SAWarning)
-        with Gradebook(url, course_id):
-            pass
+        # nbgrader's preprocessors open the gradebook without a course id, which adds the row
+        # "default_course" on first use: made here too, or two graders would insert it at once.
+        for course in dict.fromkeys((course_id, "default_course")):
+            with Gradebook(url, course):
+                pass
         _create_table(url)
 
 
@@ -237,3 +240,27 @@ def graded_students(url: str, assignment: str) -> list[str]:
         rows = connection.execute(sa.select(grading.c.student).where(
             (grading.c.assignment == assignment) & (grading.c.state == GRADED))).all()
     return sorted(row.student for row in rows)
+
+
+def settle_late_penalty(book: object, parent: object, assignment: str, notebook: str, student: str) -> float:
+    """The late policy (nbgrader's `AssignLatePenalties.plugin_class`, as `parent`'s
+    configuration sets it) applied to the notebook's total as it is now, hand-given points
+    included, stored in the gradebook `book` and returned. nbgrader applies it once, when
+    autograding, before any written answer is graded: "zero" then left the hand-given points
+    standing, and Formgrader showed no penalty at all. Every report and Formgrader (through
+    `course_admin.formgrader`) call this, so they show one total."""
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    submission = book.find_submission(assignment, student)
+    graded = book.find_submission_notebook(notebook, assignment, student)
+    penalty = None
+    if submission.total_seconds_late > 0:
+        assign = AssignLatePenalties(parent=parent)
+        assign.init_plugin()
+        penalty = assign.plugin_inst.late_submission_penalty(student, graded.score, submission.total_seconds_late)
+        if penalty is not None:  # nbgrader's own bounds (AssignLatePenalties._check_late_penalty)
+            penalty = min(max(float(penalty), 0.0), float(graded.score))
+    if graded.late_submission_penalty != penalty:
+        graded.late_submission_penalty = penalty
+        book.db.commit()
+    return float(penalty or 0)

@@ -246,7 +246,9 @@ class Workspace:
         self.labs = labs or finished_labs(self.path)
         config = PyFileConfigLoader("nbgrader_config.py", path=str(self.path)).load_config()
         config.CourseDirectory.root = str(self.path)
-        # Parallel graders share the gradebook: wait for SQLite's lock instead of failing.
+        # --db, else nbgrader_config.py's own db_url (as Formgrader reads it), else gradebook.db,
+        # where parallel graders wait for SQLite's lock instead of failing.
+        db_url = db_url or config.CourseDirectory.get("db_url")
         config.CourseDirectory.db_url = gradebook.normalise_url(db_url) if db_url else \
             f"sqlite:///{self.path / 'gradebook.db'}?timeout=120"
         if cell_timeout is not None:
@@ -479,27 +481,12 @@ class Workspace:
             return sorted(submission.student.id for submission in assignment.submissions)
 
     def late_penalty(self, lab: str, student: str) -> float:
-        """The late policy (nbgrader's LateSubmissionPlugin, as configured) applied to the
-        notebook's total as it is now, hand-given points included, and stored in the
-        gradebook: nbgrader applied it when autograding, before any written answer was
-        graded ("zero" then left the hand-given points standing)."""
-        from nbgrader.preprocessors import AssignLatePenalties
+        """The late policy applied to the notebook's total as it is now, hand-given points
+        included (`gradebook.settle_late_penalty`: stored, so feedback and Formgrader agree)."""
+        from traitlets.config import Configurable
 
         with self._gradebook() as book:
-            submission = book.find_submission(lab, student)
-            notebook = book.find_submission_notebook(lab, lab, student)
-            penalty = None
-            if submission.total_seconds_late > 0:
-                assign = AssignLatePenalties(config=self.config)
-                assign.init_plugin()
-                penalty = assign.plugin_inst.late_submission_penalty(student, notebook.score,
-                                                                     submission.total_seconds_late)
-                if penalty is not None:
-                    penalty = min(max(float(penalty), 0.0), float(notebook.score))
-            if notebook.late_submission_penalty != penalty:
-                notebook.late_submission_penalty = penalty
-                book.db.commit()
-            return float(penalty or 0)
+            return gradebook.settle_late_penalty(book, Configurable(config=self.config), lab, lab, student)
 
     def timestamp(self, lab: str, student: str) -> str:
         with self._gradebook() as book:
