@@ -106,6 +106,36 @@ def test_two_graders_on_an_empty_database_both_finish_and_one_report_shows_every
         assert (report_root / "feedback" / student / LAB / f"{LAB}.html").is_file()
 
 
+RACE = """
+import sys, time
+from pathlib import Path
+from course_admin import pipeline
+root, url, lab, start = Path(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
+time.sleep(max(0.0, start - time.time()))  # every process goes at the same instant
+pipeline.Workspace(root, [lab], db_url=url).ensure_registered(lab)
+"""
+
+
+def test_graders_starting_at_the_same_instant_on_an_empty_database_all_make_the_schema_once(template, tmp_path,
+                                                                                             postgres):
+    """What two `course autograde` processes do first (schema, course rows, the lab and its
+    cells), by six processes released at the same instant: without the advisory lock, some
+    crash on nbgrader's unguarded CREATE TYPE / INSERT (IntegrityError)."""
+    url = postgres.new_database()
+    root = _root(template, tmp_path / "course")
+    start = time.time() + 8  # after every interpreter has imported the course
+    env = {**os.environ, "PYTHONPATH": str(Path(pipeline.__file__).parents[1])}
+    racers = [subprocess.Popen([sys.executable, "-c", RACE, str(root), url, LAB, str(start)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    failures = [err[-1500:] for code, _, err in map(_finished, racers) if code != 0]
+    assert not failures, failures[0]
+    engine = sa.create_engine(url)
+    with engine.connect() as db:
+        assert db.execute(sa.text("SELECT count(*) FROM assignment")).scalar_one() == 1
+        assert db.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+    engine.dispose()
+
+
 def test_no_row_of_the_gradebook_is_lost_or_doubled(shared, template):
     url = shared[0]
     source = nbformat.read(pipeline.lab_notebook(LAB, root=template), as_version=4)
