@@ -412,10 +412,10 @@ def _grade_one(course: Path, out: Path, lab: str, student: str, digest: str, opt
     except pipeline.GradingFailed as error:
         result.error = str(error)
         # the reason goes into the gradebook too: a report from another course root shows it
-        gradebook.fail(workspace.db_url, lab, student, pipeline.sha256(workspace.submitted_path(lab, student)),
-                       result.error)
+        gradebook.fail(workspace.db_url, lab, student, digest, result.error)
     result.seconds = round(time.perf_counter() - start, 1)
     if _stop.is_set():  # Ctrl-C reached the kernel too: this grade cannot be trusted
+        gradebook.start(workspace.db_url, lab, student, digest)  # every report: "did not finish"
         return None
     marker = _marker(out, lab, student)
     marker.parent.mkdir(parents=True, exist_ok=True)
