@@ -24,7 +24,7 @@ import pytest
 import sqlalchemy as sa
 from test_attacks import ANSWERS, LAB, WRONG_SOFTMAX, _notebook, _source_notebook
 
-from course_admin import hub, pipeline
+from course_admin import gradebook, hub, pipeline
 
 SHARES = {"worker_a": {"alice": ANSWERS, "bob": {**ANSWERS, "ex_row_softmax": WRONG_SOFTMAX}},
           "worker_b": {"carol": ANSWERS, "dave": {**ANSWERS, "ex_row_softmax": WRONG_SOFTMAX}}}
@@ -332,3 +332,27 @@ def test_one_total_everywhere_for_a_late_submission_with_hand_given_points(templ
                 "feedback": float(in_feedback.group(1))}
         assert set(four.values()) == {total}, (student, four)
         assert float(rows[student]["max_score"]) == 8 == float(in_feedback.group(2)) == float(in_summary.group(2))
+
+
+def test_sync_writes_only_missing_notebooks_and_ones_the_course_graded(template, tmp_path):
+    """`course report` / `course db sync` put graded notebooks in autograded/: a file there that
+    the course's grading did not write is never replaced."""
+    root = _root(template, tmp_path / "course")
+    workspace = pipeline.Workspace(root, [LAB])
+    graded = nbformat.from_dict(nbformat.read(pipeline.lab_notebook(LAB, pipeline.RELEASE, root), as_version=4))
+    graded.metadata["course"] = {"flags": [], "submission_sha256": "a" * 64}
+    stored = nbformat.writes(graded).encode()
+    for student in ("missing", "older", "foreign"):
+        gradebook.finish(workspace.db_url, LAB, student, "a" * 64, stored)
+    older = nbformat.from_dict(graded)
+    older.metadata["course"]["submission_sha256"] = "b" * 64  # an earlier grading's notebook
+    for student, content in (("older", nbformat.writes(older).encode()), ("foreign", b"my own notes")):
+        workspace.autograded_path(LAB, student).parent.mkdir(parents=True)
+        workspace.autograded_path(LAB, student).write_bytes(content)
+    written, problems = workspace.sync([LAB])
+    assert written == 2 and len(problems) == 1 and "foreign" in problems[0]
+    assert workspace.autograded_path(LAB, "missing").read_bytes() == stored
+    assert workspace.autograded_path(LAB, "older").read_bytes() == stored
+    assert workspace.autograded_path(LAB, "foreign").read_bytes() == b"my own notes"
+    assert workspace.sync([LAB]) == (0, problems), "a second sync changes nothing"
+    assert not list(root.rglob("*.sync")), "no temporary file left behind"
