@@ -15,7 +15,10 @@ or the URL given to `course autograde --db` / `--CourseDirectory.db_url`):
 * feedback shows a hidden test's score and message only, and keeps written answers not
   yet graded out of the total;
 * collect copies what a student put in the exchange by content, never through a link, and
-  only into that student's folder, with the exchange's own record of the time.
+  only into that student's folder, with the exchange's own record of the time;
+* each grading is recorded in the gradebook (which submission, whether it finished, the graded
+  notebook: course_admin/gradebook.py), so every course root on the same database reports it
+  and shows it in Formgrader, whichever machine graded it.
 """
 
 import os
