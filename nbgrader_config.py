@@ -15,7 +15,10 @@ or the URL given to `course autograde --db` / `--CourseDirectory.db_url`):
 * feedback shows a hidden test's score and message only, and keeps written answers not
   yet graded out of the total;
 * collect copies what a student put in the exchange by content, never through a link, and
-  only into that student's folder, with the exchange's own record of the time.
+  only into that student's folder, with the exchange's own record of the time;
+* each grading is recorded in the gradebook (which submission, whether it finished, the graded
+  notebook: course_admin/gradebook.py), so every course root on the same database reports it
+  and shows it in Formgrader, whichever machine graded it.
 """
 
 import os
@@ -42,6 +45,7 @@ c.OverwriteCells.add_missing_cells = True
 # Each submission's text is checked against the course's limits before it is parsed.
 c.Autograde.exporter_class = "course_admin.execute.CourseNotebookExporter"
 c.Autograde.sanitize_preprocessors = [
+    "course_admin.preprocessors.RecordGradingStart",  # the gradebook: this submission is being graded
     "course_admin.preprocessors.ForgetUnknownCells",  # a student's fake test cell is not a test
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
@@ -58,6 +62,7 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "course_admin.preprocessors.GraderNotes",  # hidden test code out, rubrics in, flags recorded
     "nbgrader.preprocessors.CheckCellMetadata",
+    "course_admin.preprocessors.RecordGraded",  # the graded notebook into the gradebook: any root reports it
 ]
 
 # The slowest lab's slowest cell takes about 20 s alone on 2 cores (Lab 4) and a few times

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_admin import exchange, intake, neutralise, pipeline
+from course_admin import exchange, gradebook, intake, neutralise, pipeline
 from course_admin.neutralise import for_csv
 
 MAX_SUBMISSION_MB = intake.MAX_FILE_MB  # anything larger is refused
@@ -411,8 +411,11 @@ def _grade_one(course: Path, out: Path, lab: str, student: str, digest: str, opt
         workspace.feedback(lab, student)
     except pipeline.GradingFailed as error:
         result.error = str(error)
+        # the reason goes into the gradebook too: a report from another course root shows it
+        gradebook.fail(workspace.db_url, lab, student, digest, result.error)
     result.seconds = round(time.perf_counter() - start, 1)
     if _stop.is_set():  # Ctrl-C reached the kernel too: this grade cannot be trusted
+        gradebook.start(workspace.db_url, lab, student, digest)  # every report: "did not finish"
         return None
     marker = _marker(out, lab, student)
     marker.parent.mkdir(parents=True, exist_ok=True)
@@ -449,8 +452,7 @@ def grade_batch(course: Path, out: Path, submissions: list[Submission], options:
     """
     workspace = _workspace(course, options)
     for lab in sorted({s.lab for s in submissions}):
-        if not workspace.registered(lab):
-            workspace.register(lab)  # records the lab and its cells; notebooks/ is left alone
+        workspace.ensure_registered(lab)  # records the lab and its cells; notebooks/ is left alone
     results, todo = [], []
     for submission in submissions:
         digest = pipeline.sha256(submission.path)
@@ -543,12 +545,12 @@ def rows(workspace: pipeline.Workspace, out: Path, labs: list[str]) -> list[Row]
         students = set(workspace.students(lab))
         saved = saved_results(out, lab)
         for student in sorted(students | set(saved)):
-            error = saved[student].error if student in saved else ""
-            if not error and workspace.graded(lab, student):
+            if workspace.graded(lab, student):  # the gradebook's record, whichever machine graded
                 found.append(Row(lab, student, True, scores=workspace.exercise_scores(lab, student),
                                  flags=workspace.flags(lab, student), late_penalty=workspace.late_penalty(lab, student),
                                  timestamp=workspace.timestamp(lab, student)))
             else:
+                error = workspace.not_graded_reason(lab, student) or (saved[student].error if student in saved else "")
                 found.append(Row(lab, student, False, reason=error or "not autograded yet (or its autograding "
                                  "failed outside `course autograde`: see nbgrader's log)"))
     return found

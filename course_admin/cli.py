@@ -13,7 +13,11 @@
                                grades.csv, summary.md with charts, and feedback HTML
     course report [--lab LAB] [--course DIR] [--db URL] [--out DIR]
                                grades.csv, summary.md and feedback again from the gradebook
-                               (after grading written answers in Formgrader)
+                               (after grading written answers in Formgrader), every
+                               grader's notebooks included
+    course db {init,sync} [--lab LAB] [--course DIR] [--db URL]
+                               make the gradebook's tables and record the labs, once; or put
+                               the graded notebooks it holds in this course root (Formgrader)
     course export --format {canvas,moodle,wide} --mapping IDS.csv [--lms-field F] [--lab LAB]
                   [--course DIR] [--db URL] [--out DIR] [--include-absent] [--partial]
                                one row per student, one column per lab, for the LMS's grade
@@ -37,7 +41,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_admin import batch, colab, pipeline, sandbox
+from course_admin import batch, colab, gradebook, pipeline, sandbox
 from course_admin.neutralise import for_terminal as shown  # every student or kernel string printed
 
 # The demo cohort's partly wrong student: some answers right, some blank, some with a
@@ -397,10 +401,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     labs = _labs(args, course)
     out = _output(Path(args.out).absolute() if args.out else course / "reports", "course report")
     workspace = pipeline.Workspace(course, db_url=args.db)
+    _sync(workspace, labs)  # notebooks other graders graded, for the feedback and Formgrader
     regenerated = 0
     for lab in labs:
         for student in workspace.students(lab):
             if workspace.graded(lab, student):
+                workspace.late_penalty(lab, student)  # the policy on today's total, before the feedback shows it
                 workspace.feedback(lab, student)
                 regenerated += 1
     grades, report, found = batch.write_reports(workspace, out, labs)
@@ -431,6 +437,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"{args.format} grades: {done.target}\n{len(done.ungraded)} empty cell(s) and {len(done.unmapped)} student(s) "
           f"missing from the mapping, listed in {done.ungraded_file}")
     return 1 if done.unmapped else 0
+
+
+def _sync(workspace: pipeline.Workspace, labs: list[str]) -> int:
+    written, problems = workspace.sync(labs)
+    for problem in problems:
+        print(f"  not synced: {shown(problem, 300)}", file=sys.stderr)
+    return written
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """`course db init`: the gradebook's tables and every lab, made once (safe when several
+    graders start together); `course db sync`: the graded notebooks the gradebook holds, put
+    in this course root's autograded/ folder for Formgrader and feedback."""
+    course = _course(args)
+    labs = _labs(args, course)
+    workspace = pipeline.Workspace(course, labs, db_url=args.db)
+    if args.action == "init":
+        for lab in labs:
+            workspace.ensure_registered(lab)
+        print(f"Gradebook ready: {gradebook.shown_url(workspace.db_url)} (labs: {', '.join(labs)})")
+        return 0
+    written = _sync(workspace, labs)
+    print(f"{written} graded notebook(s) written to {course / 'autograded'} from the gradebook")
+    return 0
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
@@ -501,6 +531,11 @@ def main(argv: list[str] | None = None) -> int:
     lms.add_argument("--course", help="the course root (default: this repository)")
     lms.add_argument("--db", help="gradebook URL nbgrader accepts (default: gradebook.db in the course root)")
     lms.add_argument("--out", help="where lms_<format>.csv goes (default: <course>/reports)")
+    db = commands.add_parser("db", help="the gradebook: make it once (init), or copy its graded notebooks here (sync)")
+    db.add_argument("action", choices=["init", "sync"])
+    db.add_argument("--lab", help="only this lab")
+    db.add_argument("--course", help="the course root (default: this repository)")
+    db.add_argument("--db", help="gradebook URL (default: gradebook.db in the course root)")
     tools = commands.add_parser("tools", help="student or instructor tools in this installation's JupyterLab")
     tools.add_argument("role", choices=["student", "instructor"])
     tools.add_argument("--config-dir", help="a Jupyter configuration folder (default: this venv's etc/jupyter)")
@@ -509,8 +544,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["run"] + (argv or []))
     handlers = {"run": cmd_run, "release": cmd_release, "check": cmd_check, "autograde": cmd_autograde,
-                "report": cmd_report, "export": cmd_export, "tools": cmd_tools, "hub": hub.cmd_hub}
-    return handlers[args.command](args)
+                "report": cmd_report, "export": cmd_export, "db": cmd_db, "tools": cmd_tools, "hub": hub.cmd_hub}
+    try:
+        return handlers[args.command](args)
+    except gradebook.GradebookUnavailable as unavailable:
+        print(f"course {args.command}: {unavailable}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

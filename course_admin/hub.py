@@ -84,6 +84,7 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # nbgrader's extensions per role (nbgrader's docs, "Using nbgrader with JupyterHub").
 SERVER_EXTENSIONS = ("formgrader", "assignment_list", "course_list", "validate_assignment")
+COURSE_FORMGRADER = "course_admin.formgrader"  # beside nbgrader's formgrader: the course's one total
 LAB_PLUGINS = ("formgrader", "assignment-list", "course-list", "create-assignment", "validate-assignment")
 STUDENT_TOOLS = {"assignment_list", "validate_assignment", "assignment-list", "validate-assignment"}
 # JupyterLab's news feed asks every new user whether to fetch news from the internet.
@@ -294,6 +295,7 @@ def role_extensions(role: str) -> tuple[dict[str, bool], dict[str, bool]]:
     Assignments tab and Validate only; the instructor everything."""
     instructor = role == "instructor"
     server = {f"nbgrader.server_extensions.{name}": instructor or name in STUDENT_TOOLS for name in SERVER_EXTENSIONS}
+    server[COURSE_FORMGRADER] = instructor  # Formgrader's scores less the late penalty, as every report
     # Explicit true/false at the highest level: nothing a lower level says can change a role.
     disabled = {f"@jupyter/nbgrader:{name}": not (instructor or name in STUDENT_TOOLS) for name in LAB_PLUGINS}
     disabled.update({plugin: True for plugin in QUIET_PLUGINS})

@@ -30,6 +30,8 @@ from nbformat.notebooknode import NotebookNode
 from nbformat.warnings import MissingIDFieldWarning
 from sqlalchemy.exc import SAWarning
 
+from course_admin import gradebook
+
 SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "HIDDEN TESTS")
 _HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
 _SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION.*?### END SOLUTION", re.S)
@@ -176,6 +178,20 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _read(data: bytes) -> NotebookNode:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MissingIDFieldWarning)
+        return nbformat.reads(data.decode(), as_version=4)
+
+
+def _made_by_grading(data: bytes) -> bool:
+    """Whether a file is a notebook the course's autograding wrote (its last step marks it)."""
+    try:
+        return "submission_sha256" in _read(data).metadata.get("course", {})
+    except Exception:  # not a notebook at all
+        return False
+
+
 @dataclass
 class ExerciseScore:
     """Points of one exercise (its test cells summed) or of one written answer (`manual`)."""
@@ -230,8 +246,11 @@ class Workspace:
         self.labs = labs or finished_labs(self.path)
         config = PyFileConfigLoader("nbgrader_config.py", path=str(self.path)).load_config()
         config.CourseDirectory.root = str(self.path)
-        # Parallel graders share the gradebook: wait for SQLite's lock instead of failing.
-        config.CourseDirectory.db_url = db_url or f"sqlite:///{self.path / 'gradebook.db'}?timeout=120"
+        # --db, else nbgrader_config.py's own db_url (as Formgrader reads it), else gradebook.db,
+        # where parallel graders wait for SQLite's lock instead of failing.
+        db_url = db_url or config.CourseDirectory.get("db_url")
+        config.CourseDirectory.db_url = gradebook.normalise_url(db_url) if db_url else \
+            f"sqlite:///{self.path / 'gradebook.db'}?timeout=120"
         if cell_timeout is not None:
             config.Execute.timeout = config.CourseExecute.timeout = cell_timeout
         if memory_limit_mb is not None:
@@ -240,7 +259,10 @@ class Workspace:
             config.CourseExecute.sandbox = False
         config.Exchange.root = config.Exchange.get("root", str(self.path / "exchange"))
         self.config = config
+        self.course_id = config.CourseDirectory.get("course_id", "default_course")
+        gradebook.check(self.db_url)  # a missing driver or server: one sentence, not a traceback
         with grading_environment():
+            gradebook.ensure_schema(self.db_url, self.course_id)  # once, whoever starts first
             self.api = NbGraderAPI(CourseDirectory(config=config), config=config)
 
     @property
@@ -262,13 +284,25 @@ class Workspace:
     # -- the assignment
     def release(self, lab: str) -> Path:
         """Generate the student notebook of `lab` (notebooks/) and record the lab in the gradebook."""
-        self._run(f"generate_assignment {lab}", lambda: self.api.generate_assignment(lab, force=True))
+        with gradebook.schema_lock(self.db_url):
+            self._run(f"generate_assignment {lab}", lambda: self.api.generate_assignment(lab, force=True))
         return self.path / RELEASE / lab / f"{lab}.ipynb"
 
     def register(self, lab: str) -> bytes:
         """Record `lab` and its cells in the gradebook without touching the release folder
         (grading must never regenerate notebooks/, where a learner may be working); return
         the blank release notebook this generated, as bytes."""
+        with gradebook.schema_lock(self.db_url):  # graders sharing a database record it one at a time
+            return self._register(lab)
+
+    def ensure_registered(self, lab: str) -> None:
+        """Record `lab` unless the gradebook knows it (checked under the lock: two graders
+        starting together on an empty database would both record it, and one would crash)."""
+        with gradebook.schema_lock(self.db_url):
+            if not self.registered(lab):
+                self._register(lab)
+
+    def _register(self, lab: str) -> bytes:
         import copy
 
         from nbgrader.apps import NbGraderAPI
@@ -286,9 +320,9 @@ class Workspace:
         """Whether the gradebook knows `lab` (with its notebook's cells)."""
         from nbgrader.api import Gradebook, MissingEntry
 
-        with self._gradebook() as gradebook:
+        with self._gradebook() as book:
             try:
-                gradebook.find_notebook(lab, lab)
+                book.find_notebook(lab, lab)
             except MissingEntry:
                 return False
         return True
@@ -299,8 +333,8 @@ class Workspace:
 
         with warnings.catch_warnings(), grading_environment():
             warnings.simplefilter("ignore", SAWarning)
-            with Gradebook(self.db_url) as gradebook:
-                yield gradebook
+            with Gradebook(self.db_url, self.course_id) as book:
+                yield book
 
     # -- submissions
     def submitted_path(self, lab: str, student: str) -> Path:
@@ -335,31 +369,82 @@ class Workspace:
         self._run(f"generate_feedback {lab} for {student}", lambda: self.api.generate_feedback(lab, student))
         return self.path / "feedback" / student / lab / f"{lab}.html"
 
+    def record(self, lab: str, student: str) -> gradebook.Record | None:
+        """What the last grading of this lab left in the gradebook (whichever machine graded)."""
+        return gradebook.record(self.db_url, lab, student)
+
     def graded(self, lab: str, student: str) -> bool:
-        """Whether the current submission was autograded to the end (the course's last
-        autograde step records the submission it graded)."""
-        path = self.autograded_path(lab, student)
+        """Whether the submission was autograded to the end: the gradebook's record of its
+        last grading says so, and, where this course root holds the submission, it is the
+        one that was graded (a notebook collected again since is not graded yet)."""
+        found = self.record(lab, student)
         submitted = self.submitted_path(lab, student)
-        if not (path.is_file() and submitted.is_file()):
+        if found is None:  # graded by a course version without the record: the files tell
+            path = self.autograded_path(lab, student)
+            return path.is_file() and submitted.is_file() and \
+                _read(path.read_bytes()).metadata.get("course", {}).get("submission_sha256") == sha256(submitted)
+        if found.state != gradebook.GRADED:
             return False
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", MissingIDFieldWarning)
-            notebook = nbformat.read(path, as_version=4)
-        return notebook.metadata.get("course", {}).get("submission_sha256") == sha256(submitted)
+        return not submitted.is_file() or sha256(submitted) == found.submission_sha256
+
+    def not_graded_reason(self, lab: str, student: str) -> str:
+        """Why `graded` is False, from the gradebook's record ("" when it has none to give)."""
+        found = self.record(lab, student)
+        if found is None:
+            return ""
+        if found.state == gradebook.FAILED:
+            return found.error
+        if found.state == gradebook.STARTED:
+            return "its grading started but did not finish (the grader was stopped, or is still running): " \
+                   "run `course autograde` again"
+        return "the submission in submitted/ changed since it was graded: run `course autograde` again"
 
     def flags(self, lab: str, student: str) -> list[str]:
         """What grading flagged for an instructor's look (tampering attempts, code scan)."""
+        found = self.record(lab, student)
         path = self.autograded_path(lab, student)
-        if not path.is_file():
+        if found is not None and found.notebook is not None:
+            data = found.notebook
+        elif path.is_file():
+            data = path.read_bytes()
+        else:
             return []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", MissingIDFieldWarning)
-            return list(nbformat.read(path, as_version=4).metadata.get("course", {}).get("flags", []))
+        return list(_read(data).metadata.get("course", {}).get("flags", []))
+
+    def sync(self, labs: list[str] | None = None) -> tuple[int, list[str]]:
+        """Put every notebook the gradebook records as graded in this course root's
+        autograded/ folder (where Formgrader and nbgrader's feedback read it), whichever
+        machine graded it. Writes a file that is missing or that an earlier grading of the
+        course wrote (its metadata says so); anything else is left alone and named.
+        Returns (notebooks written, problems)."""
+        written, problems = 0, []
+        for lab in labs or self.labs:
+            for student in gradebook.graded_students(self.db_url, lab):
+                found = self.record(lab, student)
+                if found is None or found.notebook is None:
+                    continue
+                target = self.autograded_path(lab, student)
+                if target.is_symlink() or (target.exists() and not target.is_file()):
+                    problems.append(f"{target}: not a plain file, left alone")
+                    continue
+                if target.is_file():
+                    current = target.read_bytes()
+                    if current == found.notebook:
+                        continue
+                    if not _made_by_grading(current):
+                        problems.append(f"{target}: not a notebook the course graded, left alone")
+                        continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                temporary = target.with_name(f".{target.name}.{os.getpid()}.sync")
+                temporary.write_bytes(found.notebook)
+                temporary.replace(target)  # atomic: the old notebook or the new one, never half
+                written += 1
+        return written, problems
 
     def grades(self, lab: str, student: str) -> dict[str, tuple[float | None, float]]:
         """(score, max score) per grade cell; score None while a written answer awaits a grader."""
-        with self._gradebook() as gradebook:
-            submission = gradebook.find_submission_notebook(lab, lab, student)
+        with self._gradebook() as book:
+            submission = book.find_submission_notebook(lab, lab, student)
             return {grade.name: (None if grade.needs_manual_grade else grade.score, grade.max_score)
                     for grade in submission.grades}
 
@@ -388,18 +473,22 @@ class Workspace:
         """Students with a submission of `lab` in the gradebook."""
         from nbgrader.api import MissingEntry
 
-        with self._gradebook() as gradebook:
+        with self._gradebook() as book:
             try:
-                assignment = gradebook.find_assignment(lab)
+                assignment = book.find_assignment(lab)
             except MissingEntry:
                 return []
             return sorted(submission.student.id for submission in assignment.submissions)
 
     def late_penalty(self, lab: str, student: str) -> float:
-        with self._gradebook() as gradebook:
-            return float(gradebook.find_submission_notebook(lab, lab, student).late_submission_penalty or 0)
+        """The late policy applied to the notebook's total as it is now, hand-given points
+        included (`gradebook.settle_late_penalty`: stored, so feedback and Formgrader agree)."""
+        from traitlets.config import Configurable
+
+        with self._gradebook() as book:
+            return gradebook.settle_late_penalty(book, Configurable(config=self.config), lab, lab, student)
 
     def timestamp(self, lab: str, student: str) -> str:
-        with self._gradebook() as gradebook:
-            stamp = gradebook.find_submission(lab, student).timestamp
+        with self._gradebook() as book:
+            stamp = book.find_submission(lab, student).timestamp
             return stamp.isoformat(sep=" ", timespec="seconds") if stamp else ""

@@ -33,7 +33,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import SaveAutoGrades
 from traitlets import Bool, Integer
 
-from course_admin import guard, intake, neutralise, scan
+from course_admin import gradebook, guard, intake, neutralise, scan
 
 HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[ \t]*$", re.S | re.M)
 SOLUTION_REGION = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
@@ -404,6 +404,37 @@ class GraderNotes(Preprocessor):
             cells.insert(0, grader_cell("**For the grader: this submission was flagged**\n\n"
                                         + "\n".join(f"- {neutralise.for_markdown(flag)}" for flag in flags)))
         nb.cells = cells
+        return nb, resources
+
+
+class RecordGradingStart(Preprocessor):
+    """First step of autograding: the gradebook records that this submission (its SHA-256)
+    is being graded, so that until `RecordGraded` runs, every report reads the lab as not
+    graded (a grader killed mid-notebook leaves no score that could pass for a 0)."""
+
+    enabled = Bool(True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        info = resources.get("nbgrader", {})
+        digest = _submission_sha256(self, resources)
+        if "db_url" in info and digest:
+            gradebook.start(info["db_url"], info["assignment"], info["student"], digest)
+        return nb, resources
+
+
+class RecordGraded(Preprocessor):
+    """Last step of autograding: the graded notebook, exactly as nbgrader writes it to
+    autograded/, goes into the gradebook with the submission's SHA-256, so any course root
+    on the same database reports this grade and can show the notebook in Formgrader."""
+
+    enabled = Bool(True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        info = resources.get("nbgrader", {})
+        digest = nb.metadata.get("course", {}).get("submission_sha256")
+        if "db_url" in info and digest:
+            gradebook.finish(info["db_url"], info["assignment"], info["student"], digest,
+                             nbformat.writes(nb).encode())
         return nb, resources
 
 

@@ -105,12 +105,22 @@ def test_collect_then_course_autograde_grades_both_with_their_timestamps(exchang
 
 
 def test_the_late_penalty_plugin_applies_to_the_late_submission(exchange_run):
-    _, course, _, _, workspace, _ = exchange_run
-    with pipeline.grading_environment():
-        subprocess.run([*NBGRADER, "autograde", LAB, "--student=bob", "--force",
-                        "--LateSubmissionPlugin.penalty_method=zero"], cwd=course, check=True, capture_output=True,
-                       env=dict(os.environ), timeout=900)
-    assert workspace.late_penalty(LAB, "bob") > 0 and workspace.late_penalty(LAB, "alice") == 0
+    """The policy is the course root's (nbgrader_config.py), as every report applies it again to
+    the final total: a one-off --LateSubmissionPlugin.penalty_method on the command line would
+    be undone by the next report."""
+    _, course, _, _, _, _ = exchange_run
+    config = course / "nbgrader_config.py"
+    before = config.read_text()
+    config.write_text(before + '\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
+    try:
+        with pipeline.grading_environment():
+            subprocess.run([*NBGRADER, "autograde", LAB, "--student=bob", "--force"], cwd=course, check=True,
+                           capture_output=True, env=dict(os.environ), timeout=900)
+        workspace = pipeline.Workspace(course, [LAB])
+        assert workspace.late_penalty(LAB, "bob") > 0 and workspace.late_penalty(LAB, "alice") == 0
+    finally:
+        config.write_text(before)
+    assert pipeline.Workspace(course, [LAB]).late_penalty(LAB, "bob") == 0, "the policy back to none: no penalty"
 
 
 def test_nbgrader_autograde_grades_exactly_as_course_autograde(exchange_run):

@@ -40,7 +40,7 @@ def test_the_instructor_gets_every_tool_and_the_course_configuration() -> None:
     files = hub.role_files(_settings(), "instructor")
     server = json.loads(files["jupyter_server_config.d/course-hub.json"])["ServerApp"]["jpserver_extensions"]
     disabled = json.loads(files["labconfig/page_config.json"])["disabledExtensions"]
-    assert all(server.values()) and len(server) == 4
+    assert all(server.values()) and len(server) == 5 and server["course_admin.formgrader"]
     assert not any(off for name, off in disabled.items() if "nbgrader" in name)
     config = files["nbgrader_config.py"]
     assert "load_subconfig('/home/teacher/explaining-nlp-models/nbgrader_config.py')" in config
