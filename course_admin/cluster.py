@@ -20,6 +20,7 @@ its result arrives, so a notebook whose grading never finished reads "not graded
 from __future__ import annotations
 
 import hashlib
+import itertools
 import shutil
 import tempfile
 import threading
@@ -50,8 +51,9 @@ class CourseMismatch(ClusterError):
 @dataclass(frozen=True)
 class CourseFiles:
     """What a worker needs of the client's course root to grade `labs`: nbgrader_config.py and
-    each lab's source folder (nbgrader copies its other files; the course's steps read its
-    notebook), by relative path; `digest` names this content, `code` the client's packages."""
+    each lab's source and release folders (nbgrader copies the source's other files; the
+    course's steps compare a submission with both notebooks), by relative path; `digest` names
+    this content, `code` the client's packages."""
 
     labs: tuple[str, ...]
     files: dict[str, bytes]
@@ -85,9 +87,8 @@ class Graded:
 
 def course_files(course: Path, labs: list[str]) -> CourseFiles:
     files = {"nbgrader_config.py": (course / "nbgrader_config.py").read_bytes()}
-    for lab in labs:
-        folder = course / pipeline.SOURCE / lab
-        for path in sorted(folder.rglob("*")):
+    for lab, kind in itertools.product(labs, (pipeline.SOURCE, pipeline.RELEASE)):
+        for path in sorted((course / kind / lab).rglob("*")):
             if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
                 files[path.relative_to(course).as_posix()] = path.read_bytes()
     digest = hashlib.sha256()
