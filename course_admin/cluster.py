@@ -24,6 +24,7 @@ import itertools
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -127,8 +128,6 @@ def worker_status() -> dict:
 
 def grade_on_worker(course: CourseFiles, job: Job) -> Graded:
     """Grade one submission in this worker's scratch course root; runs in a Dask worker."""
-    import time
-
     from distributed import get_worker
 
     worker = get_worker()
@@ -238,7 +237,7 @@ def grade(course: Path, out: Path, todo: list, options: batch.Options, stop: thr
     """Grade `todo` ((Submission, sha256) pairs) on the cluster at `options.cluster`; yield each
     result as it arrives, once its files and marker are written. Stops handing out work when
     `stop` is set (Ctrl-C): notebooks then being graded get no marker, and a re-run grades them."""
-    from distributed import KilledWorker, wait
+    from distributed import KilledWorker, as_completed
 
     if not todo:
         return
@@ -246,7 +245,10 @@ def grade(course: Path, out: Path, todo: list, options: batch.Options, stop: thr
     client = connect(options.cluster)
     try:
         graders = check(client, options.sandbox)
-        shipped = client.scatter(course_files(course, sorted({s.lab for s, _ in todo})), broadcast=True)
+        files = course_files(course, sorted({s.lab for s, _ in todo}))
+        # A task, not scattered data: the scheduler keeps it and makes it again where a worker holding it
+        # died (scattered data would be lost with that worker, and every notebook after it).
+        shipped = client.submit(_course_on_worker, files, key=f"course-files-{files.digest[:16]}-{uuid.uuid4().hex[:8]}")
         pending = {}
         for submission, digest in todo:
             job = Job(submission.lab, submission.student, submission.path.read_bytes(), submission.timestamp,
@@ -255,11 +257,11 @@ def grade(course: Path, out: Path, todo: list, options: batch.Options, stop: thr
             future = client.submit(grade_on_worker, shipped, job, retries=1,
                                    key=f"grade-{submission.lab}-{submission.student}-{uuid.uuid4().hex[:8]}")
             pending[future] = (submission, digest)
-        while pending and not stop.is_set():
-            try:
-                done = wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED").done
-            except TimeoutError:
-                continue
+        finished = as_completed(list(pending))
+        while not finished.is_empty() and not stop.is_set():
+            done = finished.next_batch(block=False)
+            if not done:
+                time.sleep(0.2)  # polled, so that Ctrl-C is heard between notebooks
             for future in done:
                 submission, digest = pending.pop(future)
                 result = _received(course, future, submission, KilledWorker)
@@ -269,6 +271,10 @@ def grade(course: Path, out: Path, todo: list, options: batch.Options, stop: thr
         client.cancel(list(pending))  # after Ctrl-C: the rest stays for a re-run
     finally:
         client.close()
+
+
+def _course_on_worker(files: CourseFiles) -> CourseFiles:
+    return files
 
 
 def _received(course: Path, future, submission, killed: type) -> batch.Result | None:

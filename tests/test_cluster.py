@@ -153,7 +153,8 @@ def test_a_cluster_grades_a_class_with_the_scores_of_jobs_2(release, tmp_path, p
         cluster_seconds = time.perf_counter() - start
         assert done.returncode == 0, done.stderr[-3000:]
         assert "2 worker process(es) on 1 machine(s)" in done.stdout
-        assert not list(tmp_path.glob("dask/worker*/course-*/submitted/*/*")), "a worker kept a student's files"
+        assert list(tmp_path.glob("dask/worker*/**/course-*/submitted")), "the workers graded in their course roots"
+        assert not list(tmp_path.glob("dask/worker*/**/course-*/submitted/*/*")), "a worker kept a student's files"
 
     expected = _grades(tmp_path / "out-local")
     assert {student: row[0] for student, row in expected.items()} == dict.fromkeys(CLASS, "graded")
@@ -171,7 +172,7 @@ def test_a_cluster_grades_a_class_with_the_scores_of_jobs_2(release, tmp_path, p
 def _grading_in(cluster: Cluster, student: str) -> int | None:
     """The index of the worker whose scratch course root holds `student`'s submission, if any."""
     for i, local in enumerate(cluster.folders):
-        if list(local.glob(f"course-*/submitted/{student}/{LAB}")):
+        if list(local.glob(f"**/course-*/submitted/{student}/{LAB}")):
             return i
     return None
 
