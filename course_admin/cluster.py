@@ -248,7 +248,7 @@ def grade(course: Path, out: Path, todo: list, options: batch.Options, stop: thr
         files = course_files(course, sorted({s.lab for s, _ in todo}))
         # A task, not scattered data: the scheduler keeps it and makes it again where a worker holding it
         # died (scattered data would be lost with that worker, and every notebook after it).
-        shipped = client.submit(_course_on_worker, files, key=f"course-files-{files.digest[:16]}-{uuid.uuid4().hex[:8]}")
+        shipped = client.submit(_course_on_worker, files, key=f"course-files-{uuid.uuid4().hex[:8]}")
         pending = {}
         for submission, digest in todo:
             job = Job(submission.lab, submission.student, submission.path.read_bytes(), submission.timestamp,
@@ -284,10 +284,10 @@ def _received(course: Path, future, submission, killed: type) -> batch.Result | 
     except CourseMismatch as error:
         raise ClusterError(str(error)) from None
     except killed as error:
-        return batch.Result(submission.student, submission.lab, error="not graded: the workers grading it died "
+        return batch.Result(submission.student, submission.lab, error="the workers grading it died "
                             f"({error}); run `course autograde` again to retry it")
     except Exception as error:  # the cluster's failure, not the notebook's: it stays to be graded again
-        return batch.Result(submission.student, submission.lab, error=f"not graded: the cluster failed "
+        return batch.Result(submission.student, submission.lab, error=f"the cluster failed "
                             f"({type(error).__name__}: {str(error)[:200]}); run `course autograde` again to retry it")
     _write_back(course, submission.lab, submission.student, graded.files)
     return graded.result

@@ -1,8 +1,8 @@
 """`course autograde --cluster`: grading on a real Dask scheduler with real worker processes.
 
 A scheduler and two `dask worker` processes (no nanny: a killed worker stays dead) run on this
-machine with the course's code; every run writes one PostgreSQL gradebook (`postgres`
-fixture). The class is the small assignment of the attack suite (tests/test_attacks.py), so a
+machine with the course's code (`benchmarks.cluster.local_cluster`, which the benchmark uses
+too); every run writes one PostgreSQL gradebook (`postgres` fixture). The class is the small assignment of the attack suite (tests/test_attacks.py), so a
 notebook grades in seconds by exactly the steps the labs are graded by.
 
 * the cluster grades a class with the scores `--jobs 2` gives (and prints both rates);
@@ -14,7 +14,6 @@ notebook grades in seconds by exactly the steps the labs are graded by.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import os
@@ -23,8 +22,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -33,63 +30,11 @@ import pytest
 from test_attacks import ANSWERS, BLANK, LAB, WRONG_SOFTMAX, _notebook, _source_notebook
 
 import course_admin
+from benchmarks.cluster import Cluster, environment, local_cluster
 from course_admin import pipeline
 
 CODE = Path(course_admin.__file__).resolve().parents[1]  # the checkout under test: workers import it too
 SLOW = "import time\ntime.sleep(30)  # long enough to be killed in\n"
-
-
-@dataclass
-class Cluster:
-    scheduler_file: Path
-    workers: list[subprocess.Popen]
-    folders: list[Path]  # each worker's --local-directory (its scratch course root is inside)
-
-
-def _environment(pythonpath: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(pythonpath), "HF_HUB_OFFLINE": "1", "COURSE_OFFLINE": "1"}
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextlib.contextmanager
-def dask_cluster(folder: Path, pythonpaths: list[Path]) -> Iterator[Cluster]:
-    """`dask scheduler` and one `dask worker --nthreads 1 --no-nanny` per entry of `pythonpaths`
-    (the code that worker imports), all on 127.0.0.1; stopped at the end."""
-    from distributed import Client
-
-    folder.mkdir(parents=True, exist_ok=True)
-    scheduler_file = folder / "scheduler.json"
-    processes = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-                                   "--no-dashboard", "--scheduler-file", str(scheduler_file)],
-                                  env=_environment(CODE), stdout=subprocess.DEVNULL,
-                                  stderr=open(folder / "scheduler.log", "w"), cwd=folder)]
-    try:
-        deadline = time.monotonic() + 60
-        while not scheduler_file.is_file() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        folders = [folder / f"worker{i}" for i in range(len(pythonpaths))]
-        for i, (local, pythonpath) in enumerate(zip(folders, pythonpaths)):
-            local.mkdir()
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "dask", "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
-                 "--no-nanny", "--no-dashboard", "--name", f"worker{i}", "--local-directory", str(local)],
-                env=_environment(pythonpath), stdout=subprocess.DEVNULL, stderr=open(folder / f"worker{i}.log", "w"),
-                cwd=local))  # not the checkout: `python -m` puts the working folder first on the path
-        with Client(scheduler_file=str(scheduler_file), timeout=30) as client:
-            client.wait_for_workers(len(pythonpaths), timeout=120)
-        yield Cluster(scheduler_file, processes[1:], folders)
-    finally:
-        for process in reversed(processes):
-            _stop(process)
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +73,8 @@ def _autograde(folder: Path, course: Path, out: Path, *options: str, wait: bool 
                str(course), "--out", str(out), "--timeout", "120", *options]
     if not wait:
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=_environment(CODE))
-    return subprocess.run(command, capture_output=True, text=True, timeout=900, env=_environment(CODE))
+                                env=environment(CODE))
+    return subprocess.run(command, capture_output=True, text=True, timeout=900, env=environment(CODE))
 
 
 def _grades(out: Path) -> dict[str, tuple[str, str, str]]:
@@ -146,7 +91,7 @@ def test_a_cluster_grades_a_class_with_the_scores_of_jobs_2(release, tmp_path, p
     jobs2_seconds = time.perf_counter() - start
     assert done.returncode == 0, done.stderr[-3000:]
     url = postgres.new_database()
-    with dask_cluster(tmp_path / "dask", [CODE, CODE]) as cluster:
+    with local_cluster(tmp_path / "dask", [CODE, CODE]) as cluster:
         start = time.perf_counter()
         done = _autograde(folder, remote, tmp_path / "out-remote", "--cluster", str(cluster.scheduler_file),
                           "--db", url)
@@ -181,7 +126,7 @@ def test_a_worker_killed_mid_notebook_leaves_it_to_the_other_worker_recorded_onc
     slow = {**ANSWERS, "ex_mean_square": SLOW + ANSWERS["ex_mean_square"]}
     folder = _class(release, tmp_path / "class", {"right": dict(ANSWERS), "slow": slow, "blank": dict(BLANK)})
     course, out, url = _course(release, tmp_path / "course"), tmp_path / "out", postgres.new_database()
-    with dask_cluster(tmp_path / "dask", [CODE, CODE]) as cluster:
+    with local_cluster(tmp_path / "dask", [CODE, CODE]) as cluster:
         grading = _autograde(folder, course, out, "--cluster", str(cluster.scheduler_file), "--db", url, wait=False)
         deadline, victim = time.monotonic() + 300, None
         while victim is None and time.monotonic() < deadline and grading.poll() is None:
@@ -240,7 +185,7 @@ def test_workers_without_the_course_or_at_another_version_are_named(release, tmp
     (missing / "course_admin" / "__init__.py").write_text('"""Some other package of that name."""\n')
     folder = _class(release, tmp_path / "class", {"right": dict(ANSWERS)})
     course = _course(release, tmp_path / "course")
-    with dask_cluster(tmp_path / "dask", [other, missing, CODE]):
+    with local_cluster(tmp_path / "dask", [other, missing, CODE]):
         done = _autograde(folder, course, tmp_path / "out", "--cluster", str(tmp_path / "dask" / "scheduler.json"),
                           "--db", postgres.new_database())
     assert done.returncode == 2, done.stdout
