@@ -37,6 +37,7 @@ from course_admin import batch, pipeline, sandbox
 CONNECT_SECONDS = 10  # an unreachable scheduler fails within this, not after minutes
 WORKER_WAIT_SECONDS = 60  # a scheduler with no worker yet: how long to wait for the first
 _PACKAGES = ("course_admin", "course_utils")  # what a worker must run at the client's version
+_PACKAGE_DATA = {"assets", "templates", "hub_files"}  # their data folders (pyproject.toml's package-data)
 
 
 class ClusterError(RuntimeError):
@@ -83,7 +84,6 @@ class Graded:
 
     result: batch.Result
     files: dict[str, bytes]
-    worker: str
 
 
 def course_files(course: Path, labs: list[str]) -> CourseFiles:
@@ -100,15 +100,18 @@ def course_files(course: Path, labs: list[str]) -> CourseFiles:
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """SHA-256 of this installation's course packages (every file but byte code): the same
-    on a worker as on the client exactly when both run the same version of the course."""
+    """SHA-256 of this installation's course packages: the same on a worker as on the client
+    exactly when both run the same version of the course, from a checkout or a wheel alike
+    (the files a wheel installs: modules, models, templates; not a checkout's stray files)."""
     import importlib
 
     digest = hashlib.sha256()
     for package in _PACKAGES:
         root = Path(importlib.import_module(package).__file__).parent
         for path in sorted(root.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            relative = path.relative_to(root)
+            if path.is_file() and (path.suffix == ".py" or relative.parts[0] in _PACKAGE_DATA) \
+                    and not any(part.startswith(".") or part == "__pycache__" for part in relative.parts):
                 digest.update(path.relative_to(root.parent).as_posix().encode() + b"\0")
                 digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
@@ -151,7 +154,7 @@ def grade_on_worker(course: CourseFiles, job: Job) -> Graded:
             except pipeline.GradingFailed as error:
                 result.error = str(error)
             result.seconds = round(time.perf_counter() - start, 1)
-            return Graded(result, _made_by_grading(workspace.path, job.lab, job.student), worker.address)
+            return Graded(result, _made_by_grading(workspace.path, job.lab, job.student))
         finally:  # the worker's scratch root keeps no student's files between tasks
             for kind in ("submitted", "autograded", "feedback"):
                 shutil.rmtree(workspace.path / kind / job.student / job.lab, ignore_errors=True)
