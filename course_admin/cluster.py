@@ -240,7 +240,7 @@ def grade(course: Path, out: Path, todo: list, options: batch.Options, stop: thr
     """Grade `todo` ((Submission, sha256) pairs) on the cluster at `options.cluster`; yield each
     result as it arrives, once its files and marker are written. Stops handing out work when
     `stop` is set (Ctrl-C): notebooks then being graded get no marker, and a re-run grades them."""
-    from distributed import KilledWorker, as_completed
+    from distributed import as_completed
 
     if not todo:
         return
@@ -267,10 +267,9 @@ def grade(course: Path, out: Path, todo: list, options: batch.Options, stop: thr
                 time.sleep(0.2)  # polled, so that Ctrl-C is heard between notebooks
             for future in done:
                 submission, digest = pending.pop(future)
-                result = _received(course, future, submission, KilledWorker)
-                if result is not None:
-                    batch.save_marker(out, digest, options, result)
-                    yield result
+                result = _received(course, future, submission)
+                batch.save_marker(out, digest, options, result)
+                yield result
         client.cancel(list(pending))  # after Ctrl-C: the rest stays for a re-run
     finally:
         client.close()
@@ -280,13 +279,15 @@ def _course_on_worker(files: CourseFiles) -> CourseFiles:
     return files
 
 
-def _received(course: Path, future, submission, killed: type) -> batch.Result | None:
+def _received(course: Path, future, submission: batch.Submission) -> batch.Result:
     """The result of one finished task, its files written into the course root."""
+    from distributed import KilledWorker
+
     try:
         graded: Graded = future.result()
     except CourseMismatch as error:
         raise ClusterError(str(error)) from None
-    except killed as error:
+    except KilledWorker as error:
         return batch.Result(submission.student, submission.lab, error="the workers grading it died "
                             f"({error}); run `course autograde` again to retry it")
     except Exception as error:  # the cluster's failure, not the notebook's: it stays to be graded again
