@@ -5,8 +5,9 @@
 
 Grades one class (reference submissions in nbgrader collect's layout) twice, each time into a
 fresh database of a private PostgreSQL server (tests/postgres_server.py): with `--jobs 2`, then
-on a Dask scheduler with two worker processes on this machine (`dask scheduler`, `dask worker
---nthreads 1 --no-nanny`: the same two cores, so the difference is what the cluster costs).
+on a Dask scheduler with two worker processes on this machine (`dask scheduler` with the
+README's worker saturation of 1.0, `dask worker --nthreads 1 --no-nanny`: the same two cores,
+so the difference is what the cluster costs).
 Prints each wall time, the rate, the mean grading time of a notebook in its worker, and the
 overhead per notebook (the difference in wall time over the number of notebooks).
 """
@@ -25,6 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# As the README advises: a notebook takes tens of seconds, so a worker is sent one only when it is
+# free (Dask's default, 1.1, queues a second one on each worker, which can wait there at the end of
+# a class while another worker is idle).
+SCHEDULER_SETTINGS = {"DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
 
 
 @dataclass
@@ -58,7 +63,7 @@ def local_cluster(folder: Path, pythonpaths: list[Path]) -> Iterator[Cluster]:
     scheduler_file = folder / "scheduler.json"
     processes = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
                                    "--no-dashboard", "--scheduler-file", str(scheduler_file)],
-                                  env=environment(ROOT), stdout=subprocess.DEVNULL,
+                                  env={**environment(ROOT), **SCHEDULER_SETTINGS}, stdout=subprocess.DEVNULL,
                                   stderr=open(folder / "scheduler.log", "w"), cwd=folder)]
     try:
         deadline = time.monotonic() + 60
