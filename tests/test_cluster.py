@@ -100,6 +100,11 @@ def test_a_cluster_grades_a_class_with_the_scores_of_jobs_2(release, tmp_path, p
         assert "2 worker process(es) on 1 machine(s)" in done.stdout
         assert list(tmp_path.glob("dask/worker*/**/course-*/submitted")), "the workers graded in their course roots"
         assert not list(tmp_path.glob("dask/worker*/**/course-*/submitted/*/*")), "a worker kept a student's files"
+        again = _autograde(folder, remote, tmp_path / "out-remote", "--cluster", str(cluster.scheduler_file),
+                           "--db", url)  # resumes as --jobs does: nothing graded twice
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert f"{len(CLASS)} submission(s), {len(CLASS)} from an earlier run" in \
+            (tmp_path / "out-remote" / "summary.md").read_text()
 
     expected = _grades(tmp_path / "out-local")
     assert {student: row[0] for student, row in expected.items()} == dict.fromkeys(CLASS, "graded")
