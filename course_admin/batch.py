@@ -364,6 +364,7 @@ class Options:
     memory_limit_mb: int | None = None
     sandbox: bool = True
     db_url: str | None = None
+    cluster: str | None = None  # a Dask scheduler's address (or scheduler file): grade on its workers
 
 
 def _marker(out: Path, lab: str, student: str) -> Path:
@@ -417,13 +418,18 @@ def _grade_one(course: Path, out: Path, lab: str, student: str, digest: str, opt
     if _stop.is_set():  # Ctrl-C reached the kernel too: this grade cannot be trusted
         gradebook.start(workspace.db_url, lab, student, digest)  # every report: "did not finish"
         return None
-    marker = _marker(out, lab, student)
+    save_marker(out, digest, options, result)
+    return result
+
+
+def save_marker(out: Path, digest: str, options: Options, result: Result) -> None:
+    """Record that `result`'s notebook (content `digest`) is graded, so a re-run skips it."""
+    marker = _marker(out, result.lab, result.student)
     marker.parent.mkdir(parents=True, exist_ok=True)
     temporary = marker.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text(json.dumps({"sha256": digest, "settings": _settings(options), "result": asdict(result)},
                                     indent=1))
     temporary.replace(marker)  # atomic: a marker is either complete or absent
-    return result
 
 
 class Interrupted(Exception):
@@ -483,6 +489,11 @@ def grade_batch(course: Path, out: Path, submissions: list[Submission], options:
 
 
 def _run(course: Path, out: Path, todo: list, options: Options) -> Iterator[Result]:
+    if options.cluster:  # each submission to a worker of the Dask cluster (course_admin.cluster)
+        from course_admin import cluster
+
+        yield from cluster.grade(course, out, todo, options, stop=_stop)
+        return
     if options.jobs <= 1:
         for submission, digest in todo:
             if _stop.is_set():

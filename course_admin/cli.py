@@ -6,11 +6,12 @@
                                record each lab in the course's gradebook
     course check   [LAB ...]   source autogrades to full marks, blank release to 0
     course autograde SUBMISSIONS [--lab LAB] [--course DIR] [--db URL] [--out DIR] [--jobs N]
-                               [--timeout S] [--memory-limit MB] [--unsafe]
+                               [--cluster ADDRESS] [--timeout S] [--memory-limit MB] [--unsafe]
                                grade a folder of <student>/<lab>.ipynb or <student>_<lab>.ipynb
                                files (or a .zip of one, nbgrader's submitted/ folder, or one
                                notebook) into the course's gradebook, resumably; writes
-                               grades.csv, summary.md with charts, and feedback HTML
+                               grades.csv, summary.md with charts, and feedback HTML;
+                               --cluster grades on the workers of a Dask scheduler
     course report [--lab LAB] [--course DIR] [--db URL] [--out DIR]
                                grades.csv, summary.md and feedback again from the gradebook
                                (after grading written answers in Formgrader), every
@@ -41,7 +42,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_admin import batch, colab, gradebook, pipeline, sandbox
+from course_admin import batch, cluster, colab, gradebook, pipeline, sandbox  # cluster imports Dask only when used
 from course_admin.neutralise import for_terminal as shown  # every student or kernel string printed
 
 # The demo cohort's partly wrong student: some answers right, some blank, some with a
@@ -327,6 +328,8 @@ def cmd_autograde(args: argparse.Namespace) -> int:
         return 2
     course = _course(args)
     labs = _labs(args, course)
+    if args.cluster and not _cluster_ready(args):
+        return 2
     sandboxed = _sandbox_allowed(args.unsafe)
     out = _output(Path(args.out).absolute() if args.out else course / "reports", "course autograde")
     start = time.perf_counter()
@@ -353,8 +356,9 @@ def cmd_autograde(args: argparse.Namespace) -> int:
                   "answered yet): not graded. Fill in the exercise cells, save, and grade it again.", file=sys.stderr)
             return 1
         options = batch.Options(jobs=args.jobs, cell_timeout=args.timeout, memory_limit_mb=args.memory_limit,
-                                sandbox=sandboxed, db_url=args.db)
-        print(f"Grading {len(submissions)} submission(s) with {args.jobs} job(s) into {course} "
+                                sandbox=sandboxed, db_url=args.db, cluster=args.cluster)
+        where = f"on the workers of {args.cluster}" if args.cluster else f"with {args.jobs} job(s)"
+        print(f"Grading {len(submissions)} submission(s) {where} into {course} "
               f"({'sandboxed' if sandboxed else 'NOT sandboxed'}; about a minute per notebook on a laptop, "
               f"more for Lab 4); reports go to {out}")
         from tqdm.auto import tqdm
@@ -372,6 +376,11 @@ def cmd_autograde(args: argparse.Namespace) -> int:
                 print(f"\nInterrupted ({stopped or 'Ctrl-C'}). Run the same command again to grade the rest: "
                       "graded notebooks are kept and not graded twice.", file=sys.stderr)
                 return 130
+            except cluster.ClusterError as failed:
+                bar.close()
+                print(f"\ncourse autograde: {failed}\nGraded notebooks are kept: run the same command again "
+                      "to grade the rest.", file=sys.stderr)
+                return 2
     fresh = [r for r in results if not r.resumed and not r.error]
     run = (f"This run: {len(results)} submission(s), {sum(r.resumed for r in results)} from an earlier run, "
            f"{time.perf_counter() - start:.0f} s" + (f", {sum(r.seconds for r in fresh) / len(fresh):.1f} s per "
@@ -394,6 +403,30 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     print(f"\nGrades: {grades}\nSummary and charts: {report}\nFeedback pages (per student; hidden tests show their "
           f"message, never their code): {course / 'feedback'}")
     return 0
+
+
+def _cluster_ready(args: argparse.Namespace) -> bool:
+    """Whether `--cluster` can grade: a gradebook every worker reaches, a scheduler that answers,
+    workers that run this version of the course; else False, having said why."""
+    if args.jobs != 1:
+        print("course autograde: give --jobs or --cluster, not both (the cluster's workers are the jobs)",
+              file=sys.stderr)
+        return False
+    if not args.db or args.db.startswith("sqlite"):
+        print("course autograde: --cluster needs --db with a gradebook every worker reaches, e.g. "
+              "postgresql://grader@dbhost/course (SQLite is one machine's file)", file=sys.stderr)
+        return False
+    try:
+        client = cluster.connect(args.cluster)
+        try:
+            hosts = cluster.check(client, sandboxed=not args.unsafe)
+        finally:
+            client.close()
+    except cluster.ClusterError as error:
+        print(f"course autograde: {error}", file=sys.stderr)
+        return False
+    print(f"Cluster {args.cluster}: {sum(hosts.values())} worker process(es) on {len(hosts)} machine(s)")
+    return True
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -507,6 +540,9 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--out", help="where grades.csv and summary.md go (default: <course>/reports)")
         if name == "autograde":
             sub.add_argument("--jobs", type=_positive, default=1, help="students graded in parallel (default 1)")
+            sub.add_argument("--cluster", metavar="ADDRESS",
+                             help="grade on the workers of this Dask scheduler (tcp://host:8786, or the file of "
+                                  "`dask scheduler --scheduler-file`); needs --db postgresql://...")
             sub.add_argument("--timeout", type=_positive, default=None,
                              help="seconds one cell may run before it is interrupted (default: nbgrader_config.py's)")
             sub.add_argument("--memory-limit", type=_positive, default=None,
