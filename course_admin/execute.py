@@ -437,6 +437,14 @@ class CourseExecute(Execute):
     @default("shutdown_kernel")
     def _kill_at_the_end(self) -> str:
         return "immediate"  # nothing in a graded kernel needs a graceful end; waiting costs seconds
+
+    @default("iopub_timeout")
+    def _wait_for_outputs(self) -> int:
+        # nbclient waits 4 s after a cell's reply for its last outputs, then drops them. Beside
+        # other kernels (load 5-7 on 2 cores) a correct notebook now and then lost a test whose
+        # call cell left neither an answer nor an error ("did not return"): a dropped error
+        # output is the likeliest cause. The wait ends as soon as the kernel says it is idle.
+        return 30
     def preprocess(self, nb: NotebookNode, resources: dict, km: Any = None) -> tuple[NotebookNode, dict]:
         # nbgrader's own autograde (Formgrader's button) reaches here without `course autograde`'s
         # collect: the same limits, before a kernel starts.

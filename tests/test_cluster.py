@@ -225,6 +225,13 @@ def test_workers_without_the_course_or_at_another_version_are_named(release, tmp
     missing = tmp_path / "no-course"
     (missing / "course_admin").mkdir(parents=True)
     (missing / "course_admin" / "__init__.py").write_text('"""Some other package of that name."""\n')
+    # This venv has the course installed editable (pip install -e): its finder would still
+    # serve course_admin's modules to that worker; a machine without the course has no finder.
+    (missing / "sitecustomize.py").write_text(
+        "import sys\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in getattr(f, '__module__', '')]\n"
+        "sys.path_hooks[:] = [h for h in sys.path_hooks if '__editable__' not in getattr(h, '__module__', '')]\n"
+        "sys.path_importer_cache.clear()\n")
     folder = _class(release, tmp_path / "class", {"right": dict(ANSWERS)})
     course = _course(release, tmp_path / "course")
     with local_cluster(tmp_path / "dask", [other, missing, CODE]):
