@@ -813,3 +813,55 @@ ISOLATED = {
         "divides_by_k": {"test_top_k_overlap_visible", "test_top_k_overlap_jaccard"},
     },
 }
+
+# The commonest slips, caught by the visible test under the exercise (what a student runs before submitting),
+# with a message naming the cause: wrong-answer label -> a regex the visible test's message must match.
+VISIBLE = {
+    "perturb_tokens": {
+        "k_range_off_by_one": r"stops one short.*k_max \+ 1",
+        "k_from_zero": r"k starts at 1",
+        "round_instead_of_floor": r"floor.*not round",
+        "with_replacement": r"DISTINCT positions.*replace=False",
+        "ignores_seed": r"same seed gave different samples",
+        "fixed_seed_42": r"seed argument is ignored",
+        "modifies_input_in_place": r"changed the caller's token_ids",
+        "hard_coded_50_and_ratio": r"use the max_mask_ratio and samples_per_size arguments",
+        "no_empty_check": r"empty token_ids should raise ValueError",
+    },
+    "predict_proba": {
+        "no_eval_mode": r"training mode.*model\.eval\(\)",
+        "shuffled_batches": r"input order.*do not shuffle",
+        "not_batched": r"batches of sizes \[4, 4, 2\], got \[10\]",
+        "keeps_graph": r"autograd graph.*no_grad",
+        "drops_last_batch": r"keep the last, smaller batch",
+    },
+    "kernel_weights": {
+        "divides_by_sigma": r"divide by sigma squared",
+        "nan_on_all_zero_row": r"every token replaced gave nan",
+        "hard_coded_sigma": r"use the sigma argument",
+    },
+    "weighted_mse": {
+        "normalised_by_weight_sum": r"divides by the sum of the weights",
+        "unweighted": r"weights are ignored",
+        "broadcast_n_by_n": r"broadcasts to an \[N, N\] matrix",
+        "squeeze_only_pred": r"pred \[N\] and target \[N, 1\].*broadcasts",
+    },
+    "fit_surrogate": {
+        "ignores_weights": r"ignores the kernel weights",
+        "wrong_target_column": r"explain column 1",
+        "no_seed": r"same seed gave two different surrogates",
+        "only_first_batch": r"EVERY batch of every epoch",
+        "ignores_epochs": r"train for `epochs` epochs",
+    },
+    "token_importance": {
+        "sums_duplicates": r"the sum: a repeated word gets the mean",
+        "last_duplicate_wins": r"the last one: a repeated word gets the mean",
+        "sort_then_merge": r"merge the repeated words first, then sort",
+    },
+    "top_k_overlap": {
+        "signed_top_k": r"rank by \|weight\|.*not the signed weight",
+        "assumes_sorted_lists": r"lists are not sorted",
+        "distinct_words_via_dict": r"first k entries by \|weight\|",
+        "divides_by_k": r"not by k",
+    },
+}

@@ -68,10 +68,18 @@ def dependents(exercises: dict[str, Exercise], name: str) -> list[str]:
             if other != name and call.search(exercise.solution)]
 
 
+HIDDEN_MARKER = "### BEGIN HIDDEN TESTS"
+
+
+def is_visible(source: str) -> bool:
+    """Whether a test cell is one the student sees and runs (it holds no hidden region)."""
+    return HIDDEN_MARKER not in source
+
+
 def grade(setup: str, exercises: dict[str, Exercise], name: str, candidate: str,
-          tests_of: list[str] | None = None) -> dict[str, tuple[float, str]]:
+          tests_of: list[str] | None = None, visible_only: bool = False) -> dict[str, tuple[float, str]]:
     """Points and failure message per test cell of exercise `name` (or of each exercise in
-    `tests_of`) for `candidate` source.
+    `tests_of`) for `candidate` source; with `visible_only`, only the cells the student sees.
 
     The namespace holds the set-up cell and the reference solutions of the other
     exercises, as if the student had solved everything else correctly.
@@ -84,7 +92,8 @@ def grade(setup: str, exercises: dict[str, Exercise], name: str, candidate: str,
                 exec(compile(other.solution, f"<{other.name}>", "exec"), namespace)
         exec(compile(candidate, f"<candidate {name}>", "exec"), namespace)
     results = {}
-    tests = [test for owner in (tests_of or [name]) for test in exercises[owner].tests]
+    tests = [test for owner in (tests_of or [name]) for test in exercises[owner].tests
+             if not visible_only or is_visible(test[2])]
     for grade_id, points, source in tests:
         try:
             with contextlib.redirect_stdout(io.StringIO()):
