@@ -429,3 +429,45 @@ ISOLATED = {
         "returns_result_object": {"test_rank_agreement_visible", "test_rank_agreement_hidden"},
     },
 }
+
+# The commonest slips, caught by the visible test under the exercise with a message naming the cause
+# (see answers_lab1.py): wrong-answer label -> a regex the visible test's message must match.
+VISIBLE = {
+    "make_predict_proba": {
+        "no_eval": r"training mode.*model\.eval\(\)",
+        "no_truncation": r"truncation=True",
+        "ignores_max_length": r"max_length=max_length \(the argument\)",
+        "ignores_batch_size": r"batches of sizes \[2, 2, 1\]",
+        "no_attention_mask": r"attention_mask",
+    },
+    "sample_accuracy": {
+        "ignores_seed": r"default_rng\(3\).*with the seed argument",
+        "positive_column_threshold": r"argmax over all columns",
+        "first_n": r"not the first n rows",
+    },
+    "cls_attention": {
+        "no_eval": r"training mode.*model\.eval\(\)",
+        "always_last_layer": r"use the `layer` argument",
+        "column_not_row": r"attention TO \[CLS\]",
+        "max_over_heads": r"average the heads",
+    },
+    "top_k_tokens": {
+        "skips_first_and_last_only": r"wherever it stands",
+        "forgets_pad": r"\[PAD\]",
+        "abs_sort": r"signed score",
+        "dedupes_tokens": r"repeated token at each of its positions",
+        "ignores_skip_special_flag": r"skip_special=False",
+    },
+    "attention_submatrix": {
+        "sorts_indices": r"order given \(do not sort",
+        "only_3d_input": r"\[1, heads, T, T\].*batch dimension",
+    },
+    "rank_agreement": {
+        "spearman": r"Spearman's rho.*Kendall's tau",
+        "paired_by_dict_order": r"by word, not by the dicts' order",
+        "union_with_zeros": r"present in BOTH dicts",
+        "absolute_values": r"absolute scores",
+        "zero_for_too_few": r"float\('nan'\)",
+        "pearson": r"not Pearson's r",
+    },
+}
