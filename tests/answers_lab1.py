@@ -752,6 +752,16 @@ def fit_surrogate(masks, targets, weights, epochs=10, lr=0.05, batch_size=64, se
 ''',
     },
     "token_importance": {
+        "groupby_after_stable_sort": '''
+def token_importance(tokens, coef):
+    values = torch.as_tensor(coef).detach().reshape(-1).tolist()
+    words = [t[1:] if t.startswith("Ġ") else t for t in tokens]
+    first_seen = {}
+    for w in words:
+        first_seen.setdefault(w, len(first_seen))
+    merged = {w: float(np.mean([v for x, v in zip(words, values) if x == w])) for w in first_seen}
+    return sorted(merged.items(), key=lambda item: (-abs(item[1]), first_seen[item[0]]))
+''',
         "defaultdict_numpy": '''
 from collections import defaultdict
 def token_importance(tokens, coef):
@@ -774,6 +784,14 @@ def token_importance(tokens, coef):
 ''',
     },
     "top_k_overlap": {
+        "ranked_lists_then_sets": '''
+def top_k_overlap(a, b, k):
+    def ranked(explanation):
+        items = list(explanation.items()) if isinstance(explanation, dict) else [tuple(p) for p in explanation]
+        return [word for word, _ in sorted(items, key=lambda p: -abs(float(p[1])))]
+    A, B = set(ranked(a)[:k]), set(ranked(b)[:k])
+    return len(A & B) / len(A | B) if A | B else 0.0
+''',
         "heapq": '''
 import heapq
 def top_k_overlap(a, b, k):

@@ -27,6 +27,7 @@ WRONG = {
         "ignores_max_length": _predict(max_length="512"),
         "softmax_over_batch": _predict(dim="0"),
         "ignores_batch_size": _predict(step="64"),
+        "not_batched": _predict(step="max(len(texts), 1)"),  # every text in one forward pass
         "returns_logits": '''
 def make_predict_proba(model, tokenizer, batch_size=32, max_length=512):
     def predict(texts):
@@ -370,6 +371,13 @@ def cls_attention(model, tokenizer, text, layer=-1):
 ''',
     },
     "top_k_tokens": {
+        "heapq_nlargest": '''
+import heapq
+def top_k_tokens(tokens, scores, k=10, skip_special=True):
+    values = torch.as_tensor(scores, dtype=torch.float64).reshape(-1).tolist()
+    pairs = [(t, v) for t, v in zip(tokens, values) if not (skip_special and t in ("[CLS]", "[SEP]", "[PAD]"))]
+    return heapq.nlargest(k, pairs, key=lambda pair: pair[1])
+''',
         "numpy_argsort": '''
 def top_k_tokens(tokens, scores, k=10, skip_special=True):
     s = np.asarray(torch.as_tensor(scores, dtype=torch.float64))
@@ -397,6 +405,14 @@ def attention_submatrix(attn, indices):
 ''',
     },
     "rank_agreement": {
+        "shared_in_b_order_tuple_unpacking": '''
+def rank_agreement(a, b):
+    shared = [w for w in b if w in a]
+    if len(shared) < 2:
+        return float("nan")
+    tau, _p = scipy.stats.kendalltau(np.array([a[w] for w in shared]), np.array([b[w] for w in shared]))
+    return float(tau)
+''',
         "set_intersection_sorted": '''
 def rank_agreement(a, b):
     shared = sorted(set(a) & set(b))
@@ -438,6 +454,7 @@ VISIBLE = {
         "no_truncation": r"truncation=True",
         "ignores_max_length": r"max_length=max_length \(the argument\)",
         "ignores_batch_size": r"batches of sizes \[2, 2, 1\]",
+        "not_batched": r"batches of sizes \[2, 2, 1\], got \[5\]",
         "no_attention_mask": r"attention_mask",
     },
     "sample_accuracy": {

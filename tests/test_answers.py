@@ -128,3 +128,30 @@ def test_visible_tests_catch_most_wrong_answers(exercises, lab):
           f"they pass {missed}")
     assert caught / total >= VISIBLE_CATCH_RATE, (
         f"{lab}: the visible tests fail only {caught}/{total} wrong answers ({caught / total:.0%}); they pass {missed}")
+
+
+# A visible test whose value check needs another exercise skips it when that one is wrong, and says what is
+# wrong with it (not a guess: a weighted_mse that divides by the weights' sum is not a broadcasting slip).
+SKIPPED_BECAUSE = [
+    ("lab1_lime_from_scratch", "fit_surrogate", "weighted_mse", "normalised_by_weight_sum",
+     r"weighted_mse is wrong: it gives 0\.1200 where 0\.24 is right"),
+    ("lab1_lime_from_scratch", "fit_surrogate", "weighted_mse", "broadcast_n_by_n",
+     r"weighted_mse is wrong: it gives 0\.\d+ where 0\.24 is right"),
+    ("lab4_faithfulness_stability", "comprehensiveness", "mask_top_k", "masks_specials",
+     r"skipped because mask_top_k does not mask just tokens 10 and 11"),
+    ("lab4_faithfulness_stability", "sufficiency", "mask_top_k", "lowest_scores",
+     r"skipped because mask_top_k does not mask just tokens 10 and 11"),
+]
+
+
+@pytest.mark.parametrize("lab, dependent, dependency, label, pattern", SKIPPED_BECAUSE,
+                         ids=[f"{d}-{dep}-{label}" for _, d, dep, label, _ in SKIPPED_BECAUSE])
+def test_skipped_value_check_names_the_other_exercise_slip(exercises, lab, dependent, dependency, label, pattern):
+    setup, found = exercises[lab]
+    printed: dict[str, str] = {}
+    results = grade(setup, found, dependency, _source(lab, "WRONG", dependency, label), tests_of=[dependent],
+                    visible_only=True, printed=printed)
+    visible = [gid for gid in results if gid.endswith("_visible")]
+    assert visible and all(not results[gid][1] for gid in visible), f"{dependent}'s visible test fails: {results}"
+    text = " ".join(printed[gid] for gid in visible)
+    assert re.search(pattern, text), f"{dependent}'s visible test printed {text!r}, which does not name the cause"
