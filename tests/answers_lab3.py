@@ -610,7 +610,7 @@ ISOLATED = {
                           "test_integrated_gradients_baseline"},
         "delta_uses_default_baseline": {"test_integrated_gradients_visible", "test_integrated_gradients_baseline"},
         "delta_from_zero_embeddings": {"test_integrated_gradients_visible", "test_integrated_gradients_delta"},
-        "linspace_equal_weights": {"test_integrated_gradients_values"},
+        "linspace_equal_weights": {"test_integrated_gradients_visible", "test_integrated_gradients_values"},
         "trapezoid_ends_not_halved": {"test_integrated_gradients_values"},
     },
     "summarize_attributions": {
@@ -642,6 +642,7 @@ VISIBLE = {
         "delta_unsigned": r"keep its sign",
         "delta_uses_default_baseline": r"same baseline for delta",
         "zero_baseline": r"zero baseline",
+        "linspace_equal_weights": r"quadrature is biased: the n_steps points include both ends",
     },
     "word_feature_mask": {
         "single_hash_check": r"'#' \(a hashtag\) is a word",
