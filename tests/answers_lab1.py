@@ -752,6 +752,16 @@ def fit_surrogate(masks, targets, weights, epochs=10, lr=0.05, batch_size=64, se
 ''',
     },
     "token_importance": {
+        "groupby_after_stable_sort": '''
+def token_importance(tokens, coef):
+    values = torch.as_tensor(coef).detach().reshape(-1).tolist()
+    words = [t[1:] if t.startswith("Ġ") else t for t in tokens]
+    first_seen = {}
+    for w in words:
+        first_seen.setdefault(w, len(first_seen))
+    merged = {w: float(np.mean([v for x, v in zip(words, values) if x == w])) for w in first_seen}
+    return sorted(merged.items(), key=lambda item: (-abs(item[1]), first_seen[item[0]]))
+''',
         "defaultdict_numpy": '''
 from collections import defaultdict
 def token_importance(tokens, coef):
@@ -774,6 +784,14 @@ def token_importance(tokens, coef):
 ''',
     },
     "top_k_overlap": {
+        "ranked_lists_then_sets": '''
+def top_k_overlap(a, b, k):
+    def ranked(explanation):
+        items = list(explanation.items()) if isinstance(explanation, dict) else [tuple(p) for p in explanation]
+        return [word for word, _ in sorted(items, key=lambda p: -abs(float(p[1])))]
+    A, B = set(ranked(a)[:k]), set(ranked(b)[:k])
+    return len(A & B) / len(A | B) if A | B else 0.0
+''',
         "heapq": '''
 import heapq
 def top_k_overlap(a, b, k):
@@ -811,5 +829,57 @@ ISOLATED = {
     },
     "top_k_overlap": {
         "divides_by_k": {"test_top_k_overlap_visible", "test_top_k_overlap_jaccard"},
+    },
+}
+
+# The commonest slips, caught by the visible test under the exercise (what a student runs before submitting),
+# with a message naming the cause: wrong-answer label -> a regex the visible test's message must match.
+VISIBLE = {
+    "perturb_tokens": {
+        "k_range_off_by_one": r"stops one short.*k_max \+ 1",
+        "k_from_zero": r"k starts at 1",
+        "round_instead_of_floor": r"floor.*not round",
+        "with_replacement": r"DISTINCT positions.*replace=False",
+        "ignores_seed": r"same seed gave different samples",
+        "fixed_seed_42": r"seed argument is ignored",
+        "modifies_input_in_place": r"changed the caller's token_ids",
+        "hard_coded_50_and_ratio": r"use the max_mask_ratio and samples_per_size arguments",
+        "no_empty_check": r"empty token_ids should raise ValueError",
+    },
+    "predict_proba": {
+        "no_eval_mode": r"training mode.*model\.eval\(\)",
+        "shuffled_batches": r"input order.*do not shuffle",
+        "not_batched": r"batches of sizes \[4, 4, 2\], got \[10\]",
+        "keeps_graph": r"autograd graph.*no_grad",
+        "drops_last_batch": r"keep the last, smaller batch",
+    },
+    "kernel_weights": {
+        "divides_by_sigma": r"divide by sigma squared",
+        "nan_on_all_zero_row": r"every token replaced gave nan",
+        "hard_coded_sigma": r"use the sigma argument",
+    },
+    "weighted_mse": {
+        "normalised_by_weight_sum": r"divides by the sum of the weights",
+        "unweighted": r"weights are ignored",
+        "broadcast_n_by_n": r"broadcasts to an \[N, N\] matrix",
+        "squeeze_only_pred": r"pred \[N\] and target \[N, 1\].*broadcasts",
+    },
+    "fit_surrogate": {
+        "ignores_weights": r"ignores the kernel weights",
+        "wrong_target_column": r"explain column 1",
+        "no_seed": r"same seed gave two different surrogates",
+        "only_first_batch": r"EVERY batch of every epoch",
+        "ignores_epochs": r"train for `epochs` epochs",
+    },
+    "token_importance": {
+        "sums_duplicates": r"the sum: a repeated word gets the mean",
+        "last_duplicate_wins": r"the last one: a repeated word gets the mean",
+        "sort_then_merge": r"merge the repeated words first, then sort",
+    },
+    "top_k_overlap": {
+        "signed_top_k": r"rank by \|weight\|.*not the signed weight",
+        "assumes_sorted_lists": r"lists are not sorted",
+        "distinct_words_via_dict": r"first k entries by \|weight\|",
+        "divides_by_k": r"not by k",
     },
 }

@@ -27,6 +27,7 @@ WRONG = {
         "ignores_max_length": _predict(max_length="512"),
         "softmax_over_batch": _predict(dim="0"),
         "ignores_batch_size": _predict(step="64"),
+        "not_batched": _predict(step="max(len(texts), 1)"),  # every text in one forward pass
         "returns_logits": '''
 def make_predict_proba(model, tokenizer, batch_size=32, max_length=512):
     def predict(texts):
@@ -370,6 +371,13 @@ def cls_attention(model, tokenizer, text, layer=-1):
 ''',
     },
     "top_k_tokens": {
+        "heapq_nlargest": '''
+import heapq
+def top_k_tokens(tokens, scores, k=10, skip_special=True):
+    values = torch.as_tensor(scores, dtype=torch.float64).reshape(-1).tolist()
+    pairs = [(t, v) for t, v in zip(tokens, values) if not (skip_special and t in ("[CLS]", "[SEP]", "[PAD]"))]
+    return heapq.nlargest(k, pairs, key=lambda pair: pair[1])
+''',
         "numpy_argsort": '''
 def top_k_tokens(tokens, scores, k=10, skip_special=True):
     s = np.asarray(torch.as_tensor(scores, dtype=torch.float64))
@@ -397,6 +405,14 @@ def attention_submatrix(attn, indices):
 ''',
     },
     "rank_agreement": {
+        "shared_in_b_order_tuple_unpacking": '''
+def rank_agreement(a, b):
+    shared = [w for w in b if w in a]
+    if len(shared) < 2:
+        return float("nan")
+    tau, _p = scipy.stats.kendalltau(np.array([a[w] for w in shared]), np.array([b[w] for w in shared]))
+    return float(tau)
+''',
         "set_intersection_sorted": '''
 def rank_agreement(a, b):
     shared = sorted(set(a) & set(b))
@@ -427,5 +443,48 @@ ISOLATED = {
     },
     "rank_agreement": {
         "returns_result_object": {"test_rank_agreement_visible", "test_rank_agreement_hidden"},
+    },
+}
+
+# The commonest slips, caught by the visible test under the exercise with a message naming the cause
+# (see answers_lab1.py): wrong-answer label -> a regex the visible test's message must match.
+VISIBLE = {
+    "make_predict_proba": {
+        "no_eval": r"training mode.*model\.eval\(\)",
+        "no_truncation": r"truncation=True",
+        "ignores_max_length": r"max_length=max_length \(the argument\)",
+        "ignores_batch_size": r"batches of sizes \[2, 2, 1\]",
+        "not_batched": r"batches of sizes \[2, 2, 1\], got \[5\]",
+        "no_attention_mask": r"attention_mask",
+    },
+    "sample_accuracy": {
+        "ignores_seed": r"default_rng\(3\).*with the seed argument",
+        "positive_column_threshold": r"argmax over all columns",
+        "first_n": r"not the first n rows",
+    },
+    "cls_attention": {
+        "no_eval": r"training mode.*model\.eval\(\)",
+        "always_last_layer": r"use the `layer` argument",
+        "column_not_row": r"attention TO \[CLS\]",
+        "max_over_heads": r"average the heads",
+    },
+    "top_k_tokens": {
+        "skips_first_and_last_only": r"wherever it stands",
+        "forgets_pad": r"\[PAD\]",
+        "abs_sort": r"signed score",
+        "dedupes_tokens": r"repeated token at each of its positions",
+        "ignores_skip_special_flag": r"skip_special=False",
+    },
+    "attention_submatrix": {
+        "sorts_indices": r"order given \(do not sort",
+        "only_3d_input": r"\[1, heads, T, T\].*batch dimension",
+    },
+    "rank_agreement": {
+        "spearman": r"Spearman's rho.*Kendall's tau",
+        "paired_by_dict_order": r"by word, not by the dicts' order",
+        "union_with_zeros": r"present in BOTH dicts",
+        "absolute_values": r"absolute scores",
+        "zero_for_too_few": r"float\('nan'\)",
+        "pearson": r"not Pearson's r",
     },
 }

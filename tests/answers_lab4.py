@@ -161,6 +161,7 @@ def mask_top_k(input_ids, scores, k, mask_id, special_ids):
         "k_can_be_zero": _aopc(k="round(f * n)"),
         "ignores_fractions": _aopc(fractions="(0.01, 0.05, 0.1, 0.2, 0.5)"),
         "ignores_target": _aopc(no_target="True"),
+        "target_or_predicted": _aopc(no_target="not target"),  # class 0 treated as "no target"
         "argmax_per_variant": _aopc(default_target="int(probs[-1].argmax())"),
         "absolute_difference": _aopc(reduce="(p[0] - p[1:]).abs().mean()"),
         "sum_not_mean": _aopc(reduce="(p[0] - p[1:]).sum()"),
@@ -178,6 +179,7 @@ def mask_top_k(input_ids, scores, k, mask_id, special_ids):
         "ceils_k": _aopc("sufficiency", k="max(1, __import__(\"math\").ceil(f * n))"),
         "k_can_be_zero": _aopc("sufficiency", k="round(f * n)"),
         "ignores_target": _aopc("sufficiency", no_target="True"),
+        "target_or_predicted": _aopc("sufficiency", no_target="not target"),
         "reversed_sign": _aopc("sufficiency", reduce="(p[1:] - p[0]).mean()"),
         "ignores_fractions": _aopc("sufficiency", fractions="(0.01, 0.05, 0.1, 0.2, 0.5)"),
         "sum_not_mean": _aopc("sufficiency", reduce="(p[0] - p[1:]).sum()"),
@@ -215,6 +217,7 @@ def performance_drop(predict_fn, texts, labels, explain_fn, k=20, mask_token="[M
     f1 = lambda ts: float(sklearn.metrics.f1_score(labels, np.argmax(predict_fn(list(ts)), axis=1), average="macro"))
     return f1(masked), f1(texts)
 ''',
+        "last_k_of_ascending": _drop(top="sorted(range(len(words)), key=lambda i: s[i])[-k:]"),  # ties: later first
         "one_word_less": _drop(top="sorted(range(len(words)), key=lambda i: (-s[i], i))[:k - 1]"),
         "mask_char_by_char": '''
 def performance_drop(predict_fn, texts, labels, explain_fn, k=20, mask_token="[MASK]"):
@@ -260,6 +263,7 @@ def performance_drop(predict_fn, texts, labels, explain_fn, k=20, mask_token="[M
         "precision_not_f1": _agree(f1="sklearn.metrics.precision_score(gold, selected, zero_division=0.0)"),
         "macro_f1": _agree(f1="sklearn.metrics.f1_score(gold, selected, average='macro')"),
         "ap_of_selection": _agree(auprc="sklearn.metrics.average_precision_score(gold, selected)"),
+        "last_k_of_ascending": _agree(top="sorted(range(len(s)), key=lambda i: s[i])[-k:]"),
         "ignores_k": _agree(top="sorted(range(len(s)), key=lambda i: (-s[i], i))[:sum(gold)]"),
         "auc_of_pr_curve_trapezoid": _agree(
             auprc="sklearn.metrics.auc(*sklearn.metrics.precision_recall_curve(gold, s)[1::-1])"),
@@ -478,6 +482,61 @@ ISOLATED = {
     },
     "performance_drop": {
         "lowest_scores": {"test_performance_drop_visible", "test_performance_drop_hidden"},
-        "by_absolute_score": {"test_performance_drop_hidden"},
+        "by_absolute_score": {"test_performance_drop_visible", "test_performance_drop_hidden"},
+    },
+}
+
+# The commonest slips, caught by the visible test under the exercise with a message naming the cause
+# (see answers_lab1.py): wrong-answer label -> a regex the visible test's message must match.
+VISIBLE = {
+    "mask_top_k": {
+        "by_absolute_score": r"rank by the signed score",
+        "specials_by_position": r"wherever it stands",
+        "ties_later_first": r"earlier first",
+        "minus_inf_specials_topk": r"no special token",
+        "k_zero_masks_all": r"k=0 should mask nothing",
+    },
+    "comprehensiveness": {
+        "masks_specials": r"special tokens are never masked",
+        "ignores_target": r"`target or predicted` treats class 0 as missing",
+        "absolute_difference": r"no abs\(\)",
+        "ceils_k": r"math\.ceil gives 2",
+        "argmax_per_variant": r"class predicted for the unmasked input",
+        "n_counts_specials": r"NON-special",
+    },
+    "sufficiency": {
+        "masks_specials": r"masked the special tokens too",
+        "ignores_target": r"`target or predicted` treats class 0 as missing",
+        "ceils_k": r"math\.ceil gives 2",
+        "sum_not_mean": r"sum over the fractions",
+    },
+    "performance_drop": {
+        "by_absolute_score": r"signed score, not by \|score\|",
+        "ties_later_first": r"mask the earlier word first",
+        "weighted_f1": r"weighted F1",
+        "accuracy": r"that is the accuracy",
+        "deletes_words": r"do not delete them",
+        "ignores_mask_token": r"use the mask_token argument",
+        "mask_char_by_char": r"not substrings",
+        "argpartition_crashes_short_texts": r"fewer words than k",
+    },
+    "stability": {
+        "signed_score_change": r"score changes are signed",
+        "signed_prediction_change": r"prediction change is signed",
+        "edited_class": r"class predicted for x \+ suffix",
+        "all_classes_change": r"changes of every class",
+        "kendall_not_spearman": r"Kendall's tau; use Spearman",
+        "swapped_order": r"pair is swapped",
+        "max_not_mean": r"largest change",
+        "change_of_mean_score": r"change of the mean score",
+        "suffix_words_kept": r"leave the suffix's words out",
+    },
+    "rationale_agreement": {
+        "roc_auc": r"ROC-AUC.*average_precision_score",
+        "by_absolute_score": r"signed score, not \|score\|",
+        "ties_later_first": r"break ties by position",
+        "precision_not_f1": r"that is the precision",
+        "macro_f1": r"macro F1",
+        "ignores_k": r"use the k given",
     },
 }

@@ -68,13 +68,23 @@ def dependents(exercises: dict[str, Exercise], name: str) -> list[str]:
             if other != name and call.search(exercise.solution)]
 
 
+HIDDEN_MARKER = "### BEGIN HIDDEN TESTS"
+
+
+def is_visible(source: str) -> bool:
+    """Whether a test cell is one the student sees and runs (it holds no hidden region)."""
+    return HIDDEN_MARKER not in source
+
+
 def grade(setup: str, exercises: dict[str, Exercise], name: str, candidate: str,
-          tests_of: list[str] | None = None) -> dict[str, tuple[float, str]]:
+          tests_of: list[str] | None = None, visible_only: bool = False,
+          printed: dict[str, str] | None = None) -> dict[str, tuple[float, str]]:
     """Points and failure message per test cell of exercise `name` (or of each exercise in
-    `tests_of`) for `candidate` source.
+    `tests_of`) for `candidate` source; with `visible_only`, only the cells the student sees.
 
     The namespace holds the set-up cell and the reference solutions of the other
-    exercises, as if the student had solved everything else correctly.
+    exercises, as if the student had solved everything else correctly. What each test cell
+    prints is stored in `printed` (grade_id -> text) when a dict is given.
     """
     namespace: dict = {"__name__": "__main__"}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -84,13 +94,18 @@ def grade(setup: str, exercises: dict[str, Exercise], name: str, candidate: str,
                 exec(compile(other.solution, f"<{other.name}>", "exec"), namespace)
         exec(compile(candidate, f"<candidate {name}>", "exec"), namespace)
     results = {}
-    tests = [test for owner in (tests_of or [name]) for test in exercises[owner].tests]
+    tests = [test for owner in (tests_of or [name]) for test in exercises[owner].tests
+             if not visible_only or is_visible(test[2])]
     for grade_id, points, source in tests:
+        output = io.StringIO()
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.redirect_stdout(output):
                 exec(compile(source, f"<{grade_id}>", "exec"), namespace)
         except Exception as error:  # a failing test cell scores 0, whatever the error
             results[grade_id] = (0.0, f"{type(error).__name__}: {error}")
         else:
             results[grade_id] = (points, "")
+        finally:
+            if printed is not None:
+                printed[grade_id] = output.getvalue()
     return results

@@ -7,6 +7,7 @@ tests/answers_lab*.py. The nbgrader tests check that real autograding agrees on 
 from __future__ import annotations
 
 import importlib
+import re
 
 import pytest
 
@@ -85,3 +86,72 @@ def test_catalogue_covers_every_exercise(exercises, lab):
     for kind in ("WRONG", "ALTERNATIVES"):
         missing = set(found) - set(getattr(module, kind))
         assert not missing, f"{kind} has no entry for {sorted(missing)}"
+
+
+# The visible tests alone (what a student runs before submitting) must fail this share of each lab's WRONG answers.
+VISIBLE_CATCH_RATE = 0.9
+
+
+def _visible_cases():
+    for lab, module_name in LABS.items():
+        for exercise, answers in getattr(importlib.import_module(module_name), "VISIBLE", {}).items():
+            for label, pattern in answers.items():
+                yield pytest.param(lab, exercise, label, pattern, id=f"{lab.split('_')[0]}-{exercise}-{label}")
+
+
+@pytest.mark.parametrize("lab, exercise, label, pattern", list(_visible_cases()))
+def test_visible_test_names_the_cause(exercises, lab, exercise, label, pattern):
+    """The commonest slips fail the visible test under the exercise, with a message that names the cause."""
+    setup, found = exercises[lab]
+    results = grade(setup, found, exercise, _source(lab, "WRONG", exercise, label), visible_only=True)
+    assert results, f"{exercise} has no visible test"
+    messages = [message for _, message in results.values() if message]
+    assert messages, f"the visible test of {exercise} passes the wrong answer {label!r}: the student learns of it only after submitting"
+    assert any(re.search(pattern, message) for message in messages), (
+        f"the visible test of {exercise} fails {label!r} with {messages}, which does not name the cause ({pattern!r})")
+
+
+@pytest.mark.parametrize("lab", list(LABS))
+def test_visible_tests_catch_most_wrong_answers(exercises, lab):
+    """The share of the catalogue's WRONG answers that the visible tests alone fail, per lab (printed; >= 90%)."""
+    setup, found = exercises[lab]
+    caught, missed = 0, []
+    for exercise, answers in importlib.import_module(LABS[lab]).WRONG.items():
+        for label, source in answers.items():
+            results = grade(setup, found, exercise, source, visible_only=True)
+            if any(message for _, message in results.values()):
+                caught += 1
+            else:
+                missed.append(f"{exercise}.{label}")
+    total = caught + len(missed)
+    print(f"{lab}: the visible tests alone fail {caught} of {total} wrong answers ({caught / total:.0%}); "
+          f"they pass {missed}")
+    assert caught / total >= VISIBLE_CATCH_RATE, (
+        f"{lab}: the visible tests fail only {caught}/{total} wrong answers ({caught / total:.0%}); they pass {missed}")
+
+
+# A visible test whose value check needs another exercise skips it when that one is wrong, and says what is
+# wrong with it (not a guess: a weighted_mse that divides by the weights' sum is not a broadcasting slip).
+SKIPPED_BECAUSE = [
+    ("lab1_lime_from_scratch", "fit_surrogate", "weighted_mse", "normalised_by_weight_sum",
+     r"weighted_mse is wrong: it gives 0\.1200 where 0\.24 is right"),
+    ("lab1_lime_from_scratch", "fit_surrogate", "weighted_mse", "broadcast_n_by_n",
+     r"weighted_mse is wrong: it gives 0\.\d+ where 0\.24 is right"),
+    ("lab4_faithfulness_stability", "comprehensiveness", "mask_top_k", "masks_specials",
+     r"skipped because mask_top_k does not mask just tokens 10 and 11"),
+    ("lab4_faithfulness_stability", "sufficiency", "mask_top_k", "lowest_scores",
+     r"skipped because mask_top_k does not mask just tokens 10 and 11"),
+]
+
+
+@pytest.mark.parametrize("lab, dependent, dependency, label, pattern", SKIPPED_BECAUSE,
+                         ids=[f"{d}-{dep}-{label}" for _, d, dep, label, _ in SKIPPED_BECAUSE])
+def test_skipped_value_check_names_the_other_exercise_slip(exercises, lab, dependent, dependency, label, pattern):
+    setup, found = exercises[lab]
+    printed: dict[str, str] = {}
+    results = grade(setup, found, dependency, _source(lab, "WRONG", dependency, label), tests_of=[dependent],
+                    visible_only=True, printed=printed)
+    visible = [gid for gid in results if gid.endswith("_visible")]
+    assert visible and all(not results[gid][1] for gid in visible), f"{dependent}'s visible test fails: {results}"
+    text = " ".join(printed[gid] for gid in visible)
+    assert re.search(pattern, text), f"{dependent}'s visible test printed {text!r}, which does not name the cause"
