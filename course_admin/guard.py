@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-import importlib
 import json
 import os
 import sys

@@ -318,7 +318,7 @@ class Workspace:
 
     def registered(self, lab: str) -> bool:
         """Whether the gradebook knows `lab` (with its notebook's cells)."""
-        from nbgrader.api import Gradebook, MissingEntry
+        from nbgrader.api import MissingEntry
 
         with self._gradebook() as book:
             try:

@@ -380,7 +380,6 @@ class GraderNotes(Preprocessor):
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         source = _course_notebook(self, resources, "source_directory")
         release = _course_notebook(self, resources, "release_directory")
-        known = {_nbgrader(c).get("grade_id"): c for c in source.cells} if source else {}
         cells = []
         report = resources.setdefault("course", {})
         report.setdefault("notes", []).extend(str(note)[:200] for note in nb.metadata.pop("course_notes", [])[:20])

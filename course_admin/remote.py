@@ -44,7 +44,6 @@ import socket
 import struct
 import tempfile
 import threading
-import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path

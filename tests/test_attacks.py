@@ -408,6 +408,20 @@ def _notebook(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbform
     return nb
 
 
+def released_course(course: Path, gradebook: bool = True) -> Path:
+    """A course root at `course` with the small lab's source and release (made the way
+    `course release` makes it); without its gradebook if `gradebook` is False."""
+    pipeline.scratch_course(course, [])
+    (course / "solutions" / LAB).mkdir(parents=True)
+    nbformat.write(_source_notebook(), course / "solutions" / LAB / f"{LAB}.ipynb")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(course)
+        pipeline.Workspace(course, [LAB]).release(LAB)
+    if not gradebook:
+        (course / "gradebook.db").unlink()
+    return course
+
+
 def _attacker(release: nbformat.NotebookNode, name: str, port: int) -> nbformat.NotebookNode:
     plan = {key: value.replace("PORT", str(port)) for key, value in ATTACKS[name].items()
             if key not in ("extra_cells", "move_tests", "edit_tests")}

@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from test_attacks import ANSWERS, BLANK, LAB, WRONG_SOFTMAX, _notebook, _source_notebook
+from test_attacks import ANSWERS, BLANK, LAB, WRONG_SOFTMAX, _notebook, released_course
 
 import course_admin
 from benchmarks.cluster import Cluster, environment, local_cluster
@@ -42,11 +42,7 @@ SLOW = "import time\ntime.sleep(30)  # long enough to be killed in\n"
 @pytest.fixture(scope="module")
 def release(tmp_path_factory) -> Path:
     """A course root with the small assignment's source and release."""
-    course = pipeline.scratch_course(tmp_path_factory.mktemp("template") / "course", [])
-    (course / "solutions" / LAB).mkdir(parents=True)
-    nbformat.write(_source_notebook(), course / "solutions" / LAB / f"{LAB}.ipynb")
-    pipeline.Workspace(course, [LAB]).release(LAB)
-    return course
+    return released_course(tmp_path_factory.mktemp("template") / "course")
 
 
 def _course(template: Path, target: Path) -> Path:

@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_admin import cli, neutralise, pipeline
+from course_admin import neutralise, pipeline
 
 LAB = "lab3_ig_vs_lime"
 ALL_RIGHT = {f"ex_{name}": "solution" for name in

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import sqlalchemy as sa
-from test_attacks import ANSWERS, LAB, WRONG_SOFTMAX, _notebook, _source_notebook
+from test_attacks import ANSWERS, LAB, WRONG_SOFTMAX, _notebook, released_course
 
 from course_admin import gradebook, hub, pipeline
 
@@ -46,12 +46,7 @@ def _finished(process: subprocess.Popen, timeout: float = 600) -> tuple[int, str
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     """A course root with the small lab of the attack suite, released, and no gradebook."""
-    course = pipeline.scratch_course(tmp_path_factory.mktemp("template") / "course", [])
-    (course / "solutions" / LAB).mkdir(parents=True)
-    nbformat.write(_source_notebook(), course / "solutions" / LAB / f"{LAB}.ipynb")
-    pipeline.Workspace(course, [LAB]).release(LAB)
-    (course / "gradebook.db").unlink()
-    return course
+    return released_course(tmp_path_factory.mktemp("template") / "course", gradebook=False)
 
 
 def _root(template: Path, where: Path) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_attacks import ANSWERS, LAB, _notebook, _source_notebook
+from test_attacks import ANSWERS, LAB, _notebook, released_course
 
 from course_admin import batch, cli, pipeline
 
@@ -22,14 +22,7 @@ from course_admin import batch, cli, pipeline
 @pytest.fixture
 def tiny_course(tmp_path) -> Path:
     """A course root with one small lab, released, never graded (no gradebook entry yet)."""
-    course = pipeline.scratch_course(tmp_path / "course", [])
-    (course / "solutions" / LAB).mkdir(parents=True)
-    nbformat.write(_source_notebook(), course / "solutions" / LAB / f"{LAB}.ipynb")
-    with pytest.MonkeyPatch.context() as patch:  # the release notebook, made the way `course release` makes it
-        patch.chdir(course)
-        pipeline.Workspace(course, [LAB]).release(LAB)
-    (course / "gradebook.db").unlink()
-    return course
+    return released_course(tmp_path / "course", gradebook=False)
 
 
 def _autograde(*args: str) -> subprocess.CompletedProcess:
