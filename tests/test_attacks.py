@@ -364,9 +364,10 @@ import os, signal
 def fill(gb=1.6):
     done, report = os.pipe()
     for _ in range(3):
-        if os.fork() == 0:  # a child: fill, say so, end at once (the kernel's own exit is guarded)
+        if os.fork() == 0:  # a child: fill, say so, hold it, end (the kernel's own exit is guarded)
             block = b"1" * int(gb * 2**30)  # every page written: resident, not just mapped
             os.write(report, b"1" if len(block) else b"0")
+            import time; time.sleep(5)  # held while the others fill: their total is resident at once
             os.kill(os.getpid(), signal.SIGKILL)
     os.close(report)
     filled = b""
