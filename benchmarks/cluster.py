@@ -62,7 +62,11 @@ def local_cluster(folder: Path, pythonpaths: list[Path]) -> Iterator[Cluster]:
     folder.mkdir(parents=True, exist_ok=True)
     scheduler_file = folder / "scheduler.json"
     processes = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-                                   "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+                                   "--no-dashboard", "--scheduler-file", str(scheduler_file),
+                                   # the scheduler unpickles the grading tasks: importing the course
+                                   # then, beside busy kernels, stalled it for 5 s and the client
+                                   # lost it ("scheduler-connection-lost")
+                                   "--preload", "course_admin.cluster"],
                                   env={**environment(ROOT), **SCHEDULER_SETTINGS}, stdout=subprocess.DEVNULL,
                                   stderr=open(folder / "scheduler.log", "w"), cwd=folder)]
     try:

@@ -78,20 +78,22 @@ def is_visible(source: str) -> bool:
 
 def grade(setup: str, exercises: dict[str, Exercise], name: str, candidate: str,
           tests_of: list[str] | None = None, visible_only: bool = False,
-          printed: dict[str, str] | None = None) -> dict[str, tuple[float, str]]:
+          printed: dict[str, str] | None = None, others: dict[str, str] | None = None) -> dict[str, tuple[float, str]]:
     """Points and failure message per test cell of exercise `name` (or of each exercise in
     `tests_of`) for `candidate` source; with `visible_only`, only the cells the student sees.
 
     The namespace holds the set-up cell and the reference solutions of the other
-    exercises, as if the student had solved everything else correctly. What each test cell
-    prints is stored in `printed` (grade_id -> text) when a dict is given.
+    exercises, as if the student had solved everything else correctly, except those `others`
+    gives a source for (a whole submission's answers). What each test cell prints is stored
+    in `printed` (grade_id -> text) when a dict is given.
     """
     namespace: dict = {"__name__": "__main__"}
     with contextlib.redirect_stdout(io.StringIO()):
         exec(compile(setup, "<setup>", "exec"), namespace)
         for other in exercises.values():
             if other.name != name:
-                exec(compile(other.solution, f"<{other.name}>", "exec"), namespace)
+                source = (others or {}).get(other.name, other.solution)
+                exec(compile(source, f"<{other.name}>", "exec"), namespace)
         exec(compile(candidate, f"<candidate {name}>", "exec"), namespace)
     results = {}
     tests = [test for owner in (tests_of or [name]) for test in exercises[owner].tests

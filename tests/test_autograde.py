@@ -48,8 +48,9 @@ def test_collect_reports_every_broken_file_with_a_reason(tmp_path):
     (tmp_path / f"stripped_{LAB1}.ipynb").write_text(nbformat.writes(plain))
     (tmp_path / "erin-lab1.ipynb").write_text(_release(LAB1))
     (tmp_path / "notes.txt").write_text("hello")
-    (tmp_path / f"huge_{LAB1}.ipynb").write_text(_release(LAB1))
-    submissions, problems = batch.collect(tmp_path, [LAB1], max_mb=0.05)
+    limit = 1.5 * max(len(_release(LAB1)), len(_release(LAB2)))  # every other file is within it
+    (tmp_path / f"huge_{LAB1}.ipynb").write_text(_release(LAB1) + " " * int(limit))
+    submissions, problems = batch.collect(tmp_path, [LAB1], max_mb=limit / 2**20)
     reasons = {p.file: p.reason for p in problems}
     assert not submissions
     assert "empty" in reasons[f"empty_{LAB1}.ipynb"]

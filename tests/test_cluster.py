@@ -125,6 +125,14 @@ def _grading_in(cluster: Cluster, student: str) -> int | None:
     return None
 
 
+def _command_line(process: psutil.Process) -> str:
+    """Its command line; empty for a process that ended meanwhile (or is a zombie)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
 @dataclass
 class Leftovers:
     """What a killed grading process could not release of its kernel: the kernel's folder (its
@@ -170,7 +178,7 @@ def test_a_worker_killed_mid_notebook_leaves_it_to_the_other_worker_recorded_onc
             time.sleep(0.2)
         assert victim is not None, "no worker took the slow notebook"
         worker = psutil.Process(cluster.workers[victim].pid)
-        while not any("bwrap" in " ".join(child.cmdline()) for child in worker.children(recursive=True)):
+        while not any("bwrap" in _command_line(child) for child in worker.children(recursive=True)):
             assert time.monotonic() < deadline, "the slow notebook's kernel never started"
             time.sleep(0.2)
         time.sleep(4)  # into the student's 30 s cell
