@@ -81,10 +81,14 @@ class CourseNotebookExporter(NotebookExporter):
         text = file_stream.read(limit + 1)
         if len(text) > limit:
             raise NotebookRefused(f"above the {intake.MAX_FILE_MB} MB limit: refused, not parsed")
-        too_much = intake.notebook_refusal(text)
+        too_deep = intake.depth_refusal(text)  # before parsing: the parser recurses
+        if too_deep:
+            raise NotebookRefused(too_deep)
+        nb = nbformat.reads(text, as_version=4)
+        too_much = intake.content_refusal(nb)
         if too_much:
             raise NotebookRefused(too_much)
-        return self.from_notebook_node(nbformat.reads(text, as_version=4), resources=resources, **kw)
+        return self.from_notebook_node(nb, resources=resources, **kw)
 
 
 def is_test_cell(cell: NotebookNode) -> bool:

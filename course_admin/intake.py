@@ -152,15 +152,23 @@ def content_refusal(content: object) -> str | None:
     return None
 
 
+def depth_refusal(text: str) -> str | None:
+    """Why the JSON `text` must not even be parsed (it nests too deep), or None."""
+    if json_depth_exceeds(text):
+        return (f"its JSON nests more than {MAX_NOTEBOOK_DEPTH} levels deep (a notebook has about 10): "
+                "refused, not parsed")
+    return None
+
+
 def notebook_refusal(text: str) -> str | None:
     """Why the notebook JSON `text` must not be graded (see `content_refusal`); the depth is
     checked before parsing. None when it is within the limits, or is not JSON at all (the
     caller says so in its own words)."""
     import json
 
-    if json_depth_exceeds(text):
-        return (f"its JSON nests more than {MAX_NOTEBOOK_DEPTH} levels deep (a notebook has about 10): "
-                "refused, not parsed")
+    too_deep = depth_refusal(text)
+    if too_deep:
+        return too_deep
     try:
         content = json.loads(text)
     except (ValueError, RecursionError):

@@ -59,14 +59,15 @@ def test_alternative_correct_answer_gets_full_marks(exercises, lab, exercise, la
     assert not failures, f"correct answer {label!r} for {exercise} loses points: {failures}"
 
 
-def _isolated_cases():
+def _keyed_cases(kind: str):
+    """(lab, exercise, wrong-answer label, what catalogue `kind` expects of it), one case each."""
     for lab, module_name in LABS.items():
-        for exercise, answers in getattr(importlib.import_module(module_name), "ISOLATED", {}).items():
-            for label, failing in answers.items():
-                yield pytest.param(lab, exercise, label, failing, id=f"{lab.split('_')[0]}-{exercise}-{label}")
+        for exercise, answers in getattr(importlib.import_module(module_name), kind, {}).items():
+            for label, expected in answers.items():
+                yield pytest.param(lab, exercise, label, expected, id=f"{lab.split('_')[0]}-{exercise}-{label}")
 
 
-@pytest.mark.parametrize("lab, exercise, label, failing", list(_isolated_cases()))
+@pytest.mark.parametrize("lab, exercise, label, failing", list(_keyed_cases("ISOLATED")))
 def test_one_mistake_fails_only_the_tests_about_it(exercises, lab, exercise, label, failing):
     """A hidden test judges one behaviour: a mistake elsewhere does not cost it points (nor mislead its message).
 
@@ -92,14 +93,7 @@ def test_catalogue_covers_every_exercise(exercises, lab):
 VISIBLE_CATCH_RATE = 0.9
 
 
-def _visible_cases():
-    for lab, module_name in LABS.items():
-        for exercise, answers in getattr(importlib.import_module(module_name), "VISIBLE", {}).items():
-            for label, pattern in answers.items():
-                yield pytest.param(lab, exercise, label, pattern, id=f"{lab.split('_')[0]}-{exercise}-{label}")
-
-
-@pytest.mark.parametrize("lab, exercise, label, pattern", list(_visible_cases()))
+@pytest.mark.parametrize("lab, exercise, label, pattern", list(_keyed_cases("VISIBLE")))
 def test_visible_test_names_the_cause(exercises, lab, exercise, label, pattern):
     """The commonest slips fail the visible test under the exercise, with a message that names the cause."""
     setup, found = exercises[lab]
