@@ -54,7 +54,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import datasets
@@ -212,6 +212,19 @@ class _Builder:
         if not (question or self.words[-1].endswith("?")):
             self.words[-1] += "."
 
+    def absorb(self, other: "_Builder") -> None:
+        """Append the words and clauses of ``other`` (written on its own) after this builder's."""
+        offset = len(self.words)
+
+        def moved(index: int | None) -> int | None:
+            return None if index is None else index + offset
+
+        self.words += other.words
+        self.flags += other.flags
+        self.roles += other.roles
+        self.clauses += [replace(c, evidence=c.evidence + offset, negation=moved(c.negation),
+                                 modifier=moved(c.modifier)) for c in other.clauses]
+
     def example(self, rng: random.Random, base: tuple[float, ...], noise: float) -> GeneratedExample:
         draft = GeneratedExample(tuple(self.words), tuple(self.flags), tuple(self.roles), tuple(self.clauses),
                                  base, noise, label=-1)
@@ -232,15 +245,24 @@ SUBJECTS: tuple[str, ...] = (
     "the cinematography", "the lead actor", "the villain", "the humour", "this sequel",
     "the final scene", "the camera work", "the score", "the editing", "the first hour",
 )
+# Subjects that name the same thing: a review judges each thing once ("the movie was great"
+# and "this film was awful" in one review contradict each other).
+SAME_THING: tuple[tuple[str, ...], ...] = (
+    ("the movie", "this film", "this sequel"), ("the plot", "the story"), ("the acting", "the cast"),
+    ("the ending", "the final scene"), ("the soundtrack", "the score"), ("the cinematography", "the camera work"),
+)
+FILM_SUBJECTS: tuple[str, ...] = SAME_THING[0]  # the film as a whole: the only ones an outing fits
+MOMENT_SUBJECTS: tuple[str, ...] = ("the ending", "the final scene", "the first hour")  # no span fits them
 
-VERBS: tuple[str, ...] = ("was", "is", "felt", "seemed")
+# A review keeps to one tense: past (the first three) or present (the last three).
+VERBS: tuple[str, ...] = ("was", "felt", "seemed", "is", "feels", "seems")
 
 NEGATIONS: tuple[str, ...] = ("not", "never")
 
-# Negated forms of the verbs; exactly one word of each is in NEGATIONS.
+# Negated forms of the verbs, past then present; exactly one word of each is in NEGATIONS.
 NEGATED_VERB_PHRASES: tuple[str, ...] = (
-    "was not", "is not", "was never", "is never", "did not feel", "did not seem",
-    "never felt", "never seemed",
+    "was not", "was never", "did not feel", "did not seem", "never felt", "never seemed",
+    "is not", "is never", "does not feel", "does not seem", "never feels", "never seems",
 )
 
 # Sentiment words and their strengths: graded from "superb" (3) down to "fine" (0.6).
@@ -260,40 +282,91 @@ STRENGTH: dict[str, float] = {
 POSITIVE_WORDS: tuple[str, ...] = tuple(list(STRENGTH)[:22])
 NEGATIVE_WORDS: tuple[str, ...] = tuple(list(STRENGTH)[22:])
 
+# Sentiment words that fit only some subjects ("the soundtrack was unwatchable", "the pacing was
+# funny" read wrong); the other words fit every subject.
+NARROW_WORDS: dict[str, tuple[str, ...]] = {
+    "funny": FILM_SUBJECTS + ("the humour", "the dialogue", "the script", "the cast", "the lead actor", "the villain",
+                              "the story", "the ending", "the final scene", "the first hour"),
+    "moving": FILM_SUBJECTS + ("the story", "the ending", "the final scene", "the score", "the soundtrack",
+                               "the acting", "the lead actor", "the plot"),
+    "gripping": FILM_SUBJECTS + ("the plot", "the story", "the first hour", "the ending", "the final scene"),
+    "beautiful": FILM_SUBJECTS + ("the cinematography", "the camera work", "the score", "the soundtrack",
+                                  "the ending", "the final scene", "the story", "the direction"),
+    "charming": FILM_SUBJECTS + ("the humour", "the cast", "the lead actor", "the villain", "the story",
+                                 "the dialogue", "the ending", "the final scene", "the soundtrack", "the score"),
+    "clumsy": tuple(s for s in SUBJECTS if s not in ("the soundtrack", "the score", "the cinematography")),
+    "clever": tuple(s for s in SUBJECTS if s not in ("the acting", "the cast", "the lead actor", "the soundtrack",
+                                                     "the score", "the pacing")),
+    "predictable": FILM_SUBJECTS + ("the plot", "the story", "the ending", "the final scene", "the script",
+                                    "the dialogue", "the villain"),
+    "tedious": FILM_SUBJECTS + ("the plot", "the story", "the pacing", "the first hour", "the dialogue",
+                                "the script", "the editing"),
+    "watchable": FILM_SUBJECTS + ("the first hour",),
+    "unwatchable": FILM_SUBJECTS + ("the first hour",),
+}
+
 BOOSTERS: tuple[str, ...] = ("very", "really", "truly", "extremely", "incredibly", "so")
 HEDGES: tuple[str, ...] = ("somewhat", "fairly", "rather", "mostly", "reasonably")
+_POSITIVE_ONLY_HEDGES = ("reasonably",)  # "reasonably good", not "reasonably awful"
+_MILD_HEDGES = ("somewhat", "fairly", "reasonably")  # only before words weaker than "great"
+_PLAIN_WORDS = ("fine", "decent", "watchable")  # take no booster ("very decent")
+_BOOSTERS_OF_THE_BEST = ("truly", "really", "so")  # the only boosters of the strongest words
 INTENSIFIERS: tuple[str, ...] = BOOSTERS + HEDGES  # every word that scales a sentiment word
 
-# Openers placed before the subject of a sentence's first clause.
+# Openers placed before the subject of a sentence's first clause; each at most once a review.
 LEAD_FILLERS: tuple[str, ...] = (
     "honestly,", "I think", "overall,", "to be fair,", "in my opinion,", "for me,",
     "frankly,", "I have to say", "all in all,", "I guess", "in the end,",
 )
 
-# Phrases placed after a clause's sentiment word.
-TRAIL_FILLERS: tuple[str, ...] = (
+# Phrases placed after a clause's sentiment word, by the subjects they fit. An outing ("with my
+# sister") only fits the film as a whole, told in the past ("the movie was dull with my sister"
+# is not English; "the camera work was dull with my sister" is nonsense); a span ("from start
+# to finish") fits the film and its running aspects, not a moment such as "the ending".
+VIEWING_TRAILS: tuple[str, ...] = (
     "at the cinema last night", "with my sister", "on a rainy afternoon",
-    "from start to finish", "in the second half", "if you ask me", "for the most part",
-    "on the big screen", "with a few friends", "for a family evening", "at times",
+    "on the big screen", "with a few friends", "for a family evening",
 )
+SPAN_TRAILS: tuple[str, ...] = ("from start to finish", "in the second half", "for the most part", "at times")
+ANY_TRAILS: tuple[str, ...] = ("if you ask me",)
+TRAIL_FILLERS: tuple[str, ...] = VIEWING_TRAILS + SPAN_TRAILS + ANY_TRAILS
 
-# Whole sentences without any sentiment; they never decide anything.
+# Whole sentences without any sentiment; they never decide anything. The first five tell
+# where, when or with whom the reviewer watched: a review tells at most one such thing
+# (in one of them or in a VIEWING_TRAILS phrase), so "I watched it at home" never meets
+# "I went to the cinema last night".
 NEUTRAL_SENTENCES: tuple[str, ...] = (
     "I saw it with my sister", "we watched it on a rainy afternoon",
-    "it runs about two hours", "I went to the cinema last night",
-    "my friend picked the film", "it came out last year", "we had popcorn",
-    "the theater was half full", "I watched it at home", "it is based on a novel",
-    "the director also wrote the script", "it was shot in two months", "I had read the book first",
-    "my parents watched it too", "there is a short scene after the credits",
+    "I went to the cinema last night", "the theater was half full", "I watched it at home",
+    "it runs about two hours", "my friend picked the film", "it came out last year", "we had popcorn",
+    "it is based on a novel", "the director also wrote the script", "it was shot in two months",
+    "I had read the book first", "my parents watched it too", "there is a short scene after the credits",
 )
+VIEWING_SENTENCES: tuple[str, ...] = NEUTRAL_SENTENCES[:5]
 
-# Sentences that use a sentiment word about something other than the film: "{w}" is any
-# sentiment word. A model that counts sentiment words is fooled by them; the label is not.
-DISTRACTOR_TEMPLATES: tuple[str, ...] = (
-    "it is about {a} {w} chef in a small town", "the hero is {a} {w} detective",
-    "the story follows {a} {w} family", "it is set in {a} {w} old hotel",
-    "the title promises {a} {w} summer", "my neighbour called it {w} before I saw it",
-)
+# Sentences that use a sentiment word about something other than the film: a character, a
+# place, a title, somebody else's opinion. Each template has the words that fit it ("a clumsy
+# detective", not "an unwatchable chef"). A model that counts sentiment words is fooled by
+# them; the label is not. A review has at most one template of each kind (one protagonist).
+DISTRACTOR_WORDS: dict[str, tuple[str, ...]] = {
+    "it is about {a} {w} chef in a small town": (
+        "brilliant", "charming", "clumsy", "delightful", "excellent", "funny", "mediocre", "terrible", "awful",
+    ),
+    "the hero is {a} {w} detective": ("brilliant", "clever", "clumsy", "charming", "mediocre", "terrible", "weak"),
+    "the heroine is {a} {w} pilot": ("brilliant", "excellent", "clumsy", "fantastic", "terrible", "outstanding"),
+    "the story follows {a} {w} family": ("charming", "delightful", "funny", "wonderful", "dreadful", "boring", "dull"),
+    "it is set in {a} {w} old hotel": ("beautiful", "charming", "delightful", "wonderful", "dreadful", "horrible"),
+    "the title promises {a} {w} summer": (
+        "wonderful", "delightful", "memorable", "beautiful", "fantastic", "great", "boring", "painful", "terrible",
+    ),
+    "my neighbour called it {w} before I saw it": (
+        "superb", "brilliant", "great", "gripping", "moving", "funny", "good", "watchable",
+        "awful", "terrible", "boring", "tedious", "predictable", "mediocre", "uneven",
+    ),
+}
+DISTRACTOR_TEMPLATES: tuple[str, ...] = tuple(DISTRACTOR_WORDS)
+# Kind of each template: the protagonist, the setting, the title, hearsay.
+_DISTRACTOR_KINDS: tuple[str, ...] = ("hero", "hero", "hero", "hero", "place", "title", "hearsay")
 
 CONTRAST_WORD = "but"
 
@@ -311,11 +384,13 @@ REVIEW_LABEL_NOISE = 0.05  # share of labels drawn uniformly at random (half of 
 _SENTENCE_COUNT_WEIGHTS = {1: 0.2, 2: 0.3, 3: 0.25, 4: 0.15, 5: 0.1}
 _SENTENCE_KIND_WEIGHTS = {"verdict": 0.5, "mixed": 0.16, "neutral": 0.2, "distractor": 0.14}
 _P_AGREE = 0.85  # an evidence clause agrees with the review's overall leaning
+_P_FILM_VERDICT = 0.35  # one verdict is on the film as a whole
 _P_NEGATION = 0.25
 _P_BOOSTER = 0.25
 _P_HEDGE = 0.2
 _P_LEAD = 0.35
 _P_TRAIL = 0.3
+_P_PRESENT = 0.3  # a review told in the present tense ("the plot is dull")
 # Every n-th example (index % 5 == 4) is held out: 80/20, independent of n and seed,
 # so load_reviews(n=200, split="test") is a prefix-subset of load_reviews(n=4000, split="test").
 _TEST_EVERY = 5
@@ -353,36 +428,146 @@ def is_mixed(example: Mapping[str, Any]) -> bool:
 # --------------------------------------------------------------------------------------
 # The review grammar
 # --------------------------------------------------------------------------------------
-def _clause(b: _Builder, rng: random.Random, polarity: int, weight: float, *, lead: bool, trail: bool) -> None:
-    """"[lead] subject verb [negation] [booster | hedge] sentiment [trail]" leaning to ``polarity``."""
-    if lead and rng.random() < _P_LEAD:
-        b.add(rng.choice(LEAD_FILLERS))
-    b.add(rng.choice(SUBJECTS))
+class _Told:
+    """What a review has said so far, so that it says each thing once.
+
+    One subject per thing (``SAME_THING``), each lead filler, trail and neutral sentence once,
+    at most one way of watching the film, one distractor of each kind.
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        grouped = {s for group in SAME_THING for s in group}
+        things = [list(group) for group in SAME_THING[1:]] + [[s] for s in SUBJECTS if s not in grouped]
+        self.subjects = [rng.choice(group) for group in things]  # the film's aspects, one name each
+        self.film = rng.choice(FILM_SUBJECTS)  # the film as a whole
+        rng.shuffle(self.subjects)
+        self.leads = list(LEAD_FILLERS)
+        self.trails = list(TRAIL_FILLERS)
+        self.neutral = list(NEUTRAL_SENTENCES)
+        self.distractors = list(DISTRACTOR_TEMPLATES)
+        self.viewing_told = False
+        self.words: set[str] = set()  # sentiment words, boosters and hedges used so far
+        self.present = rng.random() < _P_PRESENT
+        self.verbs = VERBS[3:] if self.present else VERBS[:3]
+        self.negated_verbs = NEGATED_VERB_PHRASES[6:] if self.present else NEGATED_VERB_PHRASES[:6]
+
+    def take_word(self, options: list[str], rng: random.Random) -> str:
+        """A sentiment word (or booster, hedge) the review has not used yet; any of ``options`` if all are used."""
+        fresh = [w for w in options if w not in self.words]
+        word = rng.choice(fresh or options)
+        self.words.add(word)
+        return word
+
+    def take(self, options: list[str], rng: random.Random) -> str:
+        """Draw one of ``options`` and never offer it again."""
+        choice = rng.choice(options)
+        for pool in (self.leads, self.trails, self.neutral, self.distractors):
+            if choice in pool:
+                pool.remove(choice)
+        if choice in VIEWING_TRAILS or choice in VIEWING_SENTENCES:
+            self.viewing_told = True
+        return choice
+
+
+def _trail_options(told: _Told, subject: str, *, past: bool, plain: bool, opener: bool) -> list[str]:
+    """The unused trails that fit ``subject``: outings for the film told in the past, spans not for
+    moments, neither after a negation or a hedge (``plain`` False: "never dull at times", "mostly
+    dull from start to finish" contradict themselves), "if you ask me" not after an opener."""
+    fits = set() if opener else set(ANY_TRAILS)  # not "I think ... if you ask me"
+    if not plain:
+        return [t for t in told.trails if t in fits]
+    if subject not in MOMENT_SUBJECTS:
+        fits |= set(SPAN_TRAILS)
+    if subject in FILM_SUBJECTS and past and not told.viewing_told:
+        fits |= set(VIEWING_TRAILS)
+    return [t for t in told.trails if t in fits]
+
+
+def _clause(b: _Builder, rng: random.Random, told: _Told, polarity: int, weight: float, *, lead: bool,
+            trail: bool, subject: str | None = None) -> None:
+    """"[lead] subject verb [negation] [booster | hedge] sentiment [trail]" leaning to ``polarity``.
+
+    The subject is the next unused aspect of the film unless ``subject`` is given.
+    """
+    subject = subject or told.subjects.pop()
+    opener = lead and rng.random() < _P_LEAD
+    if opener:
+        # "In the end, the ending was ..." says the end twice
+        leads = [x for x in told.leads if not (x == "in the end," and subject in MOMENT_SUBJECTS)]
+        b.add(told.take(leads, rng))
+    b.add(subject)
     negation = None
     if rng.random() < _P_NEGATION:
-        for word in rng.choice(NEGATED_VERB_PHRASES).split():
+        verb = rng.choice(told.negated_verbs)
+        for word in verb.split():
             index = b.add(word, "negation" if word in NEGATIONS else "other", int(word in NEGATIONS))
             negation = index if word in NEGATIONS else negation
     else:
-        b.add(rng.choice(VERBS))
-    modifier, factor = None, 1.0
-    draw = rng.random()
-    if draw < _P_BOOSTER:
-        modifier, factor = b.add(rng.choice(BOOSTERS), "modifier"), BOOSTER_FACTOR
-    elif draw < _P_BOOSTER + _P_HEDGE and negation is None:  # "not somewhat good" is not English
-        modifier, factor = b.add(rng.choice(HEDGES), "modifier"), HEDGE_FACTOR
+        verb = b.words[b.add(rng.choice(told.verbs))]
     # A negation flips the clause, so its sentiment word has the other polarity.
     word_polarity = polarity ^ int(negation is not None)
-    word = rng.choice(POSITIVE_WORDS if word_polarity == 1 else NEGATIVE_WORDS)
+    words = POSITIVE_WORDS if word_polarity == 1 else NEGATIVE_WORDS
+    word = told.take_word([w for w in words if subject in NARROW_WORDS.get(w, (subject,))], rng)
+    modifier, factor, hedged = None, 1.0, False
+    draw = rng.random()
+    if draw < _P_BOOSTER:
+        boosters = [w for w in BOOSTERS if _booster_fits(w, word, verb)]
+        if boosters:
+            modifier, factor = b.add(told.take_word(boosters, rng), "modifier"), BOOSTER_FACTOR
+    elif draw < _P_BOOSTER + _P_HEDGE and negation is None:  # "not somewhat good" is not English
+        hedges = [w for w in HEDGES if _hedge_fits(w, word)]
+        modifier, factor, hedged = b.add(told.take_word(hedges, rng), "modifier"), HEDGE_FACTOR, True
     sign = 1.0 if word_polarity == 1 else -1.0
     evidence = b.add(word, "evidence", 1)
     b.clauses.append(Clause(_REVIEW_DIRECTION, sign * STRENGTH[word], weight, evidence, negation, modifier, factor))
     if trail and rng.random() < _P_TRAIL:
-        b.add(rng.choice(TRAIL_FILLERS))
+        options = _trail_options(told, subject, past=not told.present, plain=negation is None and not hedged,
+                                 opener=opener)
+        if options:
+            b.add(told.take(options, rng))
+
+
+def _booster_fits(booster: str, word: str, verb: str) -> bool:
+    """Not "never so good" (a comparison), "very decent" (a weak word), "extremely outstanding"."""
+    if booster == "so" and "never" in verb:
+        return False
+    if word in _PLAIN_WORDS:
+        return False
+    return STRENGTH[word] < 3 or booster in _BOOSTERS_OF_THE_BEST
+
+
+def _hedge_fits(hedge: str, word: str) -> bool:
+    """"reasonably good", not "reasonably awful"; "rather brilliant", not "somewhat brilliant"."""
+    if hedge in _POSITIVE_ONLY_HEDGES and word not in POSITIVE_WORDS:
+        return False
+    return STRENGTH[word] < 2.5 or hedge not in _MILD_HEDGES
+
+
+def _distractor(b: _Builder, rng: random.Random, told: _Told) -> bool:
+    """A plot-style sentence with a sentiment word about somebody or something else; False if none is left."""
+    kinds_used = {_DISTRACTOR_KINDS[DISTRACTOR_TEMPLATES.index(t)] for t in DISTRACTOR_TEMPLATES
+                  if t not in told.distractors}
+    options = [t for t in told.distractors if _DISTRACTOR_KINDS[DISTRACTOR_TEMPLATES.index(t)] not in kinds_used]
+    if not options:
+        return False
+    template = told.take(options, rng)
+    word = told.take_word(list(DISTRACTOR_WORDS[template]), rng)
+    b.add(template.format(w=word, a="an" if word[0] in "aeiou" else "a"))
+    return True
+
+
+def _neutral_sentence(b: _Builder, rng: random.Random, told: _Told) -> None:
+    options = [s for s in told.neutral if not (told.viewing_told and s in VIEWING_SENTENCES)]
+    b.add(told.take(options, rng))
 
 
 def _review(rng: random.Random) -> GeneratedExample:
-    """One to five sentences leaning one way; its label is drawn from the label model."""
+    """One to five sentences leaning one way; its label is drawn from the label model.
+
+    Some reviews judge the film as a whole ("this film was dull") in one of their verdicts; a
+    reader takes that sentence for the review's verdict, so it is written last, on the side the
+    other sentences' evidence adds up to, and put back in its place.
+    """
     leaning = int(rng.random() < 0.5)
     counts, weights = zip(*_SENTENCE_COUNT_WEIGHTS.items())
     n_sentences = rng.choices(counts, weights=weights)[0]
@@ -390,24 +575,35 @@ def _review(rng: random.Random) -> GeneratedExample:
     plan = [rng.choices(kinds, weights=kind_weights)[0] for _ in range(n_sentences)]
     if not any(kind in ("verdict", "mixed") for kind in plan):
         plan[rng.randrange(n_sentences)] = "verdict"  # every review gives some opinion
+    verdicts = [i for i, kind in enumerate(plan) if kind == "verdict"]
+    film_at = rng.choice(verdicts) if verdicts and rng.random() < _P_FILM_VERDICT else None
 
-    b = _Builder()
-    for kind in plan:
-        b.start_sentence()
+    told = _Told(rng)
+    parts: list[_Builder] = []
+    for i, kind in enumerate(plan):
+        b = _Builder()
+        parts.append(b)
+        if i == film_at:
+            continue  # written below, once the rest is known
         polarity = leaning if rng.random() < _P_AGREE else 1 - leaning
         if kind == "verdict":
-            _clause(b, rng, polarity, 1.0, lead=True, trail=True)
+            _clause(b, rng, told, polarity, 1.0, lead=True, trail=True)
         elif kind == "mixed":
-            _clause(b, rng, 1 - polarity, CONTRAST_WEIGHTS[0], lead=True, trail=False)
+            _clause(b, rng, told, 1 - polarity, CONTRAST_WEIGHTS[0], lead=True, trail=False)
             b.add(CONTRAST_WORD, "contrast")
-            _clause(b, rng, polarity, CONTRAST_WEIGHTS[1], lead=False, trail=True)
-        elif kind == "neutral":
-            b.add(rng.choice(NEUTRAL_SENTENCES))
-        else:
-            word = rng.choice(POSITIVE_WORDS + NEGATIVE_WORDS)
-            b.add(rng.choice(DISTRACTOR_TEMPLATES).format(w=word, a="an" if word[0] in "aeiou" else "a"))
+            _clause(b, rng, told, polarity, CONTRAST_WEIGHTS[1], lead=False, trail=True)
+        elif kind == "neutral" or not _distractor(b, rng, told):
+            _neutral_sentence(b, rng, told)
         b.end_sentence()
-    return b.example(rng, (0.0, 0.0), REVIEW_LABEL_NOISE)
+    if film_at is not None:
+        evidence = sum(c.contribution([True] * len(b.words)) for b in parts for c in b.clauses)
+        polarity = leaning if evidence == 0 else int(evidence > 0)
+        _clause(parts[film_at], rng, told, polarity, 1.0, lead=True, trail=True, subject=told.film)
+        parts[film_at].end_sentence()
+    review = _Builder()
+    for part in parts:
+        review.absorb(part)
+    return review.example(rng, (0.0, 0.0), REVIEW_LABEL_NOISE)
 
 
 def _distinct(rng: random.Random, n: int, draw, min_words: int, max_words: int, what: str) -> list[GeneratedExample]:
@@ -576,6 +772,12 @@ CLIMATE_ACTIONS: tuple[str, ...] = (
     "climate action", "renewable energy", "the paris agreement", "cutting emissions",
     "carbon pricing", "solar power", "the energy transition", "a carbon tax",
 )
+# Subjects that name the same thing: a post's second opinion is about another thing.
+CLIMATE_SAME_THING: tuple[tuple[str, ...], ...] = (
+    ("climate change", "global warming", "the climate crisis", "the warming trend", "the greenhouse effect"),
+    ("carbon pricing", "a carbon tax"), ("renewable energy", "solar power"),
+    ("climate action", "cutting emissions", "the energy transition"),
+)
 # Stance phrase -> strength (sign: its direction, pro for the first two lists).
 THREAT_PRO_WORDS: dict[str, float] = {
     "real": 2.0, "urgent": 2.5, "serious": 2.0, "undeniable": 3.0, "dangerous": 2.5, "alarming": 2.5,
@@ -602,6 +804,12 @@ CLIMATE_NEGATED_VERB_PHRASES: tuple[str, ...] = (
 # Between a plain verb and the stance word: hedges halve the stance, boosters add half.
 CLIMATE_HEDGES: tuple[str, ...] = ("probably", "perhaps", "maybe", "somewhat")
 CLIMATE_BOOSTERS: tuple[str, ...] = ("clearly", "definitely", "truly", "absolutely")
+# Stances that have degrees, the only ones "somewhat" fits ("somewhat fabricated" is not English).
+_SOMEWHAT_FITS = frozenset({
+    "serious", "urgent", "dangerous", "alarming", "exaggerated", "overblown", "overhyped", "alarmist",
+    "necessary", "important", "sensible", "worthwhile", "pointless", "useless", "wasteful", "absurd", "misguided",
+    "costly", "unaffordable",
+})
 CLIMATE_LEADS: tuple[str, ...] = (
     "honestly,", "I think", "in my view,", "to be fair,", "frankly,", "I believe", "look,",
     "let me say it:", "for the record,",
@@ -610,6 +818,20 @@ CLIMATE_TRAILS: tuple[str, ...] = (
     "if you ask me", "at this point", "these days", "and everyone knows it", "for sure",
     "as far as I can tell",
 )
+_NOT_NEGATED = ("undeniable",)  # "is not undeniable" says nothing
+_CERTAIN_PHRASES = ("let me say it:", "and everyone knows it", "for sure")  # never with a hedge
+_TRAILS_AFTER_A_LEAD = ("at this point", "these days")  # the others repeat the lead ("I think ... for sure")
+# Stances that fit only some subjects: a framing can be alarmist, a phenomenon cannot; a trend
+# accelerates, an effect does not ("is accelerating", not "remains accelerating").
+CLIMATE_NARROW: dict[str, tuple[str, ...]] = {
+    "alarmist": ("the climate crisis",),
+    "accelerating": ("climate change", "global warming", "the climate crisis", "sea level rise", "the warming trend",
+                     "melting ice", "extreme weather"),
+}
+_AFTER_IS_ONLY = ("accelerating",)
+# Openers of a second opinion: on the same side, and on the other side (a contrast).
+CLIMATE_ADDITIONS: tuple[str, ...] = ("also,", "and", "plus,")
+CLIMATE_CONTRASTS: tuple[str, ...] = ("still,", "that said,", "on the other hand,", "even so,")
 # Mentions: "{s}" is a subject, the word in *stars* is the cue (strength after the colon).
 NEUTRAL_TEMPLATES: tuple[tuple[str, float], ...] = (
     ("we *discussed* {s} in class today", 3.0), ("my uncle keeps *mentioning* {s}", 2.5),
@@ -627,18 +849,19 @@ NEWS_VERBS: dict[str, float] = {
     "reports": 3.0, "finds": 3.0, "says": 2.0, "shows": 3.0, "confirms": 3.0, "estimates": 2.5,
     "announced": 3.0, "notes": 2.0,
 }
-# Facts reported by the news posts; {n} a number, {y} a year.
+# Facts reported by the news posts; {n} a count, {p} a percentage, {c} centimetres, {d} days,
+# {y} a year.
 NEWS_FACTS: tuple[str, ...] = (
-    "sea levels rose {n} centimetres since {y}", "emissions fell {n} percent in {y}",
-    "arctic ice shrank {n} percent since {y}", "{n} countries signed the new climate pledge",
-    "solar capacity grew {n} percent last year", "{n} thousand people attended the climate summit",
-    "the heatwave lasted {n} days", "wind power supplied {n} percent of electricity in {y}",
+    "sea levels rose {c} centimetres since {y}", "emissions fell {p} percent in {y}",
+    "arctic ice shrank {p} percent since {y}", "{n} countries signed the new climate pledge",
+    "solar capacity grew {p} percent last year", "{n} thousand people attended the climate summit",
+    "the heatwave lasted {d} days", "wind power supplied {p} percent of electricity in {y}",
     "the summer was the hottest in {n} years",
-    "coal use dropped {n} percent in {y}",
+    "coal use dropped {p} percent in {y}",
 )
-# Sentences about nothing in particular, added to posts of every class.
+# Sentences about nothing in particular, added to posts of every class; {t} degrees Celsius.
 SMALL_TALK: tuple[str, ...] = (
-    "it is {n} degrees outside today", "day {n} of the heatwave here", "just got home from work",
+    "it is {t} degrees outside today", "day {d} of the heatwave here", "just got home from work",
     "long week", "the bus was late again", "my coffee went cold", "posting this from the train",
 )
 HASHTAGS: tuple[str, ...] = ("#climate", "#environment", "#energy", "#planet", "#earth", "#weather")
@@ -664,34 +887,54 @@ def _stance_pool(threat: bool, stance_pro: bool) -> dict[str, float]:
     return ACTION_PRO_WORDS if stance_pro else ACTION_ANTI_WORDS
 
 
-def _fill(rng: random.Random, template: str) -> str:
+def _same_thing(subject: str) -> tuple[str, ...]:
+    return next((group for group in CLIMATE_SAME_THING if subject in group), (subject,))
+
+
+def _fill(rng: random.Random, template: str, subject: str | None = None) -> str:
+    """Fill a template; every kind of number has its plausible range (no 90 % fall in emissions)."""
     return template.format(
-        s=rng.choice(CLIMATE_THREATS + CLIMATE_ACTIONS), n=rng.randint(2, 95), y=rng.randint(1990, 2023)
+        s=subject or rng.choice(CLIMATE_THREATS + CLIMATE_ACTIONS), n=rng.randint(2, 95), p=rng.randint(2, 40),
+        c=rng.randint(2, 25), d=rng.randint(3, 30), t=rng.randint(5, 40), y=rng.randint(1990, 2020),
     )
 
 
-def _opinion(b: _Builder, rng: random.Random, pro: bool, *, lead: bool, weight: float = 1.0) -> None:
-    """"[lead] subject verb [negation | hedge | booster] stance [trail]" for or against."""
-    if lead and rng.random() < _P_CLIMATE_LEAD:
-        b.add(rng.choice(CLIMATE_LEADS))
-    threat = rng.random() < 0.5
-    b.add(rng.choice(CLIMATE_THREATS if threat else CLIMATE_ACTIONS))
-    negation, modifier, factor = None, None, 1.0
-    if rng.random() < _P_CLIMATE_NEGATION:
-        for word in rng.choice(CLIMATE_NEGATED_VERB_PHRASES).split():
-            index = b.add(word, "negation" if word in CLIMATE_NEGATIONS else "other", int(word in CLIMATE_NEGATIONS))
-            negation = index if word in CLIMATE_NEGATIONS else negation
-    else:
-        b.add(rng.choice(CLIMATE_VERBS))
-        draw = rng.random()
-        if draw < _P_CLIMATE_HEDGE:
-            modifier, factor = b.add(rng.choice(CLIMATE_HEDGES), "modifier"), CLIMATE_HEDGE_FACTOR
-        elif draw < _P_CLIMATE_HEDGE + _P_CLIMATE_BOOSTER:
-            modifier, factor = b.add(rng.choice(CLIMATE_BOOSTERS), "modifier"), BOOSTER_FACTOR
+def _opinion(b: _Builder, rng: random.Random, pro: bool, subject: str, threat: bool, *, lead: bool,
+             opener: str | None = None, weight: float = 1.0, pronoun: bool = False) -> None:
+    """"[lead | opener] subject verb [negation | hedge | booster] stance [trail]" for or against.
+
+    ``subject`` is a threat (``threat``) or an action, written "it" if ``pronoun`` (named in the
+    sentence before); ``opener`` ("still,", "also,") ties a second opinion to the first. Hedges
+    and the phrases that claim certainty ("for sure") never meet, nor do "somewhat" and a stance
+    that has no degrees; a stance fits its subject (``CLIMATE_NARROW``).
+    """
+    negated = rng.random() < _P_CLIMATE_NEGATION
+    draw = rng.random()
+    verb = rng.choice(CLIMATE_NEGATED_VERB_PHRASES) if negated else rng.choice(CLIMATE_VERBS)
+    hedged = not negated and verb == "is" and draw < _P_CLIMATE_HEDGE  # not "seems perhaps"
+    boosted = not negated and not hedged and verb != "seems" and draw < _P_CLIMATE_HEDGE + _P_CLIMATE_BOOSTER
     # A negation flips the stance word: "is not real" is anti, "is not a hoax" is pro.
-    word_pro = pro ^ (negation is not None)
+    word_pro = pro ^ negated
     pool = _stance_pool(threat, word_pro)
-    stance = rng.choice(list(pool))
+    stance = rng.choice([w for w in pool if not (negated and w in _NOT_NEGATED)
+                         and subject in CLIMATE_NARROW.get(w, (subject,))
+                         and not (w in _AFTER_IS_ONLY and verb.split()[0] != "is")])
+    hedges = [h for h in CLIMATE_HEDGES if stance in _SOMEWHAT_FITS or h != "somewhat"]
+    certain_lead = rng.random() < _P_CLIMATE_LEAD
+    if opener is not None:
+        b.add(opener)
+    elif lead and certain_lead:
+        b.add(rng.choice([x for x in CLIMATE_LEADS if not (hedged and x in _CERTAIN_PHRASES)]))
+    b.add("it" if pronoun else subject)
+    negation, modifier, factor = None, None, 1.0
+    for word in verb.split():
+        index = b.add(word, "negation" if word in CLIMATE_NEGATIONS else "other", int(word in CLIMATE_NEGATIONS))
+        negation = index if word in CLIMATE_NEGATIONS else negation
+    if hedged:
+        modifier, factor = b.add(rng.choice(hedges), "modifier"), CLIMATE_HEDGE_FACTOR
+    elif boosted:
+        boosters = CLIMATE_BOOSTERS if verb == "is" else ("clearly", "truly")  # not "remains definitely"
+        modifier, factor = b.add(rng.choice(boosters), "modifier"), BOOSTER_FACTOR
     *article, cue = stance.split()
     if article:
         b.add(" ".join(article))
@@ -699,7 +942,11 @@ def _opinion(b: _Builder, rng: random.Random, pro: bool, *, lead: bool, weight: 
     sign = 1.0 if word_pro else -1.0
     b.clauses.append(Clause(_STANCE_DIRECTION, sign * pool[stance], weight, evidence, negation, modifier, factor))
     if rng.random() < _P_CLIMATE_TRAIL:
-        b.add(rng.choice(CLIMATE_TRAILS))
+        led = lead and certain_lead and opener is None
+        # not "I think ... if you ask me", "I believe ... for sure"
+        trails = [t for t in (_TRAILS_AFTER_A_LEAD if led else CLIMATE_TRAILS)
+                  if not (hedged and t in _CERTAIN_PHRASES)]
+        b.add(rng.choice(trails))
 
 
 def _starred(b: _Builder, phrase: str, strength: float, direction: tuple[float, ...]) -> None:
@@ -713,9 +960,9 @@ def _starred(b: _Builder, phrase: str, strength: float, direction: tuple[float, 
             b.add(word)
 
 
-def _neutral(b: _Builder, rng: random.Random) -> None:
+def _neutral(b: _Builder, rng: random.Random, subject: str) -> None:
     template, strength = rng.choice(NEUTRAL_TEMPLATES)
-    _starred(b, _fill(rng, template), strength, _NEUTRAL_DIRECTION)
+    _starred(b, _fill(rng, template, subject), strength, _NEUTRAL_DIRECTION)
 
 
 def _news(b: _Builder, rng: random.Random) -> None:
@@ -726,21 +973,51 @@ def _news(b: _Builder, rng: random.Random) -> None:
     b.add(_fill(rng, rng.choice(NEWS_FACTS)))
 
 
+def _subject(rng: random.Random, threat: bool, other_than: str | None = None) -> str:
+    """A threat or an action that does not name the same thing as ``other_than``."""
+    options = CLIMATE_THREATS if threat else CLIMATE_ACTIONS
+    if other_than is not None:
+        options = tuple(s for s in options if s not in _same_thing(other_than))
+    return rng.choice(options)
+
+
 def _post(rng: random.Random, intended: int) -> GeneratedExample:
-    """One post written for class ``intended`` (index into CLIMATE_LABEL_NAMES); label drawn."""
+    """One post written for class ``intended`` (index into CLIMATE_LABEL_NAMES); label drawn.
+
+    An opinion post may add a second opinion about another thing: on the same side ("also,"),
+    or, less often, on the other side about the other kind of thing, as a contrast ("climate
+    change is real. Still, a carbon tax is pointless."). A mention may add the writer's own
+    view of what it mentions ("... Honestly, it is probably serious."); a news post an opinion.
+    """
     name = CLIMATE_LABEL_NAMES[intended]
-    sentences: list[tuple[str, Any]] = []
+    sentences: list[tuple[str, dict[str, Any]]] = []
+    threat = rng.random() < 0.5
+    subject = _subject(rng, threat)
     if name in ("anti", "pro"):
         pro = name == "pro"
-        sentences.append(("opinion", (pro, True)))
+        sentences.append(("opinion", {"pro": pro, "subject": subject, "threat": threat, "lead": True}))
         if rng.random() < _P_SECOND_OPINION:
-            sentences.append(("opinion", (pro if rng.random() < _P_SECOND_AGREES else not pro, False)))
+            if rng.random() < _P_SECOND_AGREES:
+                second_threat = rng.random() < 0.5
+                opener = rng.choice(CLIMATE_ADDITIONS) if rng.random() < 0.5 else None
+                second = {"pro": pro, "threat": second_threat, "subject": _subject(rng, second_threat, subject)}
+            else:
+                opener = rng.choice(CLIMATE_CONTRASTS)
+                second = {"pro": not pro, "threat": not threat, "subject": _subject(rng, not threat)}
+            sentences.append(("opinion", {**second, "lead": False, "opener": opener}))
+    elif name == "neutral":
+        sentences.append(("neutral", {"subject": subject}))
+        if rng.random() < _P_ASIDE:  # "We discussed X in class today. Honestly, it is probably serious."
+            sentences.append(("opinion", {"pro": rng.random() < 0.5, "subject": subject, "threat": threat,
+                                          "lead": True, "pronoun": True}))
     else:
-        sentences.append((name, None))
-        if rng.random() < _P_ASIDE:  # "... Honestly, it is probably serious."
-            sentences.append(("opinion", (rng.random() < 0.5, True)))
+        sentences.append(("news", {}))
+        if rng.random() < _P_ASIDE:
+            sentences.append(("opinion", {"pro": rng.random() < 0.5, "subject": subject, "threat": threat,
+                                          "lead": True}))
     if rng.random() < _P_SMALL_TALK:
-        sentences.insert(rng.randint(0, len(sentences)), ("small talk", None))
+        # before or after the rest: between them it would cut "it" and "also," from what they refer to
+        sentences.insert(rng.choice((0, len(sentences))), ("small talk", {}))
 
     b = _Builder()
     if rng.random() < _P_MENTION:
@@ -748,9 +1025,9 @@ def _post(rng: random.Random, intended: int) -> GeneratedExample:
     for kind, argument in sentences:
         b.start_sentence()
         if kind == "opinion":
-            _opinion(b, rng, argument[0], lead=argument[1])
+            _opinion(b, rng, **argument)
         elif kind == "neutral":
-            _neutral(b, rng)
+            _neutral(b, rng, argument["subject"])
         elif kind == "news":
             _news(b, rng)
         else:

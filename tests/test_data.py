@@ -180,7 +180,7 @@ def test_boosters_and_hedges_scale_the_evidence(examples):
 
 def test_the_clause_after_but_counts_more():
     checked = 0
-    for e in data.review_examples(8000, 0):
+    for e in data.review_examples(20000, 0):
         if len(e.clauses) != 2 or "contrast" not in e.roles or "modifier" in e.roles or "negation" in e.roles:
             continue
         first, second = (abs(c.strength) for c in e.clauses)
