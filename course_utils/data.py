@@ -22,13 +22,14 @@ calibrated probabilities instead of a step function:
    ("very": x1.5) or a hedge ("somewhat": x0.5), flipped and weakened by a negation ("not
    great": x-0.5), and weighted by its place ("X but Y": X counts 0.4, Y counts 1).
    Other sentences are neutral, or *distractors* that use a sentiment word about something
-   else than the film ("the hero is a brilliant chef").
-2. The evidence adds up (times a scale that sets how sharp the corpus is) to class scores, a softmax turns them into class probabilities, a
-   little label noise is mixed in (``REVIEW_LABEL_NOISE``), and the label is **drawn** from
-   that distribution. Genuinely ambiguous texts thus get either label.
+   else than the film ("the hero is a clumsy detective").
+2. The evidence adds up (times a scale that sets how sharp the corpus is) to class scores, a
+   softmax turns them into class probabilities, a little label noise is mixed in
+   (``REVIEW_LABEL_NOISE``), and the label is **drawn** from that distribution. Genuinely ambiguous texts thus get either label.
 
 So the best possible classifier is the label model itself; its accuracy and calibration are
-the ceiling a trained model approaches (``example_probabilities`` returns it per example).
+the ceiling a trained model approaches (``review_examples`` and ``climate_examples`` return
+each text with it: ``example.probabilities()``).
 
 Conventions of the generated reviews
 ------------------------------------
@@ -41,6 +42,16 @@ Conventions of the generated reviews
   Boosters, hedges, fillers, subjects, "but" and distractor sentiment words are 0.
 * ``label`` is 0 = negative, 1 = positive, drawn as described above; the flagged words decide
   its probability, not its value.
+* A review reads as one person's: it keeps to one tense; it judges each thing once (one name
+  per thing, ``SAME_THING``: not "the movie was great" and "this film was awful"); it uses each
+  lead filler, trail, neutral sentence and sentiment word at most once (a booster or hedge
+  too, unless all that fit its word are used); a
+  sentiment word fits its subject (``NARROW_WORDS``: no "unwatchable soundtrack"); a trail
+  fits its clause (an outing such as "with my sister" only after the film as a whole, told in
+  the past; a span such as "at times" not after a moment, a negation or a hedge); it tells at
+  most one way it was watched; its distractors use words that fit a character or a place
+  (``DISTRACTOR_WORDS``), one protagonist at most. A verdict on the film as a whole (in about
+  a third of the reviews) is on the side the rest of the review adds up to.
 
 ``load_climate`` returns short posts about climate change in four classes (anti, neutral,
 pro, news), written by a second grammar with the same label model and ``rationale`` column;
@@ -62,17 +73,24 @@ import datasets
 __all__ = [
     "ACTION_ANTI_WORDS",
     "ACTION_PRO_WORDS",
+    "ANY_TRAILS",
     "BOOSTERS",
     "CLIMATE_ACTIONS",
+    "CLIMATE_ADDITIONS",
     "CLIMATE_BOOSTERS",
+    "CLIMATE_CONTRASTS",
     "CLIMATE_HEDGES",
     "CLIMATE_LABEL_NAMES",
     "CLIMATE_LABEL_NOISE",
+    "CLIMATE_NARROW",
     "CLIMATE_NEGATIONS",
+    "CLIMATE_SAME_THING",
     "CLIMATE_SOURCES",
     "CLIMATE_THREATS",
     "CONTRAST_WORD",
     "DISTRACTOR_TEMPLATES",
+    "DISTRACTOR_WORDS",
+    "FILM_SUBJECTS",
     "GeneratedExample",
     "HEDGES",
     "IMDB_ID",
@@ -82,13 +100,17 @@ __all__ = [
     "LEAD_FILLERS",
     "MAX_WORDS",
     "MIN_WORDS",
+    "MOMENT_SUBJECTS",
+    "NARROW_WORDS",
     "NEGATED_VERB_PHRASES",
     "NEGATIONS",
     "NEGATIVE_WORDS",
     "NEUTRAL_SENTENCES",
     "POSITIVE_WORDS",
     "REVIEW_LABEL_NOISE",
+    "SAME_THING",
     "SOURCES",
+    "SPAN_TRAILS",
     "SPLITS",
     "STRENGTH",
     "SUBJECTS",
@@ -96,6 +118,8 @@ __all__ = [
     "THREAT_PRO_WORDS",
     "TRAIL_FILLERS",
     "VERBS",
+    "VIEWING_SENTENCES",
+    "VIEWING_TRAILS",
     "climate_examples",
     "is_climate_negated",
     "is_mixed",
@@ -750,8 +774,17 @@ def load_reviews(
 #   ("not"/"hardly") that flips it; in a mention the word that makes it one ("discussed",
 #   "wondering"); in news the reporting verb ("reports", "finds"). Hedges, boosters, fillers,
 #   hashtags, @mentions, numbers and articles are 0.
-# * Numbers occur in news and in small talk ("it is 31 degrees today"), so a number alone
-#   never decides; hashtags and @mentions occur in every class.
+# * Numbers occur in news and in small talk ("it is 31 degrees outside today"), so a number
+#   alone never decides; hashtags and @mentions occur in every class. Each kind of number has
+#   a plausible range (percentages up to 40, centimetres up to 25, years 1990-2020).
+# * A post reads as one person's: a second opinion is about another thing (not the same thing
+#   under another name, ``CLIMATE_SAME_THING``); when it takes the other side it is about the
+#   other kind of thing (a threat after an action, or the reverse) and opens with a contrast
+#   ("Still,", ``CLIMATE_CONTRASTS``), so "climate change is real. Still, a carbon tax is
+#   pointless." but never "climate change is real. Global warming is a hoax."; a mention's
+#   aside is about what it mentions ("it"); a stance fits its subject (``CLIMATE_NARROW``) and
+#   its modifier ("somewhat" only for stances with degrees, no "for sure" after a hedge);
+#   small talk comes first or last, never between a sentence and the one that refers to it.
 CLIMATE_LABEL_NAMES: tuple[str, str, str, str] = ("anti", "neutral", "pro", "news")
 CLIMATE_SOURCES: tuple[str, ...] = ("auto", "generated")
 CLIMATE_LABEL_NOISE = 0.03

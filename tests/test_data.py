@@ -206,6 +206,164 @@ def test_word_lists_are_disjoint_and_large_enough():
     assert not filler_words & (SENTIMENT | set(data.NEGATIONS) | set(data.INTENSIFIERS) | {"but"})
 
 
+# ---------------------------------------------------------------- coherence: a review reads as one person's
+def _sentences_of(e: data.GeneratedExample) -> list[range]:
+    """Word ranges of the example's sentences."""
+    out, start = [], 0
+    for i, word in enumerate(e.words):
+        if word.endswith((".", "?")):
+            out.append(range(start, i + 1))
+            start = i + 1
+    return out
+
+
+def _phrase_at(words: list[str], i: int, phrases) -> str | None:
+    """The longest of ``phrases`` that starts at word ``i`` (words normalised)."""
+    found = [p for p in phrases if words[i:i + len(p.split())] == p.split()]
+    return max(found, key=len, default=None)
+
+
+def review_clauses(e: data.GeneratedExample) -> list[dict]:
+    """Each evidence clause of a review: its subject, verb, modifier, sentiment word and trail."""
+    words = [data.normalize_word(w) for w in e.words]
+    clauses = []
+    for sentence in _sentences_of(e):
+        # a clause runs from its subject to "but" or the end of the sentence
+        starts = [i for i in sentence if _phrase_at(words, i, data.SUBJECTS) and e.roles[i] == "other"]
+        for start in starts:
+            stop = next((i for i in range(start, sentence.stop) if e.roles[i] == "contrast"), sentence.stop)
+            evidence = [i for i in range(start, stop) if e.roles[i] == "evidence"]
+            if not evidence:
+                continue  # "the story follows a delightful family": a distractor, not a verdict
+            subject = _phrase_at(words, start, data.SUBJECTS)
+            after_subject = start + len(subject.split())
+            clauses.append({
+                "subject": subject,
+                "verb": " ".join(words[after_subject:evidence[0]]),
+                "word": words[evidence[0]],
+                "negated": any(e.roles[i] == "negation" for i in range(start, stop)),
+                "modifier": next((words[i] for i in range(start, stop) if e.roles[i] == "modifier"), None),
+                "trail": " ".join(words[evidence[0] + 1:stop]),
+                "clause": next(c for c in e.clauses if c.evidence == evidence[0]),
+            })
+    return clauses
+
+
+def _same_thing(subject: str) -> tuple[str, ...]:
+    return next((group for group in data.SAME_THING if subject in group), (subject,))
+
+
+def test_every_verdict_has_one_subject(examples):
+    for e in examples:
+        assert len(review_clauses(e)) == len(e.clauses), e.text
+
+
+def test_a_review_judges_each_thing_once(examples):
+    """Not "the movie was great. ... this film was awful" nor "the plot ... the plot"."""
+    for e in examples:
+        things = [_same_thing(c["subject"]) for c in review_clauses(e)]
+        assert len(things) == len(set(things)), e.text
+
+
+def test_a_review_keeps_to_one_tense(examples):
+    tenses = set()
+    for e in examples:
+        present = {c["verb"].split()[0] in ("is", "does", "feels", "seems") or c["verb"].startswith("never feels")
+                   or c["verb"].startswith("never seems") for c in review_clauses(e)}
+        assert len(present) == 1, e.text
+        tenses |= present
+    assert tenses == {True, False}
+
+
+def test_fillers_words_and_sentences_are_used_once(examples):
+    """No "It is about a charming chef. It is about an unwatchable chef.", no word said twice."""
+    repeated_modifiers = 0
+    for e in examples:
+        text = " " + " ".join(data.normalize_word(w) for w in e.words) + " "
+        for phrase in (*data.LEAD_FILLERS, *data.TRAIL_FILLERS, *data.NEUTRAL_SENTENCES):
+            assert text.count(" " + data.normalize_word(phrase) + " ") <= 1, (phrase, e.text)
+        said = [data.normalize_word(w) for w in e.words if data.normalize_word(w) in SENTIMENT]
+        assert len(said) == len(set(said)), e.text
+        modifiers = [data.normalize_word(w) for w, r in zip(e.words, e.roles) if r == "modifier"]
+        repeated_modifiers += len(modifiers) > len(set(modifiers))
+    assert repeated_modifiers < 0.02 * len(examples)  # only when every modifier that fits is used
+
+
+def test_trails_fit_the_clause_they_follow(examples):
+    """Outings after the film told in the past; spans not after a moment, a negation or a hedge."""
+    seen = set()
+    for e in examples:
+        for c in review_clauses(e):
+            trail = c["trail"]
+            if not trail:
+                continue
+            seen.add(trail)
+            assert trail in data.TRAIL_FILLERS, e.text
+            if trail in data.VIEWING_TRAILS:
+                assert c["subject"] in data.FILM_SUBJECTS, e.text  # not "the camera work was bland with my sister"
+                assert c["verb"].split()[0] in ("was", "felt", "seemed", "did", "never"), e.text
+                assert not c["verb"].startswith(("never feels", "never seems")), e.text
+            if trail in data.SPAN_TRAILS:
+                assert c["subject"] not in data.MOMENT_SUBJECTS, e.text
+                assert not c["negated"] and c["modifier"] not in data.HEDGES, e.text
+    assert seen == set(data.TRAIL_FILLERS)
+
+
+def test_a_review_tells_at_most_one_way_it_was_watched(examples):
+    """Never "I watched it at home." and "I went to the cinema last night." in one review."""
+    told = 0
+    for e in examples:
+        sentences = [" ".join(data.normalize_word(e.words[i]) for i in r) for r in _sentences_of(e)]
+        outings = [c["trail"] for c in review_clauses(e) if c["trail"] in data.VIEWING_TRAILS]
+        outings += [s for s in sentences if s in {data.normalize_word(v) for v in data.VIEWING_SENTENCES}]
+        assert len(outings) <= 1, e.text
+        told += len(outings)
+    assert told > 100
+
+
+def test_sentiment_words_fit_their_subject(examples):
+    for e in examples:
+        for c in review_clauses(e):
+            assert c["subject"] in data.NARROW_WORDS.get(c["word"], (c["subject"],)), e.text
+
+
+def test_distractors_fit_what_they_describe(examples):
+    """"a clumsy detective", never "an unwatchable chef"; one protagonist per review."""
+    used = 0
+    for e in examples:
+        heroes = 0
+        for sentence in _sentences_of(e):
+            text = " ".join(data.normalize_word(e.words[i]) for i in sentence)
+            for template, fitting in data.DISTRACTOR_WORDS.items():
+                head, tail = (part.replace("{a} ", "").strip() for part in template.split("{w}"))
+                head = head.replace("{a}", "")
+                match = [w for w in SENTIMENT if text in (f"{head} a {w} {tail}".replace("  ", " ").strip(),
+                                                          f"{head} an {w} {tail}".replace("  ", " ").strip(),
+                                                          f"{head} {w} {tail}".replace("  ", " ").strip())]
+                if match:
+                    used += 1
+                    assert match[0] in fitting, e.text
+                    heroes += template.startswith(("it is about", "the hero", "the heroine", "the story follows"))
+        assert heroes <= 1, e.text
+    assert used > 200
+
+
+def test_a_verdict_on_the_whole_film_goes_with_the_rest(examples):
+    """"The movie was dull" in a review whose other verdicts add up to praise reads as a mistake."""
+    checked = 0
+    for e in examples:
+        clauses = review_clauses(e)
+        film = [c for c in clauses if c["subject"] in data.FILM_SUBJECTS]
+        if not film:
+            continue
+        everything = [True] * len(e.words)
+        rest = sum(c["clause"].contribution(everything) for c in clauses if c not in film)
+        if rest != 0:
+            assert (film[0]["clause"].contribution(everything) > 0) == (rest > 0), e.text
+            checked += 1
+    assert checked > 100
+
+
 # ---------------------------------------------------------------- splits
 def test_split_sizes_and_disjointness():
     everything = load_reviews(1000, source="generated")
@@ -480,3 +638,109 @@ def test_climate_auto_source_is_generated_even_online(monkeypatch):
     monkeypatch.setattr(course_utils.models, "is_offline", lambda timeout=2.0: False)
     monkeypatch.setattr(data.datasets, "load_dataset", no_hub)
     assert load_climate(40)["text"] == load_climate(40, source="generated")["text"]
+
+
+# ---------------------------------------------------------------- coherence: a post reads as one person's
+CLIMATE_SUBJECTS = data.CLIMATE_THREATS + data.CLIMATE_ACTIONS
+
+
+def stance_sentences(e: data.GeneratedExample) -> list[dict]:
+    """Each sentence of a post that holds a stance clause: its words, subject and clause."""
+    words = [data.normalize_word(w) for w in e.words]
+    out = []
+    for sentence in _sentences_of(e):
+        clause = next((c for c in e.clauses if c.evidence in sentence and c.direction[0] != 0), None)
+        if clause is None:
+            continue
+        starts = [i for i in sentence if _phrase_at(words, i, CLIMATE_SUBJECTS) or words[i] == "it"]
+        first = starts[0]
+        subject = _phrase_at(words, first, CLIMATE_SUBJECTS) or "it"
+        out.append({"words": [words[i] for i in sentence], "start": sentence.start, "subject": subject,
+                    "clause": clause, "opener": " ".join(words[sentence.start:first])})
+    return out
+
+
+def _climate_thing(subject: str) -> tuple[str, ...]:
+    return next((group for group in data.CLIMATE_SAME_THING if subject in group), (subject,))
+
+
+def test_a_second_opinion_is_about_another_thing(post_examples):
+    """Never "climate change is real. Global warming is a hoax."; a change of side reads as a contrast."""
+    contrasts = agreements = 0
+    for e in post_examples:
+        opinions = [s for s in stance_sentences(e) if s["subject"] != "it"]
+        if len(opinions) != 2 or any(c.direction[3] for c in e.clauses) or any(c.direction[1] for c in e.clauses):
+            continue
+        first, second = opinions
+        assert _climate_thing(first["subject"]) != _climate_thing(second["subject"]), e.text
+        same_side = (first["clause"].contribution([True] * len(e.words)) > 0) == (
+            second["clause"].contribution([True] * len(e.words)) > 0)
+        threat = [s["subject"] in data.CLIMATE_THREATS for s in (first, second)]
+        if same_side:
+            agreements += 1
+            assert second["opener"] not in {data.normalize_word(c) for c in data.CLIMATE_CONTRASTS}, e.text
+        else:
+            contrasts += 1
+            assert threat[0] != threat[1], e.text  # a threat and an action: both views can be held
+            assert second["opener"] in {data.normalize_word(c) for c in data.CLIMATE_CONTRASTS}, e.text
+    assert contrasts > 20 and agreements > 40
+
+
+def test_an_aside_refers_to_what_the_mention_names(post_examples):
+    """"We discussed melting ice in class today. It seems a lie.": the opinion is about melting ice."""
+    asides = 0
+    for e in post_examples:
+        mention = next((c for c in e.clauses if c.direction[1]), None)
+        if mention is None:
+            continue
+        sentences = _sentences_of(e)
+        at = next(k for k, r in enumerate(sentences) if mention.evidence in r)
+        for s in stance_sentences(e):
+            assert s["subject"] == "it", e.text
+            assert sentences[at + 1].start == s["start"], e.text  # right after the mention
+            asides += 1
+    assert asides > 50
+
+
+def test_small_talk_comes_first_or_last(post_examples):
+    """"... My coffee went cold. It does not seem wasteful." would make "it" the coffee."""
+    placed = 0
+    for e in post_examples:
+        sentences = _sentences_of(e)
+        idle = [k for k, r in enumerate(sentences) if not any(c.evidence in r for c in e.clauses)]
+        assert all(k in (0, len(sentences) - 1) for k in idle), e.text
+        placed += bool(idle) and len(sentences) > 2
+    assert placed > 50
+
+
+def test_stances_fit_their_subject_and_modifier(post_examples):
+    """No "somewhat fabricated", "perhaps real for sure", "is not undeniable", "melting ice is alarmist"."""
+    certain = {"for sure", "and everyone knows it", "let me say it:"}
+    for e in post_examples:
+        for c in e.clauses:
+            sentence = next(r for r in _sentences_of(e) if c.evidence in r)
+            text = " ".join(e.words[i].lower() for i in sentence)
+            word = data.normalize_word(e.words[c.evidence])
+            if c.modifier is not None and data.normalize_word(e.words[c.modifier]) == "somewhat":
+                assert word in data._SOMEWHAT_FITS, e.text
+            if c.modifier is not None and data.normalize_word(e.words[c.modifier]) in data.CLIMATE_HEDGES:
+                assert not any(phrase in text for phrase in certain), e.text
+            if c.negation is not None:
+                assert word != "undeniable", e.text
+        for s in stance_sentences(e):
+            word = data.normalize_word(e.words[s["clause"].evidence])
+            named = s["subject"]
+            if named != "it":
+                assert named in data.CLIMATE_NARROW.get(word, (named,)), e.text
+
+
+def test_numbers_are_plausible(posts):
+    for text in posts["text"]:
+        words = [data.normalize_word(w) for w in text.split()]
+        for i, word in enumerate(words[:-1]):
+            if word.isdigit() and words[i + 1] == "percent":
+                assert int(word) <= 40, text
+            if word.isdigit() and words[i + 1] == "centimetres":
+                assert int(word) <= 25, text
+            if word.isdigit() and words[i - 1] in ("in", "since") and words[i + 1:i + 2] != ["years"]:
+                assert 1990 <= int(word) <= 2020, text
