@@ -14,7 +14,9 @@ Autograding (after `course_admin.execute.CourseExecute`):
 
 Feedback: `StudentFeedback` takes grader-only cells out, names the exercise each test
 belongs to, and keeps written answers that nobody graded yet out of the total ("to be
-graded"); the course's ``feedback`` template renders that.
+graded"); the course's ``feedback`` template renders that. Only for one learner's
+self-study (`StudentFeedback.self_study`, which the `course` command alone turns on) does it
+add the model answer and rubric beside each written answer (`course_admin.self_study`).
 """
 
 from __future__ import annotations
