@@ -42,7 +42,8 @@ from pathlib import Path
 
 import nbformat
 
-from course_admin import batch, cluster, colab, gradebook, pipeline, sandbox, self_study  # cluster imports Dask only when used
+# (cluster imports Dask only when used)
+from course_admin import batch, cluster, colab, gradebook, pipeline, sandbox, self_study
 from course_admin.neutralise import for_terminal as shown  # every student or kernel string printed
 
 # The demo cohort's partly wrong student: some answers right, some blank, some with a
@@ -308,7 +309,8 @@ def _print_self_study(workspace: pipeline.Workspace, row: batch.Row,
     if written and answers is not None:
         line += "; " + self_study.written_line(len(written), sum(s.max_score for s in written))
     elif written:
-        line += f" (written answers, graded by hand and not in this total: {shown(', '.join(s.exercise for s in written))})"
+        names = shown(", ".join(s.exercise for s in written))
+        line += f" (written answers, graded by hand and not in this total: {names})"
     print(line)
     if isinstance(answers, str):
         print(f"  {shown(answers)}")
