@@ -42,7 +42,8 @@ from pathlib import Path
 
 import nbformat
 
-from course_admin import batch, cluster, colab, gradebook, pipeline, sandbox  # cluster imports Dask only when used
+# (cluster imports Dask only when used)
+from course_admin import batch, cluster, colab, gradebook, pipeline, sandbox, self_study
 from course_admin.neutralise import for_terminal as shown  # every student or kernel string printed
 
 # The demo cohort's partly wrong student: some answers right, some blank, some with a
@@ -297,11 +298,27 @@ def _print_summary(found: list[batch.Row]) -> None:
                 print(f"  flagged: {shown(r.student)}: {shown('; '.join(r.flags[:5]))}")
 
 
-def _print_self_study(workspace: pipeline.Workspace, row: batch.Row) -> None:
-    """A learner grading their own notebook: the total, then what to revise."""
-    score, top = row.total
-    print(f"\nYour score for {row.lab}: {score:g} / {top:g} automatic points"
-          + (f" (written answers to grade by hand: {shown(', '.join(row.pending))})" if row.pending else ""))
+def _print_self_study(workspace: pipeline.Workspace, row: batch.Row,
+                      answers: dict[str, self_study.ModelAnswer] | str | None) -> None:
+    """A learner grading their own notebook: the automatic total with the written answers
+    apart, where their model answers are (`answers`: None when this is not self-study, or
+    the line saying why there are none), then what to revise."""
+    score, top = row.auto
+    written = [s for s in row.scores if s.manual]
+    line = f"\nYour score for {row.lab}: {max(score - row.late_penalty, 0.0):g} / {top:g} automatic points"
+    if written and answers is not None:
+        line += "; " + self_study.written_line(len(written), sum(s.max_score for s in written))
+    elif written:
+        names = shown(", ".join(s.exercise for s in written))
+        line += f" (written answers, graded by hand and not in this total: {names})"
+    print(line)
+    if isinstance(answers, str):
+        print(f"  {shown(answers)}")
+    for s in written if isinstance(answers, dict) else []:
+        state = "answered" if s.pending else "not answered yet" if s.score == 0 else f"graded {s.score:g}"
+        where = ("model answer and rubric beside your answer in your feedback page (\"Assess yourself\")"
+                 if s.exercise in answers else "no model answer for it in solutions/")
+        print(f"  {shown(s.exercise)} ({s.max_score:g} points, {state}): {where}")
     notebook = nbformat.read(workspace.autograded_path(row.lab, row.student), as_version=4)
     failures: dict[str, list[str]] = {}
     for s in row.scores:
@@ -394,7 +411,14 @@ def cmd_autograde(args: argparse.Namespace) -> int:
             print(f"\nThis notebook has not changed since it was graded with the same settings: the grade below is "
                   f"that grading's (to grade it again, delete {batch._marker(out, lab, student)}).")
         if row is not None and row.graded:
-            _print_self_study(workspace, row)
+            answers = None
+            if self_study.is_self_study(source, student, workspace.students(lab)):
+                answers = self_study.model_answers(course, lab)
+                try:  # the page again, this time with the model answers beside the written ones
+                    workspace.feedback(lab, student, self_study=True)
+                except pipeline.GradingFailed as failed:
+                    answers = f"Model answers not shown: the feedback page could not be made again ({failed})"[:300]
+            _print_self_study(workspace, row, answers)
             print(f"\nYour feedback page: {course / 'feedback' / student / lab / f'{lab}.html'}")
         elif row is not None:
             print(f"\nYour notebook was not graded: {shown(row.reason)}")

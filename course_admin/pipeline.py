@@ -12,6 +12,7 @@ the same way (sandbox, tests outside the kernel, strict scores, clean feedback).
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import os
 import re
@@ -365,8 +366,19 @@ class Workspace:
         self._run(f"autograde {lab} for {student}", lambda: self.api.autograde(lab, student, force=True))
         return time.perf_counter() - start
 
-    def feedback(self, lab: str, student: str) -> Path:
-        self._run(f"generate_feedback {lab} for {student}", lambda: self.api.generate_feedback(lab, student))
+    def feedback(self, lab: str, student: str, self_study: bool = False) -> Path:
+        """nbgrader's feedback page of one graded notebook; with `self_study`, the page of a
+        learner grading their own notebook, model answers and rubrics included (the caller
+        decides with `course_admin.self_study.is_self_study`; never for a class)."""
+        api = self.api
+        if self_study:  # a configuration of its own: the workspace's stays a class's
+            from nbgrader.apps import NbGraderAPI
+            from nbgrader.coursedir import CourseDirectory
+
+            config = copy.deepcopy(self.config)
+            config.StudentFeedback.self_study = True
+            api = NbGraderAPI(CourseDirectory(config=config), config=config)
+        self._run(f"generate_feedback {lab} for {student}", lambda: api.generate_feedback(lab, student))
         return self.path / "feedback" / student / lab / f"{lab}.html"
 
     def record(self, lab: str, student: str) -> gradebook.Record | None:

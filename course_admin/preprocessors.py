@@ -14,7 +14,9 @@ Autograding (after `course_admin.execute.CourseExecute`):
 
 Feedback: `StudentFeedback` takes grader-only cells out, names the exercise each test
 belongs to, and keeps written answers that nobody graded yet out of the total ("to be
-graded"); the course's ``feedback`` template renders that.
+graded"); the course's ``feedback`` template renders that. Only for one learner's
+self-study (`StudentFeedback.self_study`, which the `course` command alone turns on) does it
+add the model answer and rubric beside each written answer (`course_admin.self_study`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import SaveAutoGrades
 from traitlets import Bool, Integer
 
-from course_admin import gradebook, guard, intake, neutralise, scan
+from course_admin import gradebook, guard, intake, neutralise, scan, self_study
 
 HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[ \t]*$", re.S | re.M)
 SOLUTION_REGION = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
@@ -481,16 +483,22 @@ class StudentFeedback(Preprocessor):
     written answers marked for the course's feedback template."""
 
     enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled
+    # Only `course autograde` of one learner's own notebook turns this on (course_admin.self_study).
+    self_study = Bool(False, help="show the model answers and rubrics beside the written answers "
+                                  "(one learner's self-study only; never for a class)").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         exercises = sorted((_nbgrader(c)["grade_id"][len("ex_"):] for c in nb.cells
                             if _nbgrader(c).get("grade_id", "").startswith("ex_")), key=len, reverse=True)
         pending = _pending_grades(resources)
+        answers = self._model_answers(resources)
         cells = []
-        score = max_score = pending_points = 0.0
+        score = max_score = pending_points = auto_score = auto_max = written_points = 0.0
+        written = 0
         for cell in nb.cells:
             if cell.metadata.get("course", {}).get(GRADER_ONLY):
                 continue
+            cell.metadata.get("course", {}).pop(self_study.SELF_ASSESSMENT, None)  # only this step adds it
             meta = _nbgrader(cell)
             if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
                 cell.source = HIDDEN_REGION.sub(HIDDEN_NOTE, cell.source)
@@ -505,13 +513,36 @@ class StudentFeedback(Preprocessor):
                 else:
                     score += float(meta.get("score") or 0)
                     max_score += float(meta.get("points", 0))
+                if meta.get("solution"):  # a written answer: graded by a person
+                    written += 1
+                    written_points += float(meta.get("points", 0))
+                else:
+                    auto_score += float(meta.get("score") or 0)
+                    auto_max += float(meta.get("points", 0))
             cells.append(cell)
+            if meta.get("grade") and meta.get("solution") and isinstance(answers, dict) \
+                    and meta.get("grade_id") in answers:
+                cells.append(self_study.assessment_cell(answers[meta["grade_id"]], cell.source))
         nb.cells = cells
         _only_feedback_pages(self, resources)
         late = float(resources.get("nbgrader", {}).get("late_penalty") or 0)
         resources["course"] = {"score": max(score - late, 0.0), "max_score": max_score, "pending": pending_points,
                                "late_penalty": late}
+        if answers is not None:  # self-study: the automatic points alone, the written answers apart
+            resources["course"].update(score=max(auto_score - late, 0.0), max_score=auto_max, pending=0.0,
+                                       self_study={"written": written, "points": written_points,
+                                                   "note": answers if isinstance(answers, str) else ""})
         return nb, resources
+
+    def _model_answers(self, resources: dict) -> dict[str, self_study.ModelAnswer] | str | None:
+        """None for a class's feedback (always, unless `self_study` is on and the notebook is
+        the lone learner's); else the model answers from the course root's solutions/, or
+        the one line saying why there are none."""
+        coursedir = getattr(_converter(self), "coursedir", None)
+        info = resources.get("nbgrader", {})
+        if not self.self_study or coursedir is None or info.get("student") != self_study.LEARNER:
+            return None
+        return self_study.model_answers(Path(coursedir.root), info["assignment"])
 
 
 def _only_feedback_pages(preprocessor: Preprocessor, resources: dict) -> None:
