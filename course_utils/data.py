@@ -124,6 +124,7 @@ __all__ = [
     "is_climate_negated",
     "is_mixed",
     "is_negated",
+    "label_confidence",
     "load_climate",
     "load_reviews",
     "normalize_word",
@@ -652,6 +653,21 @@ def review_examples(n: int, seed: int) -> list[GeneratedExample]:
     label model (``example.probabilities()``), in the same order (before any split)."""
     rng = random.Random(seed)
     return _distinct(rng, n, _review, MIN_WORDS, MAX_WORDS, f"reviews with seed={seed}")
+
+
+def label_confidence(n: int = 4000, seed: int = 0, split: str | None = None, corpus: str = "reviews") -> list[float]:
+    """How sure the label model is of each drawn label: ``probabilities()[label]`` per text.
+
+    In the order of ``load_reviews(n, seed, split, source="generated")`` (``corpus="reviews"``)
+    or ``load_climate(n, seed, split)`` (``corpus="climate"``). A lab that shows a text as an
+    example of its class can ask for a high value: the label is then the one a reader gives it
+    (a drawn label can go against the text, as in any real corpus).
+    """
+    _check_arguments(n, seed, split, "generated")
+    if corpus not in ("reviews", "climate"):
+        raise ValueError(f"unknown corpus {corpus!r}; choose 'reviews' or 'climate'")
+    examples = (review_examples if corpus == "reviews" else climate_examples)(n, seed)
+    return [examples[i].probabilities()[examples[i].label] for i in _split_indices(n, split)]
 
 
 def _columns(examples: Sequence[GeneratedExample]) -> dict[str, list]:

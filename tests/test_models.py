@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import model_cards, models
+from course_utils import data, model_cards, models
 from course_utils.models import MODELS, is_offline, load_classifier
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -322,7 +322,13 @@ def test_model_card_figures_are_true_and_realistic(name, gpt2, distilbert, clima
         assert abs(figures[key] - value) <= 0.0015, f"{key}: card says {value}, recomputed {figures[key]:.4f}"
     assert 0.85 <= figures["accuracy"] <= 0.95
     assert figures["median_top_probability"] <= 0.95
-    assert figures["share_below_0.8"] >= 0.2
+    # not saturated: at least as many unsure predictions as the corpus' own label model makes
+    # (the best possible classifier; labels are drawn from it), on the same held-out texts
+    draw = data.climate_examples if name == "bert-climate" else data.review_examples
+    examples = draw(model_cards.EVAL_N, 0)
+    held_out = [examples[i] for i in data._split_indices(model_cards.EVAL_N, "test")]
+    label_model_share = float(np.mean([max(e.probabilities()) < 0.8 for e in held_out]))
+    assert figures["share_below_0.8"] >= label_model_share
     assert figures["ece"] <= 0.05
     if name != "gpt2-imdb":  # the [CLS] row that Labs 2 and 4 read is spread over the text
         assert figures["attention_top_two_share"] < 0.6
