@@ -380,7 +380,8 @@ def bert_model(tokenizer, hp: dict) -> BertForSequenceClassification:
     return BertForSequenceClassification(BertConfig(
         vocab_size=len(tokenizer), hidden_size=hp["hidden_size"], num_hidden_layers=hp["num_hidden_layers"],
         num_attention_heads=hp["num_attention_heads"], intermediate_size=hp["intermediate_size"],
-        max_position_embeddings=512, hidden_dropout_prob=hp["dropout"], attention_probs_dropout_prob=hp["dropout"],
+        max_position_embeddings=512, hidden_dropout_prob=hp["dropout"],
+        attention_probs_dropout_prob=hp.get("attention_dropout", hp["dropout"]),
         type_vocab_size=2, pad_token_id=tokenizer.pad_token_id, id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)}, problem_type="single_label_classification",
     ))
@@ -408,7 +409,7 @@ RECIPES: dict[str, Recipe] = {
     "bert-climate": Recipe(
         "bert-climate", "bert", data.climate_examples, bert_model,
         {"hidden_size": 48, "num_hidden_layers": 2, "num_attention_heads": 8, "intermediate_size": 192,
-         "dropout": 0.1, **TRAINING, "epochs": 18, "p_perturb": 0.25, "soft_labels": True},
+         "dropout": 0.1, "attention_dropout": 0.2, **TRAINING, "epochs": 18, "p_perturb": 0.25, "soft_labels": True},
         "`BertForSequenceClassification`, 2 layers, 8 heads, hidden 48, intermediate 192, 512 positions, "
         "4 labels anti / neutral / pro / news (BERT base: 12 layers, 12 heads, hidden 768)",
         ("undeniable", "overblown", "overhyped", "alarmist", "unaffordable", "accelerating", "priority"),
@@ -452,7 +453,8 @@ def train(recipe: Recipe, seed: int = SEED, **overrides) -> tuple[torch.nn.Modul
     logits = logits_of(model, calibration_rows, pad_id)
     temperature = fit_temperature(logits, [e.label for e in calibration])
     fold_temperature(model, temperature)
-    if "train_dropout" in hp:  # trained without dropout; saved with the hub model's, so train() mode shows
+    if "train_dropout" in hp or hp.get("attention_dropout", hp.get("dropout")) != hp.get("dropout"):
+        # trained with other dropout than the hub model's; saved with the hub model's, so train() mode shows
         for key in ("dropout", "attention_dropout", "seq_classif_dropout", "hidden_dropout_prob",
                     "attention_probs_dropout_prob"):
             if hasattr(model.config, key):
@@ -513,6 +515,9 @@ def write_card(folder: Path, recipe: Recipe, report: dict, tokenizer) -> None:
            f"others; attention dropout keeps its attention spread); the saved config has the hub model's {hp['dropout']}",
            "everywhere, so the model in train() mode differs from eval() mode as the hub model does."]
           if "train_dropout" in hp else []),
+        *([f"Trained with attention dropout {hp['attention_dropout']} (it keeps the [CLS] attention spread over the",
+           f"post); the saved config has the hub model's {hp['dropout']} everywhere."]
+          if "train_dropout" not in hp and hp.get("attention_dropout", hp["dropout"]) != hp["dropout"] else []),
         "",
         f"## Figures on held-out data ({report['examples']:,} texts of `{corpus}(n={model_cards.EVAL_N}, split=\"test\")`)",
         "",

@@ -744,3 +744,17 @@ def test_numbers_are_plausible(posts):
                 assert int(word) <= 25, text
             if word.isdigit() and words[i - 1] in ("in", "since") and words[i + 1:i + 2] != ["years"]:
                 assert 1990 <= int(word) <= 2020, text
+
+
+def test_label_confidence_is_the_label_models_probability_of_each_drawn_label():
+    reviews = load_reviews(200, seed=4, split="test", source="generated")
+    examples = data.review_examples(200, 4)
+    held_out = [examples[i] for i in range(200) if i % 5 == 4]
+    confidence = data.label_confidence(200, seed=4, split="test")
+    assert [e.text for e in held_out] == reviews["text"]
+    assert confidence == [e.probabilities()[e.label] for e in held_out]
+    assert min(confidence) < 0.5 < 0.8 < max(confidence)  # some drawn labels go against their text
+    posts = data.label_confidence(100, seed=2, corpus="climate")
+    assert posts == [e.probabilities()[e.label] for e in data.climate_examples(100, 2)]
+    with pytest.raises(ValueError, match="'reviews' or 'climate'"):
+        data.label_confidence(10, corpus="imdb")
