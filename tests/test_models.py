@@ -321,14 +321,15 @@ def test_model_card_figures_are_true_and_realistic(name, gpt2, distilbert, clima
     for key, value in card.items():
         assert abs(figures[key] - value) <= 0.0015, f"{key}: card says {value}, recomputed {figures[key]:.4f}"
     assert 0.85 <= figures["accuracy"] <= 0.95
-    assert figures["median_top_probability"] <= 0.95
-    # not saturated: at least as many unsure predictions as the corpus' own label model makes
-    # (the best possible classifier; labels are drawn from it), on the same held-out texts
+    # Not saturated: no surer than the corpus' own label model (the best possible classifier; the
+    # labels are drawn from it) on the same held-out texts, up to the sampling error of 2,000 texts
+    # (a share near 0.2 has a standard error of 0.009). Fixed bounds (median 0.95, share 0.2) held
+    # for one corpus only: a sharper corpus has a sharper ceiling.
     draw = data.climate_examples if name == "bert-climate" else data.review_examples
     examples = draw(model_cards.EVAL_N, 0)
-    held_out = [examples[i] for i in data._split_indices(model_cards.EVAL_N, "test")]
-    label_model_share = float(np.mean([max(e.probabilities()) < 0.8 for e in held_out]))
-    assert figures["share_below_0.8"] >= label_model_share
+    top = np.array([max(examples[i].probabilities()) for i in data._split_indices(model_cards.EVAL_N, "test")])
+    assert figures["median_top_probability"] <= np.median(top) + 0.01
+    assert figures["share_below_0.8"] >= (top < 0.8).mean() - 0.02
     assert figures["ece"] <= 0.05
     if name != "gpt2-imdb":  # the [CLS] row that Labs 2 and 4 read is spread over the text
         assert figures["attention_top_two_share"] < 0.6
