@@ -203,3 +203,37 @@ def plot_values(values: Sequence[float], xlabel: str, title: str) -> Figure:
     ax.legend(loc="upper left", fontsize="small")
     fig.tight_layout()
     return fig
+
+
+ATTENTION_COLOUR = "#7f7f7f"  # grey: attention has no sign, it neither raises nor lowers a class
+
+
+def plot_attention_bars(
+    scores: WordWeights | Mapping[str, float],
+    title: str = "Attention",
+    xlabel: str = "attention weight (a share of 1, no sign)",
+    ax: plt.Axes | None = None,
+) -> Figure:
+    """Horizontal bars of attention weights, one per token or word, in the given order (first on top).
+
+    One neutral colour and a legend that says so: unlike `plot_token_importance`'s orange and teal,
+    an attention weight does not push the prediction either way. Negative scores are refused (they
+    are not attention: plot signed scores with `plot_token_importance`).
+    """
+    pairs = _pairs(scores)
+    if not pairs:
+        raise ValueError("nothing to plot: the scores are empty")
+    words, weights = zip(*pairs)
+    if min(weights) < 0:
+        raise ValueError("attention weights are never negative: plot signed scores with plot_token_importance")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.35 * len(words) + 1.2))
+    ax.barh(range(len(words)), weights, color=ATTENTION_COLOUR)
+    ax.set_yticks(range(len(words)), labels=words)
+    ax.set_ylim(len(words) - 0.5, -0.5)  # first on top, set rather than toggled (see plot_token_importance)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.legend(handles=[Patch(color=ATTENTION_COLOUR, label="attention: no sign, neither for nor against a class")],
+              fontsize="small", loc="lower right")
+    ax.figure.tight_layout()
+    return ax.figure

@@ -30,6 +30,20 @@ def readable_tokens(tokens: Iterable[str]) -> list[str]:
     return [clean_token(token) for token in tokens]
 
 
+def split_words(tokens: Iterable[str]) -> list[list[str]]:
+    """The words WordPiece cut into several pieces, each as the list of its pieces, in text order.
+
+    A piece that starts with '##' continues the word of the token before it, so
+    ``["the", "un", "##watch", "##able"]`` gives ``[["un", "##watch", "##able"]]``.
+    """
+    words: list[list[str]] = []
+    for token in tokens:
+        if token.startswith(WORDPIECE_CONTINUATION) and len(token) > len(WORDPIECE_CONTINUATION) and words:
+            words[-1].append(token)
+        else:
+            words.append([token])
+    return [pieces for pieces in words if len(pieces) > 1]
+
 
 def scores_by_word(text: str, offsets: Sequence[tuple[int, int]], scores: Sequence[float]) -> dict[str, float]:
     """Token scores turned into word scores, for comparing with `lime`'s word weights.

@@ -857,6 +857,8 @@ VISIBLE = {
         "divides_by_sigma": r"divide by sigma squared",
         "nan_on_all_zero_row": r"every token replaced gave nan",
         "hard_coded_sigma": r"use the sigma argument",
+        "global_original_mask": r"build the all-ones vector from masks itself",
+        "cosine_over_wrong_dim": r"one weight per token instead of one per mask.*dim=1",
     },
     "weighted_mse": {
         "normalised_by_weight_sum": r"divides by the sum of the weights",

@@ -611,7 +611,7 @@ ISOLATED = {
         "delta_uses_default_baseline": {"test_integrated_gradients_visible", "test_integrated_gradients_baseline"},
         "delta_from_zero_embeddings": {"test_integrated_gradients_visible", "test_integrated_gradients_delta"},
         "linspace_equal_weights": {"test_integrated_gradients_visible", "test_integrated_gradients_values"},
-        "trapezoid_ends_not_halved": {"test_integrated_gradients_values"},
+        "trapezoid_ends_not_halved": {"test_integrated_gradients_visible", "test_integrated_gradients_values"},
     },
     "summarize_attributions": {
         "sums_over_tokens": {"test_summarize_attributions_visible", "test_summarize_attributions_values"},
@@ -643,6 +643,8 @@ VISIBLE = {
         "delta_uses_default_baseline": r"same baseline for delta",
         "zero_baseline": r"zero baseline",
         "linspace_equal_weights": r"quadrature is biased: the n_steps points include both ends",
+        "trapezoid_ends_not_halved": r"quadrature is biased: a trapezoid rule without halving the two end weights",
+        "word_embeddings_layer": r"IG on the word embeddings .*whole embedding block",
     },
     "word_feature_mask": {
         "single_hash_check": r"'#' \(a hashtag\) is a word",

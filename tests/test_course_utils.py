@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from course_utils import grading, plots, text
@@ -23,6 +24,13 @@ def test_clean_token_strips_gpt2_and_wordpiece_markers():
     assert text.clean_token("##ing") == "ing"
     assert text.clean_token("##") == "##"  # a literal '##' token stays visible
     assert text.readable_tokens(["The", "Ġplot", "Ġplot"]) == ["The", "plot", "plot"]
+
+
+def test_split_words_groups_wordpieces():
+    tokens = ["[CLS]", "the", "un", "##watch", "##able", "plot", "me", "##sm", "[SEP]"]
+    assert text.split_words(tokens) == [["un", "##watch", "##able"], ["me", "##sm"]]
+    assert text.split_words(["the", "good", "plot"]) == []
+    assert text.split_words(["##", "a"]) == []  # '##' alone is a token of its own, not a continuation
 
 
 def test_clean_token_rejects_non_strings():
@@ -50,6 +58,20 @@ def test_plots_return_figures():
     assert two.axes[0].get_legend() is not None
     with pytest.raises(ValueError, match="captum"):
         plots.plot_curve([1, 2], {"captum": [0.4]}, "x", "y", "t")
+    plt.close("all")
+
+
+def test_attention_bars_are_neutral_and_say_so():
+    fig = plots.plot_attention_bars([("good", 0.3), ("[CLS]", 0.1), ("plot", 0.05)], title="t")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["good", "[CLS]", "plot"]
+    colours = {tuple(bar.get_facecolor()) for bar in ax.patches}
+    assert len(colours) == 1 and colours != {tuple(to_rgba(plots.POSITIVE_COLOUR))}
+    assert "no sign" in ax.get_legend().get_texts()[0].get_text() and "no sign" in ax.get_xlabel()
+    with pytest.raises(ValueError, match="never negative"):
+        plots.plot_attention_bars({"good": 0.3, "bad": -0.1})
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_attention_bars([])
     plt.close("all")
 
 
