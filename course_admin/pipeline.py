@@ -41,8 +41,9 @@ SOURCE, RELEASE = "solutions", "notebooks"
 
 
 def course_root() -> Path:
-    """The repository's course root (the folder with nbgrader_config.py and solutions/)."""
-    for candidate in (Path(__file__).resolve().parents[1], Path.cwd()):
+    """The course root: the current folder when it is one (a learner's own clone, whichever
+    copy the ``course`` command was installed from), else the installed repository."""
+    for candidate in (Path.cwd(), Path(__file__).resolve().parents[1]):
         if (candidate / "nbgrader_config.py").is_file() and (candidate / SOURCE).is_dir():
             return candidate
     raise FileNotFoundError(
