@@ -818,7 +818,7 @@ CLIMATE_THREATS: tuple[str, ...] = (
     "the warming trend", "extreme weather", "melting ice", "the greenhouse effect",
 )
 CLIMATE_ACTIONS: tuple[str, ...] = (
-    "climate action", "renewable energy", "the paris agreement", "cutting emissions",
+    "climate action", "renewable energy", "the Paris agreement", "cutting emissions",
     "carbon pricing", "solar power", "the energy transition", "a carbon tax",
 )
 # Subjects that name the same thing: a post's second opinion is about another thing.

@@ -641,7 +641,7 @@ def test_climate_auto_source_is_generated_even_online(monkeypatch):
 
 
 # ---------------------------------------------------------------- coherence: a post reads as one person's
-CLIMATE_SUBJECTS = data.CLIMATE_THREATS + data.CLIMATE_ACTIONS
+CLIMATE_SUBJECTS = tuple(s.lower() for s in data.CLIMATE_THREATS + data.CLIMATE_ACTIONS)  # words are normalised
 
 
 def stance_sentences(e: data.GeneratedExample) -> list[dict]:
