@@ -299,6 +299,11 @@ def group_subwords(tokens, scores):
         "only_cls_and_sep_dropped": _group(skip='t in ("[CLS]", "[SEP]")'),
         "tensor_scores": _group(result="torch.tensor(values)"),
         "single_hash_check": _group(skip='t in ("[CLS]", "[SEP]", "[PAD]")').replace('t.startswith("##")', 't.startswith("#")'),
+        # right on lists: the elements of a tensor are 0-d tensors, and `+=` on one writes into the caller's tensor
+        "zero_d_tensors": _group().replace("values.append(float(s))", "values.append(s)").replace(
+            "values[-1] += float(s)", "values[-1] = values[-1] + s"),
+        "in_place_on_tensor": _group(result="[float(v) for v in values]").replace(
+            "values.append(float(s))", "values.append(s)").replace("values[-1] += float(s)", "values[-1] += s"),
     },
 }
 
@@ -626,6 +631,7 @@ ISOLATED = {
 VISIBLE = {
     "summarize_attributions": {
         "sums_over_tokens": r"reduces over the tokens \(dim 0\).*dim=-1",
+        "normalised": r"do not divide by the norm",
         "normalised_by_max": r"no normalisation",
         "no_value_error": r"should raise ValueError",
         "in_place": r"changed attr in place",
@@ -649,11 +655,14 @@ VISIBLE = {
     "word_feature_mask": {
         "single_hash_check": r"'#' \(a hashtag\) is a word",
         "pads_share_a_group": r"each \[PAD\] too",
+        "starts_at_one": r"number the groups from 0",
     },
     "group_subwords": {
         "only_cls_and_sep_dropped": r"drop \[PAD\] too",
         "merges_repeated_words": r"stays twice",
         "tensor_scores": r"plain floats",
         "single_hash_check": r"'#' is a word",
+        "zero_d_tensors": r"0-d tensors or arrays, not plain floats",
+        "in_place_on_tensor": r"changed the caller's tensor of scores in place",
     },
 }
