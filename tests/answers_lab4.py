@@ -217,20 +217,9 @@ def performance_drop(predict_fn, texts, labels, explain_fn, k=20, mask_token="[M
     f1 = lambda ts: float(sklearn.metrics.f1_score(labels, np.argmax(predict_fn(list(ts)), axis=1), average="macro"))
     return f1(masked), f1(texts)
 ''',
-        "masks_every_copy": '''
-def performance_drop(predict_fn, texts, labels, explain_fn, k=20, mask_token="[MASK]"):
-    texts = list(texts)
-    masked = []
-    for text in texts:
-        words = text.split()
-        s = [float(v) for v in explain_fn(text)]
-        top_words = {words[i] for i in sorted(range(len(words)), key=lambda i: (-s[i], i))[:k]}
-        masked.append(" ".join(mask_token if w in top_words else w for w in words))
-    before = np.argmax(predict_fn(texts), axis=1)
-    after = np.argmax(predict_fn(masked), axis=1)
-    f1 = lambda p: float(sklearn.metrics.f1_score(labels, p, average="macro"))
-    return f1(before), f1(after)
-''',
+        # every occurrence of a top word masked, not the top-k positions
+        "masks_every_copy": _drop(top="[j for j, w in enumerate(words) "
+                                      "if w in {words[i] for i in sorted(range(len(words)), key=lambda i: (-s[i], i))[:k]}]"),
         "last_k_of_ascending": _drop(top="sorted(range(len(words)), key=lambda i: s[i])[-k:]"),  # ties: later first
         "one_word_less": _drop(top="sorted(range(len(words)), key=lambda i: (-s[i], i))[:k - 1]"),
         "mask_char_by_char": '''
