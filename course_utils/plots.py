@@ -38,22 +38,30 @@ def plot_token_importance(
     if not pairs:
         raise ValueError("nothing to plot: the explanation is empty")
     words, weights = zip(*pairs)
+    colours = [POSITIVE_COLOUR if w > 0 else NEGATIVE_COLOUR for w in weights]
+    # Signed scores (LIME): say what the colours mean.
+    legend = ([Patch(color=POSITIVE_COLOUR, label="raises the probability"), Patch(color=NEGATIVE_COLOUR, label="lowers it")]
+              if min(weights) < 0 else [])
+    ax = _bars(words, weights, colours, title, xlabel, ax, legend)
+    ax.axvline(0, color="black", linewidth=0.8)
+    return ax.figure
+
+
+def _bars(words, weights, colours, title: str, xlabel: str, ax: plt.Axes | None, legend: list[Patch]) -> plt.Axes:
+    """Horizontal bars, the first word on top, with their labels, title and legend (if any)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 0.35 * len(words) + 1.2))
-    colours = [POSITIVE_COLOUR if w > 0 else NEGATIVE_COLOUR for w in weights]
     ax.barh(range(len(words)), weights, color=colours)
     ax.set_yticks(range(len(words)), labels=words)
     # The first (most important) word on top. Set, not toggled: invert_yaxis() on axes that
     # share y (side-by-side panels) would flip them back and forth.
     ax.set_ylim(len(words) - 0.5, -0.5)
-    ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
-    if min(weights) < 0:  # signed scores (LIME): say what the colours mean
-        ax.legend(handles=[Patch(color=POSITIVE_COLOUR, label="raises the probability"),
-                           Patch(color=NEGATIVE_COLOUR, label="lowers it")], fontsize="small", loc="lower right")
+    if legend:
+        ax.legend(handles=legend, fontsize="small", loc="lower right")
     ax.figure.tight_layout()
-    return ax.figure
+    return ax
 
 
 def plot_weights_by_parameter(
@@ -226,14 +234,5 @@ def plot_attention_bars(
     words, weights = zip(*pairs)
     if min(weights) < 0:
         raise ValueError("attention weights are never negative: plot signed scores with plot_token_importance")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 0.35 * len(words) + 1.2))
-    ax.barh(range(len(words)), weights, color=ATTENTION_COLOUR)
-    ax.set_yticks(range(len(words)), labels=words)
-    ax.set_ylim(len(words) - 0.5, -0.5)  # first on top, set rather than toggled (see plot_token_importance)
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
-    ax.legend(handles=[Patch(color=ATTENTION_COLOUR, label="attention: no sign, neither for nor against a class")],
-              fontsize="small", loc="lower right")
-    ax.figure.tight_layout()
-    return ax.figure
+    legend = [Patch(color=ATTENTION_COLOUR, label="attention: no sign, neither for nor against a class")]
+    return _bars(words, weights, ATTENTION_COLOUR, title, xlabel, ax, legend).figure
