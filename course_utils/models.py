@@ -2,9 +2,10 @@
 
 ``load_classifier(name)`` returns ``(model, tokenizer)`` loaded with the ordinary
 ``AutoModelForSequenceClassification`` / ``AutoTokenizer.from_pretrained`` calls, either from
-the Hugging Face hub (pinned revision) or from a tiny model committed under
-``course_utils/assets/<name>/`` (built by ``scripts/build_embedded_models.py``). Lab code
-is therefore identical for both. It prints one line saying which model it loaded.
+the Hugging Face hub (tokenizers at pinned commits, models at the revision ``ModelSpec``
+names) or from a tiny model committed under ``course_utils/assets/<name>/`` (built by
+``scripts/build_embedded_models.py``). Lab code is therefore identical for both. It prints
+one line saying which model it loaded.
 
 Offline means ``COURSE_OFFLINE`` / ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` is set to
 1/true/yes/on, or huggingface.co does not accept a TCP connection within a couple of
@@ -58,10 +59,11 @@ class ModelSpec:
 
     name: str
     hub_id: str
-    # Model repo revision. "main" = not pinned yet: the repos' commit hashes could not be
-    # looked up while building the course offline. Replace with the 40-hex commit shown
-    # on the repo's "Files and versions" page before a course run, so results cannot
-    # drift when an author pushes new weights.
+    # The model repo's revision. The three fine-tunes are read at "main": their full commit
+    # hashes could not be looked up from the machine the course is built on (no hub access).
+    # An instructor who wants results that cannot drift when an author pushes new weights
+    # replaces it with the 40-hex commit shown on the repo's "Files and versions" page. The
+    # tokenizers (`tokenizer_revision`) are pinned to commits.
     revision: str
     labels: tuple[str, ...]
     embedded_dir: str  # folder name under course_utils/assets/

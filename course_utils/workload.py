@@ -9,7 +9,7 @@ Each lab therefore lists its sizes twice at the top of the notebook, ``full`` an
   the machine;
 * a real model on a GPU: ``full``;
 * a real model on a CPU: ``cpu``, smaller sizes that keep the lab within minutes;
-* ``full=True`` (or ``COURSE_FULL_SIZE=1`` in the environment): ``full`` whatever the machine.
+* ``full_size=True`` (or ``COURSE_FULL_SIZE=1`` in the environment): ``full`` whatever the machine.
 
 It prints what it chose and why, with the times measured by ``python -m benchmarks.run
 --only realsize`` on a 2-core CPU when the lab passes them.
