@@ -521,10 +521,10 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
-    from course_admin import hub
+    from course_admin import roles
 
     folder = Path(args.config_dir) if args.config_dir else Path(sys.prefix) / "etc" / "jupyter"
-    hub.write_role_tools(folder, args.role)
+    roles.write_role_tools(folder, args.role)
     shown = "Assignments and Validate only" if args.role == "student" else "every nbgrader tool (Formgrader included)"
     print(f"JupyterLab of this installation ({folder}) now shows {shown}; restart JupyterLab to see it.")
     return 0
