@@ -55,13 +55,14 @@ def long_reviews(n: int, seed: int, split: str | None):
     import datasets
     import numpy as np
 
-    from course_utils import data
+    from course_utils.labels import split_indices
+    from course_utils.reviews import review_examples
 
-    size = len(data._split_indices(n, split))
+    size = len(split_indices(n, split))
     rng = np.random.default_rng(seed)
     sigma = float(np.sqrt(2 * np.log(IMDB_MEAN_WORDS / IMDB_MEDIAN_WORDS)))
     lengths = np.clip(rng.lognormal(np.log(IMDB_MEDIAN_WORDS), sigma, size), 10, 1500).astype(int)
-    pool = data.review_examples(max(200, size * 4), seed)
+    pool = review_examples(max(200, size * 4), seed)
     texts, labels, start = [], [], 0
     for length in lengths:
         words: list[str] = []

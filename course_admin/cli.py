@@ -43,7 +43,7 @@ from pathlib import Path
 import nbformat
 
 # (cluster imports Dask only when used)
-from course_admin import batch, cluster, colab, gradebook, pipeline, sandbox, self_study
+from course_admin import batch, cluster, colab, collect, gradebook, pipeline, reports, sandbox, self_study
 from course_admin.neutralise import for_terminal as shown  # every student or kernel string printed
 
 # The demo cohort's partly wrong student: some answers right, some blank, some with a
@@ -264,8 +264,8 @@ def _labs(args: argparse.Namespace, course: Path) -> list[str]:
 def _output(folder: Path, command: str) -> Path:
     """The output folder, claimed for the course, or exit with why it cannot be."""
     try:
-        return batch.claim_output(folder, command)
-    except batch.OutputRefused as refused:
+        return reports.claim_output(folder, command)
+    except reports.OutputRefused as refused:
         print(f"{command}: {refused}", file=sys.stderr)
         raise SystemExit(2) from None
 
@@ -276,19 +276,19 @@ def _is_collected(source: Path, course: Path) -> bool:
     return source.is_dir() and source.resolve().is_relative_to((course / "submitted").resolve())
 
 
-def _unchanged_release(submission: batch.Submission, course: Path, db_url: str | None) -> bool:
+def _unchanged_release(submission: collect.Submission, course: Path, db_url: str | None) -> bool:
     """Whether a learner's notebook is byte for byte the blank release of its lab (generated
     afresh: the file in notebooks/ may be the learner's own)."""
     blank = pipeline.Workspace(course, db_url=db_url).register(submission.lab)
     return blank == submission.path.read_bytes()
 
 
-def _print_summary(found: list[batch.Row]) -> None:
+def _print_summary(found: list[reports.Row]) -> None:
     for lab in sorted({r.lab for r in found}):
         print(f"\n{lab}: class mean per exercise")
         rows = [["exercise", "points", "class mean", "full marks"]]
-        for row in batch.class_summary(found, lab):
-            rows.append([shown(row["exercise"]), _fmt(row["max"]), *batch.summary_cells(row)])
+        for row in reports.class_summary(found, lab):
+            rows.append([shown(row["exercise"]), _fmt(row["max"]), *reports.summary_cells(row)])
         if len(rows) > 1:
             _print_table(rows)
         for r in found:
@@ -298,7 +298,7 @@ def _print_summary(found: list[batch.Row]) -> None:
                 print(f"  flagged: {shown(r.student)}: {shown('; '.join(r.flags[:5]))}")
 
 
-def _print_self_study(workspace: pipeline.Workspace, row: batch.Row,
+def _print_self_study(workspace: pipeline.Workspace, row: reports.Row,
                       answers: dict[str, self_study.ModelAnswer] | str | None) -> None:
     """A learner grading their own notebook: the automatic total with the written answers
     apart, where their model answers are (`answers`: None when this is not self-study, or
@@ -352,17 +352,17 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            skipped: list[batch.Problem] = []
-            folder = batch.unpack(source, Path(scratch), skipped)
+            skipped: list[collect.Problem] = []
+            folder = collect.unpack(source, Path(scratch), skipped)
         except (zipfile.BadZipFile, ValueError) as error:
             print(f"course autograde: cannot open {source.name}: {error}", file=sys.stderr)
             return 2
         # Each notebook is copied once, by content, before anything else happens: what is graded
         # is what was handed in, and the learner's own file is never written.
-        submissions, problems = batch.collect(folder, labs, course, snapshot=Path(scratch) / "snapshot",
+        submissions, problems = collect.collect(folder, labs, course, snapshot=Path(scratch) / "snapshot",
                                               trusted_times=_is_collected(source, course))
         problems = skipped + problems
-        batch.save_problems(out, problems)
+        reports.save_problems(out, problems)
         for problem in problems:
             print(f"  not graded: {shown(problem.file)}: {shown(problem.reason)}")
         if not submissions:
@@ -403,7 +403,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
            f"{time.perf_counter() - start:.0f} s" + (f", {sum(r.seconds for r in fresh) / len(fresh):.1f} s per "
                                                       "graded notebook" if fresh else "") + ".")
     workspace = batch._workspace(course, options)
-    grades, report, found = batch.write_reports(workspace, out, sorted({s.lab for s in submissions}), run)
+    grades, report, found = reports.write_reports(workspace, out, sorted({s.lab for s in submissions}), run)
     if len(submissions) == 1:  # one learner grading their own notebook: their total, what to revise
         student, lab = submissions[0].student, submissions[0].lab
         row = next((r for r in found if r.student == student and r.lab == lab), None)
@@ -466,7 +466,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 workspace.late_penalty(lab, student)  # the policy on today's total, before the feedback shows it
                 workspace.feedback(lab, student)
                 regenerated += 1
-    grades, report, found = batch.write_reports(workspace, out, labs)
+    grades, report, found = reports.write_reports(workspace, out, labs)
     _print_summary(found)
     print(f"\nGrades: {grades}\nSummary and charts: {report}\nFeedback regenerated for {regenerated} notebook(s): "
           f"{course / 'feedback'}")
@@ -521,10 +521,10 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
-    from course_admin import hub
+    from course_admin import roles
 
     folder = Path(args.config_dir) if args.config_dir else Path(sys.prefix) / "etc" / "jupyter"
-    hub.write_role_tools(folder, args.role)
+    roles.write_role_tools(folder, args.role)
     shown = "Assignments and Validate only" if args.role == "student" else "every nbgrader tool (Formgrader included)"
     print(f"JupyterLab of this installation ({folder}) now shows {shown}; restart JupyterLab to see it.")
     return 0

@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from course_admin import batch, pipeline, sandbox
+from course_admin import batch, collect, pipeline, sandbox
 
 CONNECT_SECONDS = 10  # an unreachable scheduler fails within this, not after minutes
 WORKER_WAIT_SECONDS = 60  # a scheduler with no worker yet: how long to wait for the first
@@ -279,7 +279,7 @@ def _course_on_worker(files: CourseFiles) -> CourseFiles:
     return files
 
 
-def _received(course: Path, future, submission: batch.Submission) -> batch.Result:
+def _received(course: Path, future, submission: collect.Submission) -> batch.Result:
     """The result of one finished task, its files written into the course root."""
     from distributed import KilledWorker
 

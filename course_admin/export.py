@@ -1,10 +1,10 @@
 """Grades an LMS imports: one row per student, one column per lab, through an id mapping.
 
 ``course export --format canvas|moodle|wide --mapping ids.csv`` reads the grades from the
-gradebook through the reports' own code (`batch.rows`: the same scores, late penalties and
+gradebook through the reports' own code (`reports.rows`: the same scores, late penalties and
 hand-given grades as grades.csv) and writes ``lms_<format>.csv`` and
 ``lms_<format>_ungraded.csv`` into the reports folder (a folder the course claimed:
-`batch.claim_output`), each written to a temporary name and renamed, so an interrupted export
+`reports.claim_output`), each written to a temporary name and renamed, so an interrupted export
 leaves the previous file or none, never half of one.
 
 **The mapping** (``--mapping FILE``) is a UTF-8 CSV whose header names the columns
@@ -61,7 +61,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_admin import batch, pipeline
+from course_admin import pipeline, reports
 from course_admin.neutralise import for_csv, for_terminal
 
 FORMATS = ("canvas", "moodle", "wide")
@@ -172,7 +172,7 @@ def _number(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def cells(found: list[batch.Row], points: dict[str, float], partial: bool = False
+def cells(found: list[reports.Row], points: dict[str, float], partial: bool = False
           ) -> tuple[dict[str, dict[str, str]], list[Empty]]:
     """student -> lab -> the cell's text (a number, or "" for no grade), and every empty cell
     with its reason. Rows of labs not in `points` are ignored."""
@@ -272,7 +272,7 @@ def export(workspace: pipeline.Workspace, out: Path, labs: list[str], form: str,
         raise ExportRefused(f"--lms-field for {form}: one of {', '.join(LMS_FIELDS.get(form, {}))}")
     people = read_mapping(mapping, lms_field)
     points = lab_points(workspace, labs)
-    found = batch.rows(workspace, out, labs)
+    found = reports.rows(workspace, out, labs)
     known = {row.student for row in found}
     absent = sorted(set(people) - known)
     if absent and not include_absent:

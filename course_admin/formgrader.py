@@ -4,7 +4,7 @@ late penalty as every other report does.
 nbgrader's Formgrader shows the sum of a submission's grades and never its late penalty, so
 with ``penalty_method = "zero"`` a late student read 40/40 there and 3/40 in the reports.
 This Jupyter server extension, enabled beside nbgrader's ``formgrader`` for instructors
-(`course_admin.hub.role_extensions`), makes Formgrader build its API from `CourseAPI`: the
+(`course_admin.roles.role_extensions`), makes Formgrader build its API from `CourseAPI`: the
 same scores, less the penalty the course's policy gives the total as it is now
 (`gradebook.settle_late_penalty`, hand-given points included).
 """

@@ -20,7 +20,7 @@ from nbformat.notebooknode import NotebookNode
 
 from course_admin import neutralise
 
-LEARNER = "me"  # the student a lone `<lab>.ipynb` is graded as (batch._lab_of_name)
+LEARNER = "me"  # the student a lone `<lab>.ipynb` is graded as (collect._lab_of_name)
 SOURCE = "solutions"  # the course root's folder of source notebooks (pipeline.SOURCE)
 SELF_ASSESSMENT = "self_assessment"  # the course metadata key of the cells added here
 # The rubric starts at a bold "Rubric" line ("**Rubric (3 points).**"), as every lab writes it.

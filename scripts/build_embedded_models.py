@@ -7,8 +7,8 @@
 Each embedded model is a miniature of its hub model: the hub model's own tokenizer (GPT-2's
 byte-level BPE or bert-base-uncased's WordPiece, from ``course_utils/assets/tokenizers/``,
 written by ``scripts/convert_tokenizers.py``), the same ``transformers`` architecture class,
-far fewer layers and dimensions, trained from scratch on the generated corpus of
-``course_utils.data``. Its folder is loadable with ``AutoModelForSequenceClassification`` /
+far fewer layers and dimensions, trained from scratch on a generated corpus (``course_utils.reviews``
+or ``course_utils.climate``). Its folder is loadable with ``AutoModelForSequenceClassification`` /
 ``AutoTokenizer.from_pretrained`` and carries a model card (``README.md``) with the figures of
 ``course_utils.model_cards``, which ``tests/test_models.py`` recomputes.
 
@@ -64,8 +64,11 @@ from transformers import (  # noqa: E402
     GPT2Tokenizer,
 )
 
-from course_utils import data, model_cards  # noqa: E402
+from course_utils import model_cards  # noqa: E402
+from course_utils.climate import climate_examples  # noqa: E402
+from course_utils.labels import GeneratedExample, split_indices  # noqa: E402
 from course_utils.models import ASSETS_DIR, MODELS, quiet_transformers  # noqa: E402
+from course_utils.reviews import review_examples  # noqa: E402
 
 SEED = 0
 CORPUS_SIZE = 25_000  # texts drawn for training (the train split, 80 %); figures use model_cards.EVAL_N
@@ -167,10 +170,10 @@ class Word:
 @dataclass(frozen=True)
 class Encoded:
     words: tuple[Word, ...]
-    example: data.GeneratedExample
+    example: GeneratedExample
 
 
-def encode(tokenizer, example: data.GeneratedExample) -> Encoded:
+def encode(tokenizer, example: GeneratedExample) -> Encoded:
     """Tokenize word by word so that any word can be masked at token level.
 
     Byte-level BPE and WordPiece never merge across a space or between letters and sentence
@@ -327,7 +330,7 @@ def masking_check(model, tokenizer, encoded: Sequence[Encoded], mask: Mask) -> d
     return figures
 
 
-def label_model_figures(examples: Sequence[data.GeneratedExample]) -> dict[str, float]:
+def label_model_figures(examples: Sequence[GeneratedExample]) -> dict[str, float]:
     """The card's calibration figures for the corpus' own label model (the best possible model)."""
     probs = np.array([e.probabilities() for e in examples])
     labels = np.array([e.label for e in examples])
@@ -344,7 +347,7 @@ def label_model_figures(examples: Sequence[data.GeneratedExample]) -> dict[str, 
 class Recipe:
     name: str
     tokenizer_kind: str
-    examples: Callable[[int, int], list[data.GeneratedExample]]
+    examples: Callable[[int, int], list[GeneratedExample]]
     make_model: Callable[[object, dict], torch.nn.Module]
     hyperparameters: dict
     architecture: str  # one line for the card
@@ -391,14 +394,14 @@ TRAINING = {"epochs": 12, "batch_size": 32, "lr": 3e-3, "weight_decay": 0.01, "p
 
 RECIPES: dict[str, Recipe] = {
     "gpt2-imdb": Recipe(
-        "gpt2-imdb", "gpt2", data.review_examples, gpt2_model,
+        "gpt2-imdb", "gpt2", review_examples, gpt2_model,
         {"n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 1024, **TRAINING, "epochs": 10},
         "`GPT2ForSequenceClassification`, 2 layers, 4 heads, n_embd 32, 1024 positions "
         "(GPT-2 small: 12 layers, 12 heads, n_embd 768)",
         ("unwatchable", "cinematography", "forgettable", "superb", "mediocre"),
     ),
     "distilbert-imdb": Recipe(
-        "distilbert-imdb", "distilbert", data.review_examples, distilbert_model,
+        "distilbert-imdb", "distilbert", review_examples, distilbert_model,
         {"dim": 32, "n_layers": 2, "n_heads": 8, "hidden_dim": 128, "train_dropout": 0.0, "attention_dropout": 0.1,
          "dropout": 0.1,
          **TRAINING, "epochs": 14},
@@ -407,7 +410,7 @@ RECIPES: dict[str, Recipe] = {
         ("unwatchable", "forgettable", "mediocre", "tedious", "cinematography", "superb"),
     ),
     "bert-climate": Recipe(
-        "bert-climate", "bert", data.climate_examples, bert_model,
+        "bert-climate", "bert", climate_examples, bert_model,
         {"hidden_size": 48, "num_hidden_layers": 2, "num_attention_heads": 8, "intermediate_size": 192,
          "dropout": 0.1, "attention_dropout": 0.2, **TRAINING, "epochs": 18, "p_perturb": 0.25, "soft_labels": True},
         "`BertForSequenceClassification`, 2 layers, 8 heads, hidden 48, intermediate 192, 512 positions, "
@@ -436,7 +439,7 @@ def train(recipe: Recipe, seed: int = SEED, **overrides) -> tuple[torch.nn.Modul
     started = time.perf_counter()
     tokenizer = hub_tokenizer(recipe.tokenizer_kind)
     examples = recipe.examples(CORPUS_SIZE, seed)
-    train_split = [examples[i] for i in data._split_indices(CORPUS_SIZE, "train")]
+    train_split = [examples[i] for i in split_indices(CORPUS_SIZE, "train")]
     n_calibration = int(len(train_split) * CALIBRATION_SHARE)
     fit, calibration = train_split[:-n_calibration], train_split[-n_calibration:]
     encoded = [encode(tokenizer, e) for e in fit]
@@ -469,7 +472,7 @@ def evaluate(model, tokenizer, recipe: Recipe) -> dict:
     evaluation = model_cards.evaluation_set(recipe.name)
     figures = model_cards.card_figures(model, tokenizer, evaluation)
     examples = recipe.examples(model_cards.EVAL_N, SEED)
-    held_out = [examples[i] for i in data._split_indices(model_cards.EVAL_N, "test")]
+    held_out = [examples[i] for i in split_indices(model_cards.EVAL_N, "test")]
     figures["ceiling"] = label_model_figures(held_out)
     encoded = [encode(tokenizer, e) for e in held_out[:500]]
     figures.update(masking_check(model, tokenizer, encoded, mask_styles(tokenizer, recipe.tokenizer_kind)[0]))

@@ -958,7 +958,7 @@ def _blank_with(tmp_path: Path, name: str, change) -> Path:
 def test_a_notebook_past_the_limits_is_refused_with_a_reason_not_a_crash(tmp_path):
     """Issue 23: metadata nested 100,000 deep (260 KB) crashed `course autograde` with a
     RecursionError; 10,000 cells or a 14 MB attachment took 440 s instead of 27 s."""
-    from course_admin import batch, execute
+    from course_admin import collect, execute
 
     deep = '{"a": ' * 100_000 + "1" + "}" * 100_000
 
@@ -976,7 +976,7 @@ def test_a_notebook_past_the_limits_is_refused_with_a_reason_not_a_crash(tmp_pat
     for name, (change, reason) in cases.items():
         path = _blank_with(tmp_path, f"{name}.ipynb", change)
         start = time.perf_counter()
-        found = batch._read_notebook(path, 20)
+        found = collect._read_notebook(path, 20)
         assert isinstance(found, str) and reason in found, (name, found)
         assert time.perf_counter() - start < 5, name
         if name != "deep":  # nbgrader's own autograde path refuses it before a kernel starts
@@ -985,7 +985,7 @@ def test_a_notebook_past_the_limits_is_refused_with_a_reason_not_a_crash(tmp_pat
     from course_admin import pipeline as grading
     assert grading.failure_reason("NotebookRefused: 10001 cells, above the limit").startswith("not graded: 10001")
     honest = _blank_with(tmp_path, "honest.ipynb", lambda nb: None)
-    assert not isinstance(batch._read_notebook(honest, 20), str)
+    assert not isinstance(collect._read_notebook(honest, 20), str)
 
 
 def test_a_zip_bomb_is_refused_before_it_fills_the_disk(tmp_path):
@@ -993,15 +993,15 @@ def test_a_zip_bomb_is_refused_before_it_fills_the_disk(tmp_path):
     directory claims: the member count, the total, each member's size and inflation ratio."""
     import zipfile
 
-    from course_admin import batch
+    from course_admin import collect
 
     bomb = tmp_path / "class.zip"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for index in range(40):
             archive.writestr(f"export/s{index}_{LAB}.ipynb", b"\0" * 15 * 2**20)  # 15 MB each, 600 MB in all
     assert bomb.stat().st_size < 2 * 2**20
-    with pytest.raises(batch.ZipRefused, match="inflates more than"):
-        batch.unpack(bomb, tmp_path / "scratch")
+    with pytest.raises(collect.ZipRefused, match="inflates more than"):
+        collect.unpack(bomb, tmp_path / "scratch")
     written = sum(p.stat().st_size for p in (tmp_path / "scratch").rglob("*") if p.is_file())
     assert written <= 2 * 2**20, written
 
@@ -1010,16 +1010,16 @@ def test_a_zip_bomb_is_refused_before_it_fills_the_disk(tmp_path):
         archive.writestr(f"bob_{LAB}.ipynb", "{}")
         archive.writestr("bob/data.bin", os.urandom(21 * 2**20))
     skipped: list = []
-    folder = batch.unpack(big, tmp_path / "scratch2", skipped)
+    folder = collect.unpack(big, tmp_path / "scratch2", skipped)
     assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == [f"bob_{LAB}.ipynb"]
     assert len(skipped) == 1 and "above the 20 MB limit" in skipped[0].reason
 
     many = tmp_path / "many.zip"
     with zipfile.ZipFile(many, "w") as archive:
-        for index in range(batch.MAX_ZIP_MEMBERS + 1):
+        for index in range(collect.MAX_ZIP_MEMBERS + 1):
             archive.writestr(f"f{index}", b"")
-    with pytest.raises(batch.ZipRefused, match="files in the archive"):
-        batch.unpack(many, tmp_path / "scratch3")
+    with pytest.raises(collect.ZipRefused, match="files in the archive"):
+        collect.unpack(many, tmp_path / "scratch3")
 
 
 def test_a_replaced_guard_log_blocks_nothing_and_is_flagged(attacked):

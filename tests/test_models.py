@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import data, model_cards, models
+from course_utils import model_cards, models
+from course_utils.climate import climate_examples
+from course_utils.labels import split_indices
 from course_utils.models import MODELS, is_offline, load_classifier
+from course_utils.reviews import review_examples
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -325,9 +328,9 @@ def test_model_card_figures_are_true_and_realistic(name, gpt2, distilbert, clima
     # labels are drawn from it) on the same held-out texts, up to the sampling error of 2,000 texts
     # (a share near 0.2 has a standard error of 0.009). Fixed bounds (median 0.95, share 0.2) held
     # for one corpus only: a sharper corpus has a sharper ceiling.
-    draw = data.climate_examples if name == "bert-climate" else data.review_examples
+    draw = climate_examples if name == "bert-climate" else review_examples
     examples = draw(model_cards.EVAL_N, 0)
-    top = np.array([max(examples[i].probabilities()) for i in data._split_indices(model_cards.EVAL_N, "test")])
+    top = np.array([max(examples[i].probabilities()) for i in split_indices(model_cards.EVAL_N, "test")])
     assert figures["median_top_probability"] <= np.median(top) + 0.01
     assert figures["share_below_0.8"] >= (top < 0.8).mean() - 0.02
     assert figures["ece"] <= 0.05

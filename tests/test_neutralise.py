@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_admin import batch, cli, exchange, preprocessors
+from course_admin import cli, collect, exchange, preprocessors, reports
 
 CORPUS = Path(__file__).resolve().parent / "data" / "markdown_xss.txt"
 # The issue's three written answers that ran a script in Formgrader's view and the feedback page.
@@ -160,8 +160,8 @@ HOSTILE = "ok\x1b[2K\r\x1b[1Aall students graded, no flags\x08\u202egnp.exe\n| m
 
 
 def test_the_terminal_sees_no_control_character(capsys):
-    row = batch.Row(lab="lab1", student="mallory\x1b]0;title\x07", graded=True, flags=[HOSTILE])
-    failed = batch.Row(lab="lab1", student="eve`rm`", graded=False, reason=HOSTILE)
+    row = reports.Row(lab="lab1", student="mallory\x1b]0;title\x07", graded=True, flags=[HOSTILE])
+    failed = reports.Row(lab="lab1", student="eve`rm`", graded=False, reason=HOSTILE)
     cli._print_summary([row, failed])
     out = capsys.readouterr().out
     assert not TERMINAL_CONTROL.search(out), repr(out)
@@ -170,11 +170,11 @@ def test_the_terminal_sees_no_control_character(capsys):
 
 
 def test_summary_md_shows_a_forged_record_as_text(tmp_path):
-    found = [batch.Row(lab="lab1", student="mallory", graded=True, flags=[HOSTILE, "test_x `y` *z* [a](javascript:b)"]),
-             batch.Row(lab="lab1", student="eve\n| fake | 9/9 | 9/9 | corrected by the instructor |", graded=False,
+    found = [reports.Row(lab="lab1", student="mallory", graded=True, flags=[HOSTILE, "test_x `y` *z* [a](javascript:b)"]),
+             reports.Row(lab="lab1", student="eve\n| fake | 9/9 | 9/9 | corrected by the instructor |", graded=False,
                        reason="<b>bold</b> # heading")]
-    problems = [batch.Problem(file="bad`name\x1b[2J.ipynb", reason="- a list\n# a heading")]
-    report = batch.write_report(tmp_path, found, problems).read_text()
+    problems = [collect.Problem(file="bad`name\x1b[2J.ipynb", reason="- a list\n# a heading")]
+    report = reports.write_report(tmp_path, found, problems).read_text()
     page = render(report)
     assert not TERMINAL_CONTROL.search(report)
     assert "<b>" not in page and "<em>" not in page and "<code>y" not in page, page
@@ -186,9 +186,9 @@ def test_summary_md_shows_a_forged_record_as_text(tmp_path):
 
 
 def test_grades_csv_holds_no_formula(tmp_path):
-    found = [batch.Row(lab="lab1", student="=HYPERLINK(\"http://x\",\"y\")", graded=False, reason="+1"),
-             batch.Row(lab="lab1", student="@SUM(A1)", graded=True, timestamp="-2+3")]
-    target = batch.export_grades(found, tmp_path / "grades.csv")
+    found = [reports.Row(lab="lab1", student="=HYPERLINK(\"http://x\",\"y\")", graded=False, reason="+1"),
+             reports.Row(lab="lab1", student="@SUM(A1)", graded=True, timestamp="-2+3")]
+    target = reports.export_grades(found, tmp_path / "grades.csv")
     with open(target, newline="") as handle:
         cells = [cell for row in csv.reader(handle) for cell in row]
     assert not any(re.match(r"\s*[=+\-@]", cell) for cell in cells), cells
@@ -206,9 +206,9 @@ def test_a_grade_id_with_escapes_reaches_the_flags_as_text():
 def test_lms_names_are_escaped_where_they_are_shown(tmp_path):
     """A file name from an LMS export with ESC, newline and backtick: one safe line on the
     terminal, plain text in summary.md."""
-    problem = batch.Problem(file=batch._printable("alice/lab1`<b>x</b>\x1b[31m\nred.ipynb", 300), reason="not a lab")
+    problem = collect.Problem(file=collect._printable("alice/lab1`<b>x</b>\x1b[31m\nred.ipynb", 300), reason="not a lab")
     assert not TERMINAL_CONTROL.search(problem.file) and "\n" not in problem.file, "cli prints it as it is"
-    page = render(batch.write_report(tmp_path, [], [problem]).read_text())
+    page = render(reports.write_report(tmp_path, [], [problem]).read_text())
     assert "<b>" not in page and "<code>&lt;b" not in page and "lab1`" in page.replace("&amp;", "&")
 
 

@@ -24,7 +24,7 @@ import pytest
 import sqlalchemy as sa
 from test_attacks import ANSWERS, LAB, WRONG_SOFTMAX, _notebook, released_course
 
-from course_admin import gradebook, hub, pipeline
+from course_admin import gradebook, pipeline, roles
 
 SHARES = {"worker_a": {"alice": ANSWERS, "bob": {**ANSWERS, "ex_row_softmax": WRONG_SOFTMAX}},
           "worker_b": {"carol": ANSWERS, "dave": {**ANSWERS, "ex_row_softmax": WRONG_SOFTMAX}}}
@@ -166,7 +166,7 @@ class Formgrader:
         self.token = secrets.token_hex(16)
         settings = root.parent / f"{root.name}-jupyter"
         settings.mkdir(exist_ok=True)
-        server, _ = hub.role_extensions("instructor")  # what `course hub` and `course tools` enable
+        server, _ = roles.role_extensions("instructor")  # what `course hub` and `course tools` enable
         (settings / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {"jpserver_extensions": server}}))
         env = {**os.environ, "JUPYTER_CONFIG_DIR": str(settings), "JUPYTER_DATA_DIR": str(settings),
                "JUPYTER_RUNTIME_DIR": str(settings), "PYTHONPATH": str(Path(pipeline.__file__).parents[1])}

@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from test_attacks import ANSWERS, LAB, _notebook, _source_notebook
 
-from course_admin import batch, cli, neutralise, pipeline, self_study
+from course_admin import cli, neutralise, pipeline, reports, self_study
 
 LEARNER_TEXT = "LEARNER_ANSWER_c3e1: exp of a large number *overflows*."
 MODEL = "MODEL_ANSWER_b2d4"  # the model answer of the small lab's written question
@@ -155,7 +155,7 @@ def test_a_lone_notebook_graded_into_a_class_prints_no_model_answer(classroom):
 def test_without_solutions_the_learner_is_told_in_one_line(learner, capsys):
     course, out = learner.course, learner.course / "reports"
     workspace = pipeline.Workspace(course, [LAB])
-    row = next(r for r in batch.rows(workspace, out, [LAB]) if r.student == self_study.LEARNER)
+    row = next(r for r in reports.rows(workspace, out, [LAB]) if r.student == self_study.LEARNER)
     solutions = course / "solutions"
     away = course.parent / "solutions_away"
     solutions.rename(away)

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 from test_attacks import ANSWERS, LAB, _notebook, released_course
 
-from course_admin import batch, cli, pipeline
+from course_admin import cli, pipeline, reports
 
 
 @pytest.fixture
@@ -68,18 +68,18 @@ def test_an_output_folder_the_course_did_not_make_is_refused(tmp_path):
     assert (home / "summary.md").read_text() == "mine"
     link = tmp_path / "link"
     link.symlink_to(home)
-    with pytest.raises(batch.OutputRefused):
-        batch.claim_output(link, "course run")
+    with pytest.raises(reports.OutputRefused):
+        reports.claim_output(link, "course run")
 
 
 def test_an_output_folder_is_claimed_once_and_reused(tmp_path):
-    fresh = batch.claim_output(tmp_path / "out", "course autograde")
+    fresh = reports.claim_output(tmp_path / "out", "course autograde")
     (fresh / "grades.csv").write_text("old")
-    assert batch.claim_output(fresh, "course autograde") == fresh
+    assert reports.claim_output(fresh, "course autograde") == fresh
     legacy = tmp_path / "reports"  # made by a version without the marker: only report files inside
     (legacy / "progress").mkdir(parents=True)
     (legacy / "grades.csv").write_text("old")
-    assert (batch.claim_output(legacy, "course report") / batch.OUTPUT_MARKER).is_file()
+    assert (reports.claim_output(legacy, "course report") / reports.OUTPUT_MARKER).is_file()
 
 
 def test_release_does_not_replace_a_notebook_someone_worked_in(tiny_course, monkeypatch):

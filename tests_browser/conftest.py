@@ -113,13 +113,14 @@ def _requirements() -> str | None:
         return "the class hub test creates local accounts and logs in through PAM: run it as root on Linux"
     if not Path(CHROMIUM).exists():
         return f"no Chromium at {CHROMIUM} (Debian: apt-get update && apt-get install -y chromium)"
-    from course_admin import hub
+    from course_admin.hub_folder import HubError
+    from course_admin.hub_proxy import find_node, wheel_node
 
     if shutil.which("bwrap") is None:
         return "bubblewrap is not installed (apt-get install bubblewrap)"
     try:
-        hub.find_node(wheel=hub.wheel_node())  # what `course hub` itself will run the proxy with
-    except hub.HubError as error:
+        find_node(wheel=wheel_node())  # what `course hub` itself will run the proxy with
+    except HubError as error:
         return str(error)
     return None
 

@@ -35,7 +35,7 @@ if settings["ssl_cert"]:
 # The hub's own API and the proxy's API listen on loopback ports chosen free at each start.
 c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{settings['hub_port']}"
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings['proxy_api_port']}"
-# Run by the Node.js `course hub` chose (hub.find_node), whatever `env node` would find.
+# Run by the Node.js `course hub` chose (hub_proxy.find_node), whatever `env node` would find.
 c.ConfigurableHTTPProxy.command = [settings["node"], settings["proxy"]] if settings.get("node") else [settings["proxy"]]
 c.ConfigurableHTTPProxy.pid_file = str(private / "jupyterhub-proxy.pid")
 c.JupyterHub.db_url = f"sqlite:///{private / 'jupyterhub.sqlite'}"
