@@ -138,7 +138,9 @@ def word_feature_mask(tokens):
         "flat_shape": Edit("torch.tensor([groups],", "torch.tensor(groups,"),
         "float_dtype": Edit("dtype=torch.long", "dtype=torch.float32"),
         "list_not_tensor": Edit("return torch.tensor([groups], dtype=torch.long)", "return [groups]"),
-        "single_hash_check": Edit('token.startswith("##")', 'token.startswith("#")'),
+        # '#' taken for a piece, by the plain rule (no exception after a special token): a hashtag after [CLS] joins it
+        "single_hash_check": Edit('token.startswith("##") and i > 0 and tokens[i - 1] not in SPECIAL_TOKENS',
+                                  'token.startswith("#")'),
         "pads_share_a_group": Edit(
             "tokens[i - 1] not in SPECIAL_TOKENS",
             'tokens[i - 1] not in SPECIAL_TOKENS or (token == "[PAD]" and i > 0 and tokens[i - 1] == "[PAD]")'),
