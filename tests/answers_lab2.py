@@ -63,7 +63,8 @@ def make_predict_proba(model, tokenizer, batch_size=32, max_length=512):
     if skip_special:
         pairs = pairs[1:-1]
 '''),
-        "ignores_skip_special_flag": Edit("if not (skip_special and token in SPECIAL_TOKENS)", "if token not in SPECIAL_TOKENS"),
+        "ignores_skip_special_flag": Edit("if not (skip_special and token in SPECIAL_TOKENS)",
+                                          "if token not in SPECIAL_TOKENS"),
         "abs_sort": Edit("key=lambda pair: pair[1]", "key=lambda pair: abs(pair[1])"),
         "forgets_pad": Edit("token in SPECIAL_TOKENS", 'token in ("[CLS]", "[SEP]")'),
         "k_off_by_one": Edit("[:k]", "[:k - 1]"),

@@ -1,7 +1,8 @@
 """Hidden tests judged from outside: every wrong answer loses points, every correct one keeps all.
 
 Runs each exercise's test cells in-process (tests/harness.py) against the catalogues in
-tests/answers_lab*.py. The nbgrader tests check that real autograding agrees on samples.
+tests/answers_lab*.py, whose entries written as edits are applied to the reference solution cell
+(tests/answer_edits.py). The nbgrader tests check that real autograding agrees on samples.
 """
 
 from __future__ import annotations
