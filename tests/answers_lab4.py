@@ -9,7 +9,7 @@ _AOPC_SLIP = {
     "n_counts_specials": Edit("n = sum(int(t) not in specials for t in ids)", "n = len(ids)"),
     "truncates_k": Edit("max(1, round(f * n))", "max(1, int(f * n))"),
     "truncates_k_no_max": Edit("max(1, round(f * n))", "int(f * n)"),
-    "ceils_k": (Edit("    ### BEGIN SOLUTION\n", "    ### BEGIN SOLUTION\n    import math\n"),
+    "ceils_k": (Edit("    ids = torch.as_tensor(input_ids)", "    import math\n    ids = torch.as_tensor(input_ids)"),
                 Edit("max(1, round(f * n))", "max(1, math.ceil(f * n))")),
     "k_can_be_zero": Edit("max(1, round(f * n))", "round(f * n)"),
     "ignores_fractions": Edit("in fractions", "in (0.01, 0.05, 0.1, 0.2, 0.5)"),
