@@ -1,142 +1,27 @@
 """Lab 1 answers the hidden tests are tried on.
 
 WRONG: mistakes students make (EXERCISES.md lists the classic ones; more are added here).
-Each must lose points. ALTERNATIVES: correct answers written in other styles. Each must
-get full marks. Every entry is the full source of the solution cell.
+Each must lose points. Most are one local change of the reference solution cell, written as an
+`Edit` of it (tests/answer_edits.py) so the entry shows the mistake alone; a full source of the
+cell is kept where the mistake is a different way of writing the function, with a comment saying so.
+ALTERNATIVES: correct answers written in other styles, as full sources. Each must get full marks.
 """
+
+from answer_edits import Edit
 
 WRONG = {
     "perturb_tokens": {
-        "with_replacement": '''
-def perturb_tokens(token_ids, neutral_id, max_mask_ratio=0.6, samples_per_size=50, seed=42):
-    ids = list(token_ids); n = len(ids)
-    if n == 0: raise ValueError("empty")
-    rng = np.random.default_rng(seed); seqs, masks = [], []
-    for k in range(1, int(n * max_mask_ratio) + 1):
-        for _ in range(min(samples_per_size, math.comb(n, k))):
-            idx = rng.choice(n, size=k, replace=True)
-            m = [1] * n; s = list(ids)
-            for i in idx: m[i] = 0; s[i] = neutral_id
-            masks.append(m); seqs.append(s)
-    return torch.tensor(seqs), torch.tensor(masks)
-''',
-        "inverted_mask": '''
-def perturb_tokens(token_ids, neutral_id, max_mask_ratio=0.6, samples_per_size=50, seed=42):
-    ids = list(token_ids); n = len(ids)
-    if n == 0: raise ValueError("empty")
-    rng = np.random.default_rng(seed); seqs, masks = [], []
-    for k in range(1, int(n * max_mask_ratio) + 1):
-        for _ in range(min(samples_per_size, math.comb(n, k))):
-            idx = rng.choice(n, size=k, replace=False)
-            m = [0] * n; s = list(ids)
-            for i in idx: m[i] = 1; s[i] = neutral_id
-            masks.append(m); seqs.append(s)
-    return torch.tensor(seqs), torch.tensor(masks)
-''',
-        "k_range_off_by_one": '''
-def perturb_tokens(token_ids, neutral_id, max_mask_ratio=0.6, samples_per_size=50, seed=42):
-    ids = list(token_ids); n = len(ids)
-    if n == 0: raise ValueError("empty")
-    rng = np.random.default_rng(seed); seqs, masks = [], []
-    for k in range(1, int(n * max_mask_ratio)):
-        for _ in range(min(samples_per_size, math.comb(n, k))):
-            idx = rng.choice(n, size=k, replace=False)
-            m = [1] * n; s = list(ids)
-            for i in idx: m[i] = 0; s[i] = neutral_id
-            masks.append(m); seqs.append(s)
-    return torch.tensor(seqs), torch.tensor(masks)
-''',
-        "k_from_zero": '''
-def perturb_tokens(token_ids, neutral_id, max_mask_ratio=0.6, samples_per_size=50, seed=42):
-    ids = list(token_ids); n = len(ids)
-    if n == 0: raise ValueError("empty")
-    rng = np.random.default_rng(seed); seqs, masks = [], []
-    for k in range(0, int(n * max_mask_ratio) + 1):
-        for _ in range(min(samples_per_size, math.comb(n, k))):
-            idx = rng.choice(n, size=k, replace=False)
-            m = [1] * n; s = list(ids)
-            for i in idx: m[i] = 0; s[i] = neutral_id
-            masks.append(m); seqs.append(s)
-    return torch.tensor(seqs), torch.tensor(masks)
-''',
-        "round_instead_of_floor": '''
-def perturb_tokens(token_ids, neutral_id, max_mask_ratio=0.6, samples_per_size=50, seed=42):
-    ids = list(token_ids); n = len(ids)
-    if n == 0: raise ValueError("empty")
-    rng = np.random.default_rng(seed); seqs, masks = [], []
-    for k in range(1, round(n * max_mask_ratio) + 1):
-        for _ in range(min(samples_per_size, math.comb(n, k))):
-            idx = rng.choice(n, size=k, replace=False)
-            m = [1] * n; s = list(ids)
-            for i in idx: m[i] = 0; s[i] = neutral_id
-            masks.append(m); seqs.append(s)
-    return torch.tensor(seqs), torch.tensor(masks)
-''',
-        "always_samples_per_size": '''
-def perturb_tokens(token_ids, neutral_id, max_mask_ratio=0.6, samples_per_size=50, seed=42):
-    ids = list(token_ids); n = len(ids)
-    if n == 0: raise ValueError("empty")
-    rng = np.random.default_rng(seed); seqs, masks = [], []
-    for k in range(1, int(n * max_mask_ratio) + 1):
-        for _ in range(samples_per_size):
-            idx = rng.choice(n, size=k, replace=False)
-            m = [1] * n; s = list(ids)
-            for i in idx: m[i] = 0; s[i] = neutral_id
-            masks.append(m); seqs.append(s)
-    return torch.tensor(seqs), torch.tensor(masks)
-''',
-        "hard_coded_50_and_ratio": '''
-def perturb_tokens(token_ids, neutral_id, max_mask_ratio=0.6, samples_per_size=50, seed=42):
-    ids = list(token_ids); n = len(ids)
-    if n == 0: raise ValueError("empty")
-    rng = np.random.default_rng(seed); seqs, masks = [], []
-    for k in range(1, int(n * 0.6) + 1):
-        for _ in range(min(50, math.comb(n, k))):
-            idx = rng.choice(n, size=k, replace=False)
-            m = [1] * n; s = list(ids)
-            for i in idx: m[i] = 0; s[i] = neutral_id
-            masks.append(m); seqs.append(s)
-    return torch.tensor(seqs), torch.tensor(masks)
-''',
-        "ignores_neutral_id": '''
-def perturb_tokens(token_ids, neutral_id, max_mask_ratio=0.6, samples_per_size=50, seed=42):
-    ids = list(token_ids); n = len(ids)
-    if n == 0: raise ValueError("empty")
-    rng = np.random.default_rng(seed); seqs, masks = [], []
-    for k in range(1, int(n * max_mask_ratio) + 1):
-        for _ in range(min(samples_per_size, math.comb(n, k))):
-            idx = rng.choice(n, size=k, replace=False)
-            m = [1] * n; s = list(ids)
-            for i in idx: m[i] = 0; s[i] = 0
-            masks.append(m); seqs.append(s)
-    return torch.tensor(seqs), torch.tensor(masks)
-''',
-        "ignores_seed": '''
-def perturb_tokens(token_ids, neutral_id, max_mask_ratio=0.6, samples_per_size=50, seed=42):
-    ids = list(token_ids); n = len(ids)
-    if n == 0: raise ValueError("empty")
-    rng = np.random.default_rng(); seqs, masks = [], []
-    for k in range(1, int(n * max_mask_ratio) + 1):
-        for _ in range(min(samples_per_size, math.comb(n, k))):
-            idx = rng.choice(n, size=k, replace=False)
-            m = [1] * n; s = list(ids)
-            for i in idx: m[i] = 0; s[i] = neutral_id
-            masks.append(m); seqs.append(s)
-    return torch.tensor(seqs), torch.tensor(masks)
-''',
-        "fixed_seed_42": '''
-def perturb_tokens(token_ids, neutral_id, max_mask_ratio=0.6, samples_per_size=50, seed=42):
-    ids = list(token_ids); n = len(ids)
-    if n == 0: raise ValueError("empty")
-    rng = np.random.default_rng(42); seqs, masks = [], []
-    for k in range(1, int(n * max_mask_ratio) + 1):
-        for _ in range(min(samples_per_size, math.comb(n, k))):
-            idx = rng.choice(n, size=k, replace=False)
-            m = [1] * n; s = list(ids)
-            for i in idx: m[i] = 0; s[i] = neutral_id
-            masks.append(m); seqs.append(s)
-    return torch.tensor(seqs), torch.tensor(masks)
-''',
+        "with_replacement": Edit("np.argsort(rng.random((rows, n)), axis=1)[:, :k]", "rng.integers(0, n, size=(rows, k))"),
+        "inverted_mask": Edit("return sequences, masks", "return sequences, 1 - masks"),
+        "k_range_off_by_one": Edit("math.floor(n * max_mask_ratio) + 1)", "math.floor(n * max_mask_ratio))"),
+        "k_from_zero": Edit("range(1, math.floor", "range(0, math.floor"),
+        "round_instead_of_floor": Edit("math.floor(n * max_mask_ratio)", "round(n * max_mask_ratio)"),
+        "always_samples_per_size": Edit("rows = min(samples_per_size, math.comb(n, k))", "rows = samples_per_size"),
+        "hard_coded_50_and_ratio": (Edit("n * max_mask_ratio", "n * 0.6"), Edit("min(samples_per_size,", "min(50,")),
+        "ignores_neutral_id": Edit("torch.tensor(neutral_id)", "torch.tensor(0)"),
+        "ignores_seed": Edit("default_rng(seed)", "default_rng()"),
+        "fixed_seed_42": Edit("default_rng(seed)", "default_rng(42)"),
+        # a row-by-row loop that writes each sample into the caller's list: the reference writes nothing in place
         "modifies_input_in_place": '''
 def perturb_tokens(token_ids, neutral_id, max_mask_ratio=0.6, samples_per_size=50, seed=42):
     n = len(token_ids)
@@ -150,445 +35,113 @@ def perturb_tokens(token_ids, neutral_id, max_mask_ratio=0.6, samples_per_size=5
             masks.append(m); seqs.append([int(t) for t in s])
     return torch.tensor(seqs), torch.tensor(masks)
 ''',
-        "no_empty_check": '''
-def perturb_tokens(token_ids, neutral_id, max_mask_ratio=0.6, samples_per_size=50, seed=42):
-    ids = torch.as_tensor(np.array(token_ids, dtype=np.int64)); n = len(ids)
-    rng = np.random.default_rng(seed); masks = []
-    for k in range(1, int(n * max_mask_ratio) + 1):
-        for _ in range(min(samples_per_size, math.comb(n, k))):
-            m = np.ones(n, dtype=np.int64); m[rng.choice(n, size=k, replace=False)] = 0; masks.append(m)
-    masks = torch.tensor(np.array(masks)).reshape(-1, n)
-    return torch.where(masks == 1, ids, torch.tensor(neutral_id)), masks
-''',
-        "float_masks": '''
-def perturb_tokens(token_ids, neutral_id, max_mask_ratio=0.6, samples_per_size=50, seed=42):
-    ids = torch.as_tensor(np.array(token_ids, dtype=np.int64)); n = len(ids)
-    if n == 0: raise ValueError("empty")
-    rng = np.random.default_rng(seed); masks = []
-    for k in range(1, int(n * max_mask_ratio) + 1):
-        for _ in range(min(samples_per_size, math.comb(n, k))):
-            m = np.ones(n); m[rng.choice(n, size=k, replace=False)] = 0; masks.append(m)
-    masks = torch.tensor(np.array(masks), dtype=torch.float32)
-    return torch.where(masks == 1, ids, torch.tensor(neutral_id)), masks
-''',
+        "no_empty_check": Edit('''    if ids.ndim != 1 or ids.numel() == 0:
+        raise ValueError("token_ids must be a non-empty 1-D sequence of token ids")
+''', ""),
+        "float_masks": Edit("torch.from_numpy(np.concatenate(blocks))", "torch.from_numpy(np.concatenate(blocks)).float()"),
     },
     "predict_proba": {
-        "softmax_over_batch": '''
-def predict_proba(model, sequences, batch_size=32):
-    model.eval(); out = []
-    with torch.no_grad():
-        for i in range(0, len(sequences), batch_size):
-            out.append(torch.softmax(model(sequences[i:i + batch_size]).logits, dim=0))
-    return torch.cat(out)
-''',
-        "returns_logits": '''
-def predict_proba(model, sequences, batch_size=32):
-    model.eval(); out = []
-    with torch.no_grad():
-        for i in range(0, len(sequences), batch_size):
-            out.append(model(sequences[i:i + batch_size]).logits)
-    return torch.cat(out)
-''',
-        "sigmoid_instead_of_softmax": '''
-def predict_proba(model, sequences, batch_size=32):
-    model.eval(); out = []
-    with torch.no_grad():
-        for i in range(0, len(sequences), batch_size):
-            out.append(torch.sigmoid(model(sequences[i:i + batch_size]).logits))
-    return torch.cat(out)
-''',
-        "shuffled_batches": '''
-def predict_proba(model, sequences, batch_size=32):
-    model.eval(); out = []
-    loader = DataLoader(TensorDataset(sequences), batch_size=batch_size, shuffle=True)
-    with torch.no_grad():
-        for (batch,) in loader:
-            out.append(torch.softmax(model(batch).logits, dim=-1))
-    return torch.cat(out)
-''',
-        "drops_last_batch": '''
-def predict_proba(model, sequences, batch_size=32):
-    model.eval(); out = []
-    loader = DataLoader(TensorDataset(sequences), batch_size=batch_size, drop_last=True)
-    with torch.no_grad():
-        for (batch,) in loader:
-            out.append(torch.softmax(model(batch).logits, dim=-1))
-    return torch.cat(out)
-''',
-        "no_eval_mode": '''
-def predict_proba(model, sequences, batch_size=32):
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(sequences), batch_size):
-            out.append(torch.softmax(model(sequences[i:i + batch_size]).logits, dim=-1))
-    return torch.cat(out)
-''',
-        "keeps_graph": '''
-def predict_proba(model, sequences, batch_size=32):
-    model.eval(); out = []
-    for i in range(0, len(sequences), batch_size):
-        out.append(torch.softmax(model(sequences[i:i + batch_size]).logits, dim=-1))
-    return torch.cat(out)
-''',
-        "not_batched": '''
-def predict_proba(model, sequences, batch_size=32):
-    model.eval()
-    with torch.no_grad():
-        return torch.softmax(model(sequences).logits, dim=-1)
-''',
-        "one_row_at_a_time": '''
-def predict_proba(model, sequences, batch_size=32):
-    model.eval()
-    with torch.no_grad():
-        return torch.cat([torch.softmax(model(row[None]).logits, dim=-1) for row in sequences])
-''',
-        "hard_coded_batch_32": '''
-def predict_proba(model, sequences, batch_size=32):
-    model.eval(); out = []
-    with torch.no_grad():
-        for i in range(0, len(sequences), 32):
-            out.append(torch.softmax(model(sequences[i:i + 32]).logits, dim=-1))
-    return torch.cat(out)
-''',
-        "skips_last_partial_batch_by_range": '''
-def predict_proba(model, sequences, batch_size=32):
-    model.eval(); out = []
-    with torch.no_grad():
-        for b in range(len(sequences) // batch_size):
-            out.append(torch.softmax(model(sequences[b * batch_size:(b + 1) * batch_size]).logits, dim=-1))
-    return torch.cat(out)
-''',
-        "returns_numpy": '''
-def predict_proba(model, sequences, batch_size=32):
-    model.eval(); out = []
-    with torch.no_grad():
-        for i in range(0, len(sequences), batch_size):
-            out.append(torch.softmax(model(sequences[i:i + batch_size]).logits, dim=-1))
-    return torch.cat(out).numpy()
-''',
-        "only_positive_column": '''
-def predict_proba(model, sequences, batch_size=32):
-    model.eval(); out = []
-    with torch.no_grad():
-        for i in range(0, len(sequences), batch_size):
-            out.append(torch.softmax(model(sequences[i:i + batch_size]).logits, dim=-1)[:, 1:])
-    return torch.cat(out)
-''',
+        "softmax_over_batch": Edit("dim=-1", "dim=0"),
+        "returns_logits": Edit("torch.softmax(logits, dim=-1)", "logits"),
+        "sigmoid_instead_of_softmax": Edit("torch.softmax(logits, dim=-1)", "torch.sigmoid(logits)"),
+        "shuffled_batches": Edit("    batches = []\n",
+                                 "    batches = []\n    sequences = sequences[torch.randperm(len(sequences))]\n"),
+        # what DataLoader(drop_last=True) does
+        "drops_last_batch": Edit("range(0, len(sequences), batch_size)",
+                                 "range(0, len(sequences) - batch_size + 1, batch_size)"),
+        "no_eval_mode": Edit("    model.eval()\n", ""),
+        "keeps_graph": Edit('''    with torch.no_grad():
+        for start in range(0, len(sequences), batch_size):
+            batch = sequences[start:start + batch_size].to(model_device)
+            logits = model(batch).logits
+            batches.append(torch.softmax(logits, dim=-1).float().cpu())
+''', '''    for start in range(0, len(sequences), batch_size):
+        batch = sequences[start:start + batch_size].to(model_device)
+        logits = model(batch).logits
+        batches.append(torch.softmax(logits, dim=-1).float().cpu())
+'''),
+        "not_batched": (Edit("range(0, len(sequences), batch_size)", "range(0, len(sequences), max(len(sequences), 1))"),
+                        Edit("sequences[start:start + batch_size]", "sequences[start:]")),
+        "one_row_at_a_time": (Edit("range(0, len(sequences), batch_size)", "range(len(sequences))"),
+                              Edit("sequences[start:start + batch_size]", "sequences[start:start + 1]")),
+        "hard_coded_batch_32": (Edit("range(0, len(sequences), batch_size)", "range(0, len(sequences), 32)"),
+                                Edit("start + batch_size", "start + 32")),
+        "skips_last_partial_batch_by_range": Edit("range(0, len(sequences), batch_size)",
+                                                  "range(0, len(sequences) // batch_size * batch_size, batch_size)"),
+        "returns_numpy": Edit("return torch.cat(batches)", "return torch.cat(batches).numpy()"),
+        "only_positive_column": Edit("torch.softmax(logits, dim=-1)", "torch.softmax(logits, dim=-1)[:, 1:]"),
     },
     "kernel_weights": {
-        "unsquared_distance": '''
-def kernel_weights(masks, sigma=0.5):
-    z = masks.float(); d = 1 - F.cosine_similarity(z, torch.ones_like(z), dim=1)
-    return torch.exp(-d / sigma ** 2)
-''',
-        "similarity_not_distance": '''
-def kernel_weights(masks, sigma=0.5):
-    z = masks.float(); c = F.cosine_similarity(z, torch.ones_like(z), dim=1)
-    return torch.exp(-c ** 2 / sigma ** 2)
-''',
-        "divides_by_sigma": '''
-def kernel_weights(masks, sigma=0.5):
-    z = masks.float(); d = 1 - F.cosine_similarity(z, torch.ones_like(z), dim=1)
-    return torch.exp(-d ** 2 / sigma)
-''',
-        "gaussian_two_sigma_squared": '''
-def kernel_weights(masks, sigma=0.5):
-    z = masks.float(); d = 1 - F.cosine_similarity(z, torch.ones_like(z), dim=1)
-    return torch.exp(-d ** 2 / (2 * sigma ** 2))
-''',
-        "global_original_mask": '''
-original_mask = torch.ones(12)
-def kernel_weights(masks, sigma=0.5):
-    d = 1 - F.cosine_similarity(masks.float(), original_mask[None, :], dim=1)
-    return torch.exp(-d ** 2 / sigma ** 2)
-''',
-        "nan_on_all_zero_row": '''
-def kernel_weights(masks, sigma=0.5):
-    z = masks.float(); ones = torch.ones_like(z)
-    cos = (z * ones).sum(1) / (z.norm(dim=1) * ones.norm(dim=1))
-    return torch.exp(-(1 - cos) ** 2 / sigma ** 2)
-''',
-        "euclidean_distance": '''
-def kernel_weights(masks, sigma=0.5):
-    z = masks.float(); d = (z - 1).norm(dim=1)
-    return torch.exp(-d ** 2 / sigma ** 2)
-''',
-        "hard_coded_sigma": '''
-def kernel_weights(masks, sigma=0.5):
-    z = masks.float(); d = 1 - F.cosine_similarity(z, torch.ones_like(z), dim=1)
-    return torch.exp(-d ** 2 / 0.25)
-''',
-        "keeps_dim": '''
-def kernel_weights(masks, sigma=0.5):
-    z = masks.float(); d = 1 - F.cosine_similarity(z, torch.ones_like(z), dim=1)
-    return torch.exp(-d ** 2 / sigma ** 2)[:, None]
-''',
-        "cosine_over_wrong_dim": '''
-def kernel_weights(masks, sigma=0.5):
-    z = masks.float(); d = 1 - F.cosine_similarity(z, torch.ones_like(z), dim=0)
-    return torch.exp(-d ** 2 / sigma ** 2)
-''',
+        "unsquared_distance": Edit("-(1 - cosine) ** 2", "-(1 - cosine)"),
+        "similarity_not_distance": Edit("(1 - cosine)", "cosine"),
+        "divides_by_sigma": Edit("/ sigma ** 2", "/ sigma"),
+        "gaussian_two_sigma_squared": Edit("/ sigma ** 2", "/ (2 * sigma ** 2)"),
+        "global_original_mask": (Edit("def kernel_weights", "original_mask = torch.ones(12)\n\n\ndef kernel_weights"),
+                                 Edit("torch.ones_like(z)", "original_mask[None, :]")),
+        "nan_on_all_zero_row": Edit("F.cosine_similarity(z, torch.ones_like(z), dim=1)",
+                                    "(z * torch.ones_like(z)).sum(1) / (z.norm(dim=1) * torch.ones_like(z).norm(dim=1))"),
+        "euclidean_distance": (Edit("cosine = F.cosine_similarity(z, torch.ones_like(z), dim=1)",
+                                    "distance = (z - 1).norm(dim=1)"),
+                               Edit("(1 - cosine)", "distance")),
+        "hard_coded_sigma": Edit("/ sigma ** 2", "/ 0.25"),
+        "keeps_dim": Edit("/ sigma ** 2)", "/ sigma ** 2)[:, None]"),
+        "cosine_over_wrong_dim": Edit("dim=1)", "dim=0)"),
     },
     "weighted_mse": {
-        "broadcast_n_by_n": '''
-def weighted_mse(pred, target, weights):
-    return (weights * (target - pred) ** 2).mean()
-''',
-        "unweighted": '''
-def weighted_mse(pred, target, weights):
-    return ((target.reshape(-1) - pred.reshape(-1)) ** 2).mean()
-''',
-        "normalised_by_weight_sum": '''
-def weighted_mse(pred, target, weights):
-    e = target.reshape(-1) - pred.reshape(-1)
-    return (weights * e ** 2).sum() / weights.sum()
-''',
-        "absolute_error": '''
-def weighted_mse(pred, target, weights):
-    e = target.reshape(-1) - pred.reshape(-1)
-    return (weights * e.abs()).mean()
-''',
-        "returns_python_float": '''
-def weighted_mse(pred, target, weights):
-    e = target.reshape(-1) - pred.reshape(-1)
-    return float((weights * e ** 2).mean())
-''',
-        "weights_squared": '''
-def weighted_mse(pred, target, weights):
-    e = target.reshape(-1) - pred.reshape(-1)
-    return ((weights * e) ** 2).mean()
-''',
-        "sum_not_mean": '''
-def weighted_mse(pred, target, weights):
-    e = target.reshape(-1) - pred.reshape(-1)
-    return (weights * e ** 2).sum()
-''',
-        "squeeze_only_pred": '''
-def weighted_mse(pred, target, weights):
-    return (weights * (target - pred.squeeze()) ** 2).mean()
-''',
+        "broadcast_n_by_n": Edit("target.reshape(-1) - pred.reshape(-1)", "target - pred"),
+        "unweighted": Edit("weights.reshape(-1) * ", ""),
+        "normalised_by_weight_sum": Edit("errors.numel()", "weights.sum()"),
+        "absolute_error": Edit("errors ** 2", "errors.abs()"),
+        "returns_python_float": Edit("return (weights.reshape(-1) * errors ** 2).sum() / errors.numel()",
+                                     "return float((weights.reshape(-1) * errors ** 2).sum() / errors.numel())"),
+        "weights_squared": Edit("weights.reshape(-1) * errors ** 2", "(weights.reshape(-1) * errors) ** 2"),
+        "sum_not_mean": Edit(".sum() / errors.numel()", ".sum()"),
+        "squeeze_only_pred": Edit("target.reshape(-1) - pred.reshape(-1)", "target - pred.squeeze()"),
     },
     "fit_surrogate": {
-        "no_zero_grad": '''
-def fit_surrogate(masks, targets, weights, epochs=10, lr=0.05, batch_size=64, seed=0):
-    torch.manual_seed(seed)
-    X = masks.float(); y = targets.float()
-    y = y[:, 1] if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)
-    lin = nn.Linear(X.shape[1], 1); opt = torch.optim.Adam(lin.parameters(), lr=lr)
-    loader = DataLoader(TensorDataset(X, y, weights.float()), batch_size=batch_size, shuffle=True)
-    for _ in range(epochs):
-        for xb, yb, wb in loader:
-            loss = weighted_mse(lin(xb), yb, wb); loss.backward(); opt.step()
-    return lin.weight.detach().reshape(-1), float(lin.bias.item())
-''',
-        "ignores_weights": '''
-def fit_surrogate(masks, targets, weights, epochs=10, lr=0.05, batch_size=64, seed=0):
-    torch.manual_seed(seed)
-    X = masks.float(); y = targets.float()
-    y = y[:, 1] if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)
-    lin = nn.Linear(X.shape[1], 1); opt = torch.optim.Adam(lin.parameters(), lr=lr)
-    loader = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True)
-    for _ in range(epochs):
-        for xb, yb in loader:
-            opt.zero_grad(); loss = weighted_mse(lin(xb), yb, torch.ones(len(xb))); loss.backward(); opt.step()
-    return lin.weight.detach().reshape(-1), float(lin.bias.item())
-''',
-        "wrong_target_column": '''
-def fit_surrogate(masks, targets, weights, epochs=10, lr=0.05, batch_size=64, seed=0):
-    torch.manual_seed(seed)
-    X = masks.float(); y = targets.float()
-    y = y[:, 0] if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)
-    lin = nn.Linear(X.shape[1], 1); opt = torch.optim.Adam(lin.parameters(), lr=lr)
-    loader = DataLoader(TensorDataset(X, y, weights.float()), batch_size=batch_size, shuffle=True)
-    for _ in range(epochs):
-        for xb, yb, wb in loader:
-            opt.zero_grad(); loss = weighted_mse(lin(xb), yb, wb); loss.backward(); opt.step()
-    return lin.weight.detach().reshape(-1), float(lin.bias.item())
-''',
-        "no_seed": '''
-def fit_surrogate(masks, targets, weights, epochs=10, lr=0.05, batch_size=64, seed=0):
-    X = masks.float(); y = targets.float()
-    y = y[:, 1] if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)
-    lin = nn.Linear(X.shape[1], 1); opt = torch.optim.Adam(lin.parameters(), lr=lr)
-    loader = DataLoader(TensorDataset(X, y, weights.float()), batch_size=batch_size, shuffle=True)
-    for _ in range(epochs):
-        for xb, yb, wb in loader:
-            opt.zero_grad(); loss = weighted_mse(lin(xb), yb, wb); loss.backward(); opt.step()
-    return lin.weight.detach().reshape(-1), float(lin.bias.item())
-''',
-        "ignores_epochs": '''
-def fit_surrogate(masks, targets, weights, epochs=10, lr=0.05, batch_size=64, seed=0):
-    torch.manual_seed(seed)
-    X = masks.float(); y = targets.float()
-    y = y[:, 1] if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)
-    lin = nn.Linear(X.shape[1], 1); opt = torch.optim.Adam(lin.parameters(), lr=lr)
-    loader = DataLoader(TensorDataset(X, y, weights.float()), batch_size=batch_size, shuffle=True)
-    for _ in range(10):
-        for xb, yb, wb in loader:
-            opt.zero_grad(); loss = weighted_mse(lin(xb), yb, wb); loss.backward(); opt.step()
-    return lin.weight.detach().reshape(-1), float(lin.bias.item())
-''',
-        "one_step_per_epoch": '''
-def fit_surrogate(masks, targets, weights, epochs=10, lr=0.05, batch_size=64, seed=0):
-    torch.manual_seed(seed)
-    X = masks.float(); y = targets.float()
-    y = y[:, 1] if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)
-    lin = nn.Linear(X.shape[1], 1); opt = torch.optim.Adam(lin.parameters(), lr=lr)
-    for _ in range(epochs):
-        idx = torch.randperm(len(X))[:batch_size]
-        opt.zero_grad(); loss = weighted_mse(lin(X[idx]), y[idx], weights[idx]); loss.backward(); opt.step()
-    return lin.weight.detach().reshape(-1), float(lin.bias.item())
-''',
-        "returns_weight_with_grad": '''
-def fit_surrogate(masks, targets, weights, epochs=10, lr=0.05, batch_size=64, seed=0):
-    torch.manual_seed(seed)
-    X = masks.float(); y = targets.float()
-    y = y[:, 1] if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)
-    lin = nn.Linear(X.shape[1], 1); opt = torch.optim.Adam(lin.parameters(), lr=lr)
-    loader = DataLoader(TensorDataset(X, y, weights.float()), batch_size=batch_size, shuffle=True)
-    for _ in range(epochs):
-        for xb, yb, wb in loader:
-            opt.zero_grad(); loss = weighted_mse(lin(xb), yb, wb); loss.backward(); opt.step()
-    return lin.weight.reshape(-1), lin.bias
-''',
-        "only_first_batch": '''
-def fit_surrogate(masks, targets, weights, epochs=10, lr=0.05, batch_size=64, seed=0):
-    torch.manual_seed(seed)
-    X = masks.float(); y = targets.float()
-    y = y[:, 1] if y.ndim == 2 and y.shape[1] > 1 else y.reshape(-1)
-    lin = nn.Linear(X.shape[1], 1); opt = torch.optim.Adam(lin.parameters(), lr=lr)
-    xb, yb, wb = X[:batch_size], y[:batch_size], weights[:batch_size]
-    for _ in range(epochs):
-        opt.zero_grad(); loss = weighted_mse(lin(xb), yb, wb); loss.backward(); opt.step()
-    return lin.weight.detach().reshape(-1), float(lin.bias.item())
-''',
+        "no_zero_grad": Edit("            optimizer.zero_grad()\n", ""),
+        "ignores_weights": Edit("w[batch]", "torch.ones(len(batch))"),
+        "wrong_target_column": Edit("y[:, 1]  # the positive class", "y[:, 0]"),
+        "no_seed": Edit("    torch.manual_seed(seed)\n", ""),
+        "ignores_epochs": Edit("range(epochs)", "range(10)"),
+        "one_step_per_epoch": Edit("torch.randperm(len(X)).split(batch_size):",
+                                   "torch.randperm(len(X)).split(batch_size)[:1]:"),
+        "returns_weight_with_grad": Edit("return surrogate.weight.detach().reshape(-1).clone(), float(surrogate.bias.item())",
+                                         "return surrogate.weight.reshape(-1), surrogate.bias"),
+        "only_first_batch": Edit("torch.randperm(len(X)).split(batch_size):", "torch.arange(len(X)).split(batch_size)[:1]:"),
     },
     "token_importance": {
-        "sums_duplicates": '''
-def token_importance(tokens, coef):
-    table = {}
-    for t, w in zip(tokens, coef):
-        table[t.lstrip("Ġ")] = table.get(t.lstrip("Ġ"), 0.0) + float(w)
-    return sorted(table.items(), key=lambda p: abs(p[1]), reverse=True)
-''',
-        "signed_sort": '''
-def token_importance(tokens, coef):
-    table = {}
-    for t, w in zip(tokens, coef):
-        table.setdefault(t.lstrip("Ġ"), []).append(float(w))
-    return sorted(((k, sum(v) / len(v)) for k, v in table.items()), key=lambda p: p[1], reverse=True)
-''',
-        "ascending": '''
-def token_importance(tokens, coef):
-    table = {}
-    for t, w in zip(tokens, coef):
-        table.setdefault(t.lstrip("Ġ"), []).append(float(w))
-    return sorted(((k, sum(v) / len(v)) for k, v in table.items()), key=lambda p: abs(p[1]))
-''',
-        "keeps_g": '''
-def token_importance(tokens, coef):
-    table = {}
-    for t, w in zip(tokens, coef):
-        table.setdefault(t, []).append(float(w))
-    return sorted(((k, sum(v) / len(v)) for k, v in table.items()), key=lambda p: abs(p[1]), reverse=True)
-''',
-        "last_duplicate_wins": '''
-def token_importance(tokens, coef):
-    table = {t.lstrip("Ġ"): float(w) for t, w in zip(tokens, coef)}
-    return sorted(table.items(), key=lambda p: abs(p[1]), reverse=True)
-''',
-        "no_merge": '''
-def token_importance(tokens, coef):
-    pairs = [(t.lstrip("Ġ"), float(w)) for t, w in zip(tokens, coef)]
-    return sorted(pairs, key=lambda p: abs(p[1]), reverse=True)
-''',
-        "abs_weights_returned": '''
-def token_importance(tokens, coef):
-    table = {}
-    for t, w in zip(tokens, coef):
-        table.setdefault(t.lstrip("Ġ"), []).append(float(w))
-    return sorted(((k, abs(sum(v) / len(v))) for k, v in table.items()), key=lambda p: p[1], reverse=True)
-''',
-        "tensor_weights": '''
-def token_importance(tokens, coef):
-    table = {}
-    for t, w in zip(tokens, torch.as_tensor(coef).detach()):
-        table.setdefault(t.lstrip("Ġ"), []).append(w)
-    return sorted(((k, sum(v) / len(v)) for k, v in table.items()), key=lambda p: abs(p[1]), reverse=True)
-''',
-        "sort_then_merge": '''
-def token_importance(tokens, coef):
-    table = {}
-    for t, w in sorted(zip(tokens, (float(x) for x in coef)), key=lambda p: abs(p[1]), reverse=True):
-        table.setdefault(t.lstrip("Ġ"), []).append(w)
-    return [(k, sum(v) / len(v)) for k, v in table.items()]
-''',
-        "mean_of_abs": '''
-def token_importance(tokens, coef):
-    table = {}
-    for t, w in zip(tokens, coef):
-        table.setdefault(t.lstrip("Ġ"), []).append(float(w))
-    return sorted(((k, sum(abs(x) for x in v) / len(v) * (1 if v[0] > 0 else -1)) for k, v in table.items()),
-                  key=lambda p: abs(p[1]), reverse=True)
-''',
+        "sums_duplicates": Edit("sum(ws) / len(ws)", "sum(ws)"),
+        "signed_sort": Edit("abs(pair[1])", "pair[1]"),
+        "ascending": Edit("abs(pair[1]), reverse=True)", "abs(pair[1]))"),
+        "keeps_g": Edit('token.lstrip("Ġ")', "token"),
+        "last_duplicate_wins": Edit("sum(ws) / len(ws)", "ws[-1]"),
+        "no_merge": Edit("pairs = [(word, sum(ws) / len(ws)) for word, ws in weights_by_word.items()]",
+                         'pairs = [(token.lstrip("Ġ"), weight) for token, weight in zip(tokens, torch.as_tensor(coef).tolist())]'),
+        "abs_weights_returned": Edit("(word, sum(ws) / len(ws))", "(word, abs(sum(ws) / len(ws)))"),
+        "tensor_weights": Edit("torch.as_tensor(coef).detach().tolist()", "torch.as_tensor(coef).detach()"),
+        "sort_then_merge": (Edit("zip(tokens, torch.as_tensor(coef).detach().tolist())",
+                                 "sorted(zip(tokens, torch.as_tensor(coef).detach().tolist()), key=lambda tw: abs(tw[1]), "
+                                 "reverse=True)"),
+                            Edit("return sorted(pairs, key=lambda pair: abs(pair[1]), reverse=True)", "return pairs")),
+        "mean_of_abs": Edit("sum(ws) / len(ws)", "sum(abs(x) for x in ws) / len(ws) * (1 if ws[0] > 0 else -1)"),
     },
     "top_k_overlap": {
-        "divides_by_k": '''
-def top_k_overlap(a, b, k):
-    def top(e):
-        items = e.items() if isinstance(e, dict) else e
-        return {w for w, _ in sorted(items, key=lambda p: abs(p[1]), reverse=True)[:k]}
-    return len(top(a) & top(b)) / k
-''',
-        "signed_top_k": '''
-def top_k_overlap(a, b, k):
-    def top(e):
-        items = e.items() if isinstance(e, dict) else e
-        return {w for w, _ in sorted(items, key=lambda p: p[1], reverse=True)[:k]}
-    A, B = top(a), top(b)
-    return len(A & B) / len(A | B)
-''',
-        "assumes_sorted_lists": '''
-def top_k_overlap(a, b, k):
-    def top(e):
-        items = list(e.items()) if isinstance(e, dict) else list(e)
-        return {w for w, _ in items[:k]}
-    A, B = top(a), top(b)
-    return len(A & B) / len(A | B)
-''',
-        "lists_only": '''
-def top_k_overlap(a, b, k):
-    def top(e):
-        return {w for w, _ in sorted(e, key=lambda p: abs(p[1]), reverse=True)[:k]}
-    A, B = top(a), top(b)
-    return len(A & B) / len(A | B)
-''',
-        "intersection_count": '''
-def top_k_overlap(a, b, k):
-    def top(e):
-        items = e.items() if isinstance(e, dict) else e
-        return {w for w, _ in sorted(items, key=lambda p: abs(p[1]), reverse=True)[:k]}
-    return float(len(top(a) & top(b)))
-''',
-        "smallest_k": '''
-def top_k_overlap(a, b, k):
-    def top(e):
-        items = e.items() if isinstance(e, dict) else e
-        return {w for w, _ in sorted(items, key=lambda p: abs(p[1]))[:k]}
-    A, B = top(a), top(b)
-    return len(A & B) / len(A | B)
-''',
+        "divides_by_k": Edit("/ len(union) if union else 0.0", "/ k"),
+        "signed_top_k": Edit("abs(pair[1])", "pair[1]"),
+        "assumes_sorted_lists": Edit("ranked = sorted(pairs, key=lambda pair: abs(pair[1]), reverse=True)",
+                                     "ranked = list(pairs)"),
+        "lists_only": Edit("explanation.items() if isinstance(explanation, dict) else explanation", "explanation"),
+        "intersection_count": Edit("return len(top_a & top_b) / len(union) if union else 0.0",
+                                   "return float(len(top_a & top_b))"),
+        "smallest_k": Edit("abs(pair[1]), reverse=True)", "abs(pair[1]))"),
         # k distinct words instead of the first k entries: a word listed twice (lime's "the") keeps one
         # weight, the last, and the top-k set is refilled with the next word
-        "distinct_words_via_dict": '''
-def top_k_overlap(a, b, k):
-    da, db = dict(a), dict(b)
-    A = set(sorted(da, key=lambda w: abs(da[w]), reverse=True)[:k])
-    B = set(sorted(db, key=lambda w: abs(db[w]), reverse=True)[:k])
-    return len(A & B) / max(len(A | B), 1)
-''',
+        "distinct_words_via_dict": Edit("explanation.items() if isinstance(explanation, dict) else explanation",
+                                        "dict(explanation).items()"),
     },
 }
+
 
 ALTERNATIVES = {
     "perturb_tokens": {

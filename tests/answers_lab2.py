@@ -1,310 +1,99 @@
-"""Lab 2 answers the hidden tests are tried on (see answers_lab1.py for the conventions)."""
+"""Lab 2 answers the hidden tests are tried on (see answers_lab1.py for the conventions: most WRONG entries are
+edits of the reference solution, a full source is kept where the mistake is a different way of writing it)."""
 
-_PREDICT_TEMPLATE = '''
-def make_predict_proba(model, tokenizer, batch_size=32, max_length=512):
-    def predict(texts):
-        model.eval(); texts = list(texts); rows = []
-        with torch.no_grad():
-            for start in range(0, len(texts), {step}):
-                enc = tokenizer(texts[start:start + {step}], padding=True, truncation={truncation},
-                                max_length={max_length}, return_tensors="pt")
-                {call}
-                rows.append(torch.softmax(logits, dim={dim}))
-        return torch.cat(rows).numpy()
-    return predict
-'''
-
-
-def _predict(step="batch_size", truncation="True", max_length="max_length", call="logits = model(**enc).logits",
-             dim="-1"):
-    return _PREDICT_TEMPLATE.format(step=step, truncation=truncation, max_length=max_length, call=call, dim=dim)
-
+from answer_edits import Edit
 
 WRONG = {
     "make_predict_proba": {
-        "no_attention_mask": _predict(call='logits = model(input_ids=enc["input_ids"]).logits'),
-        "no_truncation": _predict(truncation="False"),
-        "ignores_max_length": _predict(max_length="512"),
-        "softmax_over_batch": _predict(dim="0"),
-        "ignores_batch_size": _predict(step="64"),
-        "not_batched": _predict(step="max(len(texts), 1)"),  # every text in one forward pass
-        "returns_logits": '''
-def make_predict_proba(model, tokenizer, batch_size=32, max_length=512):
-    def predict(texts):
-        model.eval()
-        with torch.no_grad():
-            enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            return model(**enc).logits.numpy()
-    return predict
-''',
-        "returns_tensor": '''
-def make_predict_proba(model, tokenizer, batch_size=32, max_length=512):
-    def predict(texts):
-        model.eval(); texts = list(texts); rows = []
-        with torch.no_grad():
-            for s in range(0, len(texts), batch_size):
-                enc = tokenizer(texts[s:s + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-                rows.append(torch.softmax(model(**enc).logits, dim=-1))
-        return torch.cat(rows)
-    return predict
-''',
-        "no_eval": '''
-def make_predict_proba(model, tokenizer, batch_size=32, max_length=512):
-    def predict(texts):
-        texts = list(texts); rows = []
-        with torch.no_grad():
-            for s in range(0, len(texts), batch_size):
-                enc = tokenizer(texts[s:s + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-                rows.append(torch.softmax(model(**enc).logits, dim=-1))
-        return torch.cat(rows).numpy()
-    return predict
-''',
+        "no_attention_mask": Edit("model(**encoded)", 'model(input_ids=encoded["input_ids"])'),
+        "no_truncation": Edit("truncation=True", "truncation=False"),
+        "ignores_max_length": Edit("max_length=max_length", "max_length=512"),
+        "softmax_over_batch": Edit("dim=-1", "dim=0"),
+        "ignores_batch_size": (Edit("range(0, len(texts), batch_size)", "range(0, len(texts), 64)"),
+                               Edit("start + batch_size", "start + 64")),
+        # every text in one forward pass
+        "not_batched": (Edit("range(0, len(texts), batch_size)", "range(0, len(texts), max(len(texts), 1))"),
+                        Edit("start + batch_size", "start + max(len(texts), 1)")),
+        # the logits of every text in one forward pass (so it also fails the batching test)
+        "returns_logits": (Edit("torch.softmax(model(**encoded).logits, dim=-1)", "model(**encoded).logits"),
+                           Edit("range(0, len(texts), batch_size)", "range(0, len(texts), max(len(texts), 1))"),
+                           Edit("start + batch_size", "start + max(len(texts), 1)")),
+        "returns_tensor": Edit("torch.cat(rows).numpy()", "torch.cat(rows)"),
+        "no_eval": Edit("        model.eval()\n", ""),
+        # no function at all: the probabilities of nothing in particular, where the caller expects predict(texts)
         "returns_probabilities_not_function": '''
 def make_predict_proba(model, tokenizer, batch_size=32, max_length=512):
     model.eval()
     return np.array([[0.5, 0.5]])
 ''',
-        "positive_column_only_pair": '''
-def make_predict_proba(model, tokenizer, batch_size=32, max_length=512):
-    def predict(texts):
-        model.eval(); texts = list(texts); rows = []
-        with torch.no_grad():
-            for s in range(0, len(texts), batch_size):
-                enc = tokenizer(texts[s:s + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-                p = torch.sigmoid(model(**enc).logits[:, 1])
-                rows.append(torch.stack([1 - p, p], dim=1))
-        return torch.cat(rows).numpy()
-    return predict
-''',
+        "positive_column_only_pair": Edit(
+            "rows.append(torch.softmax(model(**encoded).logits, dim=-1).float().cpu())",
+            "p = torch.sigmoid(model(**encoded).logits[:, 1])\n"
+            "                rows.append(torch.stack([1 - p, p], dim=1).float().cpu())"),
     },
     "sample_accuracy": {
-        "legacy_np_random_seed": '''
-def sample_accuracy(predict_fn, dataset, n=300, seed=42):
-    np.random.seed(seed)
-    idx = np.random.choice(len(dataset), size=n, replace=False)
-    s = dataset.select(idx)
-    return float(np.mean(np.argmax(predict_fn(list(s["text"])), axis=1) == np.array(s["label"])))
-''',
-        "first_n": '''
-def sample_accuracy(predict_fn, dataset, n=300, seed=42):
-    s = dataset.select(range(n))
-    return float(np.mean(np.argmax(predict_fn(list(s["text"])), axis=1) == np.array(s["label"])))
-''',
-        "with_replacement": '''
-def sample_accuracy(predict_fn, dataset, n=300, seed=42):
-    idx = np.random.default_rng(seed).choice(len(dataset), size=n, replace=True)
-    s = dataset.select(idx)
-    return float(np.mean(np.argmax(predict_fn(list(s["text"])), axis=1) == np.array(s["label"])))
-''',
-        "dataset_shuffle": '''
-def sample_accuracy(predict_fn, dataset, n=300, seed=42):
-    s = dataset.shuffle(seed=seed).select(range(n))
-    return float(np.mean(np.argmax(predict_fn(list(s["text"])), axis=1) == np.array(s["label"])))
-''',
-        "positive_column_threshold": '''
-def sample_accuracy(predict_fn, dataset, n=300, seed=42):
-    idx = np.random.default_rng(seed).choice(len(dataset), size=n, replace=False)
-    s = dataset.select(idx)
-    return float(np.mean((predict_fn(list(s["text"]))[:, 1] > 0.5).astype(int) == np.array(s["label"])))
-''',
-        "percentage": '''
-def sample_accuracy(predict_fn, dataset, n=300, seed=42):
-    idx = np.random.default_rng(seed).choice(len(dataset), size=n, replace=False)
-    s = dataset.select(idx)
-    return 100.0 * float(np.mean(np.argmax(predict_fn(list(s["text"])), axis=1) == np.array(s["label"])))
-''',
-        "ignores_seed": '''
-def sample_accuracy(predict_fn, dataset, n=300, seed=42):
-    idx = np.random.default_rng(42).choice(len(dataset), size=n, replace=False)
-    s = dataset.select(idx)
-    return float(np.mean(np.argmax(predict_fn(list(s["text"])), axis=1) == np.array(s["label"])))
-''',
-        "labels_of_wrong_rows": '''
-def sample_accuracy(predict_fn, dataset, n=300, seed=42):
-    idx = np.random.default_rng(seed).choice(len(dataset), size=n, replace=False)
-    texts = [dataset[int(i)]["text"] for i in idx]
-    labels = np.array(dataset["label"][:n])
-    return float(np.mean(np.argmax(predict_fn(texts), axis=1) == labels))
-''',
+        "legacy_np_random_seed": Edit("    indices = np.random.default_rng(seed).choice(",
+                                      "    np.random.seed(seed)\n    indices = np.random.choice("),
+        "first_n": Edit("dataset.select(indices)", "dataset.select(range(n))"),
+        "with_replacement": Edit("replace=False", "replace=True"),
+        "dataset_shuffle": Edit("dataset.select(indices)", "dataset.shuffle(seed=seed).select(range(n))"),
+        "positive_column_threshold": Edit('np.argmax(predict_fn(sample["text"]), axis=1)',
+                                          '(predict_fn(sample["text"])[:, 1] > 0.5).astype(int)'),
+        "percentage": Edit("return float(", "return 100.0 * float("),
+        "ignores_seed": Edit("default_rng(seed).choice", "default_rng(42).choice"),
+        "labels_of_wrong_rows": Edit('np.asarray(sample["label"])', 'np.asarray(dataset["label"][:n])'),
     },
     "cls_attention": {
-        "column_not_row": '''
-def cls_attention(model, tokenizer, text, layer=-1):
-    model.eval(); enc = tokenizer(text, return_tensors="pt")
-    with torch.no_grad():
-        att = model(**enc, output_attentions=True).attentions[layer][0].mean(0)
-    return tokenizer.convert_ids_to_tokens(enc["input_ids"][0]), att[:, 0].numpy()
-''',
-        "max_over_heads": '''
-def cls_attention(model, tokenizer, text, layer=-1):
-    model.eval(); enc = tokenizer(text, return_tensors="pt")
-    with torch.no_grad():
-        att = model(**enc, output_attentions=True).attentions[layer][0].max(0).values
-    return tokenizer.convert_ids_to_tokens(enc["input_ids"][0]), att[0].numpy()
-''',
-        "always_last_layer": '''
-def cls_attention(model, tokenizer, text, layer=-1):
-    model.eval(); enc = tokenizer(text, return_tensors="pt")
-    with torch.no_grad():
-        att = model(**enc, output_attentions=True).attentions[-1][0].mean(0)
-    return tokenizer.convert_ids_to_tokens(enc["input_ids"][0]), att[0].numpy()
-''',
-        "first_layer_default": '''
-def cls_attention(model, tokenizer, text, layer=-1):
-    model.eval(); enc = tokenizer(text, return_tensors="pt")
-    with torch.no_grad():
-        att = model(**enc, output_attentions=True).attentions[0][0].mean(0)
-    return tokenizer.convert_ids_to_tokens(enc["input_ids"][0]), att[0].numpy()
-''',
-        "single_head": '''
-def cls_attention(model, tokenizer, text, layer=-1):
-    model.eval(); enc = tokenizer(text, return_tensors="pt")
-    with torch.no_grad():
-        att = model(**enc, output_attentions=True).attentions[layer][0][0]
-    return tokenizer.convert_ids_to_tokens(enc["input_ids"][0]), att[0].numpy()
-''',
-        "no_eval": '''
-def cls_attention(model, tokenizer, text, layer=-1):
-    enc = tokenizer(text, return_tensors="pt")
-    with torch.no_grad():
-        att = model(**enc, output_attentions=True).attentions[layer][0].mean(0)
-    return tokenizer.convert_ids_to_tokens(enc["input_ids"][0]), att[0].numpy()
-''',
-        "returns_tensor_with_batch": '''
-def cls_attention(model, tokenizer, text, layer=-1):
-    model.eval(); enc = tokenizer(text, return_tensors="pt")
-    with torch.no_grad():
-        att = model(**enc, output_attentions=True).attentions[layer].mean(1)
-    return tokenizer.convert_ids_to_tokens(enc["input_ids"][0]), att[:, 0]
-''',
-        "drops_special_tokens": '''
-def cls_attention(model, tokenizer, text, layer=-1):
-    model.eval(); enc = tokenizer(text, return_tensors="pt")
-    with torch.no_grad():
-        att = model(**enc, output_attentions=True).attentions[layer][0].mean(0)
-    return tokenizer.convert_ids_to_tokens(enc["input_ids"][0])[1:-1], att[0].numpy()[1:-1]
-''',
+        "column_not_row": Edit(".mean(dim=0)[0]", ".mean(dim=0)[:, 0]"),
+        "max_over_heads": Edit(".mean(dim=0)[0]", ".max(dim=0).values[0]"),
+        "always_last_layer": Edit("attentions[layer]", "attentions[-1]"),
+        "first_layer_default": Edit("attentions[layer]", "attentions[0]"),
+        "single_head": Edit(".mean(dim=0)[0]", "[0][0]"),
+        "no_eval": Edit("    model.eval()\n", ""),
+        "returns_tensor_with_batch": (Edit("attentions[layer][0].mean(dim=0)[0]", "attentions[layer].mean(dim=1)[:, 0]"),
+                                      Edit("weights.float().cpu().numpy()", "weights")),
+        "drops_special_tokens": Edit("return tokens, weights.float().cpu().numpy()",
+                                     "return tokens[1:-1], weights.float().cpu().numpy()[1:-1]"),
     },
     "top_k_tokens": {
-        "ascending": '''
-def top_k_tokens(tokens, scores, k=10, skip_special=True):
-    pairs = [(t, float(s)) for t, s in zip(tokens, scores) if not (skip_special and t in ("[CLS]", "[SEP]", "[PAD]"))]
-    return sorted(pairs, key=lambda p: p[1])[:k]
-''',
-        "skips_first_and_last_only": '''
-def top_k_tokens(tokens, scores, k=10, skip_special=True):
-    pairs = [(t, float(s)) for t, s in zip(tokens, scores)]
+        "ascending": Edit(", reverse=True)[:k]", ")[:k]"),
+        "skips_first_and_last_only": Edit('''    pairs = [(token, value) for token, value in zip(tokens, values)
+             if not (skip_special and token in SPECIAL_TOKENS)]
+''', '''    pairs = list(zip(tokens, values))
     if skip_special:
         pairs = pairs[1:-1]
-    return sorted(pairs, key=lambda p: p[1], reverse=True)[:k]
-''',
-        "ignores_skip_special_flag": '''
-def top_k_tokens(tokens, scores, k=10, skip_special=True):
-    pairs = [(t, float(s)) for t, s in zip(tokens, scores) if t not in ("[CLS]", "[SEP]", "[PAD]")]
-    return sorted(pairs, key=lambda p: p[1], reverse=True)[:k]
-''',
-        "abs_sort": '''
-def top_k_tokens(tokens, scores, k=10, skip_special=True):
-    pairs = [(t, float(s)) for t, s in zip(tokens, scores) if not (skip_special and t in ("[CLS]", "[SEP]", "[PAD]"))]
-    return sorted(pairs, key=lambda p: abs(p[1]), reverse=True)[:k]
-''',
-        "forgets_pad": '''
-def top_k_tokens(tokens, scores, k=10, skip_special=True):
-    pairs = [(t, float(s)) for t, s in zip(tokens, scores) if not (skip_special and t in ("[CLS]", "[SEP]"))]
-    return sorted(pairs, key=lambda p: p[1], reverse=True)[:k]
-''',
-        "k_off_by_one": '''
-def top_k_tokens(tokens, scores, k=10, skip_special=True):
-    pairs = [(t, float(s)) for t, s in zip(tokens, scores) if not (skip_special and t in ("[CLS]", "[SEP]", "[PAD]"))]
-    return sorted(pairs, key=lambda p: p[1], reverse=True)[:k - 1]
-''',
-        "dedupes_tokens": '''
-def top_k_tokens(tokens, scores, k=10, skip_special=True):
-    d = {t: float(s) for t, s in zip(tokens, scores) if not (skip_special and t in ("[CLS]", "[SEP]", "[PAD]"))}
-    return sorted(d.items(), key=lambda p: p[1], reverse=True)[:k]
-''',
-        "tensor_scores_returned": '''
-def top_k_tokens(tokens, scores, k=10, skip_special=True):
-    pairs = [(t, s) for t, s in zip(tokens, torch.as_tensor(scores)) if not (skip_special and t in ("[CLS]", "[SEP]", "[PAD]"))]
-    return sorted(pairs, key=lambda p: float(p[1]), reverse=True)[:k]
-''',
+'''),
+        "ignores_skip_special_flag": Edit("if not (skip_special and token in SPECIAL_TOKENS)",
+                                          "if token not in SPECIAL_TOKENS"),
+        "abs_sort": Edit("key=lambda pair: pair[1]", "key=lambda pair: abs(pair[1])"),
+        "forgets_pad": Edit("token in SPECIAL_TOKENS", 'token in ("[CLS]", "[SEP]")'),
+        "k_off_by_one": Edit("[:k]", "[:k - 1]"),
+        "dedupes_tokens": Edit("return sorted(pairs,", "return sorted(dict(pairs).items(),"),
+        "tensor_scores_returned": Edit(
+            "values = np.asarray(torch.as_tensor(scores).detach().cpu(), dtype=float).reshape(-1).tolist()",
+            "values = torch.as_tensor(scores)"),
     },
     "attention_submatrix": {
-        "diagonal_indexing": '''
-def attention_submatrix(attn, indices):
-    m = np.asarray(attn, dtype=float).reshape(-1, *np.shape(attn)[-2:]).mean(0)
-    return m[indices, indices]
-''',
-        "transposed": '''
-def attention_submatrix(attn, indices):
-    m = np.asarray(attn, dtype=float).reshape(-1, *np.shape(attn)[-2:]).mean(0)
-    return m[np.ix_(indices, indices)].T
-''',
-        "sorts_indices": '''
-def attention_submatrix(attn, indices):
-    m = np.asarray(attn, dtype=float).reshape(-1, *np.shape(attn)[-2:]).mean(0)
-    idx = sorted(indices)
-    return m[np.ix_(idx, idx)]
-''',
-        "first_head_only": '''
-def attention_submatrix(attn, indices):
-    m = np.asarray(attn, dtype=float).reshape(-1, *np.shape(attn)[-2:])[0]
-    return m[np.ix_(indices, indices)]
-''',
-        "sum_over_heads": '''
-def attention_submatrix(attn, indices):
-    m = np.asarray(attn, dtype=float).reshape(-1, *np.shape(attn)[-2:]).sum(0)
-    return m[np.ix_(indices, indices)]
-''',
-        "only_3d_input": '''
-def attention_submatrix(attn, indices):
-    m = np.asarray(attn, dtype=float).mean(0)
-    return m[np.ix_(indices, indices)]
-''',
+        "diagonal_indexing": Edit("matrix[np.ix_(idx, idx)]", "matrix[idx, idx]"),
+        "transposed": Edit("matrix[np.ix_(idx, idx)]", "matrix[np.ix_(idx, idx)].T"),
+        "sorts_indices": Edit("np.asarray(indices, dtype=int)", "np.sort(np.asarray(indices, dtype=int))"),
+        "first_head_only": Edit(".mean(axis=0)", "[0]"),
+        "sum_over_heads": Edit(".mean(axis=0)", ".sum(axis=0)"),
+        "only_3d_input": Edit("matrix.reshape(-1, *matrix.shape[-2:]).mean(axis=0)", "matrix.mean(axis=0)"),
     },
     "rank_agreement": {
-        "spearman": '''
-def rank_agreement(a, b):
-    shared = [w for w in a if w in b]
-    if len(shared) < 2: return float("nan")
-    return float(scipy.stats.spearmanr([a[w] for w in shared], [b[w] for w in shared]).statistic)
-''',
-        "pearson": '''
-def rank_agreement(a, b):
-    shared = [w for w in a if w in b]
-    if len(shared) < 2: return float("nan")
-    return float(scipy.stats.pearsonr([a[w] for w in shared], [b[w] for w in shared]).statistic)
-''',
-        "paired_by_dict_order": '''
-def rank_agreement(a, b):
-    n = min(len(a), len(b))
-    if n < 2: return float("nan")
-    return float(scipy.stats.kendalltau(list(a.values())[:n], list(b.values())[:n]).statistic)
-''',
-        "union_with_zeros": '''
-def rank_agreement(a, b):
-    words = sorted(set(a) | set(b))
-    if len(words) < 2: return float("nan")
-    return float(scipy.stats.kendalltau([a.get(w, 0.0) for w in words], [b.get(w, 0.0) for w in words]).statistic)
-''',
-        "absolute_values": '''
-def rank_agreement(a, b):
-    shared = [w for w in a if w in b]
-    if len(shared) < 2: return float("nan")
-    return float(scipy.stats.kendalltau([abs(a[w]) for w in shared], [abs(b[w]) for w in shared]).statistic)
-''',
-        "zero_for_too_few": '''
-def rank_agreement(a, b):
-    shared = [w for w in a if w in b]
-    if len(shared) < 2: return 0.0
-    return float(scipy.stats.kendalltau([a[w] for w in shared], [b[w] for w in shared]).statistic)
-''',
-        "returns_result_object": '''
-def rank_agreement(a, b):
-    shared = [w for w in a if w in b]
-    if len(shared) < 2: return float("nan")
-    return scipy.stats.kendalltau([a[w] for w in shared], [b[w] for w in shared])
-''',
+        "spearman": Edit("kendalltau", "spearmanr"),
+        "pearson": Edit("kendalltau", "pearsonr"),
+        "paired_by_dict_order": (Edit("shared = [word for word in a if word in b]", "shared = list(a)[:min(len(a), len(b))]"),
+                                 Edit("[b[w] for w in shared]", "list(b.values())[:len(shared)]")),
+        "union_with_zeros": (Edit("shared = [word for word in a if word in b]", "shared = sorted(set(a) | set(b))"),
+                             Edit("[a[w] for w in shared], [b[w] for w in shared]",
+                                  "[a.get(w, 0.0) for w in shared], [b.get(w, 0.0) for w in shared]")),
+        "absolute_values": Edit("[a[w] for w in shared], [b[w] for w in shared]",
+                                "[abs(a[w]) for w in shared], [abs(b[w]) for w in shared]"),
+        "zero_for_too_few": Edit('return float("nan")', "return 0.0"),
+        "returns_result_object": Edit('''    tau = scipy.stats.kendalltau([a[w] for w in shared], [b[w] for w in shared]).statistic
+    return float(tau)''', "    return scipy.stats.kendalltau([a[w] for w in shared], [b[w] for w in shared])"),
     },
 }
 

@@ -1,228 +1,111 @@
-"""Lab 3 answers the hidden tests are tried on (see answers_lab1.py for the conventions)."""
+"""Lab 3 answers the hidden tests are tried on (see answers_lab1.py for the conventions: most WRONG entries are
+edits of the reference solution, a full source is kept where the mistake is a different way of writing it)."""
 
-# ---------------------------------------------------------------- summarize_attributions
-_SUMMARIZE = '''
-def summarize_attributions(attr, how="sum"):
-    a = attr.reshape(-1, attr.shape[-1])
-    if how == "sum":
-        return {sum_}
-    if how == "l2":
-        return {l2}
-    if how == "mean":
-        return {mean}
-    raise ValueError(how)
-'''
-
-
-def _summarize(sum_="a.sum(-1)", l2="a.norm(dim=-1)", mean="a.mean(-1)"):
-    return _SUMMARIZE.format(sum_=sum_, l2=l2, mean=mean)
-
-
-# ---------------------------------------------------------------- input_x_gradient
-_IXG = '''
-def input_x_gradient(model, input_ids, target=None):
-    ids = torch.as_tensor(input_ids).reshape(1, -1)
-    x = embedding_layer(model)(input_ids=ids).detach().requires_grad_()
-    out = {output}
-    if {no_target}:
-        target = int(out.argmax())
-    (grad,) = torch.autograd.grad(out[target], x)
-    return {result}
-'''
-
-
-def _ixg(output="torch.softmax(logits_from_embeddings(model, x), dim=-1)[0]", no_target="target is None",
-         result="(x * grad).sum(-1)[0].detach()"):
-    return _IXG.format(output=output, no_target=no_target, result=result)
-
-
-# ---------------------------------------------------------------- integrated_gradients
-_IG = '''
-def integrated_gradients(model, input_ids, target=None, baseline_ids=None, n_steps=50):
-    ids = torch.as_tensor(input_ids).reshape(1, -1)
-    if {use_given_baseline}:
-        base = torch.as_tensor(baseline_ids).reshape(1, -1)
-    else:
-        base = torch.full_like(ids, model.config.pad_token_id)
-        {keep_specials}
-    block = embedding_layer(model)
-    with torch.no_grad():
-        x, x0 = block(input_ids=ids), {x0}
-        ends = torch.softmax(logits_from_embeddings(model, torch.cat([x, x0])), dim=-1)
-    if {no_target}:
-        target = int(ends[0].argmax())
-    n = {steps}
-    alphas = (torch.arange(n, dtype=x.dtype) + 0.5) / n
-    path = {path}
-    path.requires_grad_()
-    p = {F}[:, target]
-    (g,) = torch.autograd.grad(p.sum(), path)
-    attr = {attr}
-    delta = {delta}
-    return attr.detach(), float(delta)
-'''
-
-
-def _ig(use_given_baseline="baseline_ids is not None", keep_specials="base[0, [0, -1]] = ids[0, [0, -1]]",
-        x0="block(input_ids=base)", no_target="target is None", steps="n_steps",
-        path="x0 + alphas[:, None, None] * (x - x0)",
-        F="torch.softmax(logits_from_embeddings(model, path), dim=-1)",
-        attr="((x - x0)[0] * g.mean(0)).sum(-1)",
-        delta="attr.sum() - (ends[0, target] - ends[1, target])"):
-    return _IG.format(use_given_baseline=use_given_baseline, keep_specials=keep_specials, x0=x0,
-                      no_target=no_target, steps=steps, path=path, F=F, attr=attr, delta=delta)
-
-
-# ---------------------------------------------------------------- word_feature_mask, group_subwords
-_MASK = '''
-def word_feature_mask(tokens):
-    groups, g = [], {start}
-    for i, t in enumerate(tokens):
-        if {new_group}:
-            g += 1
-        groups.append(g)
-    return {result}
-'''
-
-
-def _mask(start="-1", new_group='not t.startswith("##")', result="torch.tensor([groups], dtype=torch.long)"):
-    return _MASK.format(start=start, new_group=new_group, result=result)
-
-
-_GROUP = '''
-def group_subwords(tokens, scores):
-    words, values, counts = [], [], []
-    for t, s in zip(tokens, scores):
-        if {skip}:
-            continue
-        if t.startswith("##") and words:
-            words[-1] += {piece}
-            values[-1] {combine}
-            counts[-1] += 1
-        else:
-            words.append(t); values.append(float(s)); counts.append(1)
-    return words, {result}
-'''
-
-
-def _group(skip='t in ("[CLS]", "[SEP]", "[PAD]")', piece="t[2:]", combine="+= float(s)", result="values"):
-    return _GROUP.format(skip=skip, piece=piece, combine=combine, result=result)
-
+from answer_edits import Edit
 
 WRONG = {
     "summarize_attributions": {
-        "sums_over_tokens": _summarize(sum_="a.sum(0)", l2="a.norm(dim=0)", mean="a.mean(0)"),
-        "normalised": _summarize(sum_="a.sum(-1) / a.sum(-1).norm()", l2="a.norm(dim=-1) / a.norm(dim=-1).norm()",
-                                 mean="a.mean(-1) / a.mean(-1).norm()"),
-        "normalised_by_max": _summarize(sum_="a.sum(-1) / a.sum(-1).abs().max()"),
-        "l2_without_sqrt": _summarize(l2="(a ** 2).sum(-1)"),
-        "abs_sum": _summarize(sum_="a.abs().sum(-1)"),
-        "mean_is_sum": _summarize(mean="a.sum(-1)"),
-        "l2_is_l1": _summarize(l2="a.abs().sum(-1)"),
-        "no_value_error": '''
-def summarize_attributions(attr, how="sum"):
-    a = attr.reshape(-1, attr.shape[-1])
-    if how == "l2":
-        return a.norm(dim=-1)
-    if how == "mean":
-        return a.mean(-1)
-    return a.sum(-1)
-''',
-        "batch_dim_not_handled": '''
-def summarize_attributions(attr, how="sum"):
-    if how == "sum":
-        return attr.sum(dim=1)
-    if how == "l2":
-        return attr.norm(dim=1)
-    if how == "mean":
-        return attr.mean(dim=1)
-    raise ValueError(how)
-''',
-        "in_place": '''
-def summarize_attributions(attr, how="sum"):
-    if how not in ("sum", "l2", "mean"):
-        raise ValueError(how)
-    a = attr.reshape(-1, attr.shape[-1])
-    if how == "l2":
-        return a.pow_(2).sum(-1).sqrt()
-    return a.sum(-1) if how == "sum" else a.mean(-1)
-''',
-        "returns_numpy": _summarize(sum_="a.sum(-1).numpy()", l2="a.norm(dim=-1).numpy()", mean="a.mean(-1).numpy()"),
+        "sums_over_tokens": (Edit("a.sum(dim=-1)", "a.sum(dim=0)"), Edit("vector_norm(a, dim=-1)", "vector_norm(a, dim=0)"),
+                             Edit("a.mean(dim=-1)", "a.mean(dim=0)")),
+        "normalised": Edit("    return reducers[how](attr.reshape(-1, attr.shape[-1]))",
+                           "    summary = reducers[how](attr.reshape(-1, attr.shape[-1]))\n    return summary / summary.norm()"),
+        "normalised_by_max": Edit('"sum": lambda a: a.sum(dim=-1),',
+                                  '"sum": lambda a: a.sum(dim=-1) / a.sum(dim=-1).abs().max(),'),
+        "l2_without_sqrt": Edit("torch.linalg.vector_norm(a, dim=-1)", "(a ** 2).sum(dim=-1)"),
+        "abs_sum": Edit("lambda a: a.sum(dim=-1)", "lambda a: a.abs().sum(dim=-1)"),
+        "mean_is_sum": Edit("a.mean(dim=-1)", "a.sum(dim=-1)"),
+        "l2_is_l1": Edit("torch.linalg.vector_norm(a, dim=-1)", "a.abs().sum(dim=-1)"),
+        "no_value_error": Edit('''    if how not in reducers:
+        raise ValueError(f"how must be one of {sorted(reducers)}, got {how!r}")
+    return reducers[how](''', '''    return reducers.get(how, reducers["sum"])('''),
+        "batch_dim_not_handled": Edit("reducers[how](attr.reshape(-1, attr.shape[-1]))", "reducers[how](attr)"),
+        "in_place": Edit('"l2": lambda a: torch.linalg.vector_norm(a, dim=-1),',
+                         '"l2": lambda a: a.pow_(2).sum(dim=-1).sqrt(),'),
+        "returns_numpy": Edit("return reducers[how](attr.reshape(-1, attr.shape[-1]))",
+                              "return reducers[how](attr.reshape(-1, attr.shape[-1])).numpy()"),
     },
     "input_x_gradient": {
-        "logit_not_probability": _ixg(output="logits_from_embeddings(model, x)[0]"),
-        "gradient_only": _ixg(result="grad.sum(-1)[0].detach()"),
-        "abs_sum": _ixg(result="(x * grad).abs().sum(-1)[0].detach()"),
-        "l2_norm": _ixg(result="(x * grad).norm(dim=-1)[0].detach()"),
-        "target_or_predicted": _ixg(no_target="not target"),
-        "softmax_over_batch": _ixg(output="torch.softmax(logits_from_embeddings(model, x), dim=0)[0]"),
-        "log_probability": _ixg(output="torch.log_softmax(logits_from_embeddings(model, x), dim=-1)[0]"),
-        "keeps_batch_dim": _ixg(result="(x * grad).sum(-1).detach()"),
-        "word_embeddings_only": '''
-def input_x_gradient(model, input_ids, target=None):
-    ids = torch.as_tensor(input_ids).reshape(1, -1)
-    e = model.bert.embeddings.word_embeddings(ids).detach().requires_grad_()
-    probs = torch.softmax(model(inputs_embeds=e).logits, dim=-1)[0]
-    if target is None:
-        target = int(probs.argmax())
-    (grad,) = torch.autograd.grad(probs[target], e)
-    return (e * grad).sum(-1)[0].detach()
-''',
-        "always_predicted_class": _ixg(no_target="True"),
+        "logit_not_probability": Edit("torch.softmax(logits_from_embeddings(model, x), dim=-1)[0]",
+                                      "logits_from_embeddings(model, x)[0]"),
+        "gradient_only": Edit("(x * grad).sum(dim=-1)", "grad.sum(dim=-1)"),
+        "abs_sum": Edit("(x * grad).sum(dim=-1)", "(x * grad).abs().sum(dim=-1)"),
+        "l2_norm": Edit("(x * grad).sum(dim=-1)", "(x * grad).norm(dim=-1)"),
+        "target_or_predicted": Edit("if target is None:", "if not target:"),
+        "softmax_over_batch": Edit("logits_from_embeddings(model, x), dim=-1)", "logits_from_embeddings(model, x), dim=0)"),
+        "log_probability": Edit("torch.softmax(", "torch.log_softmax("),
+        "keeps_batch_dim": Edit("(x * grad).sum(dim=-1)[0].detach()", "(x * grad).sum(dim=-1).detach()"),
+        "word_embeddings_only": (Edit("embedding_layer(model)(input_ids=ids)", "model.bert.embeddings.word_embeddings(ids)"),
+                                 Edit("logits_from_embeddings(model, x)", "model(inputs_embeds=x).logits")),
+        "always_predicted_class": Edit("if target is None:", "if True:"),
     },
     "integrated_gradients": {
-        "target_or_predicted": _ig(no_target="not target"),
-        "zero_baseline": _ig(x0="torch.zeros_like(block(input_ids=ids))"),
-        "default_baseline_all_pad": _ig(keep_specials="pass"),
-        "ignores_baseline_ids": _ig(use_given_baseline="False"),
-        "times_x_not_difference": _ig(attr="(x[0] * g.mean(0)).sum(-1)"),
-        "gradient_at_input_only": _ig(path="x.repeat(n, 1, 1)"),
-        "abs_over_hidden": _ig(attr="((x - x0)[0] * g.mean(0)).abs().sum(-1)"),
-        "norm_over_hidden": _ig(attr="((x - x0)[0] * g.mean(0)).norm(dim=-1)"),
-        "mean_over_hidden": _ig(attr="((x - x0)[0] * g.mean(0)).mean(-1)"),
-        "logits_not_probabilities": _ig(F="logits_from_embeddings(model, path)",
-                                        delta="attr.sum() - (torch.log(ends[0, target]) - torch.log(ends[1, target]))"),
-        "logit_attributions_probability_delta": _ig(F="logits_from_embeddings(model, path)"),
-        "softmax_over_path": _ig(F="torch.softmax(logits_from_embeddings(model, path), dim=0)"),
-        "gradients_summed_not_averaged": _ig(attr="((x - x0)[0] * g.sum(0)).sum(-1)"),
-        "ignores_n_steps": _ig(steps="50"),
-        "delta_unsigned": _ig(delta="abs(attr.sum() - (ends[0, target] - ends[1, target]))"),
-        "delta_wrong_sign": _ig(delta="(ends[0, target] - ends[1, target]) - attr.sum()"),
-        "delta_is_difference_only": _ig(delta="ends[0, target] - ends[1, target]"),
-        "delta_uses_default_baseline": _ig(delta="attr.sum() - (ends[0, target] - torch.softmax(logits_from_embeddings("
-                                                 "model, block(input_ids=torch.cat([ids[:, :1], torch.full_like(ids[:, 1:-1], "
-                                                 "model.config.pad_token_id), ids[:, -1:]], dim=1))), dim=-1)[0, target])"),
-        "delta_from_zero_embeddings": _ig(delta="attr.sum() - (ends[0, target] - torch.softmax("
-                                                "logits_from_embeddings(model, torch.zeros_like(x)), dim=-1)[0, target])"),
-        "path_from_zero": _ig(path="alphas[:, None, None] * x"),
-        "reversed_attr_sign": _ig(attr="((x0 - x)[0] * g.mean(0)).sum(-1)"),
-        "word_embeddings_layer": '''
-def integrated_gradients(model, input_ids, target=None, baseline_ids=None, n_steps=50):
-    ids = torch.as_tensor(input_ids).reshape(1, -1)
-    if baseline_ids is None:
-        base = torch.full_like(ids, model.config.pad_token_id); base[0, [0, -1]] = ids[0, [0, -1]]
+        "target_or_predicted": Edit("if target is None:", "if not target:"),
+        "zero_baseline": Edit("x, x0 = block(input_ids=ids), block(input_ids=baseline)",
+                              "x = block(input_ids=ids)\n        x0 = torch.zeros_like(x)"),
+        "default_baseline_all_pad": Edit("        baseline[0, [0, -1]] = ids[0, [0, -1]]\n", ""),
+        "ignores_baseline_ids": Edit('''    if baseline_ids is None:
+        baseline = torch.full_like(ids, model.config.pad_token_id)
+        baseline[0, [0, -1]] = ids[0, [0, -1]]
     else:
-        base = torch.as_tensor(baseline_ids).reshape(1, -1)
-    words = model.bert.embeddings.word_embeddings
+        baseline = torch.as_tensor(baseline_ids, device=device).reshape(1, -1)
+''', '''    baseline = torch.full_like(ids, model.config.pad_token_id)
+    baseline[0, [0, -1]] = ids[0, [0, -1]]
+'''),
+        "times_x_not_difference": Edit("((x - x0)[0] * gradient_sum", "(x[0] * gradient_sum"),
+        "gradient_at_input_only": Edit("(x0 + chunk[:, None, None] * (x - x0)).requires_grad_()",
+                                       "x.repeat(len(chunk), 1, 1).requires_grad_()"),
+        "abs_over_hidden": Edit("* gradient_sum / n_steps).sum(dim=-1)", "* gradient_sum / n_steps).abs().sum(dim=-1)"),
+        "norm_over_hidden": Edit("* gradient_sum / n_steps).sum(dim=-1)", "* gradient_sum / n_steps).norm(dim=-1)"),
+        "mean_over_hidden": Edit("* gradient_sum / n_steps).sum(dim=-1)", "* gradient_sum / n_steps).mean(dim=-1)"),
+        "logits_not_probabilities": (
+            Edit("torch.softmax(logits_from_embeddings(model, path), dim=-1)[:, target]",
+                 "logits_from_embeddings(model, path)[:, target]"),
+            Edit("(endpoints[0, target] - endpoints[1, target])",
+                 "(torch.log(endpoints[0, target]) - torch.log(endpoints[1, target]))")),
+        "logit_attributions_probability_delta": Edit("torch.softmax(logits_from_embeddings(model, path), dim=-1)[:, target]",
+                                                     "logits_from_embeddings(model, path)[:, target]"),
+        "softmax_over_path": Edit("logits_from_embeddings(model, path), dim=-1)",
+                                  "logits_from_embeddings(model, path), dim=0)"),
+        "gradients_summed_not_averaged": Edit("* gradient_sum / n_steps)", "* gradient_sum)"),
+        "ignores_n_steps": (Edit("torch.arange(n_steps, device=device, dtype=x.dtype) + 0.5) / n_steps",
+                                 "torch.arange(50, device=device, dtype=x.dtype) + 0.5) / 50"),
+                            Edit("gradient_sum / n_steps", "gradient_sum / 50")),
+        "delta_unsigned": Edit("delta = float(attr.sum() - (endpoints[0, target] - endpoints[1, target]))",
+                               "delta = float(abs(attr.sum() - (endpoints[0, target] - endpoints[1, target])))"),
+        "delta_wrong_sign": Edit("delta = float(attr.sum() - (endpoints[0, target] - endpoints[1, target]))",
+                                 "delta = float((endpoints[0, target] - endpoints[1, target]) - attr.sum())"),
+        "delta_is_difference_only": Edit("delta = float(attr.sum() - (endpoints[0, target] - endpoints[1, target]))",
+                                         "delta = float(endpoints[0, target] - endpoints[1, target])"),
+        "delta_uses_default_baseline": Edit(
+            "    delta = float(attr.sum() - (endpoints[0, target] - endpoints[1, target]))",
+            '''    default = torch.full_like(ids, model.config.pad_token_id)
+    default[0, [0, -1]] = ids[0, [0, -1]]
     with torch.no_grad():
-        e, e0 = words(ids), words(base)
-        ends = torch.softmax(model(inputs_embeds=torch.cat([e, e0])).logits, dim=-1)
-    if target is None:
-        target = int(ends[0].argmax())
-    alphas = (torch.arange(n_steps, dtype=e.dtype) + 0.5) / n_steps
-    path = (e0 + alphas[:, None, None] * (e - e0)).requires_grad_()
-    p = torch.softmax(model(inputs_embeds=path).logits, dim=-1)[:, target]
-    (g,) = torch.autograd.grad(p.sum(), path)
-    attr = ((e - e0)[0] * g.mean(0)).sum(-1)
-    return attr.detach(), float(attr.sum() - (ends[0, target] - ends[1, target]))
-''',
-        "returns_hidden_dims": _ig(attr="((x - x0)[0] * g.mean(0))"),
+        p_default = torch.softmax(logits_from_embeddings(model, block(input_ids=default)), dim=-1)[0, target]
+    delta = float(attr.sum() - (endpoints[0, target] - p_default))'''),
+        "delta_from_zero_embeddings": Edit(
+            "    delta = float(attr.sum() - (endpoints[0, target] - endpoints[1, target]))",
+            '''    with torch.no_grad():
+        p_zero = torch.softmax(logits_from_embeddings(model, torch.zeros_like(x)), dim=-1)[0, target]
+    delta = float(attr.sum() - (endpoints[0, target] - p_zero))'''),
+        "path_from_zero": Edit("(x0 + chunk[:, None, None] * (x - x0))", "(chunk[:, None, None] * x)"),
+        "reversed_attr_sign": Edit("((x - x0)[0] * gradient_sum", "((x0 - x)[0] * gradient_sum"),
+        "word_embeddings_layer": (Edit("block = embedding_layer(model)", "words = model.bert.embeddings.word_embeddings"),
+                                  Edit("block(input_ids=ids), block(input_ids=baseline)", "words(ids), words(baseline)"),
+                                  Edit("logits_from_embeddings(model, torch.cat([x, x0]))",
+                                       "model(inputs_embeds=torch.cat([x, x0])).logits"),
+                                  Edit("logits_from_embeddings(model, path)", "model(inputs_embeds=path).logits")),
+        "returns_hidden_dims": Edit("attr = ((x - x0)[0] * gradient_sum / n_steps).sum(dim=-1)",
+                                    "attr = (x - x0)[0] * gradient_sum / n_steps"),
         # n points with both ends, equal weights 1/n: no standard rule (agrees with captum at 300 steps)
-        "linspace_equal_weights": _ig(path="x0 + torch.linspace(0, 1, n)[:, None, None] * (x - x0)"),
-        "trapezoid_ends_not_halved": _ig(path="x0 + torch.linspace(0, 1, n)[:, None, None] * (x - x0)",
-                                         attr="((x - x0)[0] * g.sum(0) / (n - 1)).sum(-1)"),
+        "linspace_equal_weights": Edit("(torch.arange(n_steps, device=device, dtype=x.dtype) + 0.5) / n_steps",
+                                       "torch.linspace(0, 1, n_steps, device=device, dtype=x.dtype)"),
+        "trapezoid_ends_not_halved": (Edit("(torch.arange(n_steps, device=device, dtype=x.dtype) + 0.5) / n_steps",
+                                           "torch.linspace(0, 1, n_steps, device=device, dtype=x.dtype)"),
+                                      Edit("gradient_sum / n_steps", "gradient_sum / (n_steps - 1)")),
     },
     "word_feature_mask": {
+        # one group per distinct word, not per position: a different numbering, not a slip in the reference's
         "distinct_words": '''
 def word_feature_mask(tokens):
     ids, groups, word = {}, [], None
@@ -238,6 +121,7 @@ def word_feature_mask(tokens):
         groups += [ids[key]] * len(w)
     return torch.tensor([groups], dtype=torch.long)
 ''',
+        # group 0 for every special token, words from 1: a different numbering, not a slip in the reference's
         "specials_share_a_group": '''
 def word_feature_mask(tokens):
     groups, g = [], 0  # group 0: all special tokens
@@ -250,60 +134,48 @@ def word_feature_mask(tokens):
         groups.append(g)
     return torch.tensor([groups], dtype=torch.long)
 ''',
-        "pieces_are_groups": _mask(new_group="True"),
-        "starts_at_one": _mask(start="0"),
-        "flat_shape": _mask(result="torch.tensor(groups, dtype=torch.long)"),
-        "float_dtype": _mask(result="torch.tensor([groups], dtype=torch.float32)"),
-        "list_not_tensor": _mask(result="[groups]"),
-        "single_hash_check": _mask(new_group='not t.startswith("#")'),
-        "pads_share_a_group": '''
-def word_feature_mask(tokens):
-    groups, g = [], -1
-    for i, t in enumerate(tokens):
-        if t == "[PAD]" and i > 0 and tokens[i - 1] == "[PAD]":
-            groups.append(g); continue
-        if not t.startswith("##"):
-            g += 1
-        groups.append(g)
-    return torch.tensor([groups], dtype=torch.long)
-''',
+        "pieces_are_groups": Edit(
+            'continues_word = token.startswith("##") and i > 0 and tokens[i - 1] not in SPECIAL_TOKENS',
+            "continues_word = False"),
+        "starts_at_one": Edit("groups, group = [], -1", "groups, group = [], 0"),
+        "flat_shape": Edit("torch.tensor([groups],", "torch.tensor(groups,"),
+        "float_dtype": Edit("dtype=torch.long", "dtype=torch.float32"),
+        "list_not_tensor": Edit("return torch.tensor([groups], dtype=torch.long)", "return [groups]"),
+        # '#' taken for a piece, by the plain rule (no exception after a special token): a hashtag after [CLS] joins it
+        "single_hash_check": Edit('token.startswith("##") and i > 0 and tokens[i - 1] not in SPECIAL_TOKENS',
+                                  'token.startswith("#")'),
+        "pads_share_a_group": Edit(
+            "tokens[i - 1] not in SPECIAL_TOKENS",
+            'tokens[i - 1] not in SPECIAL_TOKENS or (token == "[PAD]" and i > 0 and tokens[i - 1] == "[PAD]")'),
     },
     "group_subwords": {
-        "averages_pieces": _group(result="[v / c for v, c in zip(values, counts)]"),
-        "first_piece_only": _group(combine="+= 0.0"),
-        "keeps_specials": _group(skip="False"),
-        "keeps_hash_marks": _group(piece="t"),
-        "space_between_pieces": _group(piece='" " + t[2:]'),
-        "max_of_pieces": _group(combine="= max(values[-1], float(s))"),
-        "drops_pieces": '''
-def group_subwords(tokens, scores):
-    pairs = [(t, float(s)) for t, s in zip(tokens, scores)
-             if t not in ("[CLS]", "[SEP]", "[PAD]") and not t.startswith("##")]
-    return [t for t, _ in pairs], [s for _, s in pairs]
-''',
-        "merges_repeated_words": '''
-def group_subwords(tokens, scores):
-    words, values = [], []
-    for t, s in zip(tokens, scores):
-        if t in ("[CLS]", "[SEP]", "[PAD]"):
+        "averages_pieces": (Edit("words, word_scores = [], []", "words, word_scores, counts = [], [], []"),
+                            Edit("word_scores[-1] += float(score)\n", "word_scores[-1] += float(score)\n            counts[-1] += 1\n"),
+                            Edit("word_scores.append(float(score))\n", "word_scores.append(float(score))\n            counts.append(1)\n"),
+                            Edit("return words, word_scores", "return words, [s / c for s, c in zip(word_scores, counts)]")),
+        "first_piece_only": Edit("word_scores[-1] += float(score)", "word_scores[-1] += 0.0"),
+        "keeps_specials": Edit('''        if token in ("[CLS]", "[SEP]", "[PAD]"):
+            after_special = True
             continue
-        if t.startswith("##") and words:
-            words[-1] += t[2:]; values[-1] += float(s)
-        else:
-            words.append(t); values.append(float(s))
-    merged = {}
-    for w, v in zip(words, values):
-        merged[w] = merged.get(w, 0.0) + v
-    return list(merged), list(merged.values())
-''',
-        "only_cls_and_sep_dropped": _group(skip='t in ("[CLS]", "[SEP]")'),
-        "tensor_scores": _group(result="torch.tensor(values)"),
-        "single_hash_check": _group(skip='t in ("[CLS]", "[SEP]", "[PAD]")').replace('t.startswith("##")', 't.startswith("#")'),
+''', ""),
+        "keeps_hash_marks": Edit("words[-1] += token[2:]", "words[-1] += token"),
+        "space_between_pieces": Edit("words[-1] += token[2:]", 'words[-1] += " " + token[2:]'),
+        "max_of_pieces": Edit("word_scores[-1] += float(score)", "word_scores[-1] = max(word_scores[-1], float(score))"),
+        "drops_pieces": Edit('if token in ("[CLS]", "[SEP]", "[PAD]"):',
+                             'if token in ("[CLS]", "[SEP]", "[PAD]") or token.startswith("##"):'),
+        "merges_repeated_words": Edit("    return words, word_scores", '''    merged = {}
+    for word, score in zip(words, word_scores):
+        merged[word] = merged.get(word, 0.0) + score
+    return list(merged), list(merged.values())'''),
+        "only_cls_and_sep_dropped": Edit('("[CLS]", "[SEP]", "[PAD]")', '("[CLS]", "[SEP]")'),
+        "tensor_scores": Edit("return words, word_scores", "return words, torch.tensor(word_scores)"),
+        "single_hash_check": Edit('token.startswith("##")', 'token.startswith("#")'),
         # right on lists: the elements of a tensor are 0-d tensors, and `+=` on one writes into the caller's tensor
-        "zero_d_tensors": _group().replace("values.append(float(s))", "values.append(s)").replace(
-            "values[-1] += float(s)", "values[-1] = values[-1] + s"),
-        "in_place_on_tensor": _group(result="[float(v) for v in values]").replace(
-            "values.append(float(s))", "values.append(s)").replace("values[-1] += float(s)", "values[-1] += s"),
+        "zero_d_tensors": (Edit("word_scores.append(float(score))", "word_scores.append(score)"),
+                           Edit("word_scores[-1] += float(score)", "word_scores[-1] = word_scores[-1] + score")),
+        "in_place_on_tensor": (Edit("word_scores.append(float(score))", "word_scores.append(score)"),
+                               Edit("word_scores[-1] += float(score)", "word_scores[-1] += score"),
+                               Edit("return words, word_scores", "return words, [float(s) for s in word_scores]")),
     },
 }
 
@@ -405,7 +277,9 @@ def integrated_gradients(model, input_ids, target=None, baseline_ids=None, n_ste
     attr = ((x - x0) * total / n_steps).sum(-1)[0]
     return attr, (attr.sum() - (fx[target] - fx0[target])).item()
 ''',
-        "right_riemann_batched": _ig(path="x0 + ((torch.arange(n, dtype=x.dtype) + 1) / n)[:, None, None] * (x - x0)"),
+        # the reference on the right Riemann sum instead of the midpoint rule
+        "right_riemann_batched": Edit("(torch.arange(n_steps, device=device, dtype=x.dtype) + 0.5) / n_steps",
+                                      "(torch.arange(n_steps, device=device, dtype=x.dtype) + 1) / n_steps"),
         "trapezoid": '''
 def integrated_gradients(model, input_ids, target=None, baseline_ids=None, n_steps=50):
     ids = torch.as_tensor(input_ids).reshape(1, -1)
@@ -485,10 +359,33 @@ def integrated_gradients(model, input_ids, target=None, baseline_ids=None, n_ste
         method="riemann_trapezoid", return_convergence_delta=True)
     return attr.sum(-1)[0].detach(), float(delta)
 ''',
-        "simpson_three_eighths_at_4": _ig(
-            path="x0 + (torch.linspace(0, 1, n) if n == 4 else alphas)[:, None, None] * (x - x0)",
-            attr="((x - x0)[0] * ((torch.tensor([1., 3., 3., 1.]) / 8)[:, None, None] * g).sum(0)).sum(-1) if n == 4 "
-                 "else ((x - x0)[0] * g.mean(0)).sum(-1)"),
+        "simpson_three_eighths_at_4": '''
+def integrated_gradients(model, input_ids, target=None, baseline_ids=None, n_steps=50):
+    ids = torch.as_tensor(input_ids).reshape(1, -1)
+    if baseline_ids is not None:
+        base = torch.as_tensor(baseline_ids).reshape(1, -1)
+    else:
+        base = torch.full_like(ids, model.config.pad_token_id)
+        base[0, [0, -1]] = ids[0, [0, -1]]
+    block = embedding_layer(model)
+    with torch.no_grad():
+        x, x0 = block(input_ids=ids), block(input_ids=base)
+        ends = torch.softmax(logits_from_embeddings(model, torch.cat([x, x0])), dim=-1)
+    if target is None:
+        target = int(ends[0].argmax())
+    n = n_steps
+    alphas = (torch.arange(n, dtype=x.dtype) + 0.5) / n
+    path = x0 + (torch.linspace(0, 1, n) if n == 4 else alphas)[:, None, None] * (x - x0)
+    path.requires_grad_()
+    p = torch.softmax(logits_from_embeddings(model, path), dim=-1)[:, target]
+    (g,) = torch.autograd.grad(p.sum(), path)
+    if n == 4:  # Simpson's 3/8 rule: weights 1, 3, 3, 1 over 8 on 0, 1/3, 2/3, 1
+        attr = ((x - x0)[0] * ((torch.tensor([1., 3., 3., 1.]) / 8)[:, None, None] * g).sum(0)).sum(-1)
+    else:
+        attr = ((x - x0)[0] * g.mean(0)).sum(-1)
+    delta = attr.sum() - (ends[0, target] - ends[1, target])
+    return attr.detach(), float(delta)
+''',
         "target_as_tensor_index_and_chunks": '''
 def integrated_gradients(model, input_ids, target=None, baseline_ids=None, n_steps=50):
     ids = torch.as_tensor(input_ids).reshape(1, -1)

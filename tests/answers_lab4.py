@@ -1,142 +1,53 @@
-"""Lab 4 answers the hidden tests are tried on (see answers_lab1.py for the conventions)."""
+"""Lab 4 answers the hidden tests are tried on (see answers_lab1.py for the conventions: most WRONG entries are
+edits of the reference solution, a full source is kept where the mistake is a different way of writing it)."""
 
-# ---------------------------------------------------------------- mask_top_k
-_MASK = '''
-def mask_top_k(input_ids, scores, k, mask_id, special_ids):
-    ids = torch.as_tensor(input_ids)
-    flat = {flat}
-    s = [float(v) for v in torch.as_tensor(scores, dtype=torch.float64).reshape(-1)]
-    specials = {{int(t) for t in special_ids}}
-    candidates = [i for i, t in enumerate(flat.tolist()) if {keep}]
-    chosen = {chosen}
-    masked = {copy}
-    masked[chosen] = mask_id
-    return {result}
-'''
+from answer_edits import Edit
 
+# comprehensiveness and sufficiency share their n, k, target and averaging lines: one edit makes the same slip in either
+_AOPC_SLIP = {
+    "lowest_scores": Edit("mask_top_k(ids, scores,", "mask_top_k(ids, -torch.as_tensor(scores, dtype=torch.float64),"),
+    "n_counts_specials": Edit("n = sum(int(t) not in specials for t in ids)", "n = len(ids)"),
+    "truncates_k": Edit("max(1, round(f * n))", "max(1, int(f * n))"),
+    "truncates_k_no_max": Edit("max(1, round(f * n))", "int(f * n)"),
+    "ceils_k": (Edit("    ids = torch.as_tensor(input_ids)", "    import math\n    ids = torch.as_tensor(input_ids)"),
+                Edit("max(1, round(f * n))", "max(1, math.ceil(f * n))")),
+    "k_can_be_zero": Edit("max(1, round(f * n))", "round(f * n)"),
+    "ignores_fractions": Edit("in fractions", "in (0.01, 0.05, 0.1, 0.2, 0.5)"),
+    "ignores_target": Edit("if target is None:\n        target", "target"),
+    "target_or_predicted": Edit("if target is None:", "if not target:"),  # class 0 treated as "no target"
+    "sum_not_mean": Edit("(p[0] - p[1:]).mean()", "(p[0] - p[1:]).sum()"),
+    "reversed_sign": Edit("(p[0] - p[1:]).mean()", "(p[1:] - p[0]).mean()"),
+}
 
-def _mask(flat="ids.reshape(-1).clone()", keep="t not in specials",
-          chosen="sorted(candidates, key=lambda i: (-s[i], i))[:k]", copy="flat.clone()",
-          result="masked.reshape(ids.shape)"):
-    return _MASK.format(flat=flat, keep=keep, chosen=chosen, copy=copy, result=result)
-
-
-# ---------------------------------------------------------------- comprehensiveness / sufficiency
-_AOPC = '''
-def {name}(prob_fn, input_ids, scores, mask_id, special_ids, target=None, fractions=(0.01, 0.05, 0.1, 0.2, 0.5)):
-    ids = torch.as_tensor(input_ids).reshape(-1)
-    specials = {{int(t) for t in special_ids}}
-    is_special = torch.tensor([int(t) in specials for t in ids])
-    n = {n}
-    variants = []
-    for f in {fractions}:
-        k = {k}
-        top = mask_top_k(ids, {scores}, k, mask_id, {mask_specials}) != ids
-        {variant}
-    probs = torch.as_tensor(prob_fn(torch.stack([ids, *variants]))).double()
-    if {no_target}:
-        target = {default_target}
-    p = probs[:, target]
-    return float({reduce})
-'''
-
-_COMPREHENSIVE = "variants.append(torch.where(top, torch.full_like(ids, mask_id), ids))"
-_SUFFICIENT = "variants.append(torch.where(top | is_special, ids, torch.full_like(ids, mask_id)))"
+# performance_drop's two macro-F1 scores, for the slips in the metric or the order of the pair
+_F1_PAIR = '''    return (float(sklearn.metrics.f1_score(labels, before, average="macro")),
+            float(sklearn.metrics.f1_score(labels, after, average="macro")))'''
 
 
-def _aopc(name="comprehensiveness", variant=None, n="int((~is_special).sum())", fractions="fractions",
-          k="max(1, round(f * n))", scores="scores", mask_specials="specials", no_target="target is None",
-          default_target="int(probs[0].argmax())", reduce="(p[0] - p[1:]).mean()"):
-    if variant is None:
-        variant = _COMPREHENSIVE if name == "comprehensiveness" else _SUFFICIENT
-    return _AOPC.format(name=name, variant=variant, n=n, fractions=fractions, k=k, scores=scores,
-                        mask_specials=mask_specials, no_target=no_target, default_target=default_target,
-                        reduce=reduce)
-
-
-# ---------------------------------------------------------------- performance_drop
-_DROP = '''
-def performance_drop(predict_fn, texts, labels, explain_fn, k=20, mask_token="[MASK]"):
-    texts = list(texts)
-    masked = []
-    for text in texts:
-        words = text.split()
-        s = [float(v) for v in explain_fn(text)]
-        top = set({top})
-        masked.append({join}.join({token} if i in top else w for i, w in enumerate(words)))
-    before = np.argmax(predict_fn(texts), axis=1)
-    after = np.argmax(predict_fn(masked), axis=1)
-    return (float({metric}(labels, before)), float({metric}(labels, after)))
-'''
-
-_MACRO = "(lambda y, p: sklearn.metrics.f1_score(y, p, average='macro'))"
-
-
-def _drop(top="sorted(range(len(words)), key=lambda i: (-s[i], i))[:k]", join='" "', token="mask_token",
-          metric=_MACRO):
-    return _DROP.format(top=top, join=join, token=token, metric=metric)
-
-
-# ---------------------------------------------------------------- stability
-_STABILITY = '''
-def stability(predict_fn, explain_fn, texts, suffix=" Bye."):
-    texts = list(texts)
-    edited = [t + suffix for t in texts]
-    p, q = np.asarray(predict_fn(texts)), np.asarray(predict_fn(edited))
-    rows = np.arange(len(texts))
-    c = {classes}
-    dp = {dp}
-    de = []
-    for t, e in zip(texts, edited):
-        n = len(t.split())
-        a = np.asarray(explain_fn(t), dtype=float)
-        b = np.asarray(explain_fn(e), dtype=float)
-        de.append({de})
-    return {result}
-'''
-
-
-def _stability(classes="p.argmax(axis=1)", dp="np.abs(q[rows, c] - p[rows, c])",
-               de="np.mean(np.abs(b[:n] - a[:n]))",
-               result="(float(scipy.stats.pearsonr(dp, de).statistic), float(scipy.stats.spearmanr(dp, de).statistic))"):
-    return _STABILITY.format(classes=classes, dp=dp, de=de, result=result)
-
-
-# ---------------------------------------------------------------- rationale_agreement
-_AGREE = '''
-def rationale_agreement(scores, gold_mask, k=None):
-    s = [float(v) for v in scores]
-    gold = [int(g) for g in gold_mask]
-    if k is None:
-        k = {default_k}
-    top = set({top})
-    selected = [int(i in top) for i in range(len(s))]
-    return {{"token_f1": float({f1}), "auprc": float({auprc})}}
-'''
-
-
-def _agree(default_k="sum(gold)", top="sorted(range(len(s)), key=lambda i: (-s[i], i))[:k]",
-           f1="sklearn.metrics.f1_score(gold, selected, zero_division=0.0)",
-           auprc="sklearn.metrics.average_precision_score(gold, s)"):
-    return _AGREE.format(default_k=default_k, top=top, f1=f1, auprc=auprc)
+def _scored_by(metric: str) -> Edit:
+    """performance_drop with `metric(labels, predicted)` in place of macro-F1."""
+    return Edit(_F1_PAIR, f"    return (float({metric}(labels, before)), float({metric}(labels, after)))")
 
 
 WRONG = {
     "mask_top_k": {
-        "by_absolute_score": _mask(chosen="sorted(candidates, key=lambda i: (-abs(s[i]), i))[:k]"),
-        "lowest_scores": _mask(chosen="sorted(candidates, key=lambda i: (s[i], i))[:k]"),
-        "masks_specials": _mask(keep="True"),
-        "specials_by_position": _mask(keep="0 < i < len(flat) - 1"),
-        "ties_later_first": _mask(chosen="sorted(candidates, key=lambda i: (-s[i], -i))[:k]"),
-        "unstable_numpy_reversed": _mask(
-            chosen="[i for i in np.argsort(np.array(s))[::-1].tolist() if i in candidates][:k]"),
-        "in_place": _mask(flat="ids.reshape(-1)", copy="flat"),
-        "flattens_2d": _mask(result="masked"),
-        "topk_crashes_when_k_large": _mask(
-            chosen="[candidates[j] for j in torch.topk(torch.tensor([s[i] for i in candidates]), k).indices.tolist()]"),
-        "k_zero_masks_all": _mask(chosen="sorted(candidates, key=lambda i: (s[i], -i))[-k:]"),
-        "float_tensor": _mask(result="masked.reshape(ids.shape).float()"),
-        "off_by_one": _mask(chosen="sorted(candidates, key=lambda i: (-s[i], i))[:k + 1]"),
+        "by_absolute_score": Edit("(-values[i], i)", "(-abs(values[i]), i)"),
+        "lowest_scores": Edit("(-values[i], i)", "(values[i], i)"),
+        "masks_specials": Edit(" if token not in specials]", "]"),
+        "specials_by_position": Edit("if token not in specials", "if 0 < i < len(flat) - 1"),
+        "ties_later_first": Edit("(-values[i], i)", "(-values[i], -i)"),
+        "unstable_numpy_reversed": Edit("sorted(candidates, key=lambda i: (-values[i], i))[:k]",
+                                        "[i for i in np.argsort(np.array(values))[::-1].tolist() if i in candidates][:k]"),
+        "in_place": Edit("masked = flat.clone()", "masked = flat"),
+        "flattens_2d": Edit("return masked.reshape(ids.shape)", "return masked"),
+        "topk_crashes_when_k_large": Edit(
+            "sorted(candidates, key=lambda i: (-values[i], i))[:k]",
+            "[candidates[j] for j in torch.topk(torch.tensor([values[i] for i in candidates]), k).indices.tolist()]"),
+        "k_zero_masks_all": Edit("sorted(candidates, key=lambda i: (-values[i], i))[:k]",
+                                 "sorted(candidates, key=lambda i: (values[i], -i))[-k:]"),
+        "float_tensor": Edit("masked.reshape(ids.shape)", "masked.reshape(ids.shape).float()"),
+        "off_by_one": Edit("[:k]", "[:k + 1]"),
+        # specials kept out by a -inf score instead of by leaving them out: with k above the plain tokens, they are masked
         "minus_inf_specials_topk": '''
 def mask_top_k(input_ids, scores, k, mask_id, special_ids):
     ids = torch.as_tensor(input_ids).clone()
@@ -151,125 +62,110 @@ def mask_top_k(input_ids, scores, k, mask_id, special_ids):
 ''',
     },
     "comprehensiveness": {
-        "is_sufficiency": _aopc(variant=_SUFFICIENT),
-        "masks_lowest": _aopc(scores="-torch.as_tensor(scores, dtype=torch.float64)"),
-        "masks_specials": _aopc(mask_specials="set()"),
-        "n_counts_specials": _aopc(n="len(ids)"),
-        "truncates_k": _aopc(k="max(1, int(f * n))"),
-        "truncates_k_no_max": _aopc(k="int(f * n)"),
-        "ceils_k": _aopc(k="max(1, __import__(\"math\").ceil(f * n))"),
-        "k_can_be_zero": _aopc(k="round(f * n)"),
-        "ignores_fractions": _aopc(fractions="(0.01, 0.05, 0.1, 0.2, 0.5)"),
-        "ignores_target": _aopc(no_target="True"),
-        "target_or_predicted": _aopc(no_target="not target"),  # class 0 treated as "no target"
-        "argmax_per_variant": _aopc(default_target="int(probs[-1].argmax())"),
-        "absolute_difference": _aopc(reduce="(p[0] - p[1:]).abs().mean()"),
-        "sum_not_mean": _aopc(reduce="(p[0] - p[1:]).sum()"),
-        "eraser_zero_bin": _aopc(reduce="(p[0] - p[1:]).sum() / (len(p[1:]) + 1)"),
-        "reversed_sign": _aopc(reduce="(p[1:] - p[0]).mean()"),
-        "least_confident_target": _aopc(default_target="int(probs[0].argmin())"),
+        "is_sufficiency": Edit(
+            "variants = [mask_top_k(ids, scores, max(1, round(f * n)), mask_id, specials) for f in fractions]",
+            "keep = [(mask_top_k(ids, scores, max(1, round(f * n)), mask_id, specials) != ids)\n"
+            "            | torch.tensor([int(t) in specials for t in ids]) for f in fractions]\n"
+            "    variants = [torch.where(kept, ids, torch.full_like(ids, mask_id)) for kept in keep]"),
+        "masks_lowest": _AOPC_SLIP["lowest_scores"],
+        "masks_specials": Edit("mask_id, specials)", "mask_id, set())"),
+        "n_counts_specials": _AOPC_SLIP["n_counts_specials"],
+        "truncates_k": _AOPC_SLIP["truncates_k"],
+        "truncates_k_no_max": _AOPC_SLIP["truncates_k_no_max"],
+        "ceils_k": _AOPC_SLIP["ceils_k"],
+        "k_can_be_zero": _AOPC_SLIP["k_can_be_zero"],
+        "ignores_fractions": _AOPC_SLIP["ignores_fractions"],
+        "ignores_target": _AOPC_SLIP["ignores_target"],
+        "target_or_predicted": _AOPC_SLIP["target_or_predicted"],
+        "argmax_per_variant": Edit("probs[0]).argmax()", "probs[-1]).argmax()"),
+        "absolute_difference": Edit("(p[0] - p[1:]).mean()", "(p[0] - p[1:]).abs().mean()"),
+        "sum_not_mean": _AOPC_SLIP["sum_not_mean"],
+        "eraser_zero_bin": Edit("(p[0] - p[1:]).mean()", "(p[0] - p[1:]).sum() / (len(p[1:]) + 1)"),
+        "reversed_sign": _AOPC_SLIP["reversed_sign"],
+        "least_confident_target": Edit("probs[0]).argmax()", "probs[0]).argmin()"),
     },
     "sufficiency": {
-        "is_comprehensiveness": _aopc("sufficiency", variant=_COMPREHENSIVE),
-        "keeps_lowest": _aopc("sufficiency", scores="-torch.as_tensor(scores, dtype=torch.float64)"),
-        "masks_specials": _aopc("sufficiency", variant="variants.append(torch.where(top, ids, torch.full_like(ids, mask_id)))"),
-        "n_counts_specials": _aopc("sufficiency", n="len(ids)"),
-        "truncates_k": _aopc("sufficiency", k="max(1, int(f * n))"),
-        "truncates_k_no_max": _aopc("sufficiency", k="int(f * n)"),
-        "ceils_k": _aopc("sufficiency", k="max(1, __import__(\"math\").ceil(f * n))"),
-        "k_can_be_zero": _aopc("sufficiency", k="round(f * n)"),
-        "ignores_target": _aopc("sufficiency", no_target="True"),
-        "target_or_predicted": _aopc("sufficiency", no_target="not target"),
-        "reversed_sign": _aopc("sufficiency", reduce="(p[1:] - p[0]).mean()"),
-        "ignores_fractions": _aopc("sufficiency", fractions="(0.01, 0.05, 0.1, 0.2, 0.5)"),
-        "sum_not_mean": _aopc("sufficiency", reduce="(p[0] - p[1:]).sum()"),
+        "is_comprehensiveness": Edit("torch.where(keep, ids, torch.full_like(ids, mask_id))",
+                                     "torch.where(top, torch.full_like(ids, mask_id), ids)"),
+        "keeps_lowest": _AOPC_SLIP["lowest_scores"],
+        "masks_specials": Edit("torch.where(keep,", "torch.where(top,"),
+        "n_counts_specials": _AOPC_SLIP["n_counts_specials"],
+        "truncates_k": _AOPC_SLIP["truncates_k"],
+        "truncates_k_no_max": _AOPC_SLIP["truncates_k_no_max"],
+        "ceils_k": _AOPC_SLIP["ceils_k"],
+        "k_can_be_zero": _AOPC_SLIP["k_can_be_zero"],
+        "ignores_target": _AOPC_SLIP["ignores_target"],
+        "target_or_predicted": _AOPC_SLIP["target_or_predicted"],
+        "reversed_sign": _AOPC_SLIP["reversed_sign"],
+        "ignores_fractions": _AOPC_SLIP["ignores_fractions"],
+        "sum_not_mean": _AOPC_SLIP["sum_not_mean"],
     },
     "performance_drop": {
-        "accuracy": _drop(metric="sklearn.metrics.accuracy_score"),
-        "micro_f1": _drop(metric="(lambda y, p: sklearn.metrics.f1_score(y, p, average='micro'))"),
-        "weighted_f1": _drop(metric="(lambda y, p: sklearn.metrics.f1_score(y, p, average='weighted'))"),
-        "by_absolute_score": _drop(top="sorted(range(len(words)), key=lambda i: (-abs(s[i]), i))[:k]"),
-        "lowest_scores": _drop(top="sorted(range(len(words)), key=lambda i: (s[i], i))[:k]"),
-        "ties_later_first": _drop(top="sorted(range(len(words)), key=lambda i: (-s[i], -i))[:k]"),
-        "ignores_mask_token": _drop(token='"[MASK]"'),
-        "deletes_words": '''
-def performance_drop(predict_fn, texts, labels, explain_fn, k=20, mask_token="[MASK]"):
-    texts = list(texts)
-    masked = []
-    for text in texts:
-        words = text.split()
-        s = [float(v) for v in explain_fn(text)]
-        top = set(sorted(range(len(words)), key=lambda i: (-s[i], i))[:k])
-        masked.append(" ".join(w for i, w in enumerate(words) if i not in top))
-    before = np.argmax(predict_fn(texts), axis=1)
-    after = np.argmax(predict_fn(masked), axis=1)
-    f1 = lambda p: float(sklearn.metrics.f1_score(labels, p, average="macro"))
-    return f1(before), f1(after)
-''',
-        "argpartition_crashes_short_texts": _drop(top="np.argpartition(-np.array(s), k)[:k].tolist()"),
-        "swapped_return": '''
-def performance_drop(predict_fn, texts, labels, explain_fn, k=20, mask_token="[MASK]"):
-    masked = []
-    for text in texts:
-        words, s = text.split(), list(explain_fn(text))
-        top = sorted(range(len(words)), key=lambda i: (-s[i], i))[:k]
-        masked.append(" ".join(mask_token if i in top else w for i, w in enumerate(words)))
-    f1 = lambda ts: float(sklearn.metrics.f1_score(labels, np.argmax(predict_fn(list(ts)), axis=1), average="macro"))
-    return f1(masked), f1(texts)
-''',
+        "accuracy": _scored_by("sklearn.metrics.accuracy_score"),
+        "micro_f1": _scored_by("(lambda y, p: sklearn.metrics.f1_score(y, p, average='micro'))"),
+        "weighted_f1": _scored_by("(lambda y, p: sklearn.metrics.f1_score(y, p, average='weighted'))"),
+        "by_absolute_score": Edit("(-scores[i], i)", "(-abs(scores[i]), i)"),
+        "lowest_scores": Edit("(-scores[i], i)", "(scores[i], i)"),
+        "ties_later_first": Edit("(-scores[i], i)", "(-scores[i], -i)"),
+        "ignores_mask_token": Edit("mask_token if i in top", '"[MASK]" if i in top'),
+        "deletes_words": Edit('" ".join(mask_token if i in top else w for i, w in enumerate(words))',
+                              '" ".join(w for i, w in enumerate(words) if i not in top)'),
+        "argpartition_crashes_short_texts": Edit("set(sorted(range(len(words)), key=lambda i: (-scores[i], i))[:k])",
+                                                 "set(np.argpartition(-np.array(scores), k)[:k].tolist())"),
+        "swapped_return": Edit(_F1_PAIR, '''    return (float(sklearn.metrics.f1_score(labels, after, average="macro")),
+            float(sklearn.metrics.f1_score(labels, before, average="macro")))'''),
         # every occurrence of a top word masked, not the top-k positions
-        "masks_every_copy": _drop(top="[j for j, w in enumerate(words) "
-                                      "if w in {words[i] for i in sorted(range(len(words)), key=lambda i: (-s[i], i))[:k]}]"),
-        "last_k_of_ascending": _drop(top="sorted(range(len(words)), key=lambda i: s[i])[-k:]"),  # ties: later first
-        "one_word_less": _drop(top="sorted(range(len(words)), key=lambda i: (-s[i], i))[:k - 1]"),
-        "mask_char_by_char": '''
-def performance_drop(predict_fn, texts, labels, explain_fn, k=20, mask_token="[MASK]"):
-    texts = list(texts)
-    masked = []
-    for text in texts:
-        words = text.split()
-        s = [float(v) for v in explain_fn(text)]
-        for i in sorted(range(len(words)), key=lambda i: (-s[i], i))[:k]:
+        "masks_every_copy": Edit("mask_token if i in top else w", "mask_token if w in {words[j] for j in top} else w"),
+        "last_k_of_ascending": Edit("sorted(range(len(words)), key=lambda i: (-scores[i], i))[:k]",
+                                    "sorted(range(len(words)), key=lambda i: scores[i])[-k:]"),  # ties: later first
+        "one_word_less": Edit("[:k]", "[:k - 1]"),
+        "mask_char_by_char": Edit('''        top = set(sorted(range(len(words)), key=lambda i: (-scores[i], i))[:k])
+        masked_texts.append(" ".join(mask_token if i in top else w for i, w in enumerate(words)))
+''', '''        for i in sorted(range(len(words)), key=lambda i: (-scores[i], i))[:k]:
             text = text.replace(words[i], mask_token, 1)
-        masked.append(text)
-    before = np.argmax(predict_fn(texts), axis=1)
-    after = np.argmax(predict_fn(masked), axis=1)
-    f1 = lambda p: float(sklearn.metrics.f1_score(labels, p, average="macro"))
-    return f1(before), f1(after)
-''',
+        masked_texts.append(text)
+'''),
     },
     "stability": {
-        "edited_class": _stability(classes="q.argmax(axis=1)"),
-        "signed_prediction_change": _stability(dp="q[rows, c] - p[rows, c]"),
-        "signed_score_change": _stability(de="np.mean(b[:n] - a[:n])"),
-        "sum_not_mean": _stability(de="np.sum(np.abs(b[:n] - a[:n]))"),
-        "max_not_mean": _stability(de="np.max(np.abs(b[:n] - a[:n]))"),
-        "l2_norm": _stability(de="np.linalg.norm(b[:n] - a[:n])"),
-        "change_of_mean_score": _stability(de="abs(b[:n].mean() - a[:n].mean())"),
-        "last_words_of_edit": _stability(de="np.mean(np.abs(b[-n:] - a[:n]))"),
-        "suffix_words_kept": _stability(de="np.mean(np.abs(b - np.pad(a, (0, len(b) - len(a)))))"),
-        "all_classes_change": _stability(dp="np.abs(q - p).sum(axis=1)"),
-        "swapped_order": _stability(
-            result="(float(scipy.stats.spearmanr(dp, de).statistic), float(scipy.stats.pearsonr(dp, de).statistic))"),
-        "p_values": _stability(
-            result="(float(scipy.stats.pearsonr(dp, de).pvalue), float(scipy.stats.spearmanr(dp, de).pvalue))"),
-        "kendall_not_spearman": _stability(
-            result="(float(scipy.stats.pearsonr(dp, de).statistic), float(scipy.stats.kendalltau(dp, de).statistic))"),
+        "edited_class": Edit("np.argmax(p, axis=1)", "np.argmax(q, axis=1)"),
+        "signed_prediction_change": Edit(
+            "np.abs(q[np.arange(len(texts)), classes] - p[np.arange(len(texts)), classes])",
+            "q[np.arange(len(texts)), classes] - p[np.arange(len(texts)), classes]"),
+        "signed_score_change": Edit("np.mean(np.abs(b - a))", "np.mean(b - a)"),
+        "sum_not_mean": Edit("np.mean(np.abs(b - a))", "np.sum(np.abs(b - a))"),
+        "max_not_mean": Edit("np.mean(np.abs(b - a))", "np.max(np.abs(b - a))"),
+        "l2_norm": Edit("np.mean(np.abs(b - a))", "np.linalg.norm(b - a)"),
+        "change_of_mean_score": Edit("np.mean(np.abs(b - a))", "abs(b.mean() - a.mean())"),
+        "last_words_of_edit": Edit("explain_fn(other), dtype=float)[:n]", "explain_fn(other), dtype=float)[-n:]"),
+        "suffix_words_kept": (Edit("explain_fn(other), dtype=float)[:n]", "explain_fn(other), dtype=float)"),
+                              Edit("np.mean(np.abs(b - a))", "np.mean(np.abs(b - np.pad(a, (0, len(b) - len(a)))))")),
+        "all_classes_change": Edit(
+            "np.abs(q[np.arange(len(texts)), classes] - p[np.arange(len(texts)), classes])", "np.abs(q - p).sum(axis=1)"),
+        "swapped_order": Edit('''    return (float(scipy.stats.pearsonr(prediction_change, explanation_change).statistic),
+            float(scipy.stats.spearmanr(prediction_change, explanation_change).statistic))''',
+                              '''    return (float(scipy.stats.spearmanr(prediction_change, explanation_change).statistic),
+            float(scipy.stats.pearsonr(prediction_change, explanation_change).statistic))'''),
+        "p_values": (Edit("explanation_change).statistic),\n", "explanation_change).pvalue),\n"),
+                     Edit("explanation_change).statistic))", "explanation_change).pvalue))")),
+        "kendall_not_spearman": Edit("spearmanr", "kendalltau"),
     },
     "rationale_agreement": {
-        "roc_auc": _agree(auprc="sklearn.metrics.roc_auc_score(gold, s)"),
-        "by_absolute_score": _agree(top="sorted(range(len(s)), key=lambda i: (-abs(s[i]), i))[:k]"),
-        "lowest_scores": _agree(top="sorted(range(len(s)), key=lambda i: (s[i], i))[:k]"),
-        "ties_later_first": _agree(top="sorted(range(len(s)), key=lambda i: (-s[i], -i))[:k]"),
-        "k_defaults_to_all": _agree(default_k="len(s)"),
-        "k_defaults_to_one": _agree(default_k="1"),
-        "precision_not_f1": _agree(f1="sklearn.metrics.precision_score(gold, selected, zero_division=0.0)"),
-        "macro_f1": _agree(f1="sklearn.metrics.f1_score(gold, selected, average='macro')"),
-        "ap_of_selection": _agree(auprc="sklearn.metrics.average_precision_score(gold, selected)"),
-        "last_k_of_ascending": _agree(top="sorted(range(len(s)), key=lambda i: s[i])[-k:]"),
-        "ignores_k": _agree(top="sorted(range(len(s)), key=lambda i: (-s[i], i))[:sum(gold)]"),
-        "auc_of_pr_curve_trapezoid": _agree(
-            auprc="sklearn.metrics.auc(*sklearn.metrics.precision_recall_curve(gold, s)[1::-1])"),
+        "roc_auc": Edit("average_precision_score(gold, scores)", "roc_auc_score(gold, scores)"),
+        "by_absolute_score": Edit("(-scores[i], i)", "(-abs(scores[i]), i)"),
+        "lowest_scores": Edit("(-scores[i], i)", "(scores[i], i)"),
+        "ties_later_first": Edit("(-scores[i], i)", "(-scores[i], -i)"),
+        "k_defaults_to_all": Edit("k = sum(gold)", "k = len(scores)"),
+        "k_defaults_to_one": Edit("k = sum(gold)", "k = 1"),
+        "precision_not_f1": Edit("f1_score(gold, selected, zero_division=0.0)",
+                                 "precision_score(gold, selected, zero_division=0.0)"),
+        "macro_f1": Edit("f1_score(gold, selected, zero_division=0.0)", "f1_score(gold, selected, average='macro')"),
+        "ap_of_selection": Edit("average_precision_score(gold, scores)", "average_precision_score(gold, selected)"),
+        "last_k_of_ascending": Edit("sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:k]",
+                                    "sorted(range(len(scores)), key=lambda i: scores[i])[-k:]"),
+        "ignores_k": Edit("[:k]", "[:sum(gold)]"),
+        "auc_of_pr_curve_trapezoid": Edit(
+            "sklearn.metrics.average_precision_score(gold, scores)",
+            "sklearn.metrics.auc(*sklearn.metrics.precision_recall_curve(gold, scores)[1::-1])"),
     },
 }
 
@@ -355,9 +251,13 @@ def comprehensiveness(prob_fn, input_ids, scores, mask_id, special_ids, target=N
 ''',
     },
     "sufficiency": {
-        "complement_as_lowest": _aopc("sufficiency", variant="variants.append(mask_top_k(ids, -torch.as_tensor(scores, "
-                                                             "dtype=torch.float64), int((~is_special).sum()) - k, "
-                                                             "mask_id, specials))"),
+        # the reference with its one idea put another way: keep the top k by masking the n - k lowest
+        "complement_as_lowest": Edit('''        top = mask_top_k(ids, scores, max(1, round(f * n)), mask_id, specials) != ids
+        keep = top | torch.tensor([int(t) in specials for t in ids])
+        variants.append(torch.where(keep, ids, torch.full_like(ids, mask_id)))
+''', '''        lowest = -torch.as_tensor(scores, dtype=torch.float64)
+        variants.append(mask_top_k(ids, lowest, n - max(1, round(f * n)), mask_id, specials))
+'''),
         "one_call_per_variant": '''
 def sufficiency(prob_fn, input_ids, scores, mask_id, special_ids, target=None, fractions=(0.01, 0.05, 0.1, 0.2, 0.5)):
     x = torch.as_tensor(input_ids).view(-1)
@@ -402,7 +302,9 @@ def performance_drop(predict_fn, texts, labels, explain_fn, k=20, mask_token="[M
         after.append(int(np.argmax(predict_fn([" ".join(words)])[0])))
     return float(f1_score(labels, before, average="macro")), float(f1_score(labels, after, average="macro"))
 ''',
-        "f1_arguments_swapped": _drop(metric="(lambda y, p: sklearn.metrics.f1_score(p, y, average='macro'))"),
+        # macro-F1 is symmetric in its two arguments
+        "f1_arguments_swapped": (Edit("f1_score(labels, before,", "f1_score(before, labels,"),
+                                 Edit("f1_score(labels, after,", "f1_score(after, labels,")),
     },
     "stability": {
         "pure_python_and_corrcoef": '''
@@ -435,7 +337,10 @@ def stability(predict_fn, explain_fn, texts, suffix=" Bye."):
     })
     return float(frame.dp.corr(frame.de)), float(frame.dp.corr(frame.de, method="spearman"))
 ''',
-        "torch_float32_probs": _stability(dp="torch.tensor(q[rows, c] - p[rows, c], dtype=torch.float32).abs().numpy()"),
+        "torch_float32_probs": Edit(
+            "np.abs(q[np.arange(len(texts)), classes] - p[np.arange(len(texts)), classes])",
+            "torch.tensor(q[np.arange(len(texts)), classes] - p[np.arange(len(texts)), classes], dtype=torch.float32)"
+            ".abs().numpy()"),
     },
     "rationale_agreement": {
         "manual_f1": '''

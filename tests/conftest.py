@@ -108,12 +108,18 @@ def _grade_cohort(path: Path, lab: str) -> Graded:
     """`lab` released and autograded by nbgrader for a small cohort of submissions."""
     import importlib
 
+    from answer_edits import written_out
+    from harness import read_exercises
+
     catalogue = importlib.import_module(CATALOGUES[lab])
     workspace = pipeline.Workspace(pipeline.scratch_course(path, [lab]), [lab])
     release_path = workspace.release(lab)
     source = nbformat.read(pipeline.lab_notebook(lab), as_version=4)
     release = nbformat.read(release_path, as_version=4)
-    wrong_mix = {name: catalogue.WRONG[name][label] for name, label in WRONG_MIX[lab].items()}
+    _, exercises = read_exercises(pipeline.lab_notebook(lab))  # a wrong answer may be an edit of the reference
+    wrong_mix = {name: written_out(catalogue.WRONG[name][label], exercises[name].solution,
+                                   f"{CATALOGUES[lab]}.WRONG[{name!r}][{label!r}]")
+                 for name, label in WRONG_MIX[lab].items()}
     cohort = {
         "reference": source,
         "blank": release,

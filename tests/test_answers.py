@@ -1,7 +1,8 @@
 """Hidden tests judged from outside: every wrong answer loses points, every correct one keeps all.
 
 Runs each exercise's test cells in-process (tests/harness.py) against the catalogues in
-tests/answers_lab*.py. The nbgrader tests check that real autograding agrees on samples.
+tests/answers_lab*.py, whose entries written as edits are applied to the reference solution cell
+(tests/answer_edits.py). The nbgrader tests check that real autograding agrees on samples.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 
 import pytest
 
+from answer_edits import Edit, written_out
 from harness import dependents, grade, lab_notebook, read_exercises
 
 LABS = {"lab1_lime_from_scratch": "answers_lab1", "lab2_attention_vs_lime": "answers_lab2", "lab3_ig_vs_lime": "answers_lab3",
@@ -30,8 +32,21 @@ def exercises():
     return {lab: read_exercises(lab_notebook(lab)) for lab in LABS}
 
 
-def _source(lab: str, kind: str, exercise: str, label: str) -> str:
-    return getattr(importlib.import_module(LABS[lab]), kind)[exercise][label]
+def _source(found: dict, lab: str, kind: str, exercise: str, label: str) -> str:
+    """The source of a catalogue entry; an edit is applied to the exercise's reference solution cell."""
+    answer = getattr(importlib.import_module(LABS[lab]), kind)[exercise][label]
+    return written_out(answer, found[exercise].solution, f"{LABS[lab]}.{kind}[{exercise!r}][{label!r}]")
+
+
+def test_an_edit_that_does_not_apply_fails_loudly():
+    """An edit whose old text is missing from the reference (or there twice) raises, naming the entry and the text,
+    so a changed reference solution never gets graded as the "wrong" answer."""
+    reference = "def f(x):\n    return x + 1\n"
+    with pytest.raises(ValueError, match=r"answers_lab9\.WRONG\['f'\]\['gone'\]: .*'x - 1' occurs 0 times"):
+        written_out(Edit("x - 1", "x"), reference, "answers_lab9.WRONG['f']['gone']")
+    with pytest.raises(ValueError, match=r"'x' occurs 2 times"):
+        written_out((Edit("+ 1", "- 1"), Edit("x", "y")), reference, "answers_lab9.WRONG['f']['twice']")
+    assert written_out(Edit("+ 1", "- 1"), reference, "") == "def f(x):\n    return x - 1\n"
 
 
 @pytest.mark.parametrize("lab", list(LABS))
@@ -46,7 +61,7 @@ def test_reference_solutions_get_full_marks(exercises, lab):
 @pytest.mark.parametrize("lab, exercise, label", list(_cases("WRONG")))
 def test_wrong_answer_loses_points(exercises, lab, exercise, label):
     setup, found = exercises[lab]
-    results = grade(setup, found, exercise, _source(lab, "WRONG", exercise, label))
+    results = grade(setup, found, exercise, _source(found, lab, "WRONG", exercise, label))
     earned = sum(points for points, _ in results.values())
     assert earned < found[exercise].points, f"wrong answer {label!r} got full marks on {exercise}"
 
@@ -54,7 +69,7 @@ def test_wrong_answer_loses_points(exercises, lab, exercise, label):
 @pytest.mark.parametrize("lab, exercise, label", list(_cases("ALTERNATIVES")))
 def test_alternative_correct_answer_gets_full_marks(exercises, lab, exercise, label):
     setup, found = exercises[lab]
-    results = grade(setup, found, exercise, _source(lab, "ALTERNATIVES", exercise, label))
+    results = grade(setup, found, exercise, _source(found, lab, "ALTERNATIVES", exercise, label))
     failures = {gid: msg for gid, (_, msg) in results.items() if msg}
     assert not failures, f"correct answer {label!r} for {exercise} loses points: {failures}"
 
@@ -74,7 +89,7 @@ def test_one_mistake_fails_only_the_tests_about_it(exercises, lab, exercise, lab
     The mistake is graded by its own exercise's tests and by the tests of every exercise whose
     reference solution calls it (fit_surrogate calls weighted_mse): those must pass."""
     setup, found = exercises[lab]
-    results = grade(setup, found, exercise, _source(lab, "WRONG", exercise, label),
+    results = grade(setup, found, exercise, _source(found, lab, "WRONG", exercise, label),
                     tests_of=[exercise, *dependents(found, exercise)])
     failed = {gid for gid, (_, msg) in results.items() if msg}
     assert failed == set(failing), f"{label!r} fails {sorted(failed)}, expected exactly {sorted(failing)}"
@@ -97,7 +112,7 @@ VISIBLE_CATCH_RATE = 0.9
 def test_visible_test_names_the_cause(exercises, lab, exercise, label, pattern):
     """The commonest slips fail the visible test under the exercise, with a message that names the cause."""
     setup, found = exercises[lab]
-    results = grade(setup, found, exercise, _source(lab, "WRONG", exercise, label), visible_only=True)
+    results = grade(setup, found, exercise, _source(found, lab, "WRONG", exercise, label), visible_only=True)
     assert results, f"{exercise} has no visible test"
     messages = [message for _, message in results.values() if message]
     assert messages, f"the visible test of {exercise} passes the wrong answer {label!r}: the student learns of it only after submitting"
@@ -111,8 +126,8 @@ def test_visible_tests_catch_most_wrong_answers(exercises, lab):
     setup, found = exercises[lab]
     caught, missed = 0, []
     for exercise, answers in importlib.import_module(LABS[lab]).WRONG.items():
-        for label, source in answers.items():
-            results = grade(setup, found, exercise, source, visible_only=True)
+        for label in answers:
+            results = grade(setup, found, exercise, _source(found, lab, "WRONG", exercise, label), visible_only=True)
             if any(message for _, message in results.values()):
                 caught += 1
             else:
@@ -143,7 +158,7 @@ SKIPPED_BECAUSE = [
 def test_skipped_value_check_names_the_other_exercise_slip(exercises, lab, dependent, dependency, label, pattern):
     setup, found = exercises[lab]
     printed: dict[str, str] = {}
-    results = grade(setup, found, dependency, _source(lab, "WRONG", dependency, label), tests_of=[dependent],
+    results = grade(setup, found, dependency, _source(found, lab, "WRONG", dependency, label), tests_of=[dependent],
                     visible_only=True, printed=printed)
     visible = [gid for gid in results if gid.endswith("_visible")]
     assert visible and all(not results[gid][1] for gid in visible), f"{dependent}'s visible test fails: {results}"

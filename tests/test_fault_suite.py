@@ -25,12 +25,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from answer_edits import written_out
 from course_admin import neutralise, pipeline
 
 LAB = "lab3_ig_vs_lime"
 ALL_RIGHT = {f"ex_{name}": "solution" for name in
              ("summarize_attributions", "input_x_gradient", "integrated_gradients", "word_feature_mask", "group_subwords")}
-WRONG_SUMMARY = importlib.import_module("answers_lab3").WRONG["summarize_attributions"]["l2_without_sqrt"].strip("\n")
 
 
 def _notebook(edit=None, **answers):
@@ -50,6 +50,11 @@ def _solution(grade_id: str) -> str:
     source = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)
     text = next(c.source for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
     return pipeline._SOLUTION_MARKER_LINES.sub("", text)
+
+
+# The catalogue's l2_without_sqrt, an edit of the reference solution, as a student submits it (no solution markers)
+WRONG_SUMMARY = written_out(importlib.import_module("answers_lab3").WRONG["summarize_attributions"]["l2_without_sqrt"],
+                            _solution("ex_summarize_attributions"), "answers_lab3 summarize_attributions l2_without_sqrt")
 
 
 def _drop_cell(grade_id):
@@ -87,9 +92,9 @@ def _class_folder(folder: Path) -> Path:
     patches = ("import torch, course_utils.grading as grading\ntorch.allclose = lambda *a, **k: True\n"
                "grading.expect = lambda *a, **k: None\ngrading.close = lambda *a, **k: True\n")
     _write(folder, "patches_cell", _notebook(ex_summarize_attributions=patches + WRONG_SUMMARY))
-    sneaky = WRONG_SUMMARY.replace('    a = attr.reshape(-1, attr.shape[-1])\n',
-                                   '    a = attr.reshape(-1, attr.shape[-1])\n'
-                                   '    globals()["expect"] = lambda *args, **kwargs: None\n')
+    sneaky = WRONG_SUMMARY.replace('    return reducers[how](',
+                                   '    globals()["expect"] = lambda *args, **kwargs: None\n'
+                                   '    return reducers[how](')
     assert sneaky != WRONG_SUMMARY
     _write(folder, "patches_call", _notebook(ex_summarize_attributions=sneaky))
     lab2 = "lab2_attention_vs_lime"
