@@ -511,10 +511,17 @@ def _snapshot(folders: list[Path]) -> dict[str, tuple[int, int]]:
             found[str(path)] = (0, 0)
     for root in folders:
         for path in [root, *root.rglob("*")]:
+            if path.relative_to(root).parts[:1] and path.relative_to(root).parts[0].startswith(TORCH_CACHE):
+                continue
             stat = path.lstat()  # links and FIFOs of the file attacks as they are
             # a folder's mtime moves when something is made and removed in it: its files are what count
             found[str(path)] = (0, 0) if path.is_dir() and not path.is_symlink() else (stat.st_size, stat.st_mtime_ns)
     return found
+
+
+# torch's compile cache, which the grading process makes in its TMPDIR and torch keeps there
+# from one run to the next (TMPDIR/torchinductor_<user>): not a leftover of this batch.
+TORCH_CACHE = "torchinductor_"
 
 
 def _survivors() -> list[str]:
@@ -725,7 +732,7 @@ def test_no_victim_changes(attacked, alone):
 
 def test_nothing_survives_the_batch(attacked):
     assert attacked["survivors"] == [], "processes started by attackers outlived the batch"
-    assert list(attacked["tmp"].iterdir()) == [], "a kernel's scratch folder was left behind"
+    assert list(attacked["tmp"].glob("course-k-*")) == [], "a kernel's scratch folder was left behind"
     # big.bin: written by an attacker in its working folder, its /tmp and its home
     big = [p for p in (Path("/tmp/big.bin"), Path.home() / "big.bin") if p.exists()]
     assert big + list(attacked["course"].parent.rglob("big.bin")) == []
