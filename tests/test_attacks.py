@@ -759,8 +759,8 @@ def test_the_kernel_can_write_on_the_host_only_in_its_grading_folder(tmp_path):
     answer.write_text("{}")
     command = sandbox.command([sys.executable, "-m", "ipykernel_launcher"], ipc=ipc, workdir=f"{sandbox.STUDENT_HOME}/work",
                               files=[answer], environment={"HOME": sandbox.STUDENT_HOME}, extra={str(objects): objects})
-    writable = {command[at + 1] for at, arg in enumerate(command) if arg in ("--bind", "--bind-try", "--dev-bind",
-                                                                            "--dev-bind-try", "--overlay-src")}
+    writable = {command[at + 1] for at, arg in enumerate(command)
+                if arg in ("--bind", "--bind-try", "--dev-bind", "--dev-bind-try")}  # bwrap's read-write mounts
     assert writable == {str(ipc)} and ipc.is_relative_to(tmp_path), writable
 
 
