@@ -400,7 +400,7 @@ def _sweep_kernel_folders(parent: str) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def kernel_folders(parent: str = "/tmp") -> tuple[Path, Path, Path]:
+def kernel_folders(parent: str = tempfile.gettempdir()) -> tuple[Path, Path, Path]:
     """(the grading folder, the kernel's own folder in it, the folder of staged objects in it).
 
     The grading folder is the grader's (0700). The kernel's folder `k` is writable by the

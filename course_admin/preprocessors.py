@@ -114,7 +114,7 @@ def _scrub_paths(text: str) -> str:
         replacements.append((prefix, "python"))
     for old, new in sorted(replacements, key=lambda pair: -len(pair[0])):
         text = text.replace(old, new)
-    text = re.sub(r"/tmp/course-k-[\w.-]+", "<kernel>", text)
+    text = re.sub(r"(?:/[\w.-]+)*/course-k-[\w.-]+", "<kernel>", text)  # under any TMPDIR
     return re.sub(r"/home/student/work/?", "", text)
 
 

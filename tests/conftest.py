@@ -1,5 +1,5 @@
-"""Shared set-up: offline everywhere, and the slow things (notebook execution, nbgrader
-runs) done once per session and shared by the tests that inspect them."""
+"""Shared set-up: offline everywhere, every test in a tier, and the slow things (notebook
+execution, nbgrader runs) done once per session and shared by the tests that inspect them."""
 
 from __future__ import annotations
 
@@ -68,6 +68,71 @@ NOISY = ("    n = ids.numel()\n",
          "    n = ids.numel()\n    import warnings; warnings.warn('a harmless library warning', UserWarning)\n")
 
 
+# ---------------------------------------------------------------- tiers
+# Each test file's tier (the markers registered in pyproject.toml): `pytest -m unit` runs the
+# fast ones. A file missing here fails collection, so a new file chooses its tier.
+TIERS = {
+    "tests/test_answers.py": "unit",
+    "tests/test_attacks.py": "e2e",
+    "tests/test_autograde.py": "unit",
+    "tests/test_benchmarks.py": "unit",
+    "tests/test_cli.py": "e2e",
+    "tests/test_cluster.py": "e2e",
+    "tests/test_colab.py": "unit",
+    "tests/test_collect.py": "e2e",
+    "tests/test_course_admin.py": "unit",
+    "tests/test_course_utils.py": "unit",
+    "tests/test_data.py": "unit",
+    "tests/test_exchange.py": "e2e",
+    "tests/test_export.py": "unit",
+    "tests/test_fault_suite.py": "e2e",
+    "tests/test_hub_accounts.py": "e2e",
+    "tests/test_hub_path.py": "unit",
+    "tests/test_hub_units.py": "unit",
+    "tests/test_models.py": "unit",
+    "tests/test_nbgrader_pipeline.py": "e2e",
+    "tests/test_neutralise.py": "unit",
+    "tests/test_notebooks.py": "notebook",
+    "tests/test_online_notebooks.py": "notebook",
+    "tests/test_postgres.py": "e2e",
+    "tests/test_self_study.py": "e2e",
+    "tests/test_user_data.py": "e2e",
+    "tests/test_workload.py": "unit",
+    "tests_browser/test_hub.py": "e2e",
+}
+# A test that uses one of these shared fixtures is in its tier at least, whatever its file's.
+FIXTURE_TIERS = {"executed": "notebook", "lab1_executed": "notebook", "cohorts": "e2e", "graded": "e2e",
+                 "postgres": "e2e"}
+# Tests of a lighter file that start a sandbox or a `course` process themselves.
+TEST_TIERS = {
+    "tests/test_course_admin.py::test_the_labs_libraries_start_silently_in_a_sandbox": "e2e",
+    "tests/test_course_admin.py::test_a_sandboxed_process_sees_only_its_own_files_no_network_no_other_process": "e2e",
+    "tests/test_course_admin.py::test_the_kernel_imports_the_course_packages_the_grader_imported": "e2e",
+    "tests/test_course_admin.py::test_nothing_a_sandboxed_process_starts_outlives_it": "e2e",
+    "tests/test_course_admin.py::test_without_a_sandbox_the_course_refuses_to_run_student_code": "e2e",
+    "tests/test_course_admin.py::test_a_handed_in_module_cannot_replace_the_kernels_own": "e2e",
+}
+ORDER = ("unit", "notebook", "e2e")
+
+
+def tier(item: pytest.Item, root: Path) -> str:
+    """The tier of one collected test: the heaviest of its file's, its own and its fixtures'."""
+    path = item.path.relative_to(root).as_posix()
+    if path not in TIERS:
+        raise pytest.UsageError(f"{path} has no tier: add it to TIERS in tests/conftest.py "
+                                f"(unit: no notebook execution; notebook: executes labs; e2e: nbgrader, sandboxes, servers)")
+    tiers = [TIERS[path], TEST_TIERS.get(f"{path}::{item.originalname}", "unit")]
+    tiers += [FIXTURE_TIERS[name] for name in item.fixturenames if name in FIXTURE_TIERS]
+    return max(tiers, key=ORDER.index)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every collected test (tests_browser's too) with its tier."""
+    for item in items:
+        item.add_marker(getattr(pytest.mark, tier(item, config.rootpath)))
+
+
+# ---------------------------------------------------------------- shared runs
 @dataclass
 class Graded:
     workspace: pipeline.Workspace

@@ -7,7 +7,9 @@ Every attack of issue 15 is a student here, with code in the cells a student con
 * no attacker gains: each scores what a blank or plainly wrong notebook scores;
 * no victim changes: each scores exactly what it scores when graded alone;
 * nothing survives the batch: no process an attacker started, no scratch folder, no big file;
-* nothing outside the grading output changes: the repository, the venv, the grader's home;
+* nothing outside the grading output changes: the repository, the venv, the grader's home,
+  the submissions, and the grader's temporary folder (a fresh one per batch: TMPDIR), the only
+  place on the host where the sandbox lets a kernel write;
 * nothing secret reaches feedback: no hidden test, solution or model answer, no grader path,
   no script or event handler;
 * every attempt the sandbox did not simply make impossible is flagged in summary.md with
@@ -23,6 +25,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -40,7 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab0_attack_target"
 # Secrets that must never reach a student: hidden-test inputs and code, solutions, the model answer.
 SECRETS = ("SECRET_INPUT_7f3a", "HIDDEN_REFERENCE_9c1e", "SOLUTION_BODY_5e8f", "MODEL_ANSWER_b2d4")
-MARKER = "course-attack-marker"  # in every process an attacker starts, to find survivors
+# In every process an attacker starts, to find survivors: this session's own (another run's
+# attackers on the same machine are not this run's survivors).
+MARKER = f"course-attack-marker-{secrets.token_hex(4)}"
 
 
 def _cell(kind: str, source: str, **nbgrader) -> nbformat.NotebookNode:
@@ -485,9 +490,10 @@ class Listener:
                 self.received.append(connection.recv(65536))
 
 
-def _snapshot() -> dict[str, tuple[int, int]]:
+def _snapshot(folders: list[Path]) -> dict[str, tuple[int, int]]:
     """Size and mtime of every file the grading must leave alone: the repository (without
-    its runtime folders), the venv's site-packages top level, the grader's home top level."""
+    its runtime folders), the venv's site-packages top level, the grader's home top level,
+    and everything in `folders` (the test's own: submissions, the grader's temporary root)."""
     found = {}
     skip = {".git", ".venv", "__pycache__", ".pytest_cache", ".course_runs", "reports", "submitted", "autograded",
             "feedback", "exchange", "gradebook.db"}
@@ -503,15 +509,65 @@ def _snapshot() -> dict[str, tuple[int, int]]:
     for folder in site.getsitepackages() + [str(Path.home())]:
         for path in Path(folder).iterdir():
             found[str(path)] = (0, 0)
-    for path in Path("/tmp").iterdir():
-        if not path.name.startswith(("pytest-", "course-k-")):
-            found[str(path)] = (0, 0)
+    for root in folders:
+        for path in [root, *root.rglob("*")]:
+            if path.relative_to(root).parts[:1] and path.relative_to(root).parts[0].startswith(TORCH_CACHE):
+                continue
+            stat = path.lstat()  # links and FIFOs of the file attacks as they are
+            # a folder's mtime moves when something is made and removed in it: its files are what count
+            found[str(path)] = (0, 0) if path.is_dir() and not path.is_symlink() else (stat.st_size, stat.st_mtime_ns)
     return found
+
+
+# torch's compile cache, which the grading process makes in its TMPDIR and torch keeps there
+# from one run to the next (TMPDIR/torchinductor_<user>): not a leftover of this batch.
+TORCH_CACHE = "torchinductor_"
 
 
 def _survivors() -> list[str]:
     out = subprocess.run(["pgrep", "-a", "-f", MARKER], capture_output=True, text=True).stdout
     return [line for line in out.splitlines() if "pgrep" not in line]
+
+
+def _wait_until(condition, seconds: float) -> None:
+    """Poll `condition` until it holds or `seconds` pass (the check after it says what is wrong)."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _descendants(pid: int) -> set[int]:
+    """`pid` and every living process below it, read from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (ValueError, OSError, IndexError):
+            continue  # not a process, or one that just ended
+    found, added = {pid}, True
+    while added:
+        below = {child for child, parent in parents.items() if parent in found} - found
+        found |= below
+        added = bool(below)
+    return found
+
+
+def _run_watched(command: list[str], tmp: Path, timeout: float) -> tuple[subprocess.CompletedProcess, set[int]]:
+    """Run `command` with `tmp` as its TMPDIR; its result, and the pids of it and every process
+    it started while it ran (the grading workers, whose pids name the cgroups they make)."""
+    out, err = tmp.parent / f"{tmp.name}.out", tmp.parent / f"{tmp.name}.err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, text=True,
+                                   env={**os.environ, "TMPDIR": str(tmp)})
+        pids: set[int] = set()
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            pids |= _descendants(process.pid)
+            if time.monotonic() > deadline:
+                process.kill()
+            time.sleep(0.2)
+    result = subprocess.CompletedProcess(command, process.returncode, out.read_text(), err.read_text())
+    return result, pids
 
 
 # Attacks made of files rather than code (issue 22): a student folder of an LMS export holding
@@ -558,8 +614,9 @@ def _folder_attacks(folder: Path, release: nbformat.NotebookNode, secret: Path) 
 def _grade(target, name: str, students: dict[str, nbformat.NotebookNode], jobs: int,
            file_attacks: bool = False) -> dict:
     base, template, release = target
-    course = base / name
+    course, tmp = base / name, base / f"{name}-tmp"
     pipeline.scratch_course(course, [])
+    tmp.mkdir()
     import shutil
 
     shutil.copytree(template / "solutions" / LAB, course / "solutions" / LAB)
@@ -568,20 +625,25 @@ def _grade(target, name: str, students: dict[str, nbformat.NotebookNode], jobs: 
     folder.mkdir()
     for student, notebook in students.items():
         nbformat.write(notebook, folder / f"{student}_{LAB}.ipynb")
+    watched = [folder, tmp]
     if file_attacks:
         secret = base / f"{name}-grader-files" / "secret.txt"
         secret.parent.mkdir()
         secret.write_text(GRADER_SECRET)
         _folder_attacks(folder, release, secret)
+        watched.append(secret.parent)
+    before, groups_before = _snapshot(watched), _sandbox_groups()
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "course_admin.cli", "autograde", str(folder), "--lab", LAB,
-                             "--course", str(course), "--jobs", str(jobs), "--timeout", "60"],
-                            capture_output=True, text=True, timeout=1800)
+    result, pids = _run_watched([sys.executable, "-m", "course_admin.cli", "autograde", str(folder), "--lab", LAB,
+                                 "--course", str(course), "--jobs", str(jobs), "--timeout", "60"], tmp, timeout=1800)
     seconds = time.perf_counter() - start
+    _wait_until(lambda: not _survivors(), seconds=10)  # a process being killed may take a moment to go
     workspace = pipeline.Workspace(course, [LAB])
     scores = {student: {s.exercise: s.score for s in workspace.exercise_scores(LAB, student) if not s.manual}
               for student in students if workspace.graded(LAB, student)}
-    return {"result": result, "course": course, "scores": scores, "seconds": seconds, "workspace": workspace}
+    return {"result": result, "course": course, "scores": scores, "seconds": seconds, "workspace": workspace,
+            "tmp": tmp, "before": before, "after": _snapshot(watched), "survivors": _survivors(),
+            "groups_left": {g for g in _sandbox_groups() - groups_before if _cgroup_owner(g) in pids}}
 
 
 @pytest.fixture(scope="session")
@@ -621,17 +683,21 @@ def _sandbox_groups() -> set[Path]:
     return {path for path in Path("/sys/fs/cgroup").glob("**/course-sandbox-*") if path.is_dir()}
 
 
+def _cgroup_owner(group: Path) -> int:
+    """The pid of the grading process that made a sandbox cgroup (its name carries it)."""
+    from course_admin import cgroup
+
+    owner = group.name.removeprefix(cgroup.PREFIX).split("-")[0]
+    return int(owner) if owner.isdigit() else -1
+
+
 @pytest.fixture(scope="session", params=[1, 2], ids=["jobs1", "jobs2"])
 def attacked(request, target, alone):
     _, _, release = target
     listener = Listener()
-    before, scratch_before, groups_before = _snapshot(), set(Path("/tmp").glob("course-k-*")), _sandbox_groups()
     run = _grade(target, f"batch-jobs{request.param}", _class(release, listener.port), jobs=request.param,
                  file_attacks=True)
-    time.sleep(1)
-    run.update(listener=listener, before=before, after=_snapshot(), survivors=_survivors(),
-               scratch_before=scratch_before, scratch_after=set(Path("/tmp").glob("course-k-*")),
-               groups_left=_sandbox_groups() - groups_before)
+    run.update(listener=listener)
     print(f"attack batch, --jobs {request.param}: {run['seconds']:.0f} s for "
           f"{len(ATTACKERS) + len(FOLDER_ATTACKERS) + 6} notebooks")
     return run
@@ -666,9 +732,10 @@ def test_no_victim_changes(attacked, alone):
 
 def test_nothing_survives_the_batch(attacked):
     assert attacked["survivors"] == [], "processes started by attackers outlived the batch"
-    assert attacked["scratch_after"] <= attacked["scratch_before"], "a kernel's scratch folder was left behind"
-    big = [p for p in Path("/tmp").rglob("big.bin")] + list(attacked["course"].rglob("big.bin"))
-    assert big == []
+    assert list(attacked["tmp"].glob("course-k-*")) == [], "a kernel's scratch folder was left behind"
+    # big.bin: written by an attacker in its working folder, its /tmp and its home
+    big = [p for p in (Path("/tmp/big.bin"), Path.home() / "big.bin") if p.exists()]
+    assert big + list(attacked["course"].parent.rglob("big.bin")) == []
     assert not Path(f"/tmp/{MARKER}-grader-ran-student-code").exists(), "a student's cell ran in the grading process"
 
 
@@ -679,6 +746,22 @@ def test_nothing_outside_the_grading_output_changes(attacked):
     assert attacked["listener"].received == [], "the kernel reached a server on the grader's machine"
     reports = attacked["course"] / "reports"
     assert "rewrites_reports,100" not in (reports / "grades.csv").read_text()
+
+
+def test_the_kernel_can_write_on_the_host_only_in_its_grading_folder(tmp_path):
+    """Why watching the grader's TMPDIR is enough: the sandbox binds one host folder writable,
+    the kernel's own, which `kernel_folders` makes under TMPDIR; its /tmp, home and working
+    folder are its own (in memory), everything else of the host it sees is read-only."""
+    from course_admin import execute, sandbox
+
+    folder, ipc, objects = execute.kernel_folders(str(tmp_path))
+    answer = tmp_path / f"{LAB}.ipynb"
+    answer.write_text("{}")
+    command = sandbox.command([sys.executable, "-m", "ipykernel_launcher"], ipc=ipc, workdir=f"{sandbox.STUDENT_HOME}/work",
+                              files=[answer], environment={"HOME": sandbox.STUDENT_HOME}, extra={str(objects): objects})
+    writable = {command[at + 1] for at, arg in enumerate(command)
+                if arg in ("--bind", "--bind-try", "--dev-bind", "--dev-bind-try")}  # bwrap's read-write mounts
+    assert writable == {str(ipc)} and ipc.is_relative_to(tmp_path), writable
 
 
 def test_no_secret_and_no_active_html_reaches_the_feedback(attacked):
@@ -1229,7 +1312,7 @@ def test_protocol_events_kept_for_the_report_are_bounded():
                 sock.connect(client.path)
                 remote.send_frame(sock, {"op": "nonsense"})
                 sock.recv(64)
-        time.sleep(0.2)
+        _wait_until(lambda: len(client.events) >= remote.MAX_EVENTS, seconds=10)  # the server saw them all
         assert 0 < len(client.events) <= remote.MAX_EVENTS
     finally:
         client.close()
@@ -1369,7 +1452,9 @@ from course_admin import cgroup
 made, problem = cgroup.create(cgroup.Budget(memory_mb=128, cpus=0.25, pids=20))
 print("version", made.version, "kill", made.kill_file is not None)
 sleeper = subprocess.Popen(cgroup.wrap(made, ["sleep", "300"]))
-time.sleep(0.5)
+deadline = time.monotonic() + 10  # until the wrapper has moved itself into the group and run sleep
+while sleeper.pid not in made.pids() and time.monotonic() < deadline:
+    time.sleep(0.05)
 print("inside", sleeper.pid in made.pids())
 print("removed", made.remove())
 print("ended", sleeper.wait(timeout=10))
@@ -1459,7 +1544,7 @@ def test_what_a_killed_grader_left_is_removed_by_the_next_one_and_nothing_of_a_l
     live = parent / f"{execute.KERNEL_FOLDER_PREFIX}{alive}-def"
     live.mkdir()
     try:
-        time.sleep(0.3)
+        _wait_until(lambda: orphan.pid in leftover.pids(), seconds=10)
         assert orphan.pid in leftover.pids()
         folder, _, _ = execute.kernel_folders(str(parent))
         made, _ = cgroup.create(cgroup.Budget(pids=20))

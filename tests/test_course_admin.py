@@ -351,14 +351,14 @@ print(subprocess.run(command, capture_output=True, text=True).stdout.strip())
 
 
 def test_nothing_a_sandboxed_process_starts_outlives_it(tmp_path):
+    seconds = f"300.{int.from_bytes(os.urandom(3), 'big')}"  # this test's own sleep: no other process has it
     code = ("import subprocess, sys\n"
-            "subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+            f"subprocess.Popen(['sleep', '{seconds}'], start_new_session=True)\n"
             "print('started')")
-    before = subprocess.run(["pgrep", "-c", "-f", "sleep 300"], capture_output=True, text=True).stdout.strip()
     result = _sandboxed(code, tmp_path)
     assert "started" in result.stdout, result.stderr
-    after = subprocess.run(["pgrep", "-c", "-f", "sleep 300"], capture_output=True, text=True).stdout.strip()
-    assert after == before
+    survivors = subprocess.run(["pgrep", "-a", "-f", f"^sleep {seconds}$"], capture_output=True, text=True).stdout
+    assert survivors == ""
 
 
 # ---------------------------------------------------------------- scoring and outputs

@@ -107,12 +107,36 @@ def course_hub_cli() -> Callable[..., subprocess.CompletedProcess]:
     return course_hub
 
 
+HOW_TO_RUN = ("as root, from a non-editable install of the course with its test, hub and browser extras: "
+              "README.md, 'A class on JupyterHub', 'Test it in a real browser'")
+
+
+def _editable_install() -> bool:
+    """Whether the course is installed editable (`pip install -e`): the hub's accounts would
+    then run the course from this repository, which they must not be able to read."""
+    from importlib import metadata
+
+    try:
+        direct_url = metadata.distribution("explaining-nlp-models").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return False
+    return bool(direct_url and json.loads(direct_url).get("dir_info", {}).get("editable"))
+
+
 def _requirements() -> str | None:
-    """Why this test cannot run on this machine (None when it can)."""
+    """Why this test cannot run on this machine (None when it can). Nothing here imports
+    playwright or jupyterhub: they are looked up only."""
+    import importlib.util
+
     if sys.platform != "linux" or os.geteuid() != 0:
         return "the class hub test creates local accounts and logs in through PAM: run it as root on Linux"
     if not Path(CHROMIUM).exists():
         return f"no Chromium at {CHROMIUM} (Debian: apt-get update && apt-get install -y chromium)"
+    for module, extra in (("playwright", "browser"), ("jupyterhub", "hub")):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install \"./[test,hub,browser]\" installs the {extra} extra)"
+    if _editable_install():
+        return "the course is installed editable (pip install -e): install it with pip install \"./[test,hub,browser]\""
     from course_admin.hub_folder import HubError
     from course_admin.hub_proxy import find_node, wheel_node
 
@@ -156,13 +180,20 @@ def _record(root: Path, password_file: Path) -> None:
     temporary.replace(STATE)
 
 
-@pytest.fixture(scope="session")
-def hub(request: pytest.FixtureRequest) -> Hub:
-    """`course hub` in the background for one instructor and two students; removed after,
-    whatever happens from the moment anything is created."""
+@pytest.fixture(scope="session", autouse=True)
+def _runs_here() -> None:
+    """Skip every test here, saying what is missing and how to run them, before any fixture
+    creates anything, on a machine that cannot run them (the README's test command collects
+    them everywhere)."""
     problem = _requirements()
     if problem:
-        pytest.fail(f"the class hub test cannot run here: {problem}")
+        pytest.skip(f"the class hub test cannot run here: {problem}; run it {HOW_TO_RUN}")
+
+
+@pytest.fixture(scope="session")
+def hub(request: pytest.FixtureRequest, _runs_here: None) -> Hub:
+    """`course hub` in the background for one instructor and two students; removed after,
+    whatever happens from the moment anything is created."""
     _clean_earlier_run()
     ROOT.parent.mkdir(parents=True, exist_ok=True)
     passwords = {user: f"pw-{user}-{os.urandom(6).hex()}" for user in (INSTRUCTOR, *STUDENTS)}

@@ -1,0 +1,170 @@
+"""The `course` command's own paths, run as a user runs them: `run`, `release`, `check`, `--db`
+and `--unsafe`.
+
+Each test runs the command in a copy of a course root holding one small lab (the attack
+suite's target: two exercises, visible and hidden tests, a written answer), so that a lab
+executes and a notebook grades in seconds by exactly the steps the labs take: as a process
+started in that folder (`course_root` finds it there, as for a user), or, for `release`,
+which starts no kernel, by `cli.main` in this process with that folder as the current one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from test_attacks import ANSWERS, LAB, SECRETS, _notebook, released_course
+
+from course_admin import cli, pipeline
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def course(*arguments: str, cwd: Path, path: str | None = None) -> subprocess.CompletedProcess:
+    """`course ARGUMENTS` run in `cwd` (with PATH set to `path` when given)."""
+    environment = None if path is None else {**os.environ, "PATH": path}
+    return subprocess.run([sys.executable, "-m", "course_admin.cli", *arguments], cwd=cwd, capture_output=True,
+                          text=True, timeout=900, env=environment)
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A course root with the small lab, its release made and recorded in its gradebook, and
+    the repository's pyproject.toml (`course release` reads the Colab cell's pins from it)."""
+    root = released_course(tmp_path_factory.mktemp("cli") / "course")
+    (root / "pyproject.toml").write_text((REPOSITORY / "pyproject.toml").read_text())
+    return root
+
+
+@pytest.fixture
+def tiny(template: Path, tmp_path: Path) -> Path:
+    """This test's own copy of the template course root."""
+    return shutil.copytree(template, tmp_path / "course", symlinks=True)
+
+
+def _rows(stdout: str) -> dict[str, str]:
+    """The grade table `course run` and `course check` print: student -> the rest of its row."""
+    return {line.split()[0]: line.split(maxsplit=1)[1] for line in stdout.splitlines()
+            if line.split() and line.split()[0] in ("reference", "blank", "partly_wrong")}
+
+
+def _edit_source(root: Path, old: str, new: str) -> None:
+    path = pipeline.lab_notebook(LAB, root=root)
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+
+
+# ---------------------------------------------------------------- course run
+def test_course_run_executes_the_lab_and_grades_its_demo_cohort(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = course("run", LAB, "--out", str(out), cwd=tiny)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{LAB}: executed in" in result.stdout and "no warnings" in result.stdout, result.stdout
+    rows = _rows(result.stdout)
+    assert rows["reference"].endswith(" 6/6") and rows["blank"].endswith(" 0/6"), result.stdout
+    assert "to grade/2" in rows["reference"], "the written answer is shown apart, to grade"
+    # the reference handed in the source: its own page shows its answers, never the hidden tests
+    hidden = {"reference": ("SECRET_INPUT_7f3a", "HIDDEN_REFERENCE_9c1e"), "blank": SECRETS}
+    for student, secrets in hidden.items():
+        page = (out / "course" / "feedback" / student / LAB / f"{LAB}.html").read_text()
+        assert not [secret for secret in secrets if secret in page], student
+
+
+
+# ---------------------------------------------------------------- course release
+def test_course_release_writes_a_release_without_solutions(tiny: Path, monkeypatch, capsys) -> None:
+    release = pipeline.lab_notebook(LAB, pipeline.RELEASE, tiny)
+    release.unlink()
+    monkeypatch.chdir(tiny)
+    assert cli.main(["release", LAB]) == 0, capsys.readouterr().err[-2000:]
+    assert f"{LAB}: released to notebooks/{LAB}/{LAB}.ipynb" in capsys.readouterr().out
+    text = release.read_text()
+    assert "BEGIN SOLUTION" not in text and not [secret for secret in SECRETS if secret in text]
+
+
+def test_course_release_refuses_a_release_that_would_leak_and_names_the_leak(tiny: Path, monkeypatch,
+                                                                           capsys) -> None:
+    """A course whose nbgrader configuration does not know the source's hidden-test markers
+    would release the hidden tests as they are: nothing is written, exit 1, the leak named."""
+    config = tiny / "nbgrader_config.py"
+    config.write_text(config.read_text() + '\nc.ClearHiddenTests.begin_test_delimeter = "BEGIN SECRET TESTS"\n'
+                      'c.ClearHiddenTests.end_test_delimeter = "END SECRET TESTS"\n')
+    release = pipeline.lab_notebook(LAB, pipeline.RELEASE, tiny)
+    before = release.read_bytes()
+    monkeypatch.chdir(tiny)
+    code, printed = cli.main(["release", LAB, "--overwrite"]), capsys.readouterr()
+    assert code == 1, printed.out[-2000:] + printed.err[-2000:]
+    assert f"{LAB}: the release contains solution or hidden-test text, not written" in printed.err
+    assert "BEGIN HIDDEN TESTS" in printed.err and "SECRET_INPUT_7f3a" in printed.err, printed.err
+    assert release.read_bytes() == before
+
+
+# ---------------------------------------------------------------- course check
+def test_course_check_passes_a_lab_whose_source_gets_full_marks_and_blank_zero(tiny: Path) -> None:
+    result = course("check", LAB, cwd=tiny)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{LAB}: reference full marks, blank 0" in result.stdout
+
+
+def test_course_check_fails_a_lab_whose_reference_answer_is_wrong(tiny: Path) -> None:
+    _edit_source(tiny, "e.sum(axis=-1, keepdims=True)", "e.sum(axis=0, keepdims=True)")  # the reference's softmax
+    result = course("check", LAB, cwd=tiny)
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert f"{LAB}: reference NOT full marks, blank 0" in result.stdout
+    assert not _rows(result.stdout)["reference"].endswith(" 6/6"), result.stdout
+
+
+# ---------------------------------------------------------------- --db
+def _class_folder(tmp_path: Path, tiny: Path, answers: dict[str, str]) -> Path:
+    release = nbformat.read(pipeline.lab_notebook(LAB, pipeline.RELEASE, tiny), as_version=4)
+    folder = tmp_path / "class"
+    folder.mkdir()
+    nbformat.write(_notebook(release, answers), folder / f"alice_{LAB}.ipynb")
+    return folder
+
+
+def test_db_writes_the_gradebook_at_the_given_url(tiny: Path, tmp_path: Path) -> None:
+    (tiny / "gradebook.db").unlink()
+    folder = _class_folder(tmp_path, tiny, ANSWERS)
+    elsewhere = tmp_path / "shared" / "grades.db"
+    elsewhere.parent.mkdir()
+    url = f"sqlite:///{elsewhere}"
+    graded = course("autograde", str(folder), "--course", str(tiny), "--db", url, cwd=tiny)
+    assert graded.returncode == 0, graded.stderr[-3000:]
+    assert not (tiny / "gradebook.db").exists(), "the course's own gradebook was written"
+    with sqlite3.connect(elsewhere) as connection:
+        students = [row[0] for row in connection.execute("select id from student")]
+    assert students == ["alice"]
+    scores = {s.exercise: s.score for s in pipeline.Workspace(tiny, [LAB], db_url=url).exercise_scores(LAB, "alice")
+              if not s.manual}
+    assert scores == {"mean_square": 3, "row_softmax": 3}, scores
+
+
+# ---------------------------------------------------------------- --unsafe
+HOST = "import socket\nprint('host:', socket.gethostname())\n"  # the sandbox's host name is "grading"
+
+
+def test_unsafe_grades_without_the_sandbox_and_says_so_and_without_it_a_missing_sandbox_stops(tiny: Path,
+                                                                                            tmp_path: Path) -> None:
+    folder = _class_folder(tmp_path, tiny, {**ANSWERS, "ex_mean_square": HOST + ANSWERS["ex_mean_square"]})
+    no_bwrap = str(Path(sys.executable).parent)  # no /usr/bin on PATH: bwrap is not found
+    refused = course("autograde", str(folder), "--course", str(tiny), cwd=tiny, path=no_bwrap)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "bubblewrap is not installed" in refused.stderr and "--unsafe" in refused.stderr
+    graded = course("autograde", str(folder), "--course", str(tiny), "--unsafe", cwd=tiny, path=no_bwrap)
+    assert graded.returncode == 0, graded.stderr[-3000:]
+    assert "WARNING: --unsafe: student code runs with your user rights" in graded.stderr
+    workspace = pipeline.Workspace(tiny, [LAB])
+    assert {s.exercise: s.score for s in workspace.exercise_scores(LAB, "alice") if not s.manual} == \
+        {"mean_square": 3, "row_softmax": 3}
+    printed = "".join(output.get("text", "") for cell in nbformat.read(workspace.autograded_path(LAB, "alice"), 4).cells
+                      for output in cell.get("outputs", []))
+    assert f"host: {socket.gethostname()}" in printed and "host: grading" not in printed, printed
