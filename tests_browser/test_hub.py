@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
-from conftest import seconds, wait_until
+from waiting import seconds, wait_until
 
 from course_admin import pipeline
 from course_admin.cli import DEMO_PLANS
