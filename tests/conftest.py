@@ -72,7 +72,7 @@ NOISY = ("    n = ids.numel()\n",
 # Each test file's tier (the markers registered in pyproject.toml): `pytest -m unit` runs the
 # fast ones. A file missing here fails collection, so a new file chooses its tier.
 TIERS = {
-    "tests/test_answers.py": "unit",
+    "tests/test_answers.py": "notebook",  # runs each lab's set-up and tests in-process on the catalogues
     "tests/test_attacks.py": "e2e",
     "tests/test_autograde.py": "unit",
     "tests/test_benchmarks.py": "unit",
@@ -120,7 +120,7 @@ def tier(item: pytest.Item, root: Path) -> str:
     path = item.path.relative_to(root).as_posix()
     if path not in TIERS:
         raise pytest.UsageError(f"{path} has no tier: add it to TIERS in tests/conftest.py "
-                                f"(unit: no notebook execution; notebook: executes labs; e2e: nbgrader, sandboxes, servers)")
+                                f"(unit: no lab code run; notebook: runs the labs' code; e2e: nbgrader, sandboxes, servers)")
     tiers = [TIERS[path], TEST_TIERS.get(f"{path}::{item.originalname}", "unit")]
     tiers += [FIXTURE_TIERS[name] for name in item.fixturenames if name in FIXTURE_TIERS]
     return max(tiers, key=ORDER.index)
