@@ -86,6 +86,7 @@ def library(name: str) -> Any:
 
 
 def is_tensor(value: Any) -> bool:
+    """Whether `value` is a torch tensor (False where torch was never imported: none can exist)."""
     torch = imported("torch")
     return torch is not None and isinstance(value, torch.Tensor)
 
