@@ -98,3 +98,15 @@ print("torch" in sys.modules)
     assert result.stdout.split("\n")[:3] == ["[1, (2, 'a')] [0.0, 1.0, 2.0]",
                                              "refused: the notebook has not imported torch (run its set-up cells): "
                                              "the tests' value needs it", "False"], result.stdout
+
+
+def test_the_kernel_package_is_installed_with_the_others():
+    """pyproject.toml lists packages one by one: a subpackage left out would be missing from a
+    non-editable install, and every grading kernel would fail to start its guard."""
+    import tomllib
+
+    root = KERNEL.parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(path.parent.relative_to(root).parts) for top in ("course_admin", "course_utils")
+             for path in (root / top).rglob("__init__.py")}
+    assert found <= listed, f"packages missing from pyproject.toml: {sorted(found - listed)}"
