@@ -15,6 +15,7 @@ import datetime
 import inspect
 import queue
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -172,7 +173,7 @@ def test_the_grading_kernel_starts_with_the_guard_whatever_kernel_the_notebook_n
     assert manager.session.unpack is codec.bounded_json, "kernel messages are parsed with a bound"
     manager.write_connection_file()
     command = manager.format_kernel_cmd()
-    assert command[0] == ("bwrap" if sandboxed else command[0]) and command[-1].endswith(guard.STARTUP_LINE)
+    assert command[0] == ("bwrap" if sandboxed else sys.executable) and command[-1].endswith(guard.STARTUP_LINE)
     assert str(tmp_path / "kernel.json") in command
 
 
