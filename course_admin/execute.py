@@ -5,13 +5,14 @@
 same way:
 
 * the student's kernel starts in a sandbox (`course_admin.sandbox`), or, where no sandbox
-  can run, only if the course is configured to allow it (``course autograde --unsafe``);
+  can run, only if the course is configured to allow it (``course autograde --unsafe``;
+  the kernel itself: `course_admin.kernels`);
 * the student's cells run in that kernel, in order;
 * every test cell of the assignment runs in *this* process, from the course's own copy of
   the test (never the submission's), in the course's order of tests whatever the
   submission's order (`CourseOrder`), in a namespace built from the lab's set-up cells; the
   exercise functions in that namespace forward each call to the kernel with plain data
-  (`course_admin.remote`). The cell's outputs are written here: a failure is the test's
+  (`course_admin.remote_client`). The cell's outputs are written here: a failure is the test's
   own message, and a hidden test shows nothing else.
 """
 
@@ -23,21 +24,16 @@ import io
 import math
 import os
 import shutil
-import stat
 import sys
-import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
-import zmq
-import zmq.asyncio
-from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.kernelspec import KernelSpec
-from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from nbconvert.exporters import NotebookExporter
 from nbformat.notebooknode import NotebookNode
@@ -45,25 +41,16 @@ from nbgrader.preprocessors import Execute
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool, Integer, default
 
-from course_admin import cgroup, guard, intake, neutralise, remote
+from course_admin import cgroup, intake, kernels, neutralise, remote_client
 from course_admin import sandbox as sandboxing
+from course_admin.kernel import guard
+from course_admin.kernels import KernelGone
 
 HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
 # What the client keeps of a kernel's output (CleanOutputs cuts what is stored much further):
 # a lab's largest cell shows two lime pages of about 1 MB each; a flood stops here.
 MAX_CELL_OUTPUT_BYTES = 8 * 2**20
 MAX_NOTEBOOK_OUTPUT_BYTES = 64 * 2**20
-# What the client receives at all, per ZMQ frame (a message's content is one frame): cutting in
-# the output handler comes too late, when a 600 MB print has already been received, copied
-# and decoded (a 2.4 GB peak). ZMQ drops a larger frame unread, and the connection with it (which
-# BoundedKernelClient makes again); what is received is parsed with remote.bounded_json.
-MAX_KERNEL_MESSAGE_BYTES = MAX_NOTEBOOK_OUTPUT_BYTES
-
-
-class KernelGone(BaseException):
-    """The kernel died or stopped answering during a test's call. A BaseException, so that a
-    test's `except Exception` cannot turn it into an ordinary failure: the notebook is
-    reported as not graded instead."""
 
 
 class NotebookRefused(Exception):
@@ -146,7 +133,7 @@ def _transform(source: str) -> str:
 class TestRunner:
     """Runs the lab's test cells in this process; student functions are remote."""
 
-    def __init__(self, tests: LabTests, client: remote.GraderClient):
+    def __init__(self, tests: LabTests, client: remote_client.GraderClient):
         self.tests = tests
         self.client = client
         self._namespace: dict | None = None
@@ -165,7 +152,7 @@ class TestRunner:
             with _quiet():
                 for source in self.tests.setup:
                     exec(compile(_transform(source), "<lab set-up>", "exec"), namespace)
-            proxies = {name: remote.RemoteFunction(self.client, name, name) for name in self.tests.exercises}
+            proxies = {name: remote_client.RemoteFunction(self.client, name, name) for name in self.tests.exercises}
             namespace.update(proxies)
             # A test may rebind an exercise's name (to grade another exercise on its own): the
             # student's code sees the same binding during the calls.
@@ -220,207 +207,27 @@ def error_output(error: BaseException) -> NotebookNode:
     return nbformat.v4.new_output("error", ename=name, evalue=message, traceback=[f"{name}: {message}"])
 
 
-class BoundedKernelClient(AsyncKernelClient):
-    """A kernel client whose sockets refuse frames above MAX_KERNEL_MESSAGE_BYTES (an
-    option of the context, so every channel's socket has it before it connects).
+@dataclass
+class _Grading:
+    """What CourseExecute keeps while it grades one notebook (None between notebooks)."""
 
-    ZMQ ends a connection that carried a frame past the cap and does not make it again, so
-    the iopub socket is watched (a monitor) and made again between cells by
-    `reopen_dropped_iopub`: what the kernel printed meanwhile is lost, the grading goes on."""
-
-    dropped = 0  # iopub connections ZMQ ended
-
-    def _context_default(self) -> zmq.asyncio.Context:
-        context = super()._context_default()
-        context.setsockopt(zmq.MAXMSGSIZE, MAX_KERNEL_MESSAGE_BYTES)
-        return context
-
-    def connect_iopub(self, identity: bytes | None = None) -> zmq.Socket:
-        sock = super().connect_iopub(identity)
-        # On the client's own context, so that its end closes the monitor too (a socket the
-        # context does not know of would make that end wait for ever).
-        self._iopub_monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-        return sock
-
-    def stop_channels(self) -> None:
-        # The monitor's socket must close first: the context waits for every socket at its end.
-        monitor = getattr(self, "_iopub_monitor", None)
-        if monitor is not None:
-            monitor.close(linger=0)
-            self._iopub_monitor = None
-        super().stop_channels()
-        for descriptor in getattr(self, "_pinned", {}).values():
-            os.close(descriptor)
-        self._pinned = {}
-
-    def _make_url(self, channel: str) -> str:
-        pinned = getattr(self, "_pinned", {}).get(channel)
-        return f"ipc:///proc/self/fd/{pinned}" if pinned is not None else super()._make_url(channel)
-
-    def start_channels(self, *args: Any, **kwargs: Any) -> None:
-        self._pin_sockets()
-        super().start_channels(*args, **kwargs)
-
-    def _pin_sockets(self, wait: float = 120.0) -> None:
-        """Hold the kernel's own socket files, and connect through them, never through their names.
-
-        The socket files lie in the kernel's folder, which the kernel may write: a student's
-        cell could replace one with a link to another socket on the grader's machine, and
-        ZMQ's reconnection (or `reopen_dropped_iopub`) would then follow the name as root. So
-        the channels wait until the kernel has bound its five sockets (before it runs any of the
-        student's code), open each without following links (O_PATH), and connect to
-        /proc/self/fd/N: the socket itself, whatever its name later becomes. A kernel that has
-        not bound them in `wait` seconds is left to nbclient's start-up timeout (unpinned)."""
-        if self.transport != "ipc" or getattr(self, "_pinned", None) or not hasattr(os, "O_PATH"):
-            return  # (O_PATH and /proc/self/fd are Linux's, where the sandbox runs)
-        named = super()._make_url  # the socket files' names, as the kernel binds them
-        paths = {channel: named(channel)[len("ipc://"):] for channel in ("shell", "iopub", "stdin", "control", "hb")}
-        deadline = time.monotonic() + wait
-        while not all(_is_socket(path) for path in paths.values()):
-            if any(os.path.lexists(path) and not _is_socket(path) for path in paths.values()):
-                raise KernelGone("a socket file of the kernel was replaced before the grader connected")
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.02)
-        pinned: dict[str, int] = {}
-        try:
-            for channel, path in paths.items():
-                pinned[channel] = os.open(path, os.O_PATH | os.O_NOFOLLOW)
-                if not stat.S_ISSOCK(os.fstat(pinned[channel]).st_mode):
-                    raise KernelGone(f"the kernel's {channel} socket file was replaced before the grader connected")
-        except BaseException:
-            for descriptor in pinned.values():
-                os.close(descriptor)
-            raise
-        self._pinned = pinned
-
-    def reopen_dropped_iopub(self) -> bool:
-        """Connect the iopub channel again if ZMQ ended it; True if it had."""
-        monitor = getattr(self, "_iopub_monitor", None)
-        if monitor is None or monitor.closed or not monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            return False  # (EVENTS answers at once, where an asyncio socket's poll would wait)
-        if self._iopub_channel is not None:
-            self._iopub_channel.socket.disable_monitor()
-            self._iopub_channel.close()
-            self._iopub_channel = None
-        monitor.close(linger=0)
-        self._iopub_monitor = None
-        self.dropped += 1
-        self.iopub_channel.start()
-        return True
-
-
-def _is_socket(path: str) -> bool:
-    try:
-        return stat.S_ISSOCK(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel started in the sandbox, with an `ipc` transport in its private folder and
-    interrupts sent as messages (a signal would stop bubblewrap, not the kernel)."""
-
-    course_folder: Path
-    course_objects: Path  # the grader's folder of staged objects, shown read-only at the same path
-    course_files: list[Path]
-    course_environment: dict[str, str]
-    course_limits: sandboxing.Limits
-    course_sandboxed: bool = True
-    course_group: cgroup.Group | None = None  # the sandbox's total budget (None: per-process limits only)
-
-    def __init__(self, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.transport = "ipc"  # ZMQ over Unix sockets: the kernel has no network
-        self.ip = str(self.course_folder / "kernel")
-        self.connection_file = str(self.course_folder / "kernel.json")
-        self.client_factory = BoundedKernelClient
-        self.session.unpack = remote.bounded_json  # the client shares this session
-
-    @property
-    def kernel_spec(self) -> KernelSpec:
-        if self._kernel_spec is None:
-            self._kernel_spec = KernelSpec(
-                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                      f"--IPKernelApp.exec_lines={guard.STARTUP_LINE}"],
-                display_name="Python 3 (grading)", language="python", interrupt_mode="message",
-                env={} if self.course_sandboxed else self.course_environment)
-        return self._kernel_spec
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        command = super().format_kernel_cmd(extra_arguments)
-        os.chmod(self.connection_file, 0o644)  # the kernel may run as `nobody` (its folder is private)
-        if not self.course_sandboxed:
-            return command
-        fonts = sandboxing.matplotlib_font_cache()
-        extra = {f"{self.course_environment['MPLCONFIGDIR']}/{fonts.name}": fonts} if fonts else {}
-        extra[str(self.course_objects)] = self.course_objects
-        return cgroup.wrap(self.course_group, sandboxing.command(
-            command, ipc=self.course_folder, workdir=f"{sandboxing.STUDENT_HOME}/work", files=self.course_files,
-            environment=self.course_environment, limits=self.course_limits, extra=extra))
-
-
-def kernel_environment(folder: Path, threads: int, sandboxed: bool) -> dict[str, str]:
-    """The grading kernel's whole environment (nothing else of the grader's is passed)."""
-    home = sandboxing.STUDENT_HOME if sandboxed else str(folder / "home")
-    environment = {
-        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": home, "LANG": "C.UTF-8", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
-        # The working folder holds the student's handed-in files: without this, `python -m
-        # ipykernel_launcher` puts it first on sys.path and a handed-in ipykernel_launcher.py or
-        # zmq.py runs before the grader has connected (guard.install appends it last instead).
-        "PYTHONSAFEPATH": "1",
-        "PYTHONPATH": os.pathsep.join(map(str, sandboxing.package_roots())),
-        "MPLCONFIGDIR": f"{home}/.matplotlib", "HF_HOME": f"{home}/.cache/huggingface",
-        "COURSE_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-        # JPY_PARENT_PID=1: ipykernel neither polls a parent (bwrap is its pid 1) nor prints
-        # its stand-alone connection notice.
-        "JPY_PARENT_PID": "1",
-        "TOKENIZERS_PARALLELISM": "false", "JUPYTER_PLATFORM_DIRS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-        remote.SOCKET_ENV: str(folder / "remote.sock"), guard.LOG_ENV: str(folder / "guard.jsonl"),
-    }
-    if not sandboxed:
-        environment["IPYTHONDIR"] = f"{home}/.ipython"
-    return environment
-
-
-KERNEL_FOLDER_PREFIX = "course-k-"
-
-
-def _sweep_kernel_folders(parent: str) -> None:
-    """Remove the grading folders of graders that died without removing them (SIGKILL):
-    the kernel's capped folder unmounted, then the rest deleted without following links."""
-    for folder in Path(parent).glob(f"{KERNEL_FOLDER_PREFIX}*"):
-        if folder.is_symlink() or not folder.is_dir() or folder.stat().st_uid != os.geteuid():
-            continue
-        if cgroup.owner_gone(folder.name, KERNEL_FOLDER_PREFIX):
-            if os.path.ismount(folder / "k"):
-                sandboxing.release_folder(folder / "k")
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def kernel_folders(parent: str = tempfile.gettempdir()) -> tuple[Path, Path, Path]:
-    """(the grading folder, the kernel's own folder in it, the folder of staged objects in it).
-
-    The grading folder is the grader's (0700). The kernel's folder `k` is writable by the
-    kernel (its sockets, guard log): the grader only reads there, without following links
-    (`guard.read_log`). What the grader writes for the kernel (tokenizers) goes to `objects`,
-    beside `k`, which the kernel sees read-only: a kernel that swaps a path in `k` for a link
-    cannot make the grader write or chmod where the link points."""
-    _sweep_kernel_folders(parent)
-    # short: socket paths are limited; the pid lets a later grader remove what a killed one left
-    folder = Path(tempfile.mkdtemp(prefix=f"{KERNEL_FOLDER_PREFIX}{os.getpid()}-", dir=parent))
-    ipc = folder / "k"
-    sandboxing.prepare_ipc(ipc)
-    objects = folder / "objects"
-    objects.mkdir()
-    objects.chmod(0o755)  # the kernel may run as `nobody`: it reads, it cannot write
-    return folder, ipc, objects
+    tests: LabTests
+    runner: TestRunner
+    order: CourseOrder
+    kernel: kernels.KernelSetup
+    started: float = field(default_factory=time.monotonic)
+    results: dict[str, list[NotebookNode]] = field(default_factory=dict)  # grade_id -> its test cell's outputs
+    call_outputs: list[NotebookNode] = field(default_factory=list)  # of the test being run
+    probes: dict[str, str] = field(default_factory=dict)  # cell key of a call's code -> the test that made it
+    output_bytes: int = 0  # the kernel's outputs so far
+    current_index: int = 0  # the notebook cell being processed while a test runs
+    current_test: str = ""
 
 
 class CourseExecute(Execute):
     """nbgrader's Execute with a sandboxed kernel and the tests in the grading process."""
+
+    _grading: _Grading | None = None
 
     sandbox = Bool(True, help="Start each kernel in the bubblewrap sandbox; with False, "
                               "student code runs with the grader's rights (course autograde --unsafe)."
@@ -449,6 +256,11 @@ class CourseExecute(Execute):
         # call cell left neither an answer nor an error ("did not return"): a dropped error
         # output is the likeliest cause. The wait ends as soon as the kernel says it is idle.
         return 30
+
+    @default("timeout_func")
+    def _cut_to_the_notebooks_limit(self) -> Callable[[NotebookNode], int]:
+        return self._cell_timeout
+
     def preprocess(self, nb: NotebookNode, resources: dict, km: Any = None) -> tuple[NotebookNode, dict]:
         # nbgrader's own autograde (Formgrader's button) reaches here without `course autograde`'s
         # collect: the same limits, before a kernel starts.
@@ -464,36 +276,17 @@ class CourseExecute(Execute):
         tests = LabTests(self._source_notebook(resources))
         threads = self.threads or max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("COURSE_GRADING_JOBS", "1"))))
         _set_torch_threads(threads)
-        folder, ipc, objects = kernel_folders()
+        folder, ipc, objects = kernels.kernel_folders()
         capped = self.sandbox and sandboxing.cap_folder(ipc) is None
-        client = remote.GraderClient(ipc, self._run_in_kernel, cell_timeout=self.timeout, save_dir=objects)
-        self._runner = TestRunner(tests, client)
-        self._runner.prepare()
-        self._tests = tests
-        self._order = CourseOrder(list(tests.tests), {cell.metadata["nbgrader"].get("grade_id") for cell in nb.cells
-                                                      if is_test_cell(cell)})
-        self._results: dict[str, list[NotebookNode]] = {}  # grade_id -> the outputs its test cell gets
-        self._call_outputs: list[NotebookNode] = []
-        self._probes: dict[str, str] = {}  # cell key of a call's code -> the test that made it
-        self._started = time.monotonic()
-        self._output_bytes = 0
+        client = remote_client.GraderClient(ipc, self._run_in_kernel, cell_timeout=self.timeout, save_dir=objects)
+        runner = TestRunner(tests, client)
+        runner.prepare()
         files, refused = _submitted_files(resources)
         resources.setdefault("course", {}).setdefault("notes", []).extend(refused)
         group = self._budget_group(threads) if self.sandbox else None
-        manager = type("CourseKernelManager", (SandboxedKernelManager,), {
-            "course_group": group,
-            "course_folder": ipc,
-            "course_objects": objects,
-            "course_files": files,
-            "course_environment": kernel_environment(ipc, threads, self.sandbox),
-            "course_limits": sandboxing.Limits(memory_mb=self.memory_limit_mb, disk_mb=self.disk_limit_mb,
-                                            file_mb=self.file_limit_mb),
-            "course_sandboxed": self.sandbox,
-        })
-        self.kernel_manager_class = manager
-        if not self.sandbox:
-            (ipc / "home").mkdir()
-            manager.course_environment[guard.MEMORY_ENV] = str(self.memory_limit_mb)
+        present = {cell.metadata["nbgrader"].get("grade_id") for cell in nb.cells if is_test_cell(cell)}
+        self._grading = _Grading(tests=tests, runner=runner, order=CourseOrder(list(tests.tests), present),
+                                 kernel=self._kernel_setup(ipc, objects, files, threads, group))
         try:
             nb, resources = super().preprocess(nb, resources, km=None)
             self._write_results(nb)
@@ -502,9 +295,10 @@ class CourseExecute(Execute):
             report = resources.setdefault("course", {})
             if group is not None:
                 self._end_group(group, report)
-            report["tampering"] = guard.read_log(ipc / "guard.jsonl", notes=report.setdefault("notes", []))
-            report["probes"] = self._probes
+            report["tampering"] = kernels.read_guard_log(ipc / "guard.jsonl", notes=report.setdefault("notes", []))
+            report["probes"] = self._grading.probes
             report["protocol"] = client.events[:20]
+            self._grading = None
             if capped:
                 if sandboxing.folder_full(ipc):
                     report.setdefault("notes", []).append(
@@ -517,6 +311,25 @@ class CourseExecute(Execute):
                     break
                 time.sleep(0.2)
         return nb, resources
+
+    def _kernel_setup(self, ipc: Path, objects: Path, files: list[Path], threads: int,
+                      group: cgroup.Group | None) -> kernels.KernelSetup:
+        """What this notebook's kernel is given: its folder, the handed-in files, its environment, limits."""
+        environment = kernels.kernel_environment(ipc, threads, self.sandbox)
+        if not self.sandbox:
+            (ipc / "home").mkdir()
+            environment[guard.MEMORY_ENV] = str(self.memory_limit_mb)
+        limits = sandboxing.Limits(memory_mb=self.memory_limit_mb, disk_mb=self.disk_limit_mb,
+                                   file_mb=self.file_limit_mb)
+        return kernels.KernelSetup(folder=ipc, objects=objects, files=files, environment=environment, limits=limits,
+                                   sandboxed=self.sandbox, group=group)
+
+    def create_kernel_manager(self) -> kernels.SandboxedKernelManager:
+        """nbclient's kernel manager for this notebook: the kernel that `_kernel_setup` describes
+        (the Python grading kernel, whatever kernel name the submission's metadata gives)."""
+        assert self._grading is not None, "a kernel is started by preprocess only"
+        self.km = kernels.SandboxedKernelManager(self._grading.kernel, config=self.config)
+        return self.km
 
     def _budget_group(self, threads: int) -> cgroup.Group | None:
         """The sandbox's cgroup: the cores this job was given, the total memory and processes
@@ -561,17 +374,21 @@ class CourseExecute(Execute):
         self.log.error("UnresponsiveKernelError: %s", reason)
         return UnresponsiveKernelError(reason)
 
+    def _elapsed(self) -> float:
+        """Seconds since this notebook's grading started (0 outside preprocess)."""
+        return 0.0 if self._grading is None else time.monotonic() - self._grading.started
+
     def _past_deadline(self) -> UnresponsiveKernelError | None:
-        if time.monotonic() - self._started <= self.notebook_timeout:
+        if self._elapsed() <= self.notebook_timeout:
             return None
         return self._unresponsive(f"the notebook ran past its {self.notebook_timeout} s in all (the course's "
                                   "limit per notebook): the kernel was stopped")
 
-    def _get_timeout(self, cell: NotebookNode | None) -> int | None:
-        """A cell's time limit, cut to what is left of the notebook's: the notebook's limit
-        holds, interrupt included, even when one cell runs into it."""
-        timeout = super()._get_timeout(cell)
-        left = math.ceil(self.notebook_timeout - (time.monotonic() - getattr(self, "_started", time.monotonic())))
+    def _cell_timeout(self, cell: NotebookNode) -> int:
+        """A cell's time limit (nbclient's `timeout_func`), cut to what is left of the notebook's:
+        the notebook's limit holds, interrupt included, even when one cell runs into it."""
+        timeout = self.timeout if self.timeout and self.timeout > 0 else None
+        left = math.ceil(self.notebook_timeout - self._elapsed())
         return max(1, min(timeout, left) if timeout else left)
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
@@ -579,83 +396,93 @@ class CourseExecute(Execute):
         if late:
             raise late
         self._reopen_iopub()
+        grading = self._grading
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if is_test_cell(cell) and grade_id in self._tests.tests:
-            for due in self._order.reach(grade_id):
-                self._run_test(due, cell, index)
-            cell.outputs = self._results.get(grade_id, [])  # a test run later gets its outputs at the end
+        if is_test_cell(cell) and grade_id in grading.tests.tests:
+            for due in grading.order.reach(grade_id):
+                self._run_test(due, index)
+            cell.outputs = grading.results.get(grade_id, [])  # a test run later gets its outputs at the end
             cell.execution_count = None
         else:
             cell, _ = super().preprocess_cell(cell, resources, index)
         if index == len(self.nb.cells) - 1:  # the kernel is still up: the tests still waiting run now
-            for due in self._order.rest():
-                self._run_test(due, cell, index)
+            for due in grading.order.rest():
+                self._run_test(due, index)
         return cell, self.resources
 
-    def _run_test(self, grade_id: str, cell: NotebookNode, index: int) -> None:
+    def _run_test(self, grade_id: str, index: int) -> None:
         """Run the course's test `grade_id` now (while the cell at `index` is being processed)
         and keep the outputs its own test cell gets."""
-        self._current_index = index
-        self._current_test = grade_id
-        self._call_outputs = []
+        grading = self._grading
+        grading.current_index = index
+        grading.current_test = grade_id
+        grading.call_outputs = []
         try:
-            printed, error = self._runner.run(grade_id)
+            printed, error = grading.runner.run(grade_id)
         except KernelGone as gone:
             raise gone.args[0] if gone.args and isinstance(gone.args[0], Exception) else DeadKernelError("Kernel died")
-        finally:
-            self.nb.cells[index] = cell  # nbclient stores each call's cell at this index
-        hidden = self._tests.hidden(grade_id)
-        outputs = [] if hidden else [*self._call_outputs]
+        hidden = grading.tests.hidden(grade_id)
+        outputs = [] if hidden else [*grading.call_outputs]
         if printed and not hidden:
             outputs.append(nbformat.v4.new_output("stream", name="stdout", text=printed))
         if error is not None:
             outputs.append(error_output(error))
-        self._results[grade_id] = outputs
+        grading.results[grade_id] = outputs
 
     def _write_results(self, nb: NotebookNode) -> None:
         """Each test cell gets the outputs of its own test, wherever that test ran. A test cell
         whose test did not run scores 0 (an empty output would score full marks)."""
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if is_test_cell(cell) and grade_id in self._tests.tests:
-                cell.outputs = self._results.get(grade_id) or (
-                    [] if grade_id in self._results else
+            if is_test_cell(cell) and grade_id in self._grading.tests.tests:
+                cell.outputs = self._grading.results.get(grade_id) or (
+                    [] if grade_id in self._grading.results else
                     [error_output(RuntimeError("this test did not run: the notebook was not graded to its end"))])
                 cell.execution_count = None
 
     def _run_in_kernel(self, code: str) -> str | None:
-        """Run one call's code in the student's kernel (called by remote.GraderClient); the
+        """Run one call's code in the student's kernel (called by remote_client.GraderClient); the
         error the cell itself raised, if any (the call's own errors come back as answers)."""
         late = self._past_deadline()
         if late:
             raise KernelGone(late)
+        grading = self._grading
         probe = nbformat.v4.new_code_cell(code)
-        self._probes[guard.cell_key(code)] = self._current_test
+        grading.probes[guard.cell_key(code)] = grading.current_test
         self._reopen_iopub()
+        index = grading.current_index
+        cell = self.nb.cells[index]
         try:
-            self.execute_cell(probe, self._current_index, store_history=False)
+            # The probe runs at the index of the cell being processed (its outputs' display ids
+            # belong there); execute_cell then leaves the probe in that slot of the notebook,
+            # so the notebook's own cell is put back (tests/test_execute_units.py).
+            self.execute_cell(probe, index, store_history=False)
         except (DeadKernelError, UnresponsiveKernelError) as error:
             raise KernelGone(error) from None
+        finally:
+            self.nb.cells[index] = cell
         for output in probe.outputs:  # what the student's code printed or displayed
             if output.output_type == "stream":
-                self._call_outputs.append(nbformat.v4.new_output("stream", name="stdout", text=output.text))
+                grading.call_outputs.append(nbformat.v4.new_output("stream", name="stdout", text=output.text))
             elif output.output_type in ("display_data", "execute_result"):
-                self._call_outputs.append(nbformat.v4.new_output("display_data", data=output.get("data", {})))
+                grading.call_outputs.append(nbformat.v4.new_output("display_data", data=output.get("data", {})))
         errors = [o for o in probe.outputs if o.output_type == "error"]
         return f"{errors[0].get('ename', '')}: {errors[0].get('evalue', '')}"[:300] if errors else None
 
     # -- the client's safety nets
     def _reopen_iopub(self) -> None:
         """Connect iopub again if a message past MAX_KERNEL_MESSAGE_BYTES ended it (noted once)."""
-        if isinstance(self.kc, BoundedKernelClient) and self.kc.reopen_dropped_iopub() and self.kc.dropped == 1:
+        if isinstance(self.kc, kernels.BoundedKernelClient) and self.kc.reopen_dropped_iopub() and self.kc.dropped == 1:
             self.resources.setdefault("course", {}).setdefault("notes", []).append(
-                f"the kernel sent a message over {MAX_KERNEL_MESSAGE_BYTES // 2**20} MB: dropped unread")
+                f"the kernel sent a message over {kernels.MAX_KERNEL_MESSAGE_BYTES // 2**20} MB: dropped unread")
 
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
         size = sum(len(str(value)) for value in msg.get("content", {}).values())
         used = sum(len(str(o.get("text", ""))) + len(str(o.get("data", ""))) for o in outs)
-        self._output_bytes = getattr(self, "_output_bytes", 0) + size
-        if used + size > MAX_CELL_OUTPUT_BYTES or self._output_bytes > MAX_NOTEBOOK_OUTPUT_BYTES:
+        if self._grading is not None:
+            self._grading.output_bytes += size
+        total = size if self._grading is None else self._grading.output_bytes
+        if used + size > MAX_CELL_OUTPUT_BYTES or total > MAX_NOTEBOOK_OUTPUT_BYTES:
             if not any(o.get("name") == "stdout" and "output cut" in o.get("text", "") for o in outs):
                 outs.append(nbformat.v4.new_output(
                     "stream", name="stdout",
@@ -665,18 +492,27 @@ class CourseExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
     async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> dict | None:
+        # nbclient's step after a cell's time limit (no public hook runs between the interrupt
+        # and nbclient's wait for the cell's last outputs; tests/test_execute_units.py).
         reply = await super()._async_handle_timeout(timeout, cell)  # interrupts the kernel
         if not await self._responds(seconds=self.interrupt_grace):
             # It ignores Ctrl-C or is stuck where a signal cannot reach: nbclient's clean-up
             # kills it (shutdown_kernel = "immediate": SIGKILL to bubblewrap, whose death ends
             # every process of the sandbox's PID namespace).
-            where = getattr(self, "_current_test", None) if cell is not None and cell.source.startswith("__import__(") else \
-                (cell.metadata.get("nbgrader", {}).get("grade_id") if cell is not None else None)
+            where = self._timed_out_test(cell)
             raise self._unresponsive(
                 f"a cell{f' ({where})' if where else ''} ran past the time limit ({timeout} s) and did not stop "
                 f"within {self.interrupt_grace} s of the interrupt (it ignores Ctrl-C or blocks): the kernel was "
                 "killed")
         return reply
+
+    def _timed_out_test(self, cell: NotebookNode | None) -> str | None:
+        """The test whose call ran past its limit, or the notebook cell's grade id."""
+        if cell is None:
+            return None
+        if cell.source.startswith("__import__(") and self._grading is not None:  # a test's call
+            return self._grading.current_test
+        return cell.metadata.get("nbgrader", {}).get("grade_id")
 
     async def _responds(self, seconds: float) -> bool:
         """Whether the kernel answers a kernel_info request (it only can when it is idle)."""

@@ -35,7 +35,8 @@ from nbgrader import utils
 from nbgrader.preprocessors import SaveAutoGrades
 from traitlets import Bool, Integer
 
-from course_admin import gradebook, guard, intake, neutralise, scan, self_study
+from course_admin import gradebook, intake, neutralise, scan, self_study
+from course_admin.kernel import guard
 
 HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[ \t]*$", re.S | re.M)
 SOLUTION_REGION = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)

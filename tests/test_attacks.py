@@ -226,7 +226,7 @@ guards = [o for o in gc.get_objects() if isinstance(o, types.FunctionType) and "
 fake = types.ModuleType("course_utils.grading")
 fake.expect = lambda *a, **k: None
 sys.modules["course_utils.grading"] = fake
-sys.modules["course_admin.remote"] = fake
+sys.modules["course_admin.kernel.agent"] = fake
 ''' + BLANK["ex_mean_square"]},
     # ---- against other students and the machine
     "vandal": {"ex_mean_square": FIND_FILES + '''
@@ -752,9 +752,9 @@ def test_the_kernel_can_write_on_the_host_only_in_its_grading_folder(tmp_path):
     """Why watching the grader's TMPDIR is enough: the sandbox binds one host folder writable,
     the kernel's own, which `kernel_folders` makes under TMPDIR; its /tmp, home and working
     folder are its own (in memory), everything else of the host it sees is read-only."""
-    from course_admin import execute, sandbox
+    from course_admin import kernels, sandbox
 
-    folder, ipc, objects = execute.kernel_folders(str(tmp_path))
+    folder, ipc, objects = kernels.kernel_folders(str(tmp_path))
     answer = tmp_path / f"{LAB}.ipynb"
     answer.write_text("{}")
     command = sandbox.command([sys.executable, "-m", "ipykernel_launcher"], ipc=ipc, workdir=f"{sandbox.STUDENT_HOME}/work",
@@ -969,7 +969,7 @@ def test_the_guard_log_is_read_without_following_what_the_kernel_put_there(tmp_p
     """The kernel owns its folder: a FIFO as its guard log must not block the grader, a link to
     /dev/zero must not be an endless read, a link to a grader's file must not be read, and
     each is flagged."""
-    from course_admin import guard
+    from course_admin import kernels
 
     secret = tmp_path / "secret.jsonl"
     secret.write_text('{"cell": "' + GRADER_SECRET + '", "changed": []}\n')
@@ -983,9 +983,9 @@ def test_the_guard_log_is_read_without_following_what_the_kernel_put_there(tmp_p
         log.parent.mkdir()
         make(log)
         notes: list[str] = []
-        assert _within(10, guard.read_log, log, 200, notes) == [], name
+        assert _within(10, kernels.read_guard_log, log, 200, notes) == [], name
         assert len(notes) == 1 and "replaced its guard log" in notes[0], (name, notes)
-    assert guard.read_log(tmp_path / "missing.jsonl", 200, notes) == []
+    assert kernels.read_guard_log(tmp_path / "missing.jsonl", 200, notes) == []
 
 
 def test_the_grader_stages_tokenizers_where_the_kernel_cannot_write(tmp_path):
@@ -993,13 +993,14 @@ def test_the_grader_stages_tokenizers_where_the_kernel_cannot_write(tmp_path):
     there; a kernel that replaced `objects/` with a link had root write and chmod its target."""
     import stat
 
-    from course_admin import execute, remote
+    from course_admin import kernels, remote_client
+    from course_admin.kernel import codec
 
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / "private.txt").write_text("mine")
     (victim / "private.txt").chmod(0o600)
-    folder, ipc, objects = execute.kernel_folders(str(tmp_path))
+    folder, ipc, objects = kernels.kernel_folders(str(tmp_path))
     assert not objects.is_relative_to(ipc) and stat.S_IMODE(objects.stat().st_mode) == 0o755
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     for name in ("objects", "staging"):  # what the kernel could do in its own folder
@@ -1015,16 +1016,16 @@ def test_the_grader_stages_tokenizers_where_the_kernel_cannot_write(tmp_path):
         def save_pretrained(self, where: Path) -> None:
             (Path(where) / "vocab.txt").write_text("a\nb\nc\n")
 
-    client = remote.GraderClient(ipc, lambda code: None, save_dir=objects)
+    client = remote_client.GraderClient(ipc, lambda code: None, save_dir=objects)
     try:
-        saved = remote.Encoder(save_dir=client.save_dir)._saved_tokenizer(Tokenizer())
+        saved = codec.Encoder(save_dir=client.save_dir)._saved_tokenizer(Tokenizer())
     finally:
         client.close()
     assert saved.parent == objects and (saved / "vocab.txt").read_text() == "a\nb\nc\n"
     assert sorted(p.name for p in victim.iterdir()) == ["private.txt"]
     assert stat.S_IMODE((victim / "private.txt").stat().st_mode) == 0o600
     with pytest.raises(ValueError, match="kernel's own folder"):
-        remote.GraderClient(ipc, lambda code: None, save_dir=ipc / "objects")
+        remote_client.GraderClient(ipc, lambda code: None, save_dir=ipc / "objects")
 
 
 def _blank_with(tmp_path: Path, name: str, change) -> Path:
@@ -1125,18 +1126,6 @@ def test_a_kernel_that_ignores_ctrl_c_is_killed_and_reported_with_the_reason(att
     assert re.search(r"a cell \(test_mean_square_(visible|hidden)\)", result["error"]), result
 
 
-def test_the_notebooks_time_limit_includes_the_interrupt():
-    """A cell's time limit is cut to what is left of the notebook's, and a notebook past its
-    limit stops with that reason (logged where the report finds it)."""
-    from course_admin import execute, pipeline as grading
-
-    executor = execute.CourseExecute(timeout=60, notebook_timeout=100)
-    executor._started = time.monotonic() - 95
-    assert executor._get_timeout(None) <= 5
-    executor._started = time.monotonic() - 101
-    late = executor._past_deadline()
-    assert late is not None and "ran past its 100 s in all" in str(late)
-    assert grading.failure_reason(f"[ERROR] UnresponsiveKernelError: {late}").startswith("the notebook ran past")
 # ---------------------------------------------------------------- issue 23: resources
 def test_resource_attacks_are_flagged_with_what_stopped_them(attacked):
     report = (attacked["course"] / "reports" / "summary.md").read_text()
@@ -1259,7 +1248,8 @@ def test_frames_of_millions_of_tiny_values_are_refused_before_they_are_parsed():
     """9 MB of `{}` would be 3 million dicts (some 200 MB) once parsed."""
     import tracemalloc
 
-    from course_admin import remote
+    from course_admin import remote_client
+    from course_admin.kernel import codec, wire
 
     left, right = socket.socketpair()
     head = b'{"nbuf": 0, "v": [' + b"{}," * 3_000_000 + b"{}]}"
@@ -1267,8 +1257,8 @@ def test_frames_of_millions_of_tiny_values_are_refused_before_they_are_parsed():
     sender.start()
     tracemalloc.start()
     try:
-        with pytest.raises(remote.ProtocolError):
-            remote.recv_frame(left, limit=remote.MAX_ANSWER_BYTES)
+        with pytest.raises(codec.ProtocolError):
+            wire.recv_frame(left, limit=remote_client.MAX_ANSWER_BYTES)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -1281,39 +1271,40 @@ def test_decoded_values_and_the_type_names_kept_are_bounded():
     import gc
     import tracemalloc
 
-    from course_admin import remote
+    from course_admin.kernel import codec
 
-    with pytest.raises(remote.ProtocolError):
-        remote.Decoder([]).decode({"t": "list", "v": [None] * (remote.MAX_NODES + 1)})
-    one = remote.Decoder([]).decode({"t": "list", "v": [{"t": "opaque", "type": f"T{i}"} for i in range(1000)]})
-    assert len({type(value) for value in one}) <= remote.MAX_TYPE_NAMES_PER_ANSWER + 1
+    with pytest.raises(codec.ProtocolError):
+        codec.Decoder([]).decode({"t": "list", "v": [None] * (codec.MAX_NODES + 1)})
+    one = codec.Decoder([]).decode({"t": "list", "v": [{"t": "opaque", "type": f"T{i}"} for i in range(1000)]})
+    assert len({type(value) for value in one}) <= codec.MAX_TYPE_NAMES_PER_ANSWER + 1
     assert type(one[0]).__name__ == "T0", "the first names still reach the tests' messages"
     gc.collect()
     tracemalloc.start()
     for answer in range(200):  # 200 answers of 100 new names each, as a batch of students might send
-        remote.Decoder([]).decode({"t": "list", "v": [{"t": "opaque", "type": f"N{answer}_{i}"} for i in range(100)]})
+        codec.Decoder([]).decode({"t": "list", "v": [{"t": "opaque", "type": f"N{answer}_{i}"} for i in range(100)]})
     gc.collect()
     kept, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert len(remote._OPAQUE_TYPES) <= remote.MAX_TYPE_NAMES
+    assert len(codec._OPAQUE_TYPES) <= codec.MAX_TYPE_NAMES
     assert kept < 8 * 2**20, f"{kept / 2**20:.0f} MB kept after the answers were dropped"
 
 
 def test_protocol_events_kept_for_the_report_are_bounded():
     import tempfile
 
-    from course_admin import remote
+    from course_admin import remote_client
+    from course_admin.kernel import wire
 
     folder = Path(tempfile.mkdtemp(prefix="course-ev-", dir="/tmp"))
-    client = remote.GraderClient(folder, run_in_kernel=lambda code: None)
+    client = remote_client.GraderClient(folder, run_in_kernel=lambda code: None)
     try:
-        for _ in range(3 * remote.MAX_EVENTS):
+        for _ in range(3 * remote_client.MAX_EVENTS):
             with socket.socket(socket.AF_UNIX) as sock:
                 sock.connect(client.path)
-                remote.send_frame(sock, {"op": "nonsense"})
+                wire.send_frame(sock, {"op": "nonsense"})
                 sock.recv(64)
-        _wait_until(lambda: len(client.events) >= remote.MAX_EVENTS, seconds=10)  # the server saw them all
-        assert 0 < len(client.events) <= remote.MAX_EVENTS
+        _wait_until(lambda: len(client.events) >= remote_client.MAX_EVENTS, seconds=10)  # the server saw them all
+        assert 0 < len(client.events) <= remote_client.MAX_EVENTS
     finally:
         client.close()
         import shutil
@@ -1333,10 +1324,11 @@ def test_a_kernel_message_past_the_cap_is_dropped_before_it_is_read(tmp_path):
 
     import zmq
 
-    from course_admin import execute, remote
+    from course_admin import kernels, sandbox
+    from course_admin.kernel import codec
 
-    payload = b"x" * (execute.MAX_KERNEL_MESSAGE_BYTES + 40 * 2**20)
-    client = execute.BoundedKernelClient(transport="ipc", ip=str(tmp_path / "k"), iopub_port=1)
+    payload = b"x" * (kernels.MAX_KERNEL_MESSAGE_BYTES + 40 * 2**20)
+    client = kernels.BoundedKernelClient(transport="ipc", ip=str(tmp_path / "k"), iopub_port=1)
     publisher = zmq.Context.instance().socket(zmq.PUB)
     publisher.bind(f"ipc://{tmp_path}/k-1")
 
@@ -1371,11 +1363,12 @@ def test_a_kernel_message_past_the_cap_is_dropped_before_it_is_read(tmp_path):
     assert len(payload) not in before + after and reopened and client.dropped == 1
     assert 5 in after, "the channel works again after the refused message"
     assert grown < 40, f"the peak grew by {grown:.0f} MB for a message that was refused"
-    manager = type("Manager", (execute.SandboxedKernelManager,), {"course_folder": tmp_path})()
-    assert manager.client_factory is execute.BoundedKernelClient
-    assert manager.session.unpack is remote.bounded_json, "kernel messages are parsed with a bound"
+    manager = kernels.SandboxedKernelManager(kernels.KernelSetup(
+        folder=tmp_path, objects=tmp_path, files=[], environment={}, limits=sandbox.Limits()))
+    assert manager.client_factory is kernels.BoundedKernelClient
+    assert manager.session.unpack is codec.bounded_json, "kernel messages are parsed with a bound"
     with pytest.raises(ValueError):
-        remote.bounded_json(b"[" + b"0," * remote.MAX_JSON_ITEMS + b"0]")
+        codec.bounded_json(b"[" + b"0," * codec.MAX_JSON_ITEMS + b"0]")
 
 
 def test_nbgraders_own_autograde_refuses_a_deep_notebook_with_its_reason_and_grades_the_others(target):
@@ -1475,7 +1468,7 @@ def test_the_grading_client_connects_to_the_kernels_own_sockets_not_to_what_thei
 
     import zmq
 
-    from course_admin import execute
+    from course_admin import kernels
 
     ports = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
     context = zmq.Context.instance()
@@ -1487,7 +1480,7 @@ def test_the_grading_client_connects_to_the_kernels_own_sockets_not_to_what_thei
     elsewhere.bind(str(tmp_path / "elsewhere.sock"))
     elsewhere.listen(4)
     elsewhere.settimeout(1.0)
-    client = execute.BoundedKernelClient(transport="ipc", ip=str(tmp_path / "k"), **ports)
+    client = kernels.BoundedKernelClient(transport="ipc", ip=str(tmp_path / "k"), **ports)
 
     async def receive(seconds: float) -> bool:
         deadline = time.monotonic() + seconds
@@ -1515,15 +1508,15 @@ def test_the_grading_client_connects_to_the_kernels_own_sockets_not_to_what_thei
     os.rename(tmp_path / "k-2.kept", tmp_path / "k-3.gone")
     os.unlink(tmp_path / "k-3")
     os.symlink(tmp_path / "elsewhere.sock", tmp_path / "k-3")  # replaced before the client connected
-    with pytest.raises(execute.KernelGone, match="replaced"):
-        execute.BoundedKernelClient(transport="ipc", ip=str(tmp_path / "k"), **ports)._pin_sockets(wait=1)
+    with pytest.raises(kernels.KernelGone, match="replaced"):
+        kernels.BoundedKernelClient(transport="ipc", ip=str(tmp_path / "k"), **ports)._pin_sockets(wait=1)
 
 
 def test_what_a_killed_grader_left_is_removed_by_the_next_one_and_nothing_of_a_live_one(tmp_path):
     """A grader killed with SIGKILL (a lost cluster worker, an impatient instructor) leaves its
     sandbox's cgroup, maybe a kernel still in it, and its grading folder with the capped mount.
     Names carry the grader's pid: the next grader removes a dead grader's, never a live one's."""
-    from course_admin import cgroup, execute, sandbox
+    from course_admin import cgroup, kernels, sandbox
 
     if cgroup.create(cgroup.Budget())[0] is None:
         pytest.skip("needs root with cgroups (as this course's CI has)")
@@ -1535,18 +1528,18 @@ def test_what_a_killed_grader_left_is_removed_by_the_next_one_and_nothing_of_a_l
     orphan = subprocess.Popen(cgroup.wrap(leftover, ["sleep", "300"]))
     parent = tmp_path / "scratch"
     parent.mkdir()
-    old = parent / f"{execute.KERNEL_FOLDER_PREFIX}{dead}-abc"
+    old = parent / f"{kernels.KERNEL_FOLDER_PREFIX}{dead}-abc"
     (old / "k").mkdir(parents=True)
     assert sandbox.cap_folder(old / "k") is None
     (old / "k" / "guard.jsonl").write_text("x")
     (old / "k" / "link").symlink_to(tmp_path / "keep")
     (tmp_path / "keep").write_text("the kernel's link must not be followed")
-    live = parent / f"{execute.KERNEL_FOLDER_PREFIX}{alive}-def"
+    live = parent / f"{kernels.KERNEL_FOLDER_PREFIX}{alive}-def"
     live.mkdir()
     try:
         _wait_until(lambda: orphan.pid in leftover.pids(), seconds=10)
         assert orphan.pid in leftover.pids()
-        folder, _, _ = execute.kernel_folders(str(parent))
+        folder, _, _ = kernels.kernel_folders(str(parent))
         made, _ = cgroup.create(cgroup.Budget(pids=20))
         assert not any(f.exists() for f in leftover.folders), "a dead grader's cgroup was kept"
         assert orphan.wait(timeout=10) == -9, "its kernel was not ended"
@@ -1554,7 +1547,7 @@ def test_what_a_killed_grader_left_is_removed_by_the_next_one_and_nothing_of_a_l
         assert (tmp_path / "keep").read_text().startswith("the kernel's")
         assert all(f.exists() for f in sibling.folders) and live.exists(), "a live grader's things were removed"
         assert made.folders[0].name.startswith(f"{cgroup.PREFIX}{alive}-") and folder.name.startswith(
-            f"{execute.KERNEL_FOLDER_PREFIX}{alive}-")
+            f"{kernels.KERNEL_FOLDER_PREFIX}{alive}-")
         made.remove()
     finally:
         orphan.kill()

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_admin import cli, guard, pipeline, preprocessors, remote, sandbox, scan
+from course_admin import cli, kernels, pipeline, preprocessors, remote_client, sandbox, scan
+from course_admin.kernel import agent, codec, guard, wire
 from course_utils.grading import RecordingClassifier, RecordingWrapper
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------- the codec
 def _round_trip(value, on_callable=None):
-    encoder = remote.Encoder(on_callable=on_callable)
+    encoder = codec.Encoder(on_callable=on_callable)
     tree = encoder.encode(value)
-    return remote.Decoder(encoder.buffers, on_callable=on_callable).decode(tree)
+    return codec.Decoder(encoder.buffers, on_callable=on_callable).decode(tree)
 
 
 def test_plain_values_cross_unchanged_with_their_types():
@@ -79,43 +80,43 @@ def test_unknown_objects_arrive_empty_with_their_type_name():
     ({"t": "float", "v": "1e308*10"}, []),
 ])
 def test_the_grading_side_refuses_malformed_or_dangerous_values(tree, buffers):
-    with pytest.raises(remote.ProtocolError):
-        remote.Decoder(buffers).decode(tree)
+    with pytest.raises(codec.ProtocolError):
+        codec.Decoder(buffers).decode(tree)
 
 
 def test_deep_nesting_is_refused():
     tree = 1
-    for _ in range(remote.MAX_DEPTH + 5):
+    for _ in range(codec.MAX_DEPTH + 5):
         tree = {"t": "list", "v": [tree]}
-    with pytest.raises(remote.ProtocolError):
-        remote.Decoder([]).decode(tree)
+    with pytest.raises(codec.ProtocolError):
+        codec.Decoder([]).decode(tree)
 
 
 def test_exceptions_keep_their_builtin_type_and_name():
-    error = remote._exception({"type": "MyValueError", "bases": ["ValueError", "Exception"], "message": "bad\ninput"})
+    error = codec.exception_from({"type": "MyValueError", "bases": ["ValueError", "Exception"], "message": "bad\ninput"})
     assert isinstance(error, ValueError) and type(error).__name__ == "MyValueError" and str(error) == "bad input"
-    assert type(remote._exception({"type": "KeyError", "bases": ["KeyError"], "message": "k"})) is KeyError
-    assert isinstance(remote._exception({"type": "Weird", "bases": ["object"], "message": "m"}), Exception)
+    assert type(codec.exception_from({"type": "KeyError", "bases": ["KeyError"], "message": "k"})) is KeyError
+    assert isinstance(codec.exception_from({"type": "Weird", "bases": ["object"], "message": "m"}), Exception)
 
 
 # ---------------------------------------------------------------- calls, with a kernel in a thread
 @pytest.fixture
 def kernel(tmp_path, monkeypatch):
-    """A GraderClient whose 'kernel' is a thread of this process running remote.serve, with
+    """A GraderClient whose 'kernel' is a thread of this process running agent.serve, with
     the student's functions in `namespace`."""
     namespace: dict = {}
     folder = Path(tempfile_dir())
-    monkeypatch.setattr(remote, "_user_function", lambda name: namespace.get(name))
-    monkeypatch.setattr(remote, "_user_namespace", lambda: namespace)
-    monkeypatch.setattr(remote, "_AGENT", remote._KernelAgent())
-    monkeypatch.setenv(remote.SOCKET_ENV, str(folder / "remote.sock"))
+    monkeypatch.setattr(agent, "_user_function", lambda name: namespace.get(name))
+    monkeypatch.setattr(agent, "_user_namespace", lambda: namespace)
+    monkeypatch.setattr(agent, "_AGENT", agent._KernelAgent())
+    monkeypatch.setenv(wire.SOCKET_ENV, str(folder / "remote.sock"))
 
     def run_in_kernel(code: str) -> None:
         thread = threading.Thread(target=lambda: exec(code, {}))
         thread.start()
         thread.join()
 
-    client = remote.GraderClient(folder, run_in_kernel)
+    client = remote_client.GraderClient(folder, run_in_kernel)
 
     def define(source: str) -> None:
         exec(source, namespace)
@@ -134,7 +135,7 @@ def test_a_call_returns_the_students_value(kernel):
     client, define = kernel
     define("def f(xs, t):\n    xs = xs + [4]\n    t = t + 1\n    return sum(xs), t * 2")
     xs, t = [1, 2], torch.zeros(2)
-    total, doubled = remote.RemoteFunction(client, "f", "f")(xs, t)
+    total, doubled = remote_client.RemoteFunction(client, "f", "f")(xs, t)
     assert total == 7 and torch.equal(doubled, 2 * torch.ones(2)) and client.events == []
 
 
@@ -148,15 +149,15 @@ def test_arguments_cross_as_copies_and_a_change_in_place_fails_the_call(kernel):
            "def grads_only(t, *, scale=1.0):\n    t.requires_grad_(True)\n    return float(t.detach().sum()) * scale\n"
            "def appends(xs, table):\n    xs.append(4)\n    table['k'] = 1\n    return len(xs)")
     pred, target, weights = torch.tensor([0.2, 0.4]), torch.tensor([1.0, 0.0]), torch.tensor([1.0, 3.0])
-    with pytest.raises(remote.ArgumentChanged, match=r"weighted_mse changed its input in place \(argument 2, argument 3\)"):
-        remote.RemoteFunction(client, "weighted_mse", "weighted_mse")(pred, target, weights)
+    with pytest.raises(remote_client.ArgumentChanged, match=r"weighted_mse changed its input in place \(argument 2, argument 3\)"):
+        remote_client.RemoteFunction(client, "weighted_mse", "weighted_mse")(pred, target, weights)
     assert torch.equal(target, torch.tensor([1.0, 0.0])) and torch.equal(weights, torch.tensor([1.0, 3.0]))
     xs, table = [1, 2], {}
     with pytest.raises(AssertionError, match="appends changed its input"):  # a test's `except AssertionError` sees it
-        remote.RemoteFunction(client, "appends", "appends")(xs, table=table)
+        remote_client.RemoteFunction(client, "appends", "appends")(xs, table=table)
     assert xs == [1, 2] and table == {}
     ones = torch.ones(3)
-    assert remote.RemoteFunction(client, "grads_only", "grads_only")(ones, scale=2.0) == 6.0, \
+    assert remote_client.RemoteFunction(client, "grads_only", "grads_only")(ones, scale=2.0) == 6.0, \
         "turning on requires_grad changes no value: not a change"
     assert not ones.requires_grad
     assert client.events == [
@@ -170,9 +171,9 @@ def test_a_students_exception_reaches_the_test_as_the_same_builtin_type(kernel):
     client, define = kernel
     define("def f(ids):\n    if not ids:\n        raise ValueError('empty input')\n    return 1")
     with pytest.raises(ValueError, match="empty input"):
-        remote.RemoteFunction(client, "f", "f")([])
+        remote_client.RemoteFunction(client, "f", "f")([])
     with pytest.raises(NameError):
-        remote.RemoteFunction(client, "missing", "missing")()
+        remote_client.RemoteFunction(client, "missing", "missing")()
 
 
 def test_callbacks_run_in_the_grading_process_and_returned_functions_run_in_the_kernel(kernel):
@@ -185,8 +186,8 @@ def test_callbacks_run_in_the_grading_process_and_returned_functions_run_in_the_
         return x + 1
 
     define("def apply(fn, xs):\n    return [fn(x) for x in xs]")
-    assert remote.RemoteFunction(client, "apply", "apply")(callback, [1, 2]) == [2, 3] and seen == [1, 2]
-    g = remote.RemoteFunction(client, "make", "make")(lambda x: x, 10)
+    assert remote_client.RemoteFunction(client, "apply", "apply")(callback, [1, 2]) == [2, 3] and seen == [1, 2]
+    g = remote_client.RemoteFunction(client, "make", "make")(lambda x: x, 10)
     assert callable(g) and g.__name__ == "g", "the student's function comes back as a function of the kernel"
 
 
@@ -200,10 +201,10 @@ def test_a_tests_function_lives_only_during_the_call_it_was_given_to(kernel):
            "def caught(pred, target):\n    try:\n        return kept[0](pred, target)\n"
            "    except RuntimeError as error:\n        return str(error)")
     course_loss = lambda pred, target: float(((target - pred) ** 2).mean())  # noqa: E731
-    assert remote.RemoteFunction(client, "fit", "fit")(course_loss, torch.ones(2)) == 1.0
+    assert remote_client.RemoteFunction(client, "fit", "fit")(course_loss, torch.ones(2)) == 1.0
     with pytest.raises(RuntimeError, match="only be called during the call it was given to"):
-        remote.RemoteFunction(client, "weighted_mse", "weighted_mse")(torch.zeros(2), torch.ones(2))
-    assert remote.RemoteFunction(client, "caught", "caught")(torch.zeros(2), torch.ones(2)) == \
+        remote_client.RemoteFunction(client, "weighted_mse", "weighted_mse")(torch.zeros(2), torch.ones(2))
+    assert remote_client.RemoteFunction(client, "caught", "caught")(torch.zeros(2), torch.ones(2)) == \
         "a function given by a test can only be called during the call it was given to", "it raises in the kernel"
     assert client.events == ["the student's code kept a function a test had given it and called it during a "
                              "later call (refused)"], "noted once"
@@ -216,12 +217,12 @@ def test_recorders_and_models_bring_back_their_calls_and_mode(kernel):
            "        return [model(ids[i:i + 2]).logits for i in range(0, len(ids), 2)]")
     recorder = RecordingClassifier(num_labels=3)
     ids = torch.randint(0, 1000, (5, 4))
-    out = remote.RemoteFunction(client, "f", "f")(recorder, ids)
+    out = remote_client.RemoteFunction(client, "f", "f")(recorder, ids)
     assert [call["batch_size"] for call in recorder.calls] == [2, 2, 1] and not recorder.training
     assert torch.allclose(torch.cat(out), recorder.reference_logits(ids), atol=1e-6)
     wrapper = RecordingWrapper(RecordingClassifier(num_labels=2))
     define("def later(model):\n    def run(ids):\n        return model(ids).logits\n    return run")
-    run = remote.RemoteFunction(client, "later", "later")(wrapper)
+    run = remote_client.RemoteFunction(client, "later", "later")(wrapper)
     run(torch.ones(3, 2, dtype=torch.long))
     assert [call["batch_size"] for call in wrapper.calls] == [3], "a returned function records into the same recorder"
 
@@ -230,7 +231,7 @@ def test_backward_through_a_students_result_reaches_the_tests_tensors(kernel):
     client, define = kernel
     define("def loss(pred, target):\n    return ((pred.reshape(-1) - target) ** 2).mean()")
     pred = torch.tensor([[0.2], [0.6]], requires_grad=True)
-    value = remote.RemoteFunction(client, "loss", "loss")(pred, torch.tensor([0.5, 0.5]))
+    value = remote_client.RemoteFunction(client, "loss", "loss")(pred, torch.tensor([0.5, 0.5]))
     assert value.requires_grad
     value.backward()
     assert torch.allclose(pred.grad.reshape(-1), torch.tensor([-0.3, 0.1]), atol=1e-6)
@@ -238,13 +239,13 @@ def test_backward_through_a_students_result_reaches_the_tests_tensors(kernel):
 
 def test_a_kernel_that_answers_nothing_or_garbage_fails_the_call_not_the_grader(tmp_path):
     folder = Path(tempfile_dir())
-    client = remote.GraderClient(folder, lambda code: None)  # the kernel ignores the request
-    with pytest.raises(remote.RemoteCallError, match="did not return"):
-        remote.RemoteFunction(client, "f", "f")(1)
+    client = remote_client.GraderClient(folder, lambda code: None)  # the kernel ignores the request
+    with pytest.raises(remote_client.RemoteCallError, match="did not return"):
+        remote_client.RemoteFunction(client, "f", "f")(1)
     # the kernel could not even start the call: the message says why, not "time limit"
     client.run_in_kernel = lambda code: "ModuleNotFoundError: No module named 'course_admin'"
-    with pytest.raises(remote.RemoteCallError, match="could not be called.*No module named 'course_admin'"):
-        remote.RemoteFunction(client, "f", "f")(1)
+    with pytest.raises(remote_client.RemoteCallError, match="could not be called.*No module named 'course_admin'"):
+        remote_client.RemoteFunction(client, "f", "f")(1)
     import socket
 
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:  # garbage on the socket
@@ -252,8 +253,8 @@ def test_a_kernel_that_answers_nothing_or_garbage_fails_the_call_not_the_grader(
         sock.sendall(b"\xff\xff\xff\xffjunk")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:  # an answer to a call never made
         sock.connect(client.path)
-        remote.send_frame(sock, {"op": "fetch", "call": "c99"})
-        remote.recv_frame(sock)
+        wire.send_frame(sock, {"op": "fetch", "call": "c99"})
+        wire.recv_frame(sock)
     client.close()
     assert any("protocol" in event or "not made" in event for event in client.events)
 
@@ -337,9 +338,9 @@ def test_the_kernel_imports_the_course_packages_the_grader_imported(tmp_path):
     grader = f"""
 import subprocess, sys
 from pathlib import Path
-from course_admin import execute, sandbox
+from course_admin import kernels, sandbox
 ipc = Path({str(tmp_path / "ipc")!r}); sandbox.prepare_ipc(ipc)
-environment = execute.kernel_environment(ipc, 1, True)
+environment = kernels.kernel_environment(ipc, 1, True)
 command = sandbox.command([sys.executable, "-c", "import course_utils, course_admin; print(course_utils.__file__, course_admin.__file__)"],
                           ipc=ipc, workdir=sandbox.STUDENT_HOME + "/work", files=[], environment=environment)
 print(subprocess.run(command, capture_output=True, text=True).stdout.strip())
@@ -477,12 +478,12 @@ def test_the_guard_logs_what_a_cell_rebinds_and_refuses_exits(tmp_path, monkeypa
         guard.install(shell)
         original = torch.allclose
         shell.run_cell("import torch\nx = torch.allclose(torch.ones(1), torch.ones(1))")
-        assert guard.read_log(log) == [], "honest code logs nothing"
+        assert kernels.read_guard_log(log) == [], "honest code logs nothing"
         shell.run_cell("torch.allclose = lambda *a, **k: True")
         result = shell.run_cell("import os\nos._exit(1)")
         torch.allclose = original
         assert isinstance(result.error_in_exec, RuntimeError) and "refused while grading" in str(result.error_in_exec)
-        records = guard.read_log(log)
+        records = kernels.read_guard_log(log)
         assert records[0]["changed"] == ["torch.allclose"] and records[-1]["when"] == "exit"
     finally:
         torch.allclose = original
@@ -494,7 +495,7 @@ def test_the_guard_logs_what_a_cell_rebinds_and_refuses_exits(tmp_path, monkeypa
 def test_the_guard_log_is_read_defensively(tmp_path):
     log = tmp_path / "guard.jsonl"
     log.write_text('{"cell": "a", "when": "during", "changed": ["x"]}\nnot json\n[1]\n' + "{}\n" * 500)
-    assert guard.read_log(log) == [{"cell": "a", "when": "during", "changed": ["x"]}]
+    assert kernels.read_guard_log(log) == [{"cell": "a", "when": "during", "changed": ["x"]}]
 
 
 # ---------------------------------------------------------------- pipeline and CLI pieces
@@ -567,8 +568,8 @@ def test_a_test_that_rebinds_an_exercise_rebinds_it_for_the_students_code_gradie
            "        loss = weighted_mse(x * w, y, torch.ones(len(y)))\n        loss.backward()\n"
            "        with torch.no_grad():\n            w -= 0.1 * w.grad\n            w.grad.zero_()\n"
            "    return float(w.detach())")
-    namespace = {"weighted_mse": remote.RemoteFunction(client, "weighted_mse", "weighted_mse"),
-                 "fit": remote.RemoteFunction(client, "fit", "fit")}
+    namespace = {"weighted_mse": remote_client.RemoteFunction(client, "weighted_mse", "weighted_mse"),
+                 "fit": remote_client.RemoteFunction(client, "fit", "fit")}
     proxies = dict(namespace)
     client.overrides = lambda: {n: namespace[n] for n in proxies if namespace[n] is not proxies[n]}
     x, y = torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0])
@@ -675,10 +676,8 @@ def test_a_handed_in_module_cannot_replace_the_kernels_own(tmp_path):
     handed_in.mkdir()
     (handed_in / "ipykernel_launcher.py").write_text("print('SHADOWED')")
     (handed_in / "my_helpers.py").write_text("VALUE = 42")
-    from course_admin import execute
-
-    environment = execute.kernel_environment(tmp_path / "ipc", 1, True)
-    code = ("import importlib.util; from course_admin import guard; guard.install(); import my_helpers; "
+    environment = kernels.kernel_environment(tmp_path / "ipc", 1, True)
+    code = ("import importlib.util; from course_admin.kernel import guard; guard.install(); import my_helpers; "
             "print('helpers', my_helpers.VALUE); print(importlib.util.find_spec('ipykernel_launcher').origin)")
     result = _sandboxed(code, tmp_path, files=sorted(handed_in.iterdir()), environment=environment)
     assert "SHADOWED" not in result.stdout and "helpers 42" in result.stdout, result.stdout + result.stderr[-2000:]

@@ -1,7 +1,7 @@
-"""Runs inside each grading kernel: refuses exits, records tampering for the report.
+"""The guard: runs inside each grading kernel, refuses exits, records tampering for the report.
 
 Grading does not trust the kernel for any verdict (tests run in the grading process, see
-`course_admin.remote`), so this guard defends nothing that a score depends on. It makes
+`course_admin.remote_client`), so this guard defends nothing that a score depends on. It makes
 grading kinder and the report more useful:
 
 * ``os._exit()`` / ``os.abort()`` from notebook code raise instead of killing the kernel,
@@ -9,10 +9,13 @@ grading kinder and the report more useful:
 * after every cell it writes to a log (``COURSE_GUARD_LOG``, one JSON line per cell) what
   the cell rebound in the libraries the labs use (``torch.allclose = ...``), which
   built-ins it hid (``abs = ...``) and whether it replaced IPython's machinery, so the
-  instructor's report can flag the attempt. The kernel can silence its own log, which is
+  instructor's report can flag the attempt (the grading process reads the log with
+  `course_admin.kernels.read_guard_log`). The kernel can silence its own log, which is
   why `course_admin.scan` also reads the submission's code from outside the kernel.
 * without a sandbox (``--unsafe``), it caps the kernel's address space
   (``COURSE_MEMORY_LIMIT_MB``); in the sandbox, `prlimit` does that from outside.
+
+It starts with the kernel (`STARTUP_LINE`) and imports the standard library only.
 """
 
 from __future__ import annotations
@@ -24,14 +27,14 @@ import os
 import sys
 import threading
 import types
-from pathlib import Path
 from typing import Any
 
 # Modules whose functions the labs rely on: rebinding one is worth a flag.
 WATCHED_MODULES = (
     "builtins", "math", "numpy", "numpy.linalg", "torch", "torch.nn.functional", "scipy.stats",
     "sklearn.metrics", "course_utils.grading", "course_utils.models", "course_utils.text",
-    "course_utils.data", "course_utils.plots", "course_admin.remote",
+    "course_utils.data", "course_utils.plots", "course_admin.kernel.agent", "course_admin.kernel.codec",
+    "course_admin.kernel.wire", "course_admin.kernel.autograd",
 )
 WATCHED_CLASSES = (("torch", "Tensor"), ("IPython.core.interactiveshell", "InteractiveShell"),
                    ("ipykernel.ipkernel", "IPythonKernel"))
@@ -156,11 +159,8 @@ def install(shell: Any | None = None) -> None:
 
 
 def _ipython() -> Any | None:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    return get_ipython()
+    ipython = sys.modules.get("IPython")  # loaded in a kernel; nothing to guard elsewhere
+    return None if ipython is None else ipython.get_ipython()
 
 
 def _log(path: str, record: dict) -> None:
@@ -168,40 +168,4 @@ def _log(path: str, record: dict) -> None:
         handle.write(json.dumps(record) + "\n")
 
 
-MAX_LOG_MB = 2  # a cell logs a line of at most a few hundred bytes; 200 records fit many times over
-
-
-def read_log(path: str | os.PathLike, limit: int = 200, notes: list[str] | None = None) -> list[dict]:
-    """The records a grading kernel wrote (empty when the file does not exist).
-
-    The file and its folder are the kernel's: it may have replaced the log with a link (to
-    `/dev/zero`, or to a file of the grader's), a FIFO (opening it would block the grader for
-    ever) or a file of gigabytes. The log is read with `intake.read_bytes` (no link followed,
-    no blocking open, ordinary files only, at most `MAX_LOG_MB`); anything else is not read
-    and a line saying why goes to `notes`, for the instructor. Malformed or oversized lines
-    are skipped, at most `limit` records kept."""
-    from course_admin import intake  # only the grading process reads the log
-
-    try:
-        data = intake.read_bytes(Path(path), MAX_LOG_MB)
-    except intake.Refused as refused:
-        if os.path.lexists(path) and notes is not None:
-            notes.append(f"the kernel replaced its guard log (what it records of the notebook's tampering) "
-                         f"with {refused}: not read")
-        return []
-    records: list[dict] = []
-    for line in data.decode("utf-8", errors="replace").splitlines():
-        if len(records) >= limit:
-            break
-        try:
-            record = json.loads(line[:20000])
-        except (ValueError, RecursionError):
-            continue
-        if (isinstance(record, dict) and isinstance(record.get("cell"), str)
-                and isinstance(record.get("changed"), list)):
-            record["changed"] = [str(item)[:120] for item in record["changed"][:20]]
-            records.append(record)
-    return records
-
-
-STARTUP_LINE = "__import__('course_admin.guard', fromlist=['install']).install()"
+STARTUP_LINE = f"__import__({__name__!r}, fromlist=['install']).install()"
