@@ -34,11 +34,12 @@ from nbformat.notebooknode import NotebookNode
 EXERCISE_PREFIX = "ex_"
 TEST_PREFIX = "test_"
 # nbgrader's delimiters (ClearHiddenTests, ClearSolutions): a line containing one is a marker.
-BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+HIDDEN_TESTS = "HIDDEN TESTS"
+BEGIN_HIDDEN, END_HIDDEN = f"BEGIN {HIDDEN_TESTS}", f"END {HIDDEN_TESTS}"
 BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
 _DELIMITERS = (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN)
 # What no release may contain: every marker, and the words a mangled marker keeps.
-MARKERS = (*_DELIMITERS, "HIDDEN TESTS")
+MARKERS = (*_DELIMITERS, HIDDEN_TESTS)
 # A comment line that reads like a marker (any case, letters missing or doubled): "### BEGIN
 # HIDDEN TEST", "### begin hidden tests", "## END HIDEN TESTS". A test's own opening comment
 # ("# Hidden test: rows sum to 1.") has one '#' and is not one.

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_admin import cli, guard, pipeline, preprocessors, remote, sandbox, scan
+from course_admin import cli, guard, labformat, pipeline, preprocessors, remote, sandbox, scan
 from course_utils.grading import RecordingClassifier, RecordingWrapper
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -427,7 +427,7 @@ def test_outputs_are_cut_sanitised_and_free_of_grader_paths():
 
 def test_feedback_drops_grader_cells_and_keeps_pending_answers_out_of_the_total():
     test = _test_cell([])
-    test.source = "# visible part\n### BEGIN HIDDEN TESTS\nsecret_line()\n### END HIDDEN TESTS"
+    test.source = "# visible part\n" + labformat.hidden_region("secret_line()")
     test.metadata.nbgrader.update(grade_id="test_f_hidden", score=0.0)
     exercise = nbformat.v4.new_code_cell("def f(): ...")
     exercise.metadata["nbgrader"] = {"grade": False, "solution": True, "grade_id": "ex_f", "locked": False}
@@ -608,7 +608,7 @@ def test_feedback_names_a_test_by_its_whole_opening_comment():
     from course_admin.preprocessors import _description
 
     source = ("# Visible test: rows that sum to 1; the shorter text (padded in\n# the batch) gets its own probabilities.\n"
-              "### BEGIN HIDDEN TESTS\n# not part of it\nimport torch\n")
+              f"### {labformat.BEGIN_HIDDEN}\n# not part of it\nimport torch\n")
     assert _description(source) == ("rows that sum to 1; the shorter text (padded in the batch) gets its own "
                                     "probabilities.")
     assert _description("import torch\n") == ""

@@ -25,10 +25,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_admin import neutralise, pipeline
+from course_admin import labformat, neutralise, pipeline
 
 LAB = "lab3_ig_vs_lime"
-ALL_RIGHT = {f"ex_{name}": "solution" for name in
+ALL_RIGHT = {labformat.exercise_id(name): "solution" for name in
              ("summarize_attributions", "input_x_gradient", "integrated_gradients", "word_feature_mask", "group_subwords")}
 WRONG_SUMMARY = importlib.import_module("answers_lab3").WRONG["summarize_attributions"]["l2_without_sqrt"].strip("\n")
 

@@ -7,7 +7,7 @@ import json
 import nbformat
 import pytest
 
-from course_admin import pipeline
+from course_admin import labformat, pipeline
 from course_admin.cli import DEMO_PLANS
 from harness import grade, read_exercises
 
@@ -37,7 +37,7 @@ def test_partly_wrong_student_loses_exactly_where_wrong(cohorts, lab):
     scores = _auto(cohorts(lab).scores["partly_wrong"])
     plan = DEMO_PLANS[lab]
     for exercise, (score, top) in scores.items():
-        answer = plan.get(f"ex_{exercise}")
+        answer = plan.get(labformat.exercise_id(exercise))
         if answer == "solution":
             assert score == top, exercise
         elif answer is None:
@@ -78,7 +78,7 @@ def test_release_contains_no_solution_or_hidden_test_text(lab):
 @pytest.mark.parametrize("lab", LABS)
 def test_feedback_shows_messages_but_no_hidden_tests(cohorts, lab):
     html = cohorts(lab).feedback.read_text()
-    assert "BEGIN HIDDEN TESTS" not in html
+    assert labformat.BEGIN_HIDDEN not in html
     assert "a hidden test failed" in html
 
 
