@@ -132,12 +132,13 @@ def _regions(source: str, begin: str, end: str) -> list[str]:
 
 
 def _replace(source: str, begin: str, end: str, note: str) -> str:
-    """`source` with each region replaced by the line `note` (removed when `note` is "")."""
+    """`source` with each region replaced by the line `note` (removed when `note` is ""); an
+    end marker outside a region goes too, as nbgrader drops it."""
     lines, kept, resume = source.split("\n"), [], 0
     for first, last in _spans(source, begin, end):
-        kept += lines[resume:first] + ([note] if note else [])
+        kept += [line for line in lines[resume:first] if end not in line] + ([note] if note else [])
         resume = last + 1
-    return "\n".join(kept + lines[resume:])
+    return "\n".join(kept + [line for line in lines[resume:] if end not in line])
 
 
 def hidden_regions(source: str) -> list[str]:
