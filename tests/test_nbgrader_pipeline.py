@@ -96,3 +96,37 @@ def test_lab1_feedback_diagnoses_without_quoting_hidden_code(graded):
 def test_leak_check_finds_a_leak():
     source = nbformat.read(pipeline.lab_notebook(LAB1), as_version=4)
     assert pipeline.leaked_text(source, source)  # the source itself leaks everything
+
+
+@pytest.mark.parametrize("grade_id, regions", [("test_perturb_tokens_counts", labformat.hidden_regions),
+                                               ("ex_kernel_weights", labformat.solution_regions)])
+def test_leak_check_finds_secret_lines_whose_markers_are_gone(grade_id, regions):
+    """The committed release with one cell as its source minus the marker lines (a hidden
+    test or a reference answer): no marker is left for the marker rule to see, so only the
+    line-level rule can find it, and every line it names is one of that cell's regions."""
+    source = nbformat.read(pipeline.lab_notebook(LAB1), as_version=4)
+    release = nbformat.read(pipeline.lab_notebook(LAB1, "notebooks"), as_version=4)
+    assert pipeline.leaked_text(source, release) == []
+    secret = next(cell.source for cell in source.cells if labformat.grade_id(cell) == grade_id)
+    cell = next(cell for cell in release.cells if labformat.grade_id(cell) == grade_id)
+    cell.source = "\n".join(line for line in secret.split("\n") if not any(m in line for m in labformat.MARKERS))
+    assert not any(marker in c.source for c in release.cells for marker in labformat.MARKERS)
+    leaks = pipeline.leaked_text(source, release)
+    assert leaks, f"the {grade_id} lines in the release were not found"
+    assert set(leaks) <= {line.strip() for region in regions(secret) for line in region.split("\n")}
+
+
+def test_leak_check_finds_a_misspelled_marker():
+    """A misspelled marker hides nothing: nbgrader releases the test it was meant to hide
+    (it only drops the correct end marker), and no correct marker or region is left to see."""
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    cell = nbformat.v4.new_code_cell("# Hidden test: the course's secret input.\n### BEGIN HIDEN TESTS\n"
+                                     "assert perturb(SECRET_INPUT) == 7, 'think about the seed'\n### END HIDDEN TESTS")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1,
+                                 "grade_id": "test_perturb_hidden", "schema_version": 3}
+    source = nbformat.v4.new_notebook(cells=[cell])
+    release = nbformat.from_dict(source)
+    ClearHiddenTests().preprocess_cell(release.cells[0], {}, 0)
+    assert "SECRET_INPUT" in release.cells[0].source  # what the students get
+    assert pipeline.leaked_text(source, release) == ["a misspelled marker: ### BEGIN HIDEN TESTS"]
