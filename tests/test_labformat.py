@@ -140,6 +140,18 @@ def test_a_misspelled_marker_hides_nothing_and_is_found(case):
     assert labformat.near_misses(source) == misspelled
 
 
+@pytest.mark.parametrize("case", MISSPELLED)
+def test_the_release_check_finds_a_misspelled_marker(case):
+    """nbgrader releases the test a misspelled marker was meant to hide (dropping a correct end
+    marker, if any): no marker or region is left for the other rules of the leak check to see."""
+    source = v4.new_notebook(cells=[_test("test_f_hidden", REGION_CASES[case])])
+    release = nbformat.from_dict(source)
+    ClearHiddenTests().preprocess_cell(release.cells[0], {}, 0)
+    assert "assert secret()" in release.cells[0].source  # what the students get
+    assert pipeline.leaked_text(source, release) == [f"a misspelled marker: {line}"
+                                                     for line in labformat.near_misses(REGION_CASES[case])]
+
+
 def test_near_misses_ignore_the_markers_and_the_tests_own_comments():
     assert labformat.near_misses(REGION_CASES["one region"]) == []
     assert labformat.near_misses("# Hidden test: the solution's rows sum to 1; the end.") == []

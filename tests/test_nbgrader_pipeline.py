@@ -115,18 +115,3 @@ def test_leak_check_finds_secret_lines_whose_markers_are_gone(grade_id, regions)
     assert leaks, f"the {grade_id} lines in the release were not found"
     assert set(leaks) <= {line.strip() for region in regions(secret) for line in region.split("\n")}
 
-
-def test_leak_check_finds_a_misspelled_marker():
-    """A misspelled marker hides nothing: nbgrader releases the test it was meant to hide
-    (it only drops the correct end marker), and no correct marker or region is left to see."""
-    from nbgrader.preprocessors import ClearHiddenTests
-
-    cell = nbformat.v4.new_code_cell("# Hidden test: the course's secret input.\n### BEGIN HIDEN TESTS\n"
-                                     "assert perturb(SECRET_INPUT) == 7, 'think about the seed'\n### END HIDDEN TESTS")
-    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1,
-                                 "grade_id": "test_perturb_hidden", "schema_version": 3}
-    source = nbformat.v4.new_notebook(cells=[cell])
-    release = nbformat.from_dict(source)
-    ClearHiddenTests().preprocess_cell(release.cells[0], {}, 0)
-    assert "SECRET_INPUT" in release.cells[0].source  # what the students get
-    assert pipeline.leaked_text(source, release) == ["a misspelled marker: ### BEGIN HIDEN TESTS"]
