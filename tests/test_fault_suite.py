@@ -48,8 +48,8 @@ def _notebook(edit=None, **answers):
 
 def _solution(grade_id: str) -> str:
     source = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)
-    text = next(c.source for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-    return pipeline._SOLUTION_MARKER_LINES.sub("", text)
+    text = next(c.source for c in source.cells if labformat.grade_id(c) == grade_id)
+    return labformat.without_solution_markers(text)
 
 
 def _drop_cell(grade_id):
