@@ -40,10 +40,10 @@ BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
 _DELIMITERS = (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN)
 # What no release may contain: every marker, and the words a mangled marker keeps.
 MARKERS = (*_DELIMITERS, HIDDEN_TESTS)
-# A comment line that reads like a marker (any case, letters missing or doubled): "### BEGIN
-# HIDDEN TEST", "### begin hidden tests", "## END HIDEN TESTS". A test's own opening comment
-# ("# Hidden test: rows sum to 1.") has one '#' and is not one.
-_LIKE_A_MARKER = re.compile(r"^\s*##+.*?(\bBEG|\bEND\b|HID+EN|SOLUTION)", re.I)
+# A comment line shaped like a marker, in any case, with letters missing or doubled: "# BEGIN
+# HIDDEN TEST", "### begin hidden tests", "## END HIDEN TESTS", "### END SOLUTON". A test's
+# own opening comment ("# Hidden test: rows sum to 1.") is not one.
+_LIKE_A_MARKER = re.compile(r"^\s*(#+\s*(BEG\w*|END)\s+(HID|SOL)|##+.*HID+EN\s*TEST)", re.I)
 
 
 # ------------------------------------------------------------------------------ cells
@@ -59,11 +59,6 @@ def grade_id(cell: NotebookNode) -> str:
 def points(cell: NotebookNode) -> float:
     """What a grade cell is worth (0 for a cell without points)."""
     return float(grading(cell).get("points", 0))
-
-
-def is_setup_candidate(cell: NotebookNode) -> bool:
-    """A plain code cell: a set-up cell if no exercise comes before it (`setup_cells`)."""
-    return cell.cell_type == "code" and not grading(cell)
 
 
 def is_answer(cell: NotebookNode) -> bool:
@@ -240,7 +235,7 @@ def setup_cells(nb: NotebookNode) -> list[NotebookNode]:
     for cell in nb.cells:
         if cell.cell_type == "code" and is_answer(cell):
             break
-        if is_setup_candidate(cell):
+        if cell.cell_type == "code" and not grading(cell):
             cells.append(cell)
     return cells
 

@@ -157,6 +157,9 @@ def test_near_misses_ignore_the_markers_and_the_tests_own_comments():
     assert labformat.near_misses("# Hidden test: the solution's rows sum to 1; the end.") == []
     assert labformat.near_misses("    ### BEGIN SOLUTION\n    ### END SOLUTION") == []
     assert labformat.near_misses("   ## END HIDEN TESTS") == ["## END HIDEN TESTS"]
+    assert labformat.near_misses("# BEGIN HIDDEN TEST\n### END SOLUTON\n## HIDDEN  TESTS") == \
+        ["# BEGIN HIDDEN TEST", "### END SOLUTON", "## HIDDEN  TESTS"]
+    assert labformat.near_misses("## The end of the lab: what the explanations agree on") == []
     for path in sorted(ROOT.glob("solutions/*/*.ipynb")) + sorted(ROOT.glob("notebooks/*/*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
         assert [line for cell in notebook.cells for line in labformat.near_misses(cell.source)] == [], path
