@@ -491,10 +491,9 @@ class StudentFeedback(Preprocessor):
             cell.metadata.get("course", {}).pop(self_study.SELF_ASSESSMENT, None)  # only this step adds it
             meta = labformat.grading(cell)
             if labformat.is_test(cell):
-                hidden = labformat.has_hidden(cell.source)
-                cell.source = labformat.without_hidden(cell.source, HIDDEN_NOTE)
+                cell.source = labformat.without_hidden(cell.source, HIDDEN_NOTE)  # GraderNotes did it in a graded one
                 owner = labformat.owner(meta["grade_id"], exercises) or meta["grade_id"]
-                cell.metadata["course"] = {"exercise": owner, "hidden": hidden,
+                cell.metadata["course"] = {"exercise": owner, "hidden": HIDDEN_NOTE in cell.source,
                                            "what": _description(cell.source)}
             if meta.get("grade"):
                 if meta.get("grade_id") in pending:

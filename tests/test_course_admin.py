@@ -448,6 +448,19 @@ def test_feedback_drops_grader_cells_and_keeps_pending_answers_out_of_the_total(
         {"score": 0.0, "max_score": 2.0, "pending": 3.0, "late_penalty": 0.0}
 
 
+def test_feedback_knows_a_hidden_test_whose_code_grading_took_out():
+    """Feedback reads the graded notebook, where GraderNotes already put its note in place of
+    the hidden code: the test is still shown as hidden (its failure says so), the other as visible."""
+    hidden, visible = _test_cell([]), _test_cell([])
+    hidden.source = "# Hidden test: rows sum to 1.\n" + labformat.hidden_region("secret_line()")
+    hidden.metadata.nbgrader.update(grade_id="test_f_hidden", score=0.0)
+    visible.metadata.nbgrader.update(grade_id="test_f_visible", score=2.0)
+    graded, _ = preprocessors.GraderNotes().preprocess(nbformat.v4.new_notebook(cells=[hidden, visible]), {})
+    assert "secret_line" not in graded.cells[0].source
+    feedback, _ = preprocessors.StudentFeedback().preprocess(graded, {})
+    assert [cell.metadata.course["hidden"] for cell in feedback.cells] == [True, False]
+
+
 # ---------------------------------------------------------------- the code scan and the guard
 def test_the_scan_flags_what_honest_answers_do_not_need():
     attack = ("import subprocess, torch\nget_ipython().run_cell = None\ntorch.allclose = lambda *a, **k: True\n"
