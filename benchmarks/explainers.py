@@ -22,6 +22,7 @@ import torch
 from captum.attr import LayerIntegratedGradients, Lime
 from lime.lime_text import LimeTextExplainer
 
+from course_admin import labformat
 from course_utils.data import load_climate, load_reviews
 from course_utils.models import embedding_layer, load_classifier, logits_from_embeddings
 
@@ -48,19 +49,15 @@ def solution_functions(lab: str) -> dict[str, Callable]:
     """The graded functions of `lab`'s reference solution, executed from its notebook.
 
     Runs the imports of the lab's set-up cells (not the rest: no model loads, no prints) and
-    then every `ex_` solution cell, and returns the namespace.
+    then every exercise's reference solution, and returns the namespace.
     """
-    notebook = nbformat.read(ROOT / "solutions" / lab / f"{lab}.ipynb", as_version=4)
+    structure = labformat.read_lab(nbformat.read(ROOT / "solutions" / lab / f"{lab}.ipynb", as_version=4))
     namespace: dict = {}
-    for cell in notebook.cells:
-        if cell.cell_type != "code":
-            continue
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-        if not cell.metadata.get("nbgrader"):
-            imports = [node for node in ast.parse(cell.source).body if isinstance(node, ast.Import | ast.ImportFrom)]
-            exec(compile(ast.Module(imports, type_ignores=[]), lab, "exec"), namespace)
-        elif grade_id.startswith("ex_"):
-            exec(compile(cell.source, f"{lab}:{grade_id}", "exec"), namespace)
+    for source in structure.setup:
+        imports = [node for node in ast.parse(source).body if isinstance(node, ast.Import | ast.ImportFrom)]
+        exec(compile(ast.Module(imports, type_ignores=[]), lab, "exec"), namespace)
+    for exercise in structure.exercises.values():
+        exec(compile(exercise.solution, f"{lab}:{labformat.exercise_id(exercise.name)}", "exec"), namespace)
     return namespace
 
 

@@ -110,10 +110,10 @@ def as_student_runs_it(lab: str, folder: Path) -> Path:
     exercise runs (hidden tests run only when grading, offline, on the embedded models)."""
     import nbformat
 
-    from course_admin import pipeline
+    from course_admin import labformat, pipeline
 
     notebook = nbformat.read(pipeline.lab_notebook(lab, root=ROOT), as_version=4)
-    notebook.cells = [cell for cell in notebook.cells if "### BEGIN HIDDEN TESTS" not in cell.source]
+    notebook.cells = [cell for cell in notebook.cells if not labformat.has_hidden(cell.source)]
     path = folder / f"{lab}.ipynb"
     nbformat.write(notebook, path)
     return path

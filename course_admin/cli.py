@@ -43,7 +43,7 @@ from pathlib import Path
 import nbformat
 
 # (cluster imports Dask only when used)
-from course_admin import batch, cluster, colab, collect, gradebook, pipeline, reports, sandbox, self_study
+from course_admin import batch, cluster, colab, collect, gradebook, labformat, pipeline, reports, sandbox, self_study
 from course_admin.neutralise import for_terminal as shown  # every student or kernel string printed
 
 # The demo cohort's partly wrong student: some answers right, some blank, some with a
@@ -214,8 +214,8 @@ def _learner_work(path: Path) -> bool:
     except Exception:  # unreadable: not ours to replace without asking
         return True
     for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.get("outputs") or (meta.get("solution") and "checksum" in meta
+        meta = labformat.grading(cell)
+        if cell.get("outputs") or (labformat.is_answer(cell) and "checksum" in meta
                                    and compute_checksum(cell) != meta["checksum"]):
             return True
     return False
@@ -325,8 +325,7 @@ def _print_self_study(workspace: pipeline.Workspace, row: reports.Row,
         if not s.manual and s.score < s.max_score:
             failures[s.exercise] = []
     for cell in notebook.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-        owner = next((e for e in sorted(failures, key=len, reverse=True) if grade_id.startswith(f"test_{e}_")), None)
+        owner = labformat.owner(labformat.grade_id(cell), failures)
         if owner:
             failures[owner] += [o.get("evalue", "") for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     if not failures:

@@ -41,12 +41,11 @@ from nbgrader.preprocessors import Execute
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool, Integer, default
 
-from course_admin import cgroup, intake, kernels, neutralise, remote_client
+from course_admin import cgroup, intake, kernels, labformat, neutralise, remote_client
 from course_admin import sandbox as sandboxing
 from course_admin.kernel import guard
 from course_admin.kernels import KernelGone
 
-HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
 # What the client keeps of a kernel's output (CleanOutputs cuts what is stored much further):
 # a lab's largest cell shows two lime pages of about 1 MB each; a flood stops here.
 MAX_CELL_OUTPUT_BYTES = 8 * 2**20
@@ -78,24 +77,21 @@ class CourseNotebookExporter(NotebookExporter):
         return self.from_notebook_node(nb, resources=resources, **kw)
 
 
-def is_test_cell(cell: NotebookNode) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+is_test_cell = labformat.is_test
 
 
 class LabTests:
-    """The course's own test cells and set-up code for one lab, read from its source notebook."""
+    """The course's own test cells and set-up code for one lab, read from its source notebook
+    (`course_admin.labformat`)."""
 
     def __init__(self, source: NotebookNode):
-        code = [cell for cell in source.cells if cell.cell_type == "code"]
-        first = next((i for i, cell in enumerate(code) if cell.metadata.get("nbgrader", {}).get("solution")), len(code))
-        self.setup = [cell.source for cell in code[:first] if not cell.metadata.get("nbgrader")]
-        self.tests = {cell.metadata["nbgrader"]["grade_id"]: cell.source for cell in code if is_test_cell(cell)}
-        self.exercises = [cell.metadata["nbgrader"]["grade_id"][len("ex_"):] for cell in code
-                          if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("ex_")]
+        lab = labformat.read_lab(source)
+        self.setup = lab.setup
+        self.tests = {grade_id: test.source for grade_id, test in lab.tests.items()}
+        self.exercises = list(lab.exercises)
 
     def hidden(self, grade_id: str) -> bool:
-        return HIDDEN_MARKER in self.tests[grade_id]
+        return labformat.has_hidden(self.tests[grade_id])
 
 
 class CourseOrder:

@@ -31,12 +31,8 @@ from nbformat.notebooknode import NotebookNode
 from nbformat.warnings import MissingIDFieldWarning
 from sqlalchemy.exc import SAWarning
 
-from course_admin import gradebook
+from course_admin import gradebook, labformat
 
-SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "HIDDEN TESTS")
-_HIDDEN_REGION = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", re.S)
-_SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION.*?### END SOLUTION", re.S)
-_SOLUTION_MARKER_LINES = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
 SOURCE, RELEASE = "solutions", "notebooks"
 
 
@@ -130,19 +126,22 @@ def stderr_outputs(nb: NotebookNode) -> list[str]:
 def leaked_text(source: NotebookNode, release: NotebookNode) -> list[str]:
     """Solution or hidden-test text of `source` that appears in `release` (should be empty).
 
-    Checks the markers and every substantial line of a solution or hidden-test region
-    that does not also occur in the visible part of the source notebook.
+    Checks the markers, every substantial line of a solution or hidden-test region that does
+    not also occur in the visible part of the source notebook, and the source's misspelled
+    markers (`labformat.near_misses`): they hide nothing, so what follows them is released.
     """
     release_text = "\n".join(cell.source for cell in release.cells)
-    leaks = [marker for marker in SOLUTION_MARKERS if marker in release_text]
+    leaks = [marker for marker in labformat.MARKERS if marker in release_text]
+    release_lines = {line.strip() for line in release_text.splitlines()}
+    leaks += [f"a misspelled marker: {line}" for cell in source.cells for line in labformat.near_misses(cell.source)
+              if line in release_lines]
     visible_lines, secret_lines = set(), set()
     for cell in source.cells:
-        secrets = _HIDDEN_REGION.findall(cell.source) + _SOLUTION_REGION.findall(cell.source)
-        visible = _SOLUTION_REGION.sub("", _HIDDEN_REGION.sub("", cell.source))
+        secrets = labformat.hidden_regions(cell.source) + labformat.solution_regions(cell.source)
+        visible = labformat.without_solution(labformat.without_hidden(cell.source))
         visible_lines.update(line.strip() for line in visible.splitlines())
         for region in secrets:
             secret_lines.update(line.strip() for line in region.splitlines() if len(line.strip()) >= 25)
-    release_lines = {line.strip() for line in release_text.splitlines()}
     leaks += sorted((secret_lines - visible_lines) & release_lines)
     return leaks
 
@@ -156,17 +155,13 @@ def fill_submission(
     `(old, new)` text substitution applied to the reference answer (a deliberate mistake).
     Cells not in the plan stay blank. Raises if a substitution does not apply.
     """
-    answers = {
-        cell.metadata["nbgrader"]["grade_id"]: cell.source
-        for cell in source.cells
-        if cell.metadata.get("nbgrader", {}).get("solution")
-    }
+    answers = {labformat.grade_id(cell): cell.source for cell in source.cells if labformat.is_answer(cell)}
     student = nbformat.from_dict(release)
     for cell in student.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        grade_id = labformat.grade_id(cell)
         if grade_id not in plan:
             continue
-        answer = _SOLUTION_MARKER_LINES.sub("", answers[grade_id])
+        answer = labformat.without_solution_markers(answers[grade_id])
         if plan[grade_id] != "solution":
             old, new = plan[grade_id]
             if old not in answer:
@@ -462,18 +457,12 @@ class Workspace:
                     for grade in submission.grades}
 
     def exercise_scores(self, lab: str, student: str) -> list[ExerciseScore]:
-        """Scores summed per exercise (test cells `test_<exercise>_*`), written answers apart."""
-        source = nbformat.read(lab_notebook(lab, root=self.path), as_version=4)
-        exercises = [
-            cell.metadata["nbgrader"]["grade_id"][len("ex_"):]
-            for cell in source.cells
-            if cell.metadata.get("nbgrader", {}).get("grade_id", "").startswith("ex_")
-        ]
+        """Scores summed per exercise (its test cells, `course_admin.labformat.owner`), written answers apart."""
+        exercises = labformat.exercise_names(nbformat.read(lab_notebook(lab, root=self.path), as_version=4))
         totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
         pending: set[str] = set()
         for grade_id, (score, max_score) in self.grades(lab, student).items():
-            owner = next((e for e in sorted(exercises, key=len, reverse=True)
-                          if grade_id.startswith(f"test_{e}_")), grade_id)
+            owner = labformat.owner(grade_id, exercises) or grade_id
             totals[owner][0] += score or 0.0
             totals[owner][1] += max_score
             if score is None:

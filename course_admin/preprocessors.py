@@ -35,20 +35,14 @@ from nbgrader import utils
 from nbgrader.preprocessors import SaveAutoGrades
 from traitlets import Bool, Integer
 
-from course_admin import gradebook, intake, neutralise, scan, self_study
+from course_admin import gradebook, intake, labformat, neutralise, scan, self_study
 from course_admin.kernel import guard
 
-HIDDEN_REGION = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[ \t]*$", re.S | re.M)
-SOLUTION_REGION = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
 HIDDEN_NOTE = "# (hidden test: its code is not shown)"
 GRADER_ONLY = "grader_only"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
-
-
-def _nbgrader(cell: NotebookNode) -> dict:
-    return cell.metadata.get("nbgrader", {})
 
 
 def _converter(preprocessor: Preprocessor) -> Any:
@@ -70,7 +64,7 @@ def _course_notebook(preprocessor: Preprocessor, resources: dict, folder: str) -
 def strict_grade(cell: NotebookNode) -> tuple[float | None, float]:
     """nbgrader's determine_grade without its loopholes: for a test cell, an error output
     anywhere means 0, and a partial score is read only from a finite number."""
-    max_points = float(_nbgrader(cell)["points"])
+    max_points = float(labformat.grading(cell)["points"])
     if utils.is_solution(cell) or cell.cell_type != "code":
         return utils.determine_grade(cell)
     outputs = cell.get("outputs", [])
@@ -93,7 +87,7 @@ class StrictAutoGrades(SaveAutoGrades):
     """nbgrader's SaveAutoGrades, scoring with `strict_grade`."""
 
     def _add_score(self, cell: NotebookNode, resources: dict) -> None:
-        grade = self.gradebook.find_grade(_nbgrader(cell)["grade_id"], self.notebook_id, self.assignment_id,
+        grade = self.gradebook.find_grade(labformat.grade_id(cell), self.notebook_id, self.assignment_id,
                                           self.student_id)
         grade.auto_score, _ = strict_grade(cell)
         grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
@@ -140,7 +134,7 @@ class CleanOutputs(Preprocessor):
         self._lab_markdown = {c.source.strip() for c in release.cells if c.cell_type == "markdown"} if release else set()
         # The lab's own cells (lime's explanation page) display scripts: sanitised, not flagged.
         self._lab_code = {c.source.strip() for c in release.cells
-                          if c.cell_type == "code" and not _nbgrader(c).get("solution")} if release else set()
+                          if c.cell_type == "code" and not labformat.is_answer(c)} if release else set()
         return super().preprocess(nb, resources)
 
     def _cut(self, text: str, budget: list[int]) -> str:
@@ -212,7 +206,7 @@ class CleanOutputs(Preprocessor):
                 data = output.get("data", {})
                 if WIDGET in data:
                     continue  # a widget (a progress bar): its text is a frozen placeholder without the kernel
-                students_cell = _nbgrader(cell).get("solution") or cell.source.strip() not in self._lab_code
+                students_cell = labformat.is_answer(cell) or cell.source.strip() not in self._lab_code
                 original = output.get("data", {})
                 svg = original.get("image/svg+xml") if "text/html" not in original else None
                 data = _displayable(original)
@@ -276,17 +270,18 @@ class ForgetUnknownCells(Preprocessor):
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
         source = _course_notebook(self, resources, "source_directory")
-        known = {_nbgrader(c).get("grade_id"): c for c in source.cells} if source else {}
+        known = {labformat.grading(c).get("grade_id"): c for c in source.cells} if source else {}
         notes, seen = [], set()
         for index, cell in enumerate(nb.cells):
-            meta = _nbgrader(cell)
+            meta = labformat.grading(cell)
             if "nbgrader" in cell.metadata and not meta:
                 del cell.metadata["nbgrader"]
             if not meta:
                 continue
             original = known.get(meta.get("grade_id"))
             same = original is not None and original.cell_type == cell.cell_type and all(
-                bool(meta.get(key)) == bool(_nbgrader(original).get(key)) for key in ("grade", "solution", "task", "locked"))
+                bool(meta.get(key)) == bool(labformat.grading(original).get(key))
+                for key in ("grade", "solution", "task", "locked"))
             # A second cell with a known id is a copy (nbgrader would keep the last one): the first stays.
             if not same or meta.get("grade_id") in seen:
                 del cell.metadata["nbgrader"]
@@ -298,11 +293,6 @@ class ForgetUnknownCells(Preprocessor):
             notes += test_cell_notes(nb, source, _course_notebook(self, resources, "release_directory"))
         nb.metadata["course_notes"] = notes
         return nb, resources
-
-
-def _is_test(cell: NotebookNode) -> bool:
-    meta = _nbgrader(cell)
-    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
 def _points(value: Any) -> float | None:
@@ -328,17 +318,19 @@ def test_cell_notes(nb: NotebookNode, source: NotebookNode, release: NotebookNod
     it counts: nbgrader puts back the course's points and code, outputs are cleared, and the
     tests run in the course's order (`course_admin.execute.CourseOrder`); an attempt is still
     worth knowing about. Run on the submission as handed in, before those steps."""
-    course = {_nbgrader(c)["grade_id"]: c for c in source.cells if _is_test(c) and _nbgrader(c).get("grade_id")}
-    released = {_nbgrader(c).get("grade_id"): c.source.strip() for c in release.cells if _is_test(c)} if release else {}
+    course = {labformat.grade_id(c): c for c in source.cells if labformat.is_test(c) and labformat.grade_id(c)}
+    released = {labformat.grade_id(c): c.source.strip() for c in release.cells
+                if labformat.is_test(c)} if release else {}
     holder = {code: grade_id for grade_id, code in released.items()}
     notes, order = [], []
     for index, cell in enumerate(nb.cells):
-        grade_id = _nbgrader(cell).get("grade_id")
-        if not (_is_test(cell) and grade_id in course):
+        grade_id = labformat.grade_id(cell)
+        if not (labformat.is_test(cell) and grade_id in course):
             continue
         order.append(grade_id)
         where = f"cell {index + 1} ({grade_id})"
-        points, expected = _points(_nbgrader(cell).get("points")), _points(_nbgrader(course[grade_id]).get("points"))
+        points = _points(labformat.grading(cell).get("points"))
+        expected = _points(labformat.grading(course[grade_id]).get("points"))
         if points != expected:
             shown = ["not a number" if value is None else f"{value:g}" for value in (points, expected)]
             notes.append(f"{where}: test cell's points edited ({shown[0]} instead of {shown[1]}; the course's count)")
@@ -360,9 +352,8 @@ def test_cell_notes(nb: NotebookNode, source: NotebookNode, release: NotebookNod
 def rubric_text(source: NotebookNode, grade_id: str) -> str | None:
     """The model answer and rubric of a written question (its solution text in the source)."""
     for cell in source.cells:
-        if _nbgrader(cell).get("grade_id") == grade_id and _nbgrader(cell).get("solution"):
-            match = SOLUTION_REGION.search(cell.source)
-            return (match.group(1) if match else cell.source).strip()
+        if labformat.grade_id(cell) == grade_id and labformat.is_answer(cell):
+            return labformat.solution_text(cell.source)
     return None
 
 
@@ -387,12 +378,12 @@ class GraderNotes(Preprocessor):
         report = resources.setdefault("course", {})
         report.setdefault("notes", []).extend(str(note)[:200] for note in nb.metadata.pop("course_notes", [])[:20])
         for cell in nb.cells:
-            meta = _nbgrader(cell)
+            meta = labformat.grading(cell)
             grade_id = meta.get("grade_id")
-            if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
-                cell.source = HIDDEN_REGION.sub(HIDDEN_NOTE, cell.source)
+            if labformat.is_test(cell):
+                cell.source = labformat.without_hidden(cell.source, HIDDEN_NOTE)
             cells.append(cell)
-            if meta and meta.get("solution") and meta.get("grade") and cell.cell_type == "markdown" and source:
+            if labformat.is_written(cell) and source:
                 rubric = rubric_text(source, grade_id)
                 if rubric and "nbgrader" in cell.metadata:
                     cells.append(grader_cell(f"**For the grader (not shown to the student): model answer and "
@@ -489,8 +480,7 @@ class StudentFeedback(Preprocessor):
                                   "(one learner's self-study only; never for a class)").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        exercises = sorted((_nbgrader(c)["grade_id"][len("ex_"):] for c in nb.cells
-                            if _nbgrader(c).get("grade_id", "").startswith("ex_")), key=len, reverse=True)
+        exercises = labformat.exercise_names(nb)
         pending = _pending_grades(resources)
         answers = self._model_answers(resources)
         cells = []
@@ -500,28 +490,27 @@ class StudentFeedback(Preprocessor):
             if cell.metadata.get("course", {}).get(GRADER_ONLY):
                 continue
             cell.metadata.get("course", {}).pop(self_study.SELF_ASSESSMENT, None)  # only this step adds it
-            meta = _nbgrader(cell)
-            if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
-                cell.source = HIDDEN_REGION.sub(HIDDEN_NOTE, cell.source)
-                grade_id = meta["grade_id"]
-                owner = next((name for name in exercises if grade_id.startswith(f"test_{name}_")), grade_id)
+            meta = labformat.grading(cell)
+            if labformat.is_test(cell):
+                cell.source = labformat.without_hidden(cell.source, HIDDEN_NOTE)  # GraderNotes did it in a graded one
+                owner = labformat.owner(meta["grade_id"], exercises) or meta["grade_id"]
                 cell.metadata["course"] = {"exercise": owner, "hidden": HIDDEN_NOTE in cell.source,
                                            "what": _description(cell.source)}
             if meta.get("grade"):
                 if meta.get("grade_id") in pending:
                     cell.metadata["course"] = {**cell.metadata.get("course", {}), "pending": True}
-                    pending_points += float(meta.get("points", 0))
+                    pending_points += labformat.points(cell)
                 else:
                     score += float(meta.get("score") or 0)
-                    max_score += float(meta.get("points", 0))
-                if meta.get("solution"):  # a written answer: graded by a person
+                    max_score += labformat.points(cell)
+                if labformat.is_answer(cell):  # a written answer: graded by a person
                     written += 1
-                    written_points += float(meta.get("points", 0))
+                    written_points += labformat.points(cell)
                 else:
                     auto_score += float(meta.get("score") or 0)
-                    auto_max += float(meta.get("points", 0))
+                    auto_max += labformat.points(cell)
             cells.append(cell)
-            if meta.get("grade") and meta.get("solution") and isinstance(answers, dict) \
+            if meta.get("grade") and labformat.is_answer(cell) and isinstance(answers, dict) \
                     and meta.get("grade_id") in answers:
                 cells.append(self_study.assessment_cell(answers[meta["grade_id"]], cell.source))
         nb.cells = cells

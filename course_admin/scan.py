@@ -12,7 +12,10 @@ rebinding attributes of imported libraries (``torch.allclose = ...``).
 from __future__ import annotations
 
 import ast
+
 from nbformat.notebooknode import NotebookNode
+
+from course_admin import labformat
 
 # module imported -> why an instructor should look
 SUSPICIOUS_MODULES = {
@@ -98,9 +101,8 @@ def scan_notebook(nb: NotebookNode, release: NotebookNode | None) -> list[str]:
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or cell.source.strip() in lab_cells:
             continue
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution"):
-            continue  # a test cell: the course's own code
-        where = meta.get("grade_id") or f"cell {index + 1}"
+        if labformat.is_test(cell):
+            continue  # the course's own code
+        where = labformat.grade_id(cell) or f"cell {index + 1}"
         flags += [f"{where}: {finding}" for finding in scan_source(cell.source)]
     return flags

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 from nbformat.notebooknode import NotebookNode
 
-from course_admin import neutralise
+from course_admin import labformat, neutralise
 
 LEARNER = "me"  # the student a lone `<lab>.ipynb` is graded as (collect._lab_of_name)
 SOURCE = "solutions"  # the course root's folder of source notebooks (pipeline.SOURCE)
@@ -69,14 +69,11 @@ def model_answers(course: Path, lab: str) -> dict[str, ModelAnswer] | str:
         return f"Model answers not shown: {where} cannot be read ({type(error).__name__})."
     except Exception:  # nbformat raises several types for a file that is not a notebook
         return f"Model answers not shown: {where} is not a readable notebook."
-    from course_admin.preprocessors import rubric_text  # (it imports this module)
-
     found = {}
-    for cell in source.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "markdown" and meta.get("grade") and meta.get("solution") and meta.get("grade_id"):
-            model, rubric = split_rubric(rubric_text(source, meta["grade_id"]) or "")
-            found[meta["grade_id"]] = ModelAnswer(meta["grade_id"], float(meta.get("points", 0)), model, rubric)
+    for question in labformat.read_lab(source).written.values():
+        if question.grade_id:
+            model, rubric = split_rubric(labformat.solution_text(question.source))
+            found[question.grade_id] = ModelAnswer(question.grade_id, question.points, model, rubric)
     return found
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+
+from course_admin.labformat import Exercise, read_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,42 +24,10 @@ def lab_notebook(lab: str, folder: str = "solutions") -> Path:
     return ROOT / folder / lab / f"{lab}.ipynb"
 
 
-@dataclass
-class Exercise:
-    name: str
-    solution: str
-    tests: list[tuple[str, float, str]] = field(default_factory=list)  # (grade_id, points, source)
-
-    @property
-    def points(self) -> float:
-        return sum(points for _, points, _ in self.tests)
-
-
-def _nbgrader(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
 def read_exercises(path: Path) -> tuple[str, dict[str, Exercise]]:
-    """(set-up source, exercises by function name) of a solution notebook."""
-    nb = nbformat.read(path, as_version=4)
-    code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    # The set-up: every plain code cell before the first exercise (imports, model, data).
-    first_exercise = next(i for i, c in enumerate(code_cells) if _nbgrader(c).get("solution"))
-    setup = "\n\n".join(c.source for c in code_cells[:first_exercise] if not _nbgrader(c))
-    exercises: dict[str, Exercise] = {}
-    for cell in code_cells:
-        meta = _nbgrader(cell)
-        grade_id = meta.get("grade_id", "")
-        if meta.get("solution") and grade_id.startswith("ex_"):
-            name = grade_id[len("ex_"):]
-            exercises[name] = Exercise(name, cell.source)
-    for cell in code_cells:
-        meta = _nbgrader(cell)
-        grade_id = meta.get("grade_id", "")
-        if meta.get("grade") and grade_id.startswith("test_"):
-            owner = max((n for n in exercises if grade_id.startswith(f"test_{n}_")), key=len)
-            exercises[owner].tests.append((grade_id, float(meta["points"]), cell.source))
-    return setup, exercises
+    """(set-up source, exercises by function name, each with its tests) of a solution notebook."""
+    lab = read_lab(nbformat.read(path, as_version=4))
+    return "\n\n".join(lab.setup), lab.exercises
 
 
 def dependents(exercises: dict[str, Exercise], name: str) -> list[str]:
@@ -66,14 +35,6 @@ def dependents(exercises: dict[str, Exercise], name: str) -> list[str]:
     call = re.compile(rf"\b{re.escape(name)}\(")
     return [other for other, exercise in exercises.items()
             if other != name and call.search(exercise.solution)]
-
-
-HIDDEN_MARKER = "### BEGIN HIDDEN TESTS"
-
-
-def is_visible(source: str) -> bool:
-    """Whether a test cell is one the student sees and runs (it holds no hidden region)."""
-    return HIDDEN_MARKER not in source
 
 
 def grade(setup: str, exercises: dict[str, Exercise], name: str, candidate: str,
@@ -97,17 +58,17 @@ def grade(setup: str, exercises: dict[str, Exercise], name: str, candidate: str,
         exec(compile(candidate, f"<candidate {name}>", "exec"), namespace)
     results = {}
     tests = [test for owner in (tests_of or [name]) for test in exercises[owner].tests
-             if not visible_only or is_visible(test[2])]
-    for grade_id, points, source in tests:
+             if not (visible_only and test.hidden)]
+    for test in tests:
         output = io.StringIO()
         try:
             with contextlib.redirect_stdout(output):
-                exec(compile(source, f"<{grade_id}>", "exec"), namespace)
+                exec(compile(test.source, f"<{test.grade_id}>", "exec"), namespace)
         except Exception as error:  # a failing test cell scores 0, whatever the error
-            results[grade_id] = (0.0, f"{type(error).__name__}: {error}")
+            results[test.grade_id] = (0.0, f"{type(error).__name__}: {error}")
         else:
-            results[grade_id] = (points, "")
+            results[test.grade_id] = (test.points, "")
         finally:
             if printed is not None:
-                printed[grade_id] = output.getvalue()
+                printed[test.grade_id] = output.getvalue()
     return results

@@ -37,7 +37,7 @@ import nbformat
 import pytest
 from nbformat import v4
 
-from course_admin import neutralise, pipeline
+from course_admin import labformat, neutralise, pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab0_attack_target"
@@ -57,7 +57,7 @@ def _cell(kind: str, source: str, **nbgrader) -> nbformat.NotebookNode:
 
 
 def _source_notebook() -> nbformat.NotebookNode:
-    hidden = lambda body: f"### BEGIN HIDDEN TESTS\n{body}\n### END HIDDEN TESTS"  # noqa: E731
+    hidden = labformat.hidden_region
     cells = [
         _cell("markdown", "# Attack target\n\nTwo small functions and a question."),
         _cell("code", "import numpy as np\n\nrng = np.random.default_rng(0)  # the lab's set-up: quick to run"),

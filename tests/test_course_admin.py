@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_admin import cli, kernels, pipeline, preprocessors, remote_client, sandbox, scan
+from course_admin import cli, kernels, labformat, pipeline, preprocessors, remote_client, sandbox, scan
 from course_admin.kernel import agent, codec, guard, wire
 from course_utils.grading import RecordingClassifier, RecordingWrapper
 
@@ -428,7 +428,7 @@ def test_outputs_are_cut_sanitised_and_free_of_grader_paths():
 
 def test_feedback_drops_grader_cells_and_keeps_pending_answers_out_of_the_total():
     test = _test_cell([])
-    test.source = "# visible part\n### BEGIN HIDDEN TESTS\nsecret_line()\n### END HIDDEN TESTS"
+    test.source = "# visible part\n" + labformat.hidden_region("secret_line()")
     test.metadata.nbgrader.update(grade_id="test_f_hidden", score=0.0)
     exercise = nbformat.v4.new_code_cell("def f(): ...")
     exercise.metadata["nbgrader"] = {"grade": False, "solution": True, "grade_id": "ex_f", "locked": False}
@@ -447,6 +447,19 @@ def test_feedback_drops_grader_cells_and_keeps_pending_answers_out_of_the_total(
     assert "secret_line" not in nb.cells[1].source and nb.cells[1].metadata.course["exercise"] == "f"
     assert nb.cells[2].metadata.course["pending"] and resources["course"] == \
         {"score": 0.0, "max_score": 2.0, "pending": 3.0, "late_penalty": 0.0}
+
+
+def test_feedback_knows_a_hidden_test_whose_code_grading_took_out():
+    """Feedback reads the graded notebook, where GraderNotes already put its note in place of
+    the hidden code: the test is still shown as hidden (its failure says so), the other as visible."""
+    hidden, visible = _test_cell([]), _test_cell([])
+    hidden.source = "# Hidden test: rows sum to 1.\n" + labformat.hidden_region("secret_line()")
+    hidden.metadata.nbgrader.update(grade_id="test_f_hidden", score=0.0)
+    visible.metadata.nbgrader.update(grade_id="test_f_visible", score=2.0)
+    graded, _ = preprocessors.GraderNotes().preprocess(nbformat.v4.new_notebook(cells=[hidden, visible]), {})
+    assert "secret_line" not in graded.cells[0].source
+    feedback, _ = preprocessors.StudentFeedback().preprocess(graded, {})
+    assert [cell.metadata.course["hidden"] for cell in feedback.cells] == [True, False]
 
 
 # ---------------------------------------------------------------- the code scan and the guard
@@ -609,7 +622,7 @@ def test_feedback_names_a_test_by_its_whole_opening_comment():
     from course_admin.preprocessors import _description
 
     source = ("# Visible test: rows that sum to 1; the shorter text (padded in\n# the batch) gets its own probabilities.\n"
-              "### BEGIN HIDDEN TESTS\n# not part of it\nimport torch\n")
+              f"### {labformat.BEGIN_HIDDEN}\n# not part of it\nimport torch\n")
     assert _description(source) == ("rows that sum to 1; the shorter text (padded in the batch) gets its own "
                                     "probabilities.")
     assert _description("import torch\n") == ""

@@ -22,7 +22,7 @@ import nbformat
 import pytest
 
 from course_admin import exchange as course_exchange
-from course_admin import pipeline
+from course_admin import labformat, pipeline
 
 LAB = "lab3_ig_vs_lime"
 COURSE_ID = "explaining-nlp-models"
@@ -47,11 +47,10 @@ def _answer(student_dir: Path) -> None:
     path = student_dir / LAB / f"{LAB}.ipynb"
     source = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)
     release = nbformat.read(path, as_version=4)
-    plan = {c.metadata["nbgrader"]["grade_id"]: "solution" for c in source.cells
-            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+    plan = {labformat.exercise_id(name): "solution" for name in labformat.exercise_names(source)}
     notebook = pipeline.fill_submission(source, release, plan)
     for cell in notebook.cells:
-        if cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution"):
+        if labformat.is_written(cell):
             cell.source = "IG follows the gradient along a path; LIME fits a local linear surrogate."
     nbformat.write(notebook, path)
 
@@ -165,11 +164,9 @@ def _hidden_lines() -> list[str]:
     source = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)
     lines, visible = [], set()
     for cell in source.cells:
-        if "BEGIN HIDDEN TESTS" in cell.source:
-            region = cell.source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
+        for region in labformat.hidden_regions(cell.source):
             lines += [line.strip() for line in region.splitlines() if len(line.strip()) > 30]
-        else:
-            visible.update(line.strip() for line in cell.source.splitlines())
+        visible.update(line.strip() for line in labformat.without_hidden(cell.source).splitlines())
     return [line for line in lines if line not in visible]
 
 
@@ -190,4 +187,4 @@ def test_no_way_of_generating_feedback_shows_hidden_tests(exchange_run):
     for page in pages:
         text = page.read_text()
         assert not [line for line in hidden if line in text], page
-        assert "BEGIN HIDDEN TESTS" not in text and "For the grader" not in text
+        assert labformat.BEGIN_HIDDEN not in text and "For the grader" not in text

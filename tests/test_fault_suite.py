@@ -26,10 +26,10 @@ import nbformat
 import pytest
 
 from answer_edits import written_out
-from course_admin import neutralise, pipeline
+from course_admin import labformat, neutralise, pipeline
 
 LAB = "lab3_ig_vs_lime"
-ALL_RIGHT = {f"ex_{name}": "solution" for name in
+ALL_RIGHT = {labformat.exercise_id(name): "solution" for name in
              ("summarize_attributions", "input_x_gradient", "integrated_gradients", "word_feature_mask", "group_subwords")}
 
 
@@ -48,8 +48,8 @@ def _notebook(edit=None, **answers):
 
 def _solution(grade_id: str) -> str:
     source = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)
-    text = next(c.source for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-    return pipeline._SOLUTION_MARKER_LINES.sub("", text)
+    text = next(c.source for c in source.cells if labformat.grade_id(c) == grade_id)
+    return labformat.without_solution_markers(text)
 
 
 # The catalogue's l2_without_sqrt, an edit of the reference solution, as a student submits it (no solution markers)

@@ -114,7 +114,7 @@ def _course_root(instructor: str) -> Path:
     """The instructor's course root as `course hub` makes it: solutions, gradebook, in the 0700 home."""
     course = Path(pwd.getpwnam(instructor).pw_dir) / COURSE_ID
     (course / "solutions" / "lab1").mkdir(parents=True)
-    (course / "solutions" / "lab1" / "lab1.ipynb").write_text('{"cells": ["### BEGIN HIDDEN TESTS"]}')
+    (course / "solutions" / "lab1" / "lab1.ipynb").write_text('{"cells": ["the hidden tests"]}')
     _gradebook(course / "gradebook.db")
     _chown_tree(course, instructor)
     return course
@@ -124,7 +124,7 @@ def _repository(folder: Path) -> Path:
     """A course repository: solutions, a tests/answers file, a .git folder; files 0644 as git makes them."""
     repository = folder / "explaining-nlp-models"
     (repository / "solutions" / "lab1").mkdir(parents=True)
-    (repository / "solutions" / "lab1" / "lab1.ipynb").write_text('{"cells": ["### BEGIN HIDDEN TESTS"]}')
+    (repository / "solutions" / "lab1" / "lab1.ipynb").write_text('{"cells": ["the hidden tests"]}')
     (repository / "tests").mkdir()
     (repository / "tests" / "answers_lab1.py").write_text("ANSWER = 42\n")
     (repository / ".git" / "objects").mkdir(parents=True)

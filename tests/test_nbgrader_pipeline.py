@@ -7,7 +7,7 @@ import json
 import nbformat
 import pytest
 
-from course_admin import pipeline
+from course_admin import labformat, pipeline
 from course_admin.cli import DEMO_PLANS
 from harness import grade, read_exercises
 
@@ -37,7 +37,7 @@ def test_partly_wrong_student_loses_exactly_where_wrong(cohorts, lab):
     scores = _auto(cohorts(lab).scores["partly_wrong"])
     plan = DEMO_PLANS[lab]
     for exercise, (score, top) in scores.items():
-        answer = plan.get(f"ex_{exercise}")
+        answer = plan.get(labformat.exercise_id(exercise))
         if answer == "solution":
             assert score == top, exercise
         elif answer is None:
@@ -78,7 +78,7 @@ def test_release_contains_no_solution_or_hidden_test_text(lab):
 @pytest.mark.parametrize("lab", LABS)
 def test_feedback_shows_messages_but_no_hidden_tests(cohorts, lab):
     html = cohorts(lab).feedback.read_text()
-    assert "BEGIN HIDDEN TESTS" not in html
+    assert labformat.BEGIN_HIDDEN not in html
     assert "a hidden test failed" in html
 
 
@@ -96,3 +96,22 @@ def test_lab1_feedback_diagnoses_without_quoting_hidden_code(graded):
 def test_leak_check_finds_a_leak():
     source = nbformat.read(pipeline.lab_notebook(LAB1), as_version=4)
     assert pipeline.leaked_text(source, source)  # the source itself leaks everything
+
+
+@pytest.mark.parametrize("grade_id, regions", [("test_perturb_tokens_counts", labformat.hidden_regions),
+                                               ("ex_kernel_weights", labformat.solution_regions)])
+def test_leak_check_finds_secret_lines_whose_markers_are_gone(grade_id, regions):
+    """The committed release with one cell as its source minus the marker lines (a hidden
+    test or a reference answer): no marker is left for the marker rule to see, so only the
+    line-level rule can find it, and every line it names is one of that cell's regions."""
+    source = nbformat.read(pipeline.lab_notebook(LAB1), as_version=4)
+    release = nbformat.read(pipeline.lab_notebook(LAB1, "notebooks"), as_version=4)
+    assert pipeline.leaked_text(source, release) == []
+    secret = next(cell.source for cell in source.cells if labformat.grade_id(cell) == grade_id)
+    cell = next(cell for cell in release.cells if labformat.grade_id(cell) == grade_id)
+    cell.source = "\n".join(line for line in secret.split("\n") if not any(m in line for m in labformat.MARKERS))
+    assert not any(marker in c.source for c in release.cells for marker in labformat.MARKERS)
+    leaks = pipeline.leaked_text(source, release)
+    assert leaks, f"the {grade_id} lines in the release were not found"
+    assert set(leaks) <= {line.strip() for region in regions(secret) for line in region.split("\n")}
+

@@ -7,7 +7,7 @@ import re
 import nbformat
 import pytest
 
-from course_admin import pipeline
+from course_admin import labformat, pipeline
 
 LAB = "lab1_lime_from_scratch"
 LABS = pipeline.finished_labs()
@@ -66,11 +66,10 @@ def test_notebooks_are_stored_without_outputs(lab):
                                                   ("lab3_ig_vs_lime", 5), ("lab4_faithfulness_stability", 6)])
 def test_every_exercise_has_a_visible_and_a_hidden_test(lab, n_exercises):
     source = nbformat.read(pipeline.lab_notebook(lab, "solutions"), as_version=4)
-    meta = [c.metadata.get("nbgrader", {}) for c in source.cells]
-    exercises = [m["grade_id"][3:] for m in meta if m.get("grade_id", "").startswith("ex_")]
+    exercises = labformat.read_lab(source).exercises
+    cells = {labformat.grade_id(c): c for c in source.cells}
     assert len(exercises) == n_exercises
-    for name in exercises:
-        cells = [c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith(f"test_{name}_")]
-        assert any("BEGIN HIDDEN TESTS" not in c.source for c in cells), f"{name}: no visible test"
-        assert any("BEGIN HIDDEN TESTS" in c.source for c in cells), f"{name}: no hidden test"
-        assert all(c.metadata["nbgrader"]["locked"] for c in cells)
+    for name, exercise in exercises.items():
+        assert any(not test.hidden for test in exercise.tests), f"{name}: no visible test"
+        assert any(test.hidden for test in exercise.tests), f"{name}: no hidden test"
+        assert all(labformat.grading(cells[test.grade_id])["locked"] for test in exercise.tests)

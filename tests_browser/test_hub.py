@@ -38,7 +38,7 @@ from pathlib import Path
 import nbformat
 from waiting import seconds, wait_until
 
-from course_admin import pipeline
+from course_admin import labformat, pipeline
 from course_admin.cli import DEMO_PLANS
 
 LAB = "lab1_lime_from_scratch"
@@ -312,7 +312,7 @@ def test_class_on_the_hub(hub, browsers, screenshot) -> None:
     found = wait_until(lambda: sorted((student_home / LAB / "feedback").glob(f"*/{LAB}.html")), 60,
                        "the feedback arrived in the student's folder")
     html = found[-1].read_text()
-    assert "BEGIN HIDDEN TESTS" not in html and "HIDDEN TESTS" not in html
+    assert labformat.HIDDEN_TESTS not in html
     relative = found[-1].relative_to(student_home)
     page.goto(f"{hub.url}/user/{student}/files/{relative}")
     steps.done(page, "student_feedback", "the student's feedback page")
