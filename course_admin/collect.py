@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_admin import intake, neutralise, pipeline
+from course_admin import intake, labformat, neutralise, pipeline
 
 MAX_SUBMISSION_MB = intake.MAX_FILE_MB  # anything larger is refused
 _FLAT_NAME = re.compile(r"^(?P<student>.+?)_(?P<lab>lab\d+_[a-z_]+)\.ipynb$")
@@ -134,10 +134,6 @@ def _lab_of_name(relative: Path, labs: Iterable[str]) -> tuple[str, str, int | N
     return None
 
 
-def _grade_ids(nb: nbformat.NotebookNode) -> set[str]:
-    return {cell.metadata.get("nbgrader", {}).get("grade_id", "") for cell in nb.cells} - {""}
-
-
 def _read_notebook(path: Path, max_mb: float) -> tuple[nbformat.NotebookNode, bytes] | str:
     """The notebook and its bytes (read once, without following a link), or why it cannot be graded."""
     try:
@@ -202,7 +198,7 @@ def collect(source: Path, labs: list[str], root: Path | None = None, max_mb: flo
     timestamp.txt files the course's collect wrote; anywhere else they are the student's
     and are refused.
     """
-    all_ids = {lab: _grade_ids(nbformat.read(pipeline.lab_notebook(lab, root=root), as_version=4))
+    all_ids = {lab: labformat.grade_ids(nbformat.read(pipeline.lab_notebook(lab, root=root), as_version=4))
                for lab in pipeline.finished_labs(root)}
     # Links and special files are refused whatever their name; size matters for notebooks only.
     if source.is_file() or source.is_symlink():
@@ -247,7 +243,7 @@ def collect(source: Path, labs: list[str], root: Path | None = None, max_mb: flo
         if item.lab not in labs:
             continue  # another lab's notebook: it counted for the folders above, it is not graded now
         lab_ids = all_ids[item.lab]
-        ids = _grade_ids(item.notebook)
+        ids = labformat.grade_ids(item.notebook)
         if not ids & lab_ids:
             other = max(all_ids, key=lambda name: len(ids & all_ids[name]))
             reason = (f"this is the notebook of {other}, not {item.lab}" if ids & all_ids[other]

@@ -77,9 +77,6 @@ class CourseNotebookExporter(NotebookExporter):
         return self.from_notebook_node(nb, resources=resources, **kw)
 
 
-is_test_cell = labformat.is_test
-
-
 class LabTests:
     """The course's own test cells and set-up code for one lab, read from its source notebook
     (`course_admin.labformat`)."""
@@ -280,7 +277,7 @@ class CourseExecute(Execute):
         files, refused = _submitted_files(resources)
         resources.setdefault("course", {}).setdefault("notes", []).extend(refused)
         group = self._budget_group(threads) if self.sandbox else None
-        present = {cell.metadata["nbgrader"].get("grade_id") for cell in nb.cells if is_test_cell(cell)}
+        present = {cell.metadata["nbgrader"].get("grade_id") for cell in nb.cells if labformat.is_test(cell)}
         self._grading = _Grading(tests=tests, runner=runner, order=CourseOrder(list(tests.tests), present),
                                  kernel=self._kernel_setup(ipc, objects, files, threads, group))
         try:
@@ -394,7 +391,7 @@ class CourseExecute(Execute):
         self._reopen_iopub()
         grading = self._grading
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if is_test_cell(cell) and grade_id in grading.tests.tests:
+        if labformat.is_test(cell) and grade_id in grading.tests.tests:
             for due in grading.order.reach(grade_id):
                 self._run_test(due, index)
             cell.outputs = grading.results.get(grade_id, [])  # a test run later gets its outputs at the end
@@ -430,7 +427,7 @@ class CourseExecute(Execute):
         whose test did not run scores 0 (an empty output would score full marks)."""
         for cell in nb.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if is_test_cell(cell) and grade_id in self._grading.tests.tests:
+            if labformat.is_test(cell) and grade_id in self._grading.tests.tests:
                 cell.outputs = self._grading.results.get(grade_id) or (
                     [] if grade_id in self._grading.results else
                     [error_output(RuntimeError("this test did not run: the notebook was not graded to its end"))])

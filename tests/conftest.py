@@ -18,7 +18,7 @@ import matplotlib  # noqa: E402
 import nbformat  # noqa: E402
 import pytest  # noqa: E402
 
-from course_admin import pipeline  # noqa: E402
+from course_admin import labformat, pipeline  # noqa: E402
 from course_admin.cli import DEMO_PLANS  # noqa: E402
 
 matplotlib.use("Agg")
@@ -84,11 +84,14 @@ TIERS = {
     "tests/test_course_utils.py": "unit",
     "tests/test_data.py": "unit",
     "tests/test_exchange.py": "e2e",
+    "tests/test_execute_units.py": "unit",
     "tests/test_export.py": "unit",
     "tests/test_fault_suite.py": "e2e",
     "tests/test_hub_accounts.py": "e2e",
     "tests/test_hub_path.py": "unit",
     "tests/test_hub_units.py": "unit",
+    "tests/test_kernel_package.py": "unit",
+    "tests/test_labformat.py": "unit",
     "tests/test_models.py": "unit",
     "tests/test_nbgrader_pipeline.py": "e2e",
     "tests/test_neutralise.py": "unit",
@@ -163,9 +166,9 @@ def lab1_executed(executed):
 def _replace_answers(release, answers: dict[str, str]):
     student = nbformat.from_dict(release)
     for cell in student.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-        if grade_id.startswith("ex_") and grade_id[3:] in answers:
-            cell.source = answers[grade_id[3:]].strip("\n")
+        name = labformat.exercise_name(labformat.grade_id(cell))
+        if name in answers:
+            cell.source = answers[name].strip("\n")
     return student
 
 
@@ -192,8 +195,9 @@ def _grade_cohort(path: Path, lab: str) -> Graded:
         "wrong_mix": _replace_answers(release, wrong_mix),
     }
     if lab == LAB1:  # a correct student whose function writes a warning to stderr
-        all_right = {f"ex_{name}": "solution" for name in WRONG_MIX[lab]}
-        cohort["noisy"] = pipeline.fill_submission(source, release, {**all_right, "ex_perturb_tokens": NOISY})
+        all_right = {labformat.exercise_id(name): "solution" for name in WRONG_MIX[lab]}
+        noisy = {**all_right, labformat.exercise_id("perturb_tokens"): NOISY}
+        cohort["noisy"] = pipeline.fill_submission(source, release, noisy)
     result = Graded(workspace, release_path, feedback=Path(), wrong_mix=wrong_mix)
     for student, notebook in cohort.items():
         workspace.submit(lab, student, notebook)
