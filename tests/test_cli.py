@@ -22,7 +22,7 @@ import nbformat
 import pytest
 from test_attacks import ANSWERS, LAB, SECRETS, _notebook, released_course
 
-from course_admin import cli, pipeline
+from course_admin import cli, labformat, pipeline
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -103,7 +103,7 @@ def test_course_release_refuses_a_release_that_would_leak_and_names_the_leak(tin
     code, printed = cli.main(["release", LAB, "--overwrite"]), capsys.readouterr()
     assert code == 1, printed.out[-2000:] + printed.err[-2000:]
     assert f"{LAB}: the release contains solution or hidden-test text, not written" in printed.err
-    assert "BEGIN HIDDEN TESTS" in printed.err and "SECRET_INPUT_7f3a" in printed.err, printed.err
+    assert labformat.BEGIN_HIDDEN in printed.err and "SECRET_INPUT_7f3a" in printed.err, printed.err
     assert release.read_bytes() == before
 
 
