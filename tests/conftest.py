@@ -84,6 +84,7 @@ TIERS = {
     "tests/test_course_utils.py": "unit",
     "tests/test_data.py": "unit",
     "tests/test_exchange.py": "e2e",
+    "tests/test_feedback.py": "unit",
     "tests/test_execute_units.py": "unit",
     "tests/test_export.py": "unit",
     "tests/test_fault_suite.py": "e2e",
@@ -98,6 +99,9 @@ TIERS = {
     "tests/test_notebooks.py": "notebook",
     "tests/test_online_notebooks.py": "notebook",
     "tests/test_postgres.py": "e2e",
+    "tests/test_remote_calls.py": "unit",
+    "tests/test_sandbox.py": "e2e",
+    "tests/test_scan_guard.py": "unit",
     "tests/test_self_study.py": "e2e",
     "tests/test_user_data.py": "e2e",
     "tests/test_workload.py": "unit",
@@ -106,25 +110,16 @@ TIERS = {
 # A test that uses one of these shared fixtures is in its tier at least, whatever its file's.
 FIXTURE_TIERS = {"executed": "notebook", "lab1_executed": "notebook", "cohorts": "e2e", "graded": "e2e",
                  "postgres": "e2e"}
-# Tests of a lighter file that start a sandbox or a `course` process themselves.
-TEST_TIERS = {
-    "tests/test_course_admin.py::test_the_labs_libraries_start_silently_in_a_sandbox": "e2e",
-    "tests/test_course_admin.py::test_a_sandboxed_process_sees_only_its_own_files_no_network_no_other_process": "e2e",
-    "tests/test_course_admin.py::test_the_kernel_imports_the_course_packages_the_grader_imported": "e2e",
-    "tests/test_course_admin.py::test_nothing_a_sandboxed_process_starts_outlives_it": "e2e",
-    "tests/test_course_admin.py::test_without_a_sandbox_the_course_refuses_to_run_student_code": "e2e",
-    "tests/test_course_admin.py::test_a_handed_in_module_cannot_replace_the_kernels_own": "e2e",
-}
 ORDER = ("unit", "notebook", "e2e")
 
 
 def tier(item: pytest.Item, root: Path) -> str:
-    """The tier of one collected test: the heaviest of its file's, its own and its fixtures'."""
+    """The tier of one collected test: the heavier of its file's and its fixtures'."""
     path = item.path.relative_to(root).as_posix()
     if path not in TIERS:
         raise pytest.UsageError(f"{path} has no tier: add it to TIERS in tests/conftest.py "
                                 f"(unit: no lab code run; notebook: runs the labs' code; e2e: nbgrader, sandboxes, servers)")
-    tiers = [TIERS[path], TEST_TIERS.get(f"{path}::{item.originalname}", "unit")]
+    tiers = [TIERS[path]]
     tiers += [FIXTURE_TIERS[name] for name in item.fixturenames if name in FIXTURE_TIERS]
     return max(tiers, key=ORDER.index)
 
