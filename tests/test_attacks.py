@@ -133,7 +133,7 @@ def find(names, roots=("/",), limit=20000):
     return found
 '''
 
-# issue 23: what a forged record would make the instructor see (terminal: lines erased; summary.md: a row)
+# What a forged record would make the instructor see (terminal: lines erased; summary.md: a row)
 FORGED = "x\x1b[2K\r\x1b[1A\x1b[2Kall students graded, no flags\x08\u202e\n| aaa_victim | 0/6 | 0/6 | corrected by the instructor | <b>=cmd|' /C calc'!A0</b>"
 ATTACKS: dict[str, dict[str, str]] = {
     # ---- full marks from a blank notebook
@@ -319,7 +319,7 @@ def mean_square(x):
     return AlwaysEqual(0.0)
 ''', "ex_row_softmax": "import numpy as np\nclass Rows(np.ndarray):\n    def __eq__(self, other):\n"
                        "        return True\ndef row_softmax(z):\n    return np.zeros((1, 1)).view(Rows)"},
-    # issue 23: HTML and injection
+    # HTML and injection
     # a written answer and added markdown cells: the issue's three and the markdown-XSS corpus (see _added_cells)
     "markdown_xss": {"written_softmax": "A code span that is not one: `it starts here\n\n"
                                         "<iframe srcdoc=\"&lt;script&gt;alert(101)&lt;/script&gt;\"></iframe>\n\n"
@@ -327,7 +327,7 @@ def mean_square(x):
     # a grade_id (on a cell the student added) and printed text with escapes, a fake table and <b>
     "forges_reports": {"ex_mean_square": "print(" + repr(FORGED) + ")\n" + BLANK["ex_mean_square"],
                        "written_softmax": FORGED, "extra_cells": "yes"},
-    # issue 23: order, callbacks, copies
+    # order, callbacks, copies
     # Keeps the course's mean_square, handed to row_softmax's visible test, and moves the
     # mean_square tests after row_softmax's so that they would run after the handle was kept.
     "keeps_callback_moves_tests": {"move_tests": "test_mean_square", "ex_mean_square": """
@@ -355,7 +355,7 @@ def row_softmax(z):
                          "ex_row_softmax": "def row_softmax(z):\n    z[...] = 0.0\n    return np.full(z.shape, 1 / 3)"},
     # Grading metadata and outputs of test cells edited: points, grade_ids swapped, a score pre-filled.
     "edits_test_cells": {"edit_tests": "yes"},
-    # issue 23: kernel-owned files and limits
+    # kernel-owned files and limits
     "guard_log_fifo": {"ex_row_softmax": "import os\nlog = os.environ['COURSE_GUARD_LOG']\nif os.path.lexists(log):\n"
                                          "    os.remove(log)\nos.mkfifo(log)\n" + BLANK["ex_row_softmax"]},
     "guard_log_zero": {"ex_row_softmax": "import os\nlog = os.environ['COURSE_GUARD_LOG']\nif os.path.lexists(log):\n"
@@ -363,7 +363,7 @@ def row_softmax(z):
     "ignores_ctrl_c": {"ex_mean_square": "import time\ndef mean_square(x):\n    while True:\n        try:\n"
                                          "            time.sleep(1)\n        except KeyboardInterrupt:\n"
                                          "            pass"},
-    # issue 23: resources. Each gains the points only if its resources had no total.
+    # resources. Each gains the points only if its resources had no total.
     "forks_memory": {"ex_mean_square": '''
 import os, signal
 def fill(gb=1.6):
@@ -438,7 +438,7 @@ def _attacker(release: nbformat.NotebookNode, name: str, port: int) -> nbformat.
                      grade=True, grade_id="test_fake", points=100, locked=True)
         twin = _cell("code", "pass", grade=True, grade_id="test_mean_square_hidden", points=50, locked=True)
         nb.cells += [fake, twin]
-    nb.cells += _added_cells(name)  # issue 23 (defined at the end of this file)
+    nb.cells += _added_cells(name)  # (defined at the end of this file)
     return nb
 
 
@@ -570,7 +570,7 @@ def _run_watched(command: list[str], tmp: Path, timeout: float) -> tuple[subproc
     return result, pids
 
 
-# Attacks made of files rather than code (issue 22): a student folder of an LMS export holding
+# Attacks made of files rather than code: a student folder of an LMS export holding
 # links to the grader's files, a FIFO, notebooks named for other students, grading metadata, and
 # a folder whose name nbgrader would store as a victim's.
 GRADER_SECRET = "GRADER_SECRET_3d1f"
@@ -667,7 +667,7 @@ def _class(release, port: int) -> dict[str, nbformat.NotebookNode]:
     students = {v: _notebook(release, answers) for v, answers in VICTIMS.items()}
     students.update({name: _attacker(release, name, port) for name in ATTACKERS})
     students["blank"] = _notebook(release, BLANK)
-    students["blank_magics"] = _notebook(release, BLANK)  # issue 23: magic objects in a blank notebook
+    students["blank_magics"] = _notebook(release, BLANK)  # magic objects in a blank notebook
     students["blank_magics"].cells += [v4.new_code_cell(code) for code in MAGIC_CELLS]
     students["plain_wrong"] = _notebook(release, {**ANSWERS, "ex_row_softmax": WRONG_SOFTMAX})
     edited = _notebook(release, BLANK)
@@ -773,7 +773,7 @@ def test_no_secret_and_no_active_html_reaches_the_feedback(attacked):
             assert secret not in text, (page, secret)
         assert "<script>alert" not in text and "onerror=alert" not in text.replace("&lt;img src=x onerror=alert", "")
         assert str(ROOT) not in text and sys.prefix not in text, page
-    # issue 23: nothing active beyond what the course's own template puts on every page (a victim's)
+    # nothing active beyond what the course's own template puts on every page (a victim's)
     from test_neutralise import active
 
     baseline = set(active((attacked["course"] / "feedback" / "aaa_victim" / LAB / f"{LAB}.html").read_text()))
@@ -857,9 +857,9 @@ def test_only_ordinary_files_enter_the_sandbox(tmp_path):
     assert any("FIFO" in n for n in notes)
 
 
-# ------------------------------------------------------------------------------ issue 23: HTML and injection
+# ------------------------------------------------------------------------------ HTML and injection
 def _added_cells(name: str) -> list[nbformat.NotebookNode]:
-    """Cells an attacker of issue 23 adds: one markdown cell per case of the markdown-XSS
+    """Cells an attacker adds: one markdown cell per case of the markdown-XSS
     corpus, or a cell with grading metadata whose grade_id is a forged record."""
     if name == "markdown_xss":
         from test_neutralise import ISSUE_ANSWERS, corpus_cases
@@ -912,7 +912,7 @@ def test_no_forged_record_reaches_the_terminal_summary_or_csv(attacked):
     with open(attacked["course"] / "reports" / "grades.csv", newline="") as handle:
         cells = [cell for row in csv.reader(handle) for cell in row]
     assert not any(re.match(r"\s*[=+\-@]", cell) for cell in cells), cells
-# ---------------------------------------------------------------- issue 23: order, callbacks, copies
+# ---------------------------------------------------------------- order, callbacks, copies
 def _graded(attacked, student: str) -> nbformat.NotebookNode:
     return nbformat.read(attacked["course"] / "autograded" / student / LAB / f"{LAB}.ipynb", as_version=4)
 
@@ -954,7 +954,7 @@ def test_edited_test_cells_count_for_nothing_and_are_flagged(attacked):
     row = next(line for line in report.splitlines() if line.startswith(f"| {student} |"))
     assert "points edited" in row and "grade_id edited" in row, row
 
-# ---------------------------------------------------------------- issue 23: kernel-owned files and limits
+# ---------------------------------------------------------------- kernel-owned files and limits
 def _within(seconds: float, function, *args):
     """`function(*args)`, failing the test (not hanging it) when it blocks past `seconds`."""
     result: list = []
@@ -1126,7 +1126,7 @@ def test_a_kernel_that_ignores_ctrl_c_is_killed_and_reported_with_the_reason(att
     assert re.search(r"a cell \(test_mean_square_(visible|hidden)\)", result["error"]), result
 
 
-# ---------------------------------------------------------------- issue 23: resources
+# ---------------------------------------------------------------- resources
 def test_resource_attacks_are_flagged_with_what_stopped_them(attacked):
     report = (attacked["course"] / "reports" / "summary.md").read_text()
     rows = {line.split("|")[1].strip(): line for line in report.splitlines() if line.startswith("| ")}

@@ -1,4 +1,4 @@
-"""`nbgrader collect` in the course root reads the exchange as hostile input (issue 22).
+"""`nbgrader collect` in the course root reads the exchange as hostile input.
 
 Each test builds a private exchange and a scratch course, releases a tiny lab with the
 real `nbgrader release_assignment`, has a real machine account submit it with `nbgrader

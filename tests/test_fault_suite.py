@@ -153,7 +153,7 @@ def test_the_batch_finishes_and_reports_every_fault(class_run):
     for name, reason in [(f"other_{LAB}.ipynb", "notebook of lab2_attention_vs_lime"),
                          (f"broken_{LAB}.ipynb", "not valid JSON"), (f"empty_{LAB}.ipynb", "empty"),
                          ("frank-lab3.ipynb", "not recognised")]:
-        shown = f"- {neutralise.for_markdown(name)}: "  # summary.md escapes a file's name (issue 23)
+        shown = f"- {neutralise.for_markdown(name)}: "  # summary.md escapes a file's name
         assert shown in report and neutralise.for_markdown(reason) in report.split(shown)[1].splitlines()[0], name
     assert (out / f"summary_{LAB}.png").stat().st_size > 5000
 

@@ -1,4 +1,4 @@
-"""`course hub` with real local accounts (issue 22): what a student can read, and `remove`.
+"""`course hub` with real local accounts: what a student can read, and `remove`.
 
 Each test creates throwaway accounts (``c22t-<random>``, removed after the test with their
 processes) and lays files out as `course hub` lays them out: the repository in a folder only

@@ -1,4 +1,4 @@
-"""One PostgreSQL gradebook shared by several graders (issue 24), on a real server.
+"""One PostgreSQL gradebook shared by several graders, on a real server.
 
 Two `course autograde --db URL` processes, each in its own course root, start at the same
 instant on an empty database; a third course root, which graded nothing, reports every
