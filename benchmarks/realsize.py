@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "course-realsize-standins"
 COMPLETE = ".complete-v1"  # written last: a half-built cache is rebuilt
 IMDB_MEDIAN_WORDS, IMDB_MEAN_WORDS = 174, 230
-TARGET_MINUTES, TARGET_PEAK_GB = 5.0, 3.0  # issue 17: per lab on a 2-core CPU
+TARGET_MINUTES, TARGET_PEAK_GB = 5.0, 3.0  # per lab on a 2-core CPU
 
 
 def standin_cache(root: Path = DEFAULT_CACHE) -> Path:

@@ -1,6 +1,6 @@
 """Held-out attacks on the grader, graded in one batch with honest students and victims.
 
-Every attack of issue 15 is a student here, with code in the cells a student controls
+Every attack is a student here, with code in the cells a student controls
 (exercise cells, a lab cell, an added cell, a markdown answer). Two batches (--jobs 1 and
 --jobs 2) grade them among honest "victims" (graded first, last and in between). Then:
 

@@ -1,4 +1,4 @@
-"""load_classifier's hub branch, tested without the hub (issue 17, item 3).
+"""load_classifier's hub branch, tested without the hub.
 
 A module fixture writes a Hugging Face hub cache in a temporary folder, laid out as
 huggingface_hub lays out its own (``models--<org>--<name>/{blobs,refs/main,snapshots/<commit>}``),

@@ -1,4 +1,4 @@
-"""The labs online, without the hub (issue 17, items 3 and 5).
+"""The labs online, without the hub.
 
 Each solution notebook runs as a student who solved every exercise runs it with internet: without
 its hidden tests (they run only when grading, offline), in a kernel that takes the course's online
