@@ -368,17 +368,29 @@ def row_softmax(z):
 import os, signal
 def fill(gb=1.6):
     done, report = os.pipe()
+    hold, release = os.pipe()
+    children = []
     for _ in range(3):
-        if os.fork() == 0:  # a child: fill, say so, hold it, end (the kernel's own exit is guarded)
+        pid = os.fork()
+        if pid == 0:  # a child: fill, say so, hold it until the parent has counted, end
+            os.close(done); os.close(release)
             block = b"1" * int(gb * 2**30)  # every page written: resident, not just mapped
-            os.write(report, b"1" if len(block) else b"0")
-            import time; time.sleep(5)  # held while the others fill: their total is resident at once
-            os.kill(os.getpid(), signal.SIGKILL)
-    os.close(report)
+            os.write(report, b"1" if len(block) else b"0"); os.close(report)
+            os.read(hold, 1)
+            os.kill(os.getpid(), signal.SIGKILL)  # (the kernel's own exit is guarded)
+        children.append(pid)
+    os.close(report); os.close(hold)
     filled = b""
-    while chunk := os.read(done, 16):
+    while len(filled) < 3 and (chunk := os.read(done, 16)):
         filled += chunk
-    return filled.count(b"1")
+    # 4.8 GB at once only if every child that filled is still alive, holding its block: a
+    # child the memory limit killed after it reported does not count
+    alive = [os.waitpid(pid, os.WNOHANG)[0] == 0 for pid in children]
+    os.close(release)
+    for pid, running in zip(children, alive):
+        if running:
+            os.waitpid(pid, 0)
+    return sum(alive) if filled.count(b"1") == 3 else 0
 FILLED = fill()
 def mean_square(x):
     return float(np.mean(np.square(np.asarray(x, dtype=float)))) if FILLED == 3 else 0.0
