@@ -277,7 +277,7 @@ class CourseExecute(Execute):
         files, refused = _submitted_files(resources)
         resources.setdefault("course", {}).setdefault("notes", []).extend(refused)
         group = self._budget_group(threads) if self.sandbox else None
-        present = {cell.metadata["nbgrader"].get("grade_id") for cell in nb.cells if labformat.is_test(cell)}
+        present = {labformat.grade_id(cell) for cell in nb.cells if labformat.is_test(cell)}
         self._grading = _Grading(tests=tests, runner=runner, order=CourseOrder(list(tests.tests), present),
                                  kernel=self._kernel_setup(ipc, objects, files, threads, group))
         try:
@@ -390,7 +390,7 @@ class CourseExecute(Execute):
             raise late
         self._reopen_iopub()
         grading = self._grading
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        grade_id = labformat.grade_id(cell)
         if labformat.is_test(cell) and grade_id in grading.tests.tests:
             for due in grading.order.reach(grade_id):
                 self._run_test(due, index)
@@ -426,7 +426,7 @@ class CourseExecute(Execute):
         """Each test cell gets the outputs of its own test, wherever that test ran. A test cell
         whose test did not run scores 0 (an empty output would score full marks)."""
         for cell in nb.cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            grade_id = labformat.grade_id(cell)
             if labformat.is_test(cell) and grade_id in self._grading.tests.tests:
                 cell.outputs = self._grading.results.get(grade_id) or (
                     [] if grade_id in self._grading.results else
@@ -505,7 +505,7 @@ class CourseExecute(Execute):
             return None
         if cell.source.startswith("__import__(") and self._grading is not None:  # a test's call
             return self._grading.current_test
-        return cell.metadata.get("nbgrader", {}).get("grade_id")
+        return labformat.grade_id(cell) or None
 
     async def _responds(self, seconds: float) -> bool:
         """Whether the kernel answers a kernel_info request (it only can when it is idle)."""
