@@ -32,6 +32,20 @@ def exercises():
     return {lab: read_exercises(lab_notebook(lab)) for lab in LABS}
 
 
+@pytest.fixture(scope="session")
+def visible_grades(exercises):
+    """What the visible tests alone say of a WRONG entry, graded once a session: three tests read it."""
+    graded: dict[tuple[str, str, str], dict[str, tuple[float, str]]] = {}
+
+    def results(lab: str, exercise: str, label: str) -> dict[str, tuple[float, str]]:
+        if (lab, exercise, label) not in graded:
+            setup, found = exercises[lab]
+            graded[lab, exercise, label] = grade(setup, found, exercise, _source(found, lab, "WRONG", exercise, label),
+                                                 visible_only=True)
+        return graded[lab, exercise, label]
+    return results
+
+
 def _source(found: dict, lab: str, kind: str, exercise: str, label: str) -> str:
     """The source of a catalogue entry; an edit is applied to the exercise's reference solution cell."""
     answer = getattr(importlib.import_module(LABS[lab]), kind)[exercise][label]
@@ -59,9 +73,16 @@ def test_reference_solutions_get_full_marks(exercises, lab):
 
 
 @pytest.mark.parametrize("lab, exercise, label", list(_cases("WRONG")))
-def test_wrong_answer_loses_points(exercises, lab, exercise, label):
+def test_wrong_answer_loses_points(exercises, visible_grades, lab, exercise, label):
+    """Graded as nbgrader grades it. The visible test cell runs first, so where it fails (its verdict is
+    shared with the visible-test checks below) the hidden ones cannot give its point back: only an
+    answer it passes needs the whole run."""
     setup, found = exercises[lab]
-    results = grade(setup, found, exercise, _source(found, lab, "WRONG", exercise, label))
+    hidden = [test.hidden for test in found[exercise].tests]
+    assert hidden == sorted(hidden), f"{exercise}: a visible test after a hidden one would see what the hidden ones left"
+    results = visible_grades(lab, exercise, label)
+    if not any(message for _, message in results.values()):
+        results = grade(setup, found, exercise, _source(found, lab, "WRONG", exercise, label))
     earned = sum(points for points, _ in results.values())
     assert earned < found[exercise].points, f"wrong answer {label!r} got full marks on {exercise}"
 
@@ -109,10 +130,9 @@ VISIBLE_CATCH_RATE = 0.9
 
 
 @pytest.mark.parametrize("lab, exercise, label, pattern", list(_keyed_cases("VISIBLE")))
-def test_visible_test_names_the_cause(exercises, lab, exercise, label, pattern):
+def test_visible_test_names_the_cause(visible_grades, lab, exercise, label, pattern):
     """The commonest slips fail the visible test under the exercise, with a message that names the cause."""
-    setup, found = exercises[lab]
-    results = grade(setup, found, exercise, _source(found, lab, "WRONG", exercise, label), visible_only=True)
+    results = visible_grades(lab, exercise, label)
     assert results, f"{exercise} has no visible test"
     messages = [message for _, message in results.values() if message]
     assert messages, f"the visible test of {exercise} passes the wrong answer {label!r}: the student learns of it only after submitting"
@@ -121,13 +141,12 @@ def test_visible_test_names_the_cause(exercises, lab, exercise, label, pattern):
 
 
 @pytest.mark.parametrize("lab", list(LABS))
-def test_visible_tests_catch_most_wrong_answers(exercises, lab):
+def test_visible_tests_catch_most_wrong_answers(visible_grades, lab):
     """The share of the catalogue's WRONG answers that the visible tests alone fail, per lab (printed; >= 90%)."""
-    setup, found = exercises[lab]
     caught, missed = 0, []
     for exercise, answers in importlib.import_module(LABS[lab]).WRONG.items():
         for label in answers:
-            results = grade(setup, found, exercise, _source(found, lab, "WRONG", exercise, label), visible_only=True)
+            results = visible_grades(lab, exercise, label)
             if any(message for _, message in results.values()):
                 caught += 1
             else:

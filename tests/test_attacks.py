@@ -41,6 +41,9 @@ from course_admin import labformat, neutralise, pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab0_attack_target"
+# Each cell's time limit: the honest cells take well under a second, and the attacker that ignores
+# Ctrl-C holds a worker for this plus the 10 s grace, once per batch.
+CELL_SECONDS = 20
 # Secrets that must never reach a student: hidden-test inputs and code, solutions, the model answer.
 SECRETS = ("SECRET_INPUT_7f3a", "HIDDEN_REFERENCE_9c1e", "SOLUTION_BODY_5e8f", "MODEL_ANSWER_b2d4")
 # In every process an attacker starts, to find survivors: this session's own (another run's
@@ -647,7 +650,8 @@ def _grade(target, name: str, students: dict[str, nbformat.NotebookNode], jobs: 
     before, groups_before = _snapshot(watched), _sandbox_groups()
     start = time.perf_counter()
     result, pids = _run_watched([sys.executable, "-m", "course_admin.cli", "autograde", str(folder), "--lab", LAB,
-                                 "--course", str(course), "--jobs", str(jobs), "--timeout", "60"], tmp, timeout=1800)
+                                 "--course", str(course), "--jobs", str(jobs),
+                                 "--timeout", str(CELL_SECONDS)], tmp, timeout=1800)
     seconds = time.perf_counter() - start
     _wait_until(lambda: not _survivors(), seconds=10)  # a process being killed may take a moment to go
     workspace = pipeline.Workspace(course, [LAB])
