@@ -94,13 +94,18 @@ def grading_environment() -> Iterator[None]:
 
 def execute_notebook(path: Path, timeout: int = 600) -> tuple[NotebookNode, float]:
     """Run a notebook of the course (trusted: solutions, releases) top to bottom in its
-    folder on this interpreter's kernel; return it and the seconds taken."""
+    folder on this interpreter's kernel; return it and the seconds taken. The kernel gets as
+    many threads as this process has cores (`course_utils.threads`: it runs beside this
+    process, under the same CPU quota), fewer where OMP_NUM_THREADS asks for fewer."""
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
+
+    from course_utils.threads import size_threads
 
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     with grading_environment(), tempfile.TemporaryDirectory(prefix="course-ipc-") as sockets:
+        size_threads()  # the kernel inherits the variables (grading_environment restores them after)
         # IPC sockets: no TCP port is opened, and ipykernel has no plain-TCP warning to print.
         manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
         client = NotebookClient(nb, km=manager, timeout=timeout, kernel_name="python3",

@@ -104,6 +104,7 @@ TIERS = {
     "tests/test_reviews.py": "unit",
     "tests/test_sandbox.py": "e2e",
     "tests/test_scan_guard.py": "unit",
+    "tests/test_threads.py": "unit",
     "tests/test_self_study.py": "e2e",
     "tests/test_user_data.py": "e2e",
     "tests/test_workload.py": "unit",
