@@ -92,11 +92,13 @@ def grading_environment() -> Iterator[None]:
         os.environ.update(saved)
 
 
-def execute_notebook(path: Path, timeout: int = 600) -> tuple[NotebookNode, float]:
+def execute_notebook(path: Path, timeout: int = 600,
+                     on_cell: Callable[[], None] | None = None) -> tuple[NotebookNode, float]:
     """Run a notebook of the course (trusted: solutions, releases) top to bottom in its
     folder on this interpreter's kernel; return it and the seconds taken. The kernel gets as
     many threads as this process has cores (`course_utils.threads`: it runs beside this
-    process, under the same CPU quota), fewer where OMP_NUM_THREADS asks for fewer."""
+    process, under the same CPU quota), fewer where OMP_NUM_THREADS asks for fewer. `on_cell`
+    is called after each code cell (a progress bar's step; `code_cells` counts them)."""
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
@@ -109,13 +111,19 @@ def execute_notebook(path: Path, timeout: int = 600) -> tuple[NotebookNode, floa
         # IPC sockets: no TCP port is opened, and ipykernel has no plain-TCP warning to print.
         manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
         client = NotebookClient(nb, km=manager, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
+                                resources={"metadata": {"path": str(path.parent)}},
+                                on_cell_executed=(lambda **_: on_cell()) if on_cell else None)
         try:
             client.execute()
         finally:  # a client given its manager does not shut the kernel down itself
             if manager.has_kernel:
                 manager.shutdown_kernel(now=True)
     return nb, time.perf_counter() - start
+
+
+def code_cells(nb: NotebookNode) -> int:
+    """How many cells `execute_notebook` runs in `nb` (nbclient skips empty code cells)."""
+    return sum(cell.cell_type == "code" and bool(cell.source.strip()) for cell in nb.cells)
 
 
 def stderr_outputs(nb: NotebookNode) -> list[str]:
