@@ -201,34 +201,15 @@ def _minutes(seconds: float) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     labs = args.labs or pipeline.finished_labs()
     out = _output(Path(args.out).absolute(), "course run")  # before the labs run: a refusal comes at once
     started = time.perf_counter()
-    students = sum(cohort_size(lab) for lab in labs)
     print(f"Running {len(labs)} lab(s) offline on the embedded models ({', '.join(labs)}), then grading a demo "
-          f"cohort of {students} notebook(s) in the sandbox (reference, blank and partly wrong answers).")
+          f"cohort of {sum(map(cohort_size, labs))} notebook(s) in the sandbox (reference, blank and partly wrong "
+          "answers).")
     print(expected_duration(labs, pipeline.course_root()) + "\n")
-    failed = False
     notebooks = {lab: nbformat.read(pipeline.lab_notebook(lab), as_version=4) for lab in labs}
-    with tqdm(total=sum(map(pipeline.code_cells, notebooks.values())), unit="cell", desc="executing the labs") as bar:
-        done = 0
-        for lab in labs:
-            bar.set_postfix_str(lab)
-            done += pipeline.code_cells(notebooks[lab])
-            try:
-                nb, seconds = pipeline.execute_notebook(pipeline.lab_notebook(lab), on_cell=lambda: bar.update(1))
-            except Exception as error:  # report and go on: one broken lab must not hide the others
-                bar.write(f"  {lab}: FAILED ({type(error).__name__}: "
-                          f"{str(error).splitlines()[0] if str(error) else ''})")
-                failed = True
-                continue
-            finally:
-                bar.update(done - bar.n)  # the cells a failure left unrun
-            warnings = pipeline.stderr_outputs(nb)
-            bar.write(f"  {lab}: executed in {seconds:.1f} s"
-                      + (f", {len(warnings)} stderr output(s)" if warnings else ", no warnings"))
+    failed = [lab for lab in labs if not _execute_lab(lab, pipeline.code_cells(notebooks[lab]))]
 
     sandboxed = _sandbox_allowed(args.unsafe)
     demo = out / "course"  # the last run's demo course, made by this command (a link is removed, not followed)
@@ -236,13 +217,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         demo.unlink()
     else:
         shutil.rmtree(demo, ignore_errors=True)
-    workspace = pipeline.Workspace(pipeline.scratch_course(demo, labs), labs, sandbox=sandboxed)
-    with tqdm(total=students, unit="notebook", desc="grading the demo cohort") as bar:
-        for lab in labs:
+    _grade_demo(pipeline.Workspace(pipeline.scratch_course(demo, labs), labs, sandbox=sandboxed), notebooks)
+    print(f"\nDone in {_minutes(time.perf_counter() - started)}. Look next at what each demo student receives, "
+          f"their feedback pages (hidden tests removed): {demo / 'feedback'}/<student>/<lab>/<lab>.html; their graded "
+          f"notebooks: {demo / 'autograded'}; then README.md, \"What instructors do\", to grade a class of your own.")
+    return 1 if failed else 0
+
+
+def _execute_lab(lab: str, cells: int) -> bool:
+    """Run one lab's solution notebook with a progress bar over its `cells`; say how it went."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=cells, unit="cell", desc=lab) as bar:
+        try:
+            nb, seconds = pipeline.execute_notebook(pipeline.lab_notebook(lab), on_cell=lambda: bar.update(1))
+        except Exception as error:  # report and go on: one broken lab must not hide the others
+            bar.write(f"  {lab}: FAILED ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
+            return False
+    warnings = pipeline.stderr_outputs(nb)
+    print(f"  {lab}: executed in {seconds:.1f} s" + (f", {len(warnings)} stderr output(s)" if warnings else ", no warnings"))
+    return True
+
+
+def _grade_demo(workspace: pipeline.Workspace, notebooks: dict[str, nbformat.NotebookNode]) -> None:
+    """Release each lab, grade its demo cohort with a progress bar over the students, print its table."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=sum(map(cohort_size, notebooks)), unit="notebook", desc="grading the demo cohort") as bar:
+        for lab, source in notebooks.items():
             bar.write(f"\nDemo cohort for {lab} (nbgrader autograde, offline, sandboxed):")
-            release = workspace.release(lab)
-            source = notebooks[lab]
-            blank = nbformat.read(release, as_version=4)
+            blank = nbformat.read(workspace.release(lab), as_version=4)
             cohort = {"reference": source, "blank": blank}
             if lab in DEMO_PLANS:
                 cohort["partly_wrong"] = pipeline.fill_submission(source, blank, DEMO_PLANS[lab])
@@ -253,13 +257,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 workspace.feedback(lab, student)
                 bar.update(1)
                 bar.write(f"  graded {student} in {seconds:.1f} s")
-            bar.write("")
-            for line in _table_lines(grade_table(workspace, lab, list(cohort))):
+            for line in ["", *_table_lines(grade_table(workspace, lab, list(cohort)))]:
                 bar.write(line)
-    print(f"\nDone in {_minutes(time.perf_counter() - started)}. Look next at what each demo student receives, "
-          f"their feedback pages (hidden tests removed): {demo / 'feedback'}/<student>/<lab>/<lab>.html; their graded "
-          f"notebooks: {demo / 'autograded'}; then README.md, \"What instructors do\", to grade a class of your own.")
-    return 1 if failed else 0
 
 
 def cmd_release(args: argparse.Namespace) -> int:

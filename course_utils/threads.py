@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
 PROC = Path("/proc/self")
@@ -115,7 +116,9 @@ def size_threads() -> int:
     if {"numpy", "scipy", "sklearn", "torch"} & set(sys.modules):
         from threadpoolctl import threadpool_limits
 
-        threadpool_limits(limits=threads)  # every OpenMP and BLAS pool loaded, not only torch's
+        with warnings.catch_warnings():  # its note on two OpenMP runtimes loaded at once is no lab's business
+            warnings.simplefilter("ignore", RuntimeWarning)
+            threadpool_limits(limits=threads)  # every OpenMP and BLAS pool loaded, not only torch's
     torch = sys.modules.get("torch")
     if torch is not None and hasattr(torch, "set_num_threads"):  # (not while torch itself is importing)
         torch.set_num_threads(threads)

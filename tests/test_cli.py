@@ -82,7 +82,7 @@ def test_course_run_executes_the_lab_and_grades_its_demo_cohort(tiny: Path, tmp_
     assert f"No measured time for {LAB} in {cli.BENCHMARK}" in lines[1], result.stdout[:2000]
     cells = pipeline.code_cells(nbformat.read(pipeline.lab_notebook(LAB, root=tiny), as_version=4))
     bars = result.stderr.replace("\r", "\n")
-    assert "executing the labs: 100%" in bars and f" {cells}/{cells} " in bars, bars[-3000:]
+    assert f"{LAB}: 100%" in bars and f" {cells}/{cells} " in bars, bars[-3000:]
     assert f"{LAB}: reference" in bars and f"{LAB}: blank" in bars, bars[-3000:]  # the student being graded
     assert "grading the demo cohort: 100%" in bars and " 2/2 " in bars, bars[-3000:]
     assert lines[-1].startswith("Done in ") and f"{out / 'course' / 'feedback'}/<student>/<lab>/<lab>.html" in lines[-1]
