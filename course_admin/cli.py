@@ -175,6 +175,8 @@ def expected_duration(labs: list[str], root: Path) -> str:
     """What `course run` says about its duration before it starts, from the measured figures."""
     measured, machine = measured_seconds(root)
     missing = [lab for lab in labs if lab not in measured]
+    if not measured:
+        return f"(This course has no {BENCHMARK}: no estimate of how long this takes.)"
     if missing:
         return f"(No measured time for {', '.join(missing)} in {BENCHMARK}: no estimate of how long this takes.)"
     executing = sum(measured[lab][0] for lab in labs)
