@@ -68,12 +68,15 @@ def _share_cores(jobs: int) -> None:
     """Give each of `jobs` parallel graders its share of the cores: the grading process and
     its kernel each use that many threads (CourseExecute reads COURSE_GRADING_JOBS).
 
+    The cores are those this process really has (its cgroup's CPU quota, else its affinity).
     torch and numpy start one thread per core by default; two kernels with two threads each
     on two cores wait on each other at every parallel region and run several times slower
     than one kernel after the other.
     """
+    from course_utils.threads import available_cores  # (course_utils loads transformers: not at import)
+
     os.environ["COURSE_GRADING_JOBS"] = str(jobs)
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    threads = str(max(1, available_cores() // jobs))
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = threads
 

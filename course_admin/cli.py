@@ -33,6 +33,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shutil
 import sys
 import tempfile
@@ -84,12 +86,20 @@ DEMO_PLANS = {
 
 
 def _print_table(rows: list[list[str]]) -> None:
+    for line in _table_lines(rows):
+        print(line)
+
+
+def _table_lines(rows: list[list[str]]) -> list[str]:
+    """`rows` as aligned text, a rule under the header (the first column left, the rest right)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
     for n, row in enumerate(rows):
-        print("  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
-                        for i, (cell, width) in enumerate(zip(row, widths))))
+        lines.append("  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
+                               for i, (cell, width) in enumerate(zip(row, widths))))
         if n == 0:
-            print("  ".join("-" * width for width in widths))
+            lines.append("  ".join("-" * width for width in widths))
+    return lines
 
 
 def _fmt(value: float) -> str:
@@ -127,20 +137,81 @@ def _sandbox_allowed(unsafe: bool) -> bool:
     return True
 
 
+# Where `course run`'s expected duration comes from: `python -m benchmarks.run`, alone on its machine.
+BENCHMARK = Path("benchmarks") / "results" / "benchmarks.md"
+
+
+def measured_seconds(root: Path) -> tuple[dict[str, tuple[float, float]], str]:
+    """The course's last benchmark of its labs: lab -> (seconds to execute it, to autograde its
+    reference), and the machine it ran on ("2 cores"); ({}, "") where the course has none."""
+    try:
+        lines = (root / BENCHMARK).read_text().splitlines()
+    except OSError:
+        return {}, ""
+    machine = next((m.group(1) for line in lines if (m := re.match(r"Machine: .*?(\d+ cores)", line))), "")
+    found: dict[str, tuple[float, float]] = {}
+    columns: list[str] = []
+    for line in lines:
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if "execute (s)" in cells and "autograde (s)" in cells:  # the "Labs" table's header
+            columns = cells
+        elif columns and len(cells) == len(columns) and cells[0] != columns[0]:
+            try:
+                found[cells[0]] = (float(cells[columns.index("execute (s)")]),
+                                   float(cells[columns.index("autograde (s)")]))
+            except ValueError:  # the |---| row
+                continue
+        elif columns and not line.strip():
+            break
+    return found, machine
+
+
+def cohort_size(lab: str) -> int:
+    """Students in `course run`'s demo cohort of `lab`: reference, blank, and partly_wrong where planned."""
+    return 3 if lab in DEMO_PLANS else 2
+
+
+def expected_duration(labs: list[str], root: Path) -> str:
+    """What `course run` says about its duration before it starts, from the measured figures."""
+    measured, machine = measured_seconds(root)
+    missing = [lab for lab in labs if lab not in measured]
+    if not measured:
+        return f"(This course has no {BENCHMARK}: no estimate of how long this takes.)"
+    if missing:
+        return f"(No measured time for {', '.join(missing)} in {BENCHMARK}: no estimate of how long this takes.)"
+    executing = sum(measured[lab][0] for lab in labs)
+    grading = sum(measured[lab][1] * cohort_size(lab) for lab in labs)
+    text = (f"Expect about {_minutes(executing + grading)}: measured on {machine or 'one machine'} with nothing "
+            f"else running, {executing:.0f} s executing the labs and {grading:.0f} s grading the demo cohort "
+            f"({BENCHMARK}).")
+    cores, load = available_cores_now()
+    if load > cores / 2:
+        text += (f" This machine is busy now (load {load:.1f} on {cores} core(s)): expect longer, in proportion "
+                 "to the other work.")
+    return text
+
+
+def available_cores_now() -> tuple[int, float]:
+    """(the cores this process has, the machine's load over the last minute)."""
+    from course_utils.threads import available_cores
+
+    return available_cores(), os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} minutes"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     labs = args.labs or pipeline.finished_labs()
     out = _output(Path(args.out).absolute(), "course run")  # before the labs run: a refusal comes at once
-    print(f"Running {len(labs)} lab(s) offline on the embedded models: {', '.join(labs)}\n")
-    failed = False
-    for lab in labs:
-        try:
-            nb, seconds = pipeline.execute_notebook(pipeline.lab_notebook(lab))
-        except Exception as error:  # report and go on: one broken lab must not hide the others
-            print(f"  {lab}: FAILED ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
-            failed = True
-            continue
-        warnings = pipeline.stderr_outputs(nb)
-        print(f"  {lab}: executed in {seconds:.1f} s" + (f", {len(warnings)} stderr output(s)" if warnings else ", no warnings"))
+    started = time.perf_counter()
+    print(f"Running {len(labs)} lab(s) offline on the embedded models ({', '.join(labs)}), then grading a demo "
+          f"cohort of {sum(map(cohort_size, labs))} notebook(s) in the sandbox (reference, blank and partly wrong "
+          "answers).")
+    print(expected_duration(labs, pipeline.course_root()) + "\n")
+    notebooks = {lab: nbformat.read(pipeline.lab_notebook(lab), as_version=4) for lab in labs}
+    failed = [lab for lab in labs if not _execute_lab(lab, pipeline.code_cells(notebooks[lab]))]
 
     sandboxed = _sandbox_allowed(args.unsafe)
     demo = out / "course"  # the last run's demo course, made by this command (a link is removed, not followed)
@@ -148,24 +219,48 @@ def cmd_run(args: argparse.Namespace) -> int:
         demo.unlink()
     else:
         shutil.rmtree(demo, ignore_errors=True)
-    workspace = pipeline.Workspace(pipeline.scratch_course(demo, labs), labs, sandbox=sandboxed)
-    for lab in labs:
-        print(f"\nDemo cohort for {lab} (nbgrader autograde, offline, sandboxed):")
-        release = workspace.release(lab)
-        source = nbformat.read(pipeline.lab_notebook(lab), as_version=4)
-        blank = nbformat.read(release, as_version=4)
-        cohort = {"reference": source, "blank": blank}
-        if lab in DEMO_PLANS:
-            cohort["partly_wrong"] = pipeline.fill_submission(source, blank, DEMO_PLANS[lab])
-        for student, notebook in cohort.items():
-            workspace.submit(lab, student, notebook)
-            seconds = workspace.autograde(lab, student)
-            workspace.feedback(lab, student)
-            print(f"  graded {student} in {seconds:.1f} s")
-        print()
-        _print_table(grade_table(workspace, lab, list(cohort)))
-    print(f"\nFeedback (HTML, hidden tests removed): {out / 'course' / 'feedback'}")
+    _grade_demo(pipeline.Workspace(pipeline.scratch_course(demo, labs), labs, sandbox=sandboxed), notebooks)
+    print(f"\nDone in {_minutes(time.perf_counter() - started)}. Look next at what each demo student receives, "
+          f"their feedback pages (hidden tests removed): {demo / 'feedback'}/<student>/<lab>/<lab>.html; their graded "
+          f"notebooks: {demo / 'autograded'}; then README.md, \"What instructors do\", to grade a class of your own.")
     return 1 if failed else 0
+
+
+def _execute_lab(lab: str, cells: int) -> bool:
+    """Run one lab's solution notebook with a progress bar over its `cells`; say how it went."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=cells, unit="cell", desc=lab) as bar:
+        try:
+            nb, seconds = pipeline.execute_notebook(pipeline.lab_notebook(lab), on_cell=lambda: bar.update(1))
+        except Exception as error:  # report and go on: one broken lab must not hide the others
+            bar.write(f"  {lab}: FAILED ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")
+            return False
+    warnings = pipeline.stderr_outputs(nb)
+    print(f"  {lab}: executed in {seconds:.1f} s" + (f", {len(warnings)} stderr output(s)" if warnings else ", no warnings"))
+    return True
+
+
+def _grade_demo(workspace: pipeline.Workspace, notebooks: dict[str, nbformat.NotebookNode]) -> None:
+    """Release each lab, grade its demo cohort with a progress bar over the students, print its table."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=sum(map(cohort_size, notebooks)), unit="notebook", desc="grading the demo cohort") as bar:
+        for lab, source in notebooks.items():
+            bar.write(f"\nDemo cohort for {lab} (nbgrader autograde, offline, sandboxed):")
+            blank = nbformat.read(workspace.release(lab), as_version=4)
+            cohort = {"reference": source, "blank": blank}
+            if lab in DEMO_PLANS:
+                cohort["partly_wrong"] = pipeline.fill_submission(source, blank, DEMO_PLANS[lab])
+            for student, notebook in cohort.items():
+                bar.set_postfix_str(f"{lab}: {student}")
+                workspace.submit(lab, student, notebook)
+                seconds = workspace.autograde(lab, student)
+                workspace.feedback(lab, student)
+                bar.update(1)
+                bar.write(f"  graded {student} in {seconds:.1f} s")
+            for line in ["", *_table_lines(grade_table(workspace, lab, list(cohort)))]:
+                bar.write(line)
 
 
 def cmd_release(args: argparse.Namespace) -> int:

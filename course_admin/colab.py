@@ -8,6 +8,10 @@ The cell installs the course only where `course_utils` cannot be imported (Colab
 machine). It installs the packages the labs import, with the course's pins, and the course
 package itself without dependencies: Colab's own Jupyter server must keep its own
 `notebook`, `ipykernel` and `tornado`, so the grading stack (nbgrader, JupyterLab) stays out.
+
+The kernel's threads are sized by the cell after it, the lab's imports: importing
+`course_utils` gives torch and the numeric libraries the cores the session really has
+(`course_utils.threads`), on Colab as in a learner's own JupyterLab, before any parallel work.
 """
 
 from __future__ import annotations

@@ -267,7 +267,9 @@ class CourseExecute(Execute):
                 "Install bubblewrap, or accept the risk with `course autograde --unsafe` "
                 "(nbgrader: c.CourseExecute.sandbox = False).")
         tests = LabTests(self._source_notebook(resources))
-        threads = self.threads or max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("COURSE_GRADING_JOBS", "1"))))
+        from course_utils.threads import available_cores  # (course_utils loads transformers: not at import)
+
+        threads = self.threads or max(1, available_cores() // max(1, int(os.environ.get("COURSE_GRADING_JOBS", "1"))))
         _set_torch_threads(threads)
         folder, ipc, objects = kernels.kernel_folders()
         capped = self.sandbox and sandboxing.cap_folder(ipc) is None

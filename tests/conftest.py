@@ -92,6 +92,7 @@ TIERS = {
     "tests/test_hub_accounts.py": "e2e",
     "tests/test_hub_path.py": "unit",
     "tests/test_hub_units.py": "unit",
+    "tests/test_kernel_threads.py": "e2e",  # nbgrader runs, sandboxed kernels, cgroups, `course autograde`
     "tests/test_kernel_package.py": "unit",
     "tests/test_labformat.py": "unit",
     "tests/test_models.py": "unit",
@@ -104,6 +105,7 @@ TIERS = {
     "tests/test_reviews.py": "unit",
     "tests/test_sandbox.py": "e2e",
     "tests/test_scan_guard.py": "unit",
+    "tests/test_threads.py": "unit",
     "tests/test_self_study.py": "e2e",
     "tests/test_user_data.py": "e2e",
     "tests/test_workload.py": "unit",

@@ -76,6 +76,35 @@ def test_course_run_executes_the_lab_and_grades_its_demo_cohort(tiny: Path, tmp_
     for student, secrets in hidden.items():
         page = (out / "course" / "feedback" / student / LAB / f"{LAB}.html").read_text()
         assert not [secret for secret in secrets if secret in page], student
+    # what a newcomer sees: the expected duration first (this course root has no benchmark), progress
+    # per lab's cells and per demo student on stderr (tqdm), and where to look next, last
+    lines = result.stdout.strip().splitlines()
+    assert f"This course has no {cli.BENCHMARK}" in lines[1], result.stdout[:2000]
+    cells = pipeline.code_cells(nbformat.read(pipeline.lab_notebook(LAB, root=tiny), as_version=4))
+    bars = result.stderr.replace("\r", "\n")
+    assert f"{LAB}: 100%" in bars and f" {cells}/{cells} " in bars, bars[-3000:]
+    assert f"{LAB}: reference" in bars and f"{LAB}: blank" in bars, bars[-3000:]  # the student being graded
+    assert "grading the demo cohort: 100%" in bars and " 2/2 " in bars, bars[-3000:]
+    assert lines[-1].startswith("Done in ") and f"{out / 'course' / 'feedback'}/<student>/<lab>/<lab>.html" in lines[-1]
+    assert f"{out / 'course' / 'autograded'}" in lines[-1] and '"What instructors do"' in lines[-1], lines[-1]
+    assert "## What instructors do" in (REPOSITORY / "README.md").read_text()
+
+
+def test_course_run_expects_the_duration_the_benchmark_measured_as_the_readme_says() -> None:
+    """The estimate `course run` prints comes from the last benchmark of every lab, and the
+    README gives the same figures (a new benchmark changes both)."""
+    labs = pipeline.finished_labs(REPOSITORY)
+    measured, machine = cli.measured_seconds(REPOSITORY)
+    assert set(labs) <= set(measured) and machine.endswith(" cores"), (measured, machine)
+    executing = sum(measured[lab][0] for lab in labs)
+    grading = sum(measured[lab][1] * cli.cohort_size(lab) for lab in labs)
+    total = cli._minutes(executing + grading)
+    said = cli.expected_duration(labs, REPOSITORY)
+    assert said.startswith(f"Expect about {total}: measured on {machine}") and f"{grading:.0f} s grading" in said
+    readme = " ".join((REPOSITORY / "README.md").read_text().split())
+    assert (f"`course run` takes about {total} on {machine} with nothing else running: {executing:.0f} s executing "
+            f"the four labs and {grading:.0f} s grading the demo cohort's "
+            f"{sum(map(cli.cohort_size, labs))} notebooks") in readme
 
 
 

@@ -48,9 +48,9 @@ def test_the_instructor_gets_every_tool_and_the_course_configuration() -> None:
     compile(config, "nbgrader_config.py", "exec")
 
 
-def test_the_kernel_is_the_course_interpreter() -> None:
+def test_the_kernel_is_the_course_interpreter_sizing_its_threads() -> None:
     spec = json.loads(roles.kernelspec(sys.executable))
-    assert spec["argv"][0] == sys.executable and spec["argv"][1:3] == ["-m", "ipykernel_launcher"]
+    assert spec["argv"][0] == sys.executable and spec["argv"][1:3] == ["-m", "course_admin.hub_kernel"]
 
 
 def test_the_repository_configuration_gives_the_course_id_and_limits() -> None:

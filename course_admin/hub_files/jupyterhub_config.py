@@ -9,7 +9,8 @@ editing. What it sets up:
   no one else; the instructor is the hub's administrator;
 * each user's server is a local process running as that user: the course venv's
   ``jupyterhub-singleuser``, JupyterLab by default, with that venv's interpreter as the
-  ``python3`` kernel (``JUPYTER_PATH`` comes before a user's own kernelspecs);
+  ``python3`` kernel, its threads sized to the user's cores when it starts
+  (`course_admin.hub_kernel`; ``JUPYTER_PATH`` comes before a user's own kernelspecs);
 * ``JUPYTER_CONFIG_PATH`` is the role's folder (root-owned, written by `course hub`): the
   nbgrader settings (course id, exchange; for the instructor also the course root and the
   course's grading configuration) and which nbgrader extensions each role has (students:
