@@ -36,12 +36,13 @@ from typing import Any
 import nbformat
 from nbclient.exceptions import DeadKernelError
 from nbconvert.exporters import NotebookExporter
+from jupyter_core.utils import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool, Integer, default
 
-from course_admin import cgroup, intake, kernels, labformat, neutralise, remote_client
+from course_admin import cgroup, intake, kernels, labformat, neutralise, remote_client, timing
 from course_admin import sandbox as sandboxing
 from course_admin.kernel import guard
 from course_admin.kernels import KernelGone
@@ -75,6 +76,38 @@ class CourseNotebookExporter(NotebookExporter):
         if too_much:
             raise NotebookRefused(too_much)
         return self.from_notebook_node(nb, resources=resources, **kw)
+
+    def _preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        # Each preprocessor's seconds for the class benchmark (`course_admin.timing`): nbconvert
+        # runs the list `_preprocessors` in order, so each is wrapped for this call only.
+        registered = self._preprocessors
+        self._preprocessors = [_Timed(preprocessor) for preprocessor in registered]
+        try:
+            return super()._preprocess(nb, resources)
+        finally:
+            self._preprocessors = registered
+
+    def _validate_preprocessor(self, nbc: NotebookNode, preprocessor: Any) -> None:
+        with timing.phase(timing.PREPROCESSOR + "validation"):  # nbconvert validates after each one
+            super()._validate_preprocessor(nbc, preprocessor)
+
+
+class _Timed:
+    """A preprocessor whose calls count towards its phase in `course_admin.timing`."""
+
+    def __init__(self, preprocessor: Callable):
+        self.preprocessor = preprocessor
+        self.name = timing.PREPROCESSOR + type(preprocessor).__name__
+
+    def __call__(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        with timing.phase(self.name):
+            return self.preprocessor(nb, resources)
+
+    def __getattr__(self, name: str) -> Any:  # nbconvert's validation names the preprocessor
+        return getattr(self.preprocessor, name)
+
+    def __repr__(self) -> str:
+        return repr(self.preprocessor)
 
 
 class LabTests:
@@ -140,6 +173,7 @@ class TestRunner:
         threading.Thread(target=self._set_up, name="course-tests-set-up", daemon=True).start()
 
     def _set_up(self) -> None:
+        started = time.perf_counter()
         try:
             namespace: dict[str, Any] = {"__name__": "__main__"}
             with _quiet():
@@ -155,6 +189,7 @@ class TestRunner:
         except BaseException as error:  # noqa: BLE001  (reported when the first test needs it)
             self._error = error
         finally:
+            timing.add(timing.SETUP, time.perf_counter() - started)
             self._ready.set()
 
     def namespace(self) -> dict:
@@ -208,6 +243,8 @@ class _Grading:
     runner: TestRunner
     order: CourseOrder
     kernel: kernels.KernelSetup
+    threads: int = 1  # torch's threads in the kernel and here
+    spare: kernels.Spare | None = None  # a kernel started ahead for this notebook, until nbclient takes it
     started: float = field(default_factory=time.monotonic)
     results: dict[str, list[NotebookNode]] = field(default_factory=dict)  # grade_id -> its test cell's outputs
     call_outputs: list[NotebookNode] = field(default_factory=list)  # of the test being run
@@ -269,41 +306,88 @@ class CourseExecute(Execute):
         tests = LabTests(self._source_notebook(resources))
         threads = self.threads or max(1, (os.cpu_count() or 1) // max(1, int(os.environ.get("COURSE_GRADING_JOBS", "1"))))
         _set_torch_threads(threads)
-        folder, ipc, objects = kernels.kernel_folders()
-        capped = self.sandbox and sandboxing.cap_folder(ipc) is None
-        client = remote_client.GraderClient(ipc, self._run_in_kernel, cell_timeout=self.timeout, save_dir=objects)
-        runner = TestRunner(tests, client)
-        runner.prepare()
         files, refused = _submitted_files(resources)
         resources.setdefault("course", {}).setdefault("notes", []).extend(refused)
-        group = self._budget_group(threads) if self.sandbox else None
+        spare = self._take_spare(files, threads)
+        prepared = spare.prepared if spare else self._prepare(threads)
+        client = remote_client.GraderClient(prepared.ipc, self._run_in_kernel, cell_timeout=self.timeout,
+                                            save_dir=prepared.objects)
+        runner = TestRunner(tests, client)
+        runner.prepare()
         present = {labformat.grade_id(cell) for cell in nb.cells if labformat.is_test(cell)}
+        kernel = spare.manager.setup if spare else self._kernel_setup(prepared.ipc, prepared.objects, files, threads,
+                                                                      prepared.group)
         self._grading = _Grading(tests=tests, runner=runner, order=CourseOrder(list(tests.tests), present),
-                                 kernel=self._kernel_setup(ipc, objects, files, threads, group))
+                                 kernel=kernel, threads=threads, spare=spare)
         try:
             nb, resources = super().preprocess(nb, resources, km=None)
             self._write_results(nb)
         finally:
             client.close()
             report = resources.setdefault("course", {})
-            if group is not None:
-                self._end_group(group, report)
-            report["tampering"] = kernels.read_guard_log(ipc / "guard.jsonl", notes=report.setdefault("notes", []))
+            if prepared.group is not None:
+                self._end_group(prepared.group, report)
+            report["tampering"] = kernels.read_guard_log(prepared.ipc / "guard.jsonl",
+                                                         notes=report.setdefault("notes", []))
             report["probes"] = self._grading.probes
             report["protocol"] = client.events[:20]
+            if self._grading.spare is not None:  # never handed to nbclient: its kernel is ended here
+                self._grading.spare.kill()
             self._grading = None
-            if capped:
-                if sandboxing.folder_full(ipc):
-                    report.setdefault("notes", []).append(
-                        f"the kernel filled its folder on the grader's machine (capped at "
-                        f"{sandboxing.Limits.folder_mb} MB)")
-                sandboxing.release_folder(ipc)
-            for _ in range(5):  # the sandbox's last process may still be closing its files
-                shutil.rmtree(folder, ignore_errors=True)
-                if not folder.exists():
-                    break
-                time.sleep(0.2)
+            if prepared.capped and sandboxing.folder_full(prepared.ipc):
+                report.setdefault("notes", []).append(
+                    f"the kernel filled its folder on the grader's machine (capped at "
+                    f"{sandboxing.Limits.folder_mb} MB)")
+            kernels.remove_folders(prepared.folder, prepared.ipc, prepared.capped)
         return nb, resources
+
+    def _take_spare(self, files: list[Path], threads: int) -> kernels.Spare | None:
+        """The kernel started while the notebook before was graded, when this one can use it: the
+        handed-in files are bound into a sandbox as it starts, so a notebook with files gets a
+        kernel of its own, and so does one graded without the sandbox (it starts in the
+        notebook's folder). Any other spare is ended (`kernels.take_spare`)."""
+        if not self.sandbox or files:
+            kernels.end_spare()
+            return None
+        return kernels.take_spare(self._spare_key(threads))
+
+    def _prepare(self, threads: int) -> kernels.Prepared:
+        """A new grading folder and cgroup for one kernel (`kernels.kernel_folders`, `_budget_group`)."""
+        folder, ipc, objects = kernels.kernel_folders()
+        capped = self.sandbox and sandboxing.cap_folder(ipc) is None
+        group = self._budget_group(threads) if self.sandbox else None
+        return kernels.Prepared(folder=folder, ipc=ipc, objects=objects, capped=capped, group=group)
+
+    def _spare_key(self, threads: int) -> tuple:
+        """Every setting a grading kernel is started with, besides its own folders (`kernels.Spare`)."""
+        return (threads, self.memory_limit_mb, self.disk_limit_mb, self.file_limit_mb, self._total_memory_mb(),
+                self.process_limit, self.ipython_hist_file)
+
+    def _start_spare(self) -> None:
+        """Start the kernel for this process's next notebook, in a new sandbox of its own, while
+        this notebook is graded (`kernels.Spare`). Its start-up runs beside this notebook; a
+        failure here only means the next notebook starts its kernel itself."""
+        threads = self._grading.threads
+        spare = None
+        try:
+            prepared = self._prepare(threads)
+            setup = self._kernel_setup(prepared.ipc, prepared.objects, [], threads, prepared.group)
+            spare = kernels.Spare(self._spare_key(threads), prepared,
+                                  kernels.SandboxedKernelManager(setup, config=self.config))
+            run_sync(spare.manager.start_kernel)(extra_arguments=self._history_arguments(spare.manager))
+        except Exception as error:  # noqa: BLE001
+            self.log.warning("The next notebook's kernel could not be started ahead: %s", error)
+            if spare is not None:
+                spare.end()
+            return
+        kernels.keep_spare(spare)
+
+    def _history_arguments(self, manager: kernels.SandboxedKernelManager) -> list[str]:
+        """The arguments nbclient gives a kernel it starts (`async_start_new_kernel`): a spare
+        kernel is started the same way."""
+        if getattr(manager, "ipykernel", False) and self.ipython_hist_file:
+            return [*self.extra_arguments, f"--HistoryManager.hist_file={self.ipython_hist_file}"]
+        return list(self.extra_arguments)
 
     def _kernel_setup(self, ipc: Path, objects: Path, files: list[Path], threads: int,
                       group: cgroup.Group | None) -> kernels.KernelSetup:
@@ -321,8 +405,18 @@ class CourseExecute(Execute):
         """nbclient's kernel manager for this notebook: the kernel that `_kernel_setup` describes
         (the Python grading kernel, whatever kernel name the submission's metadata gives)."""
         assert self._grading is not None, "a kernel is started by preprocess only"
-        self.km = kernels.SandboxedKernelManager(self._grading.kernel, config=self.config)
+        spare, self._grading.spare = self._grading.spare, None  # (a retry of nbgrader's gets a new one)
+        self.km = spare.manager if spare else kernels.SandboxedKernelManager(self._grading.kernel, config=self.config)
         return self.km
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        with timing.phase(timing.KERNEL_START):
+            await super().async_start_new_kernel(**kwargs)
+
+    async def async_start_new_kernel_client(self) -> Any:
+        # Until the kernel answers: a kernel started ahead (`kernels.Spare`) may still be importing.
+        with timing.phase(timing.KERNEL_START):
+            return await super().async_start_new_kernel_client()
 
     def _budget_group(self, threads: int) -> cgroup.Group | None:
         """The sandbox's cgroup: the cores this job was given, the total memory and processes
@@ -390,6 +484,8 @@ class CourseExecute(Execute):
             raise late
         self._reopen_iopub()
         grading = self._grading
+        if index == 0 and self.sandbox and kernels.spare_wanted():  # this notebook's kernel is up
+            self._start_spare()
         grade_id = labformat.grade_id(cell)
         if labformat.is_test(cell) and grade_id in grading.tests.tests:
             for due in grading.order.reach(grade_id):
@@ -397,7 +493,8 @@ class CourseExecute(Execute):
             cell.outputs = grading.results.get(grade_id, [])  # a test run later gets its outputs at the end
             cell.execution_count = None
         else:
-            cell, _ = super().preprocess_cell(cell, resources, index)
+            with timing.phase(timing.CELLS):
+                cell, _ = super().preprocess_cell(cell, resources, index)
         if index == len(self.nb.cells) - 1:  # the kernel is still up: the tests still waiting run now
             for due in grading.order.rest():
                 self._run_test(due, index)
@@ -411,7 +508,8 @@ class CourseExecute(Execute):
         grading.current_test = grade_id
         grading.call_outputs = []
         try:
-            printed, error = grading.runner.run(grade_id)
+            with timing.phase(timing.TESTS):
+                printed, error = grading.runner.run(grade_id)
         except KernelGone as gone:
             raise gone.args[0] if gone.args and isinstance(gone.args[0], Exception) else DeadKernelError("Kernel died")
         hidden = grading.tests.hidden(grade_id)

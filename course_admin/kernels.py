@@ -13,6 +13,7 @@ The code that runs inside the kernel is `course_admin.kernel`.
 from __future__ import annotations
 
 import json
+import multiprocessing.util
 import os
 import shutil
 import stat
@@ -175,6 +176,12 @@ class OneKernelSpec(KernelSpecManager):
         return self.spec
 
 
+# Run before the guard as the kernel starts: every lab imports torch, and a kernel started ahead of
+# its notebook (`Spare`) has then paid for it before the student's first cell. `__import__`
+# binds no name in the notebook's namespace, and nothing of a student has run yet.
+PRELOAD_LINE = "__import__('torch')"
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel started in the sandbox, with an `ipc` transport in its private folder and
     interrupts sent as messages (a signal would stop bubblewrap, not the kernel)."""
@@ -189,7 +196,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.session.unpack = codec.bounded_json  # the client shares this session
         self.kernel_spec_manager = OneKernelSpec(KernelSpec(
             argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                  f"--IPKernelApp.exec_lines={guard.STARTUP_LINE}"],
+                  f"--IPKernelApp.exec_lines={PRELOAD_LINE}", f"--IPKernelApp.exec_lines={guard.STARTUP_LINE}"],
             display_name="Python 3 (grading)", language="python", interrupt_mode="message",
             env={} if setup.sandboxed else setup.environment))
 
@@ -269,6 +276,110 @@ def kernel_folders(parent: str | None = None) -> tuple[Path, Path, Path]:
     objects.chmod(0o755)  # the kernel may run as `nobody`: it reads, it cannot write
     return folder, ipc, objects
 
+
+
+def remove_folders(folder: Path, ipc: Path, capped: bool) -> None:
+    """Delete a grading folder `kernel_folders` made (the kernel's capped folder unmounted first)."""
+    if capped:
+        sandboxing.release_folder(ipc)
+    for _ in range(5):  # the sandbox's last process may still be closing its files
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            break
+        time.sleep(0.2)
+
+
+# -- a kernel started ahead of its notebook
+@dataclass
+class Prepared:
+    """A grading kernel's folders and budget, made before its kernel starts."""
+
+    folder: Path  # the grading folder (`kernel_folders`)
+    ipc: Path  # the kernel's own folder in it
+    objects: Path  # the staged objects' folder in it
+    capped: bool  # `ipc` is a size-limited mount (released at the end)
+    group: cgroup.Group | None  # the sandbox's cgroup
+
+
+@dataclass
+class Spare:
+    """A sandboxed kernel started while the notebook before is graded, for the next notebook of
+    this grading process (`course_admin.execute.CourseExecute`).
+
+    It is a fresh sandbox like any other (own folders, own cgroup, own kernel process) that has
+    run the course's start-up lines only (`PRELOAD_LINE`, the guard): nothing of any student
+    is in it until it is handed to one, and it is handed to one notebook only. `key` names the
+    settings it was started with; a notebook graded with others gets a kernel of its own."""
+
+    key: tuple
+    prepared: Prepared
+    manager: SandboxedKernelManager
+
+    def kill(self) -> None:
+        """Kill the kernel: bubblewrap, whose PID namespace ends with it."""
+        process = getattr(self.manager.provisioner, "process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
+            try:
+                process.wait(timeout=10)
+            except Exception:  # noqa: BLE001  (the cgroup's removal kills what is left)
+                pass
+
+    def end(self) -> None:
+        """Kill the kernel, delete its cgroup and its folders."""
+        self.kill()
+        if self.prepared.group is not None:
+            self.prepared.group.remove()
+        remove_folders(self.prepared.folder, self.prepared.ipc, self.prepared.capped)
+
+    def alive(self) -> bool:
+        process = getattr(self.manager.provisioner, "process", None)
+        return process is not None and process.poll() is None
+
+
+_spare: list[Spare] = []  # at most one per grading process
+_wanted = [False]  # whether the next notebook of this process will want a spare
+
+
+def want_spare(wanted: bool) -> None:
+    """Say whether another notebook follows the one about to be graded in this process (a
+    batch's worker with work left): only then is a kernel started ahead for it."""
+    _wanted[0] = wanted
+
+
+def spare_wanted() -> bool:
+    return _wanted[0]
+
+
+def keep_spare(spare: Spare) -> None:
+    """Hold `spare` for the next notebook (ending one held before); it is ended at the latest
+    when this process exits (`end_spare`, through multiprocessing's exit hook, which also runs
+    in a batch's worker processes)."""
+    end_spare()
+    if not _finalizer:
+        _finalizer.append(multiprocessing.util.Finalize(None, end_spare, exitpriority=100))
+    _spare.append(spare)
+
+
+_finalizer: list = []
+
+
+def take_spare(key: tuple) -> Spare | None:
+    """The spare kernel for a notebook graded with settings `key`, or None (one started with other
+    settings, or that died, is ended)."""
+    if not _spare:
+        return None
+    spare = _spare.pop()
+    if spare.key == key and spare.alive():
+        return spare
+    spare.end()
+    return None
+
+
+def end_spare() -> None:
+    """End the spare kernel, if any: at a batch's end, after Ctrl-C or a failure, at exit."""
+    while _spare:
+        _spare.pop().end()
 
 
 MAX_GUARD_LOG_MB = 2  # a cell logs a line of at most a few hundred bytes; 200 records fit many times over
