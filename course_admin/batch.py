@@ -48,6 +48,7 @@ class Options:
     sandbox: bool = True
     db_url: str | None = None
     cluster: str | None = None  # a Dask scheduler's address (or scheduler file): grade on its workers
+    self_study: bool = False  # one learner's own notebook (`self_study.is_self_study`): its page shows model answers
 
 
 def _marker(out: Path, lab: str, student: str) -> Path:
@@ -98,7 +99,7 @@ def _grade_one(course: Path, out: Path, lab: str, student: str, digest: str, opt
         with timing.phase(timing.AUTOGRADE):
             workspace.autograde(lab, student)
         with timing.phase(timing.FEEDBACK):
-            workspace.feedback(lab, student)
+            workspace.feedback(lab, student, self_study=options.self_study)
     except pipeline.GradingFailed as error:
         result.error = str(error)
         # the reason goes into the gradebook too: a report from another course root shows it
