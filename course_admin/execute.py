@@ -373,7 +373,7 @@ class CourseExecute(Execute):
             prepared = self._prepare(threads)
             setup = self._kernel_setup(prepared.ipc, prepared.objects, [], threads, prepared.group)
             spare = kernels.Spare(self._spare_key(threads), prepared,
-                                  kernels.SandboxedKernelManager(setup, config=self.config))
+                                  kernels.SandboxedKernelManager(setup, preload=True, config=self.config))
             run_sync(spare.manager.start_kernel)(extra_arguments=self._history_arguments(spare.manager))
         except Exception as error:  # noqa: BLE001
             self.log.warning("The next notebook's kernel could not be started ahead: %s", error)

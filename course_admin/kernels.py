@@ -176,27 +176,36 @@ class OneKernelSpec(KernelSpecManager):
         return self.spec
 
 
-# Run before the guard as the kernel starts: every lab imports torch, and a kernel started ahead of
-# its notebook (`Spare`) has then paid for it before the student's first cell. `__import__`
-# binds no name in the notebook's namespace, and nothing of a student has run yet.
-PRELOAD_LINE = "__import__('torch')"
+# The libraries the labs' set-up cells import (tests/test_warm_kernels.py keeps the list whole):
+# a kernel started ahead of its notebook (`Spare`) imports them while the notebook before is
+# graded, so the next notebook's first cells find them loaded. They are the course's, the same
+# for every student; the line is a statement (an expression's value would land in `_` and `Out`)
+# and its comprehension binds no name in the notebook's namespace.
+PRELOADED = ("torch", "torch.nn.functional", "torch.utils.data", "numpy", "transformers", "IPython.display",
+             "matplotlib.pyplot", "scipy.stats", "sklearn.linear_model", "sklearn.metrics", "pandas", "tqdm.auto",
+             "lime.lime_text", "captum.attr", "captum._utils.models.linear_model", "course_utils",
+             "course_utils.data", "course_utils.grading", "course_utils.models", "course_utils.plots",
+             "course_utils.text", "course_utils.workload")
+PRELOAD_LINE = f"if [__import__(name) for name in {PRELOADED!r}]: pass"
 
 
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel started in the sandbox, with an `ipc` transport in its private folder and
     interrupts sent as messages (a signal would stop bubblewrap, not the kernel)."""
 
-    def __init__(self, setup: KernelSetup, **kwargs: Any):
+    def __init__(self, setup: KernelSetup, preload: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         self.setup = setup
+        # A kernel started ahead imports the course's libraries before the guard is installed.
+        preloading = [f"--IPKernelApp.exec_lines={PRELOAD_LINE}"] if preload else []
         self.transport = "ipc"  # ZMQ over Unix sockets: the kernel has no network
         self.ip = str(setup.folder / "kernel")
         self.connection_file = str(setup.folder / "kernel.json")
         self.client_factory = BoundedKernelClient
         self.session.unpack = codec.bounded_json  # the client shares this session
         self.kernel_spec_manager = OneKernelSpec(KernelSpec(
-            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                  f"--IPKernelApp.exec_lines={PRELOAD_LINE}", f"--IPKernelApp.exec_lines={guard.STARTUP_LINE}"],
+            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", *preloading,
+                  f"--IPKernelApp.exec_lines={guard.STARTUP_LINE}"],
             display_name="Python 3 (grading)", language="python", interrupt_mode="message",
             env={} if setup.sandboxed else setup.environment))
 
@@ -307,7 +316,7 @@ class Spare:
     this grading process (`course_admin.execute.CourseExecute`).
 
     It is a fresh sandbox like any other (own folders, own cgroup, own kernel process) that has
-    run the course's start-up lines only (`PRELOAD_LINE`, the guard): nothing of any student
+    run the course's start-up lines only (the imports of `PRELOAD_LINE`, the guard): nothing of any student
     is in it until it is handed to one, and it is handed to one notebook only. `key` names the
     settings it was started with; a notebook graded with others gets a kernel of its own."""
 

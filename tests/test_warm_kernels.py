@@ -5,14 +5,17 @@ current one is graded, holds nothing of any student when it is handed to one, an
 from __future__ import annotations
 
 import multiprocessing
+import ast
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from course_admin import batch, execute, kernels, sandbox
+from course_admin import batch, execute, kernels, labformat, sandbox
 from course_admin.collect import Submission
 
+ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(sandbox.problem() is not None, reason="no sandbox here")
 
 
@@ -53,14 +56,15 @@ def _gone(spare: kernels.Spare) -> bool:
             and (group is None or not any(folder.exists() for folder in group.folders + group.extra)))
 
 
-def test_the_next_kernel_starts_ahead_with_torch_and_holds_nothing_the_student_before_left():
+def test_the_next_kernel_starts_ahead_with_the_course_libraries_and_holds_nothing_the_student_before_left():
     executor = _executor()
     key = executor._spare_key(1)
     executor._start_spare()
     first = kernels.take_spare(key)
     assert first is not None and kernels.take_spare(key) is None, "one spare, handed out once"
-    assert _run(first, "import sys; print('torch' in sys.modules, 'torch' in dir())") == "True False", \
-        "torch is imported before the student's first cell, and binds no name in the notebook"
+    assert _run(first, "import sys; print(all(name in sys.modules for name in ('torch', 'transformers', "
+                       "'course_utils.models')), 'torch' in dir(), 'name' in dir(), repr(_), Out)") == "True False False '' {}", \
+        "the course's libraries are imported before the student's first cell, and bind no name in the notebook"
     _run(first, "import os\nsecret = 41\nfor path in ('left.txt', '/tmp/left.txt', os.path.expanduser('~/left.txt')):"
                 "\n    open(path, 'w').write('answers')")
     executor._start_spare()  # as while the first student's notebook is graded
@@ -73,6 +77,19 @@ def test_the_next_kernel_starts_ahead_with_torch_and_holds_nothing_the_student_b
     finally:
         second.end()
     assert _gone(first) and _gone(second)
+
+
+def test_a_kernel_started_ahead_imports_every_library_the_labs_set_up_cells_import():
+    imported = set()
+    for path in sorted((ROOT / "solutions").glob("lab*/lab*.ipynb")):
+        for source in labformat.read_lab(nbformat.read(path, as_version=4)).setup:
+            for node in ast.walk(ast.parse(execute._transform(source))):
+                if isinstance(node, ast.Import):
+                    imported |= {alias.name for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                    imported.add(node.module)
+    libraries = {name for name in imported if name.split(".")[0] not in sys.stdlib_module_names}
+    assert libraries and libraries <= set(kernels.PRELOADED), sorted(libraries - set(kernels.PRELOADED))
 
 
 def test_a_spare_started_with_other_settings_is_ended_not_handed_out():
