@@ -1,6 +1,6 @@
 """Benchmark the course: explanation speed against lime and captum, and each lab's cost.
 
-    .venv/bin/python -m benchmarks.run                 # everything, about 15 minutes on 2 cores
+    .venv/bin/python -m benchmarks.run                 # everything, about 20 minutes on 2 cores
     .venv/bin/python -m benchmarks.run --only lime,ig  # just the explainers
     .venv/bin/python -m benchmarks.run --quick         # small sizes: a smoke run
     .venv/bin/python -m benchmarks.run --only realsize # the labs at the hub models' size (~20 min)

@@ -310,45 +310,48 @@ class CourseExecute(Execute):
         resources.setdefault("course", {}).setdefault("notes", []).extend(refused)
         spare = self._take_spare(files, threads)
         prepared = spare.prepared if spare else self._prepare(threads)
-        client = remote_client.GraderClient(prepared.ipc, self._run_in_kernel, cell_timeout=self.timeout,
-                                            save_dir=prepared.objects)
-        runner = TestRunner(tests, client)
-        runner.prepare()
-        present = {labformat.grade_id(cell) for cell in nb.cells if labformat.is_test(cell)}
-        kernel = spare.manager.setup if spare else self._kernel_setup(prepared.ipc, prepared.objects, files, threads,
-                                                                      prepared.group)
-        self._grading = _Grading(tests=tests, runner=runner, order=CourseOrder(list(tests.tests), present),
-                                 kernel=kernel, threads=threads, spare=spare)
+        client = None
         try:
+            client = remote_client.GraderClient(prepared.ipc, self._run_in_kernel, cell_timeout=self.timeout,
+                                                save_dir=prepared.objects)
+            runner = TestRunner(tests, client)
+            runner.prepare()
+            present = {labformat.grade_id(cell) for cell in nb.cells if labformat.is_test(cell)}
+            kernel = spare.manager.setup if spare else self._kernel_setup(prepared.ipc, prepared.objects, files,
+                                                                          threads, prepared.group)
+            self._grading = _Grading(tests=tests, runner=runner, order=CourseOrder(list(tests.tests), present),
+                                     kernel=kernel, threads=threads, spare=spare)
             nb, resources = super().preprocess(nb, resources, km=None)
             self._write_results(nb)
         finally:
-            client.close()
-            report = resources.setdefault("course", {})
-            if prepared.group is not None:
-                self._end_group(prepared.group, report)
-            report["tampering"] = kernels.read_guard_log(prepared.ipc / "guard.jsonl",
-                                                         notes=report.setdefault("notes", []))
-            report["probes"] = self._grading.probes
-            report["protocol"] = client.events[:20]
-            if self._grading.spare is not None:  # never handed to nbclient: its kernel is ended here
-                self._grading.spare.kill()
-            self._grading = None
-            if prepared.capped and sandboxing.folder_full(prepared.ipc):
-                report.setdefault("notes", []).append(
-                    f"the kernel filled its folder on the grader's machine (capped at "
-                    f"{sandboxing.Limits.folder_mb} MB)")
-            kernels.remove_folders(prepared.folder, prepared.ipc, prepared.capped)
+            self._finish(prepared, spare, client, resources.setdefault("course", {}))
         return nb, resources
+
+    def _finish(self, prepared: kernels.Prepared, spare: kernels.Spare | None,
+                client: remote_client.GraderClient | None, report: dict) -> None:
+        """After a notebook, graded or not: its kernel's remains removed, what they tell reported."""
+        grading, self._grading = self._grading, None
+        if client is not None:
+            client.close()
+            report["protocol"] = client.events[:20]
+        if spare is not None and (grading is None or grading.spare is not None):
+            spare.kill()  # never handed to nbclient (which ends the kernels it was given)
+        if prepared.group is not None:
+            self._end_group(prepared.group, report)
+        report["tampering"] = kernels.read_guard_log(prepared.ipc / "guard.jsonl", notes=report.setdefault("notes", []))
+        report["probes"] = grading.probes if grading is not None else {}
+        if prepared.capped and sandboxing.folder_full(prepared.ipc):
+            report.setdefault("notes", []).append(
+                f"the kernel filled its folder on the grader's machine (capped at {sandboxing.Limits.folder_mb} MB)")
+        kernels.remove_folders(prepared.folder, prepared.ipc, prepared.capped)
 
     def _take_spare(self, files: list[Path], threads: int) -> kernels.Spare | None:
         """The kernel started while the notebook before was graded, when this one can use it: the
         handed-in files are bound into a sandbox as it starts, so a notebook with files gets a
         kernel of its own, and so does one graded without the sandbox (it starts in the
-        notebook's folder). Any other spare is ended (`kernels.take_spare`)."""
+        notebook's folder). A spare started with other settings is ended (`kernels.take_spare`)."""
         if not self.sandbox or files:
-            kernels.end_spare()
-            return None
+            return None  # (a spare stays for the notebook after)
         return kernels.take_spare(self._spare_key(threads))
 
     def _prepare(self, threads: int) -> kernels.Prepared:
@@ -368,6 +371,8 @@ class CourseExecute(Execute):
         this notebook is graded (`kernels.Spare`). Its start-up runs beside this notebook; a
         failure here only means the next notebook starts its kernel itself."""
         threads = self._grading.threads
+        if kernels.has_spare(self._spare_key(threads)):  # this notebook did not take it (its files)
+            return
         spare = None
         try:
             prepared = self._prepare(threads)

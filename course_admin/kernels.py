@@ -385,6 +385,11 @@ def take_spare(key: tuple) -> Spare | None:
     return None
 
 
+def has_spare(key: tuple) -> bool:
+    """Whether a live spare kernel started with settings `key` is held."""
+    return any(spare.key == key and spare.alive() for spare in _spare)
+
+
 def end_spare() -> None:
     """End the spare kernel, if any: at a batch's end, after Ctrl-C or a failure, at exit."""
     while _spare:

@@ -104,10 +104,13 @@ def test_a_notebook_with_handed_in_files_or_without_the_sandbox_gets_a_kernel_of
     executor = _executor()
     executor._start_spare()
     spare = kernels._spare[0]
-    assert executor._take_spare([tmp_path / "data.csv"], 1) is None and _gone(spare)
-    executor._start_spare()
+    assert executor._take_spare([tmp_path / "data.csv"], 1) is None
+    executor._start_spare()  # while that notebook is graded: the spare is kept for the next one
+    assert kernels._spare == [spare] and spare.alive()
     executor.sandbox = False
-    assert executor._take_spare([], 1) is None and not kernels._spare
+    assert executor._take_spare([], 1) is None and kernels._spare == [spare]
+    executor.sandbox = True
+    assert executor._take_spare([], 1) is spare
 
 
 def test_nbclient_is_handed_the_spares_manager_once():
