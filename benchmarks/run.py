@@ -144,7 +144,8 @@ def target_lines(lime: list[Timing], costs: list[LabCost], rate: BatchRate | Non
                               f"{worst_grade.autograde_ratio:.2f}×"))
         slowest_self = max(costs, key=lambda c: c.selfgrade_seconds)
         lines.append(_verdict(slowest_self.selfgrade_seconds <= TARGETS["selfgrade_seconds"],
-                              f"self-grading one lab (`course autograde <lab>.ipynb`) ≤ {TARGETS['selfgrade_seconds']} s: "
+                              f"self-grading one lab (`course autograde <lab>.ipynb`) ≤ "
+                              f"{TARGETS['selfgrade_seconds']} s: "
                               f"slowest {slowest_self.lab} {slowest_self.selfgrade_seconds:.1f} s"))
         # Per lab the difference is a second or two either way, within the noise of one grading
         # run; over a student's labs together it is the figure a class's grading time feels.

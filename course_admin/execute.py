@@ -23,7 +23,6 @@ import contextlib
 import io
 import math
 import os
-import shutil
 import sys
 import threading
 import time
@@ -34,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
 from nbconvert.exporters import NotebookExporter
-from jupyter_core.utils import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from nbgrader.preprocessors.execute import UnresponsiveKernelError

@@ -62,8 +62,9 @@ def test_the_next_kernel_starts_ahead_with_the_course_libraries_and_holds_nothin
     executor._start_spare()
     first = kernels.take_spare(key)
     assert first is not None and kernels.take_spare(key) is None, "one spare, handed out once"
-    assert _run(first, "import sys; print(all(name in sys.modules for name in ('torch', 'transformers', "
-                       "'course_utils.models')), 'torch' in dir(), 'name' in dir(), repr(_), Out)") == "True False False '' {}", \
+    loaded = _run(first, "import sys; print(all(name in sys.modules for name in ('torch', 'transformers', "
+                         "'course_utils.models')), 'torch' in dir(), 'name' in dir(), repr(_), Out)")
+    assert loaded == "True False False '' {}", \
         "the course's libraries are imported before the student's first cell, and bind no name in the notebook"
     _run(first, "import os\nsecret = 41\nfor path in ('left.txt', '/tmp/left.txt', os.path.expanduser('~/left.txt')):"
                 "\n    open(path, 'w').write('answers')")
