@@ -6,7 +6,8 @@ same way:
 
 * the student's kernel starts in a sandbox (`course_admin.sandbox`), or, where no sandbox
   can run, only if the course is configured to allow it (``course autograde --unsafe``;
-  the kernel itself: `course_admin.kernels`);
+  the kernel itself: `course_admin.kernels`); in a batch, the next notebook's sandboxed kernel
+  starts while this one is graded (`kernels.Spare`);
 * the student's cells run in that kernel, in order;
 * every test cell of the assignment runs in *this* process, from the course's own copy of
   the test (never the submission's), in the course's order of tests whatever the
@@ -14,6 +15,8 @@ same way:
   exercise functions in that namespace forward each call to the kernel with plain data
   (`course_admin.remote_client`). The cell's outputs are written here: a failure is the test's
   own message, and a hidden test shows nothing else.
+
+Each step's seconds are recorded in this process for the class benchmark (`course_admin.timing`).
 """
 
 from __future__ import annotations

@@ -7,6 +7,11 @@ private folder (`kernel_folders`). Its client (`BoundedKernelClient`) refuses ov
 messages and connects through the sockets the kernel bound, never through their names. What
 the kernel leaves in its folder is read without trusting it (`read_guard_log`).
 
+A grader with another notebook to grade starts that notebook's kernel while the current one is
+graded (`Spare`): a sandbox of its own like any other, which has imported the course's libraries
+and run nothing else when it is handed to its one notebook, and which is ended with its cgroup and
+folders when the batch ends, fails, is interrupted or its process exits.
+
 The code that runs inside the kernel is `course_admin.kernel`.
 """
 
