@@ -416,14 +416,16 @@ class CourseExecute(Execute):
         self.km = spare.manager if spare else kernels.SandboxedKernelManager(self._grading.kernel, config=self.config)
         return self.km
 
-    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+    # nbclient's setup_kernel (which nbconvert's preprocess uses) calls these two synchronous
+    # wrappers of its async methods.
+    def start_new_kernel(self, **kwargs: Any) -> None:
         with timing.phase(timing.KERNEL_START):
-            await super().async_start_new_kernel(**kwargs)
+            super().start_new_kernel(**kwargs)
 
-    async def async_start_new_kernel_client(self) -> Any:
+    def start_new_kernel_client(self) -> Any:
         # Until the kernel answers: a kernel started ahead (`kernels.Spare`) may still be importing.
         with timing.phase(timing.KERNEL_START):
-            return await super().async_start_new_kernel_client()
+            return super().start_new_kernel_client()
 
     def _budget_group(self, threads: int) -> cgroup.Group | None:
         """The sandbox's cgroup: the cores this job was given, the total memory and processes

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbclient import NotebookClient
 
-from course_admin import batch, execute, kernels, labformat, sandbox
+from course_admin import batch, execute, kernels, labformat, sandbox, timing
 from course_admin.collect import Submission
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,6 +124,24 @@ def test_nbclient_is_handed_the_spares_manager_once():
     assert executor.create_kernel_manager() is manager
     again = executor.create_kernel_manager()  # nbgrader's retry: a kernel of its own
     assert again is not manager and isinstance(again, kernels.SandboxedKernelManager)
+
+
+def test_nbclient_runs_the_notebook_in_the_spare_ends_it_and_the_wait_is_timed():
+    executor = _executor()
+    executor._start_spare()  # as in preprocess_cell: outside nbclient's event loop
+    spare = kernels.take_spare(executor._spare_key(1))
+    executor._grading.spare, executor._grading.kernel = spare, spare.manager.setup
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys; print('torch' in sys.modules)")])
+    NotebookClient.__init__(executor, nb, None)  # as nbconvert's preprocess does
+    executor.reset_execution_trackers()
+    timing.take()
+    with executor.setup_kernel():
+        assert executor.km is spare.manager
+        assert executor.execute_cell(nb.cells[0], 0).outputs[0]["text"] == "True\n"
+    assert not spare.alive(), "nbclient's clean-up ends the kernel it was handed"
+    assert timing.take()[timing.KERNEL_START] > 0
+    spare.end()
+    assert _gone(spare)
 
 
 class _Workspace:
