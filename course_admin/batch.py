@@ -80,6 +80,18 @@ def _share_cores(jobs: int) -> None:
         os.environ[variable] = threads
 
 
+def start_kernel_ahead(course: Path, options: Options) -> None:
+    """A command about to grade one notebook here (`--jobs 1`: a learner's `course autograde
+    <lab>.ipynb`) starts its kernel now, while it collects, checks and records the notebook
+    (`execute.start_kernel_ahead`); a batch's workers start theirs as they grade (`_grade_one`)."""
+    if options.jobs <= 1 and options.sandbox and not options.cluster:
+        from course_admin import execute
+
+        _share_cores(options.jobs)
+        execute.start_kernel_ahead(pipeline.course_config(course, options.db_url, options.cell_timeout,
+                                                          options.memory_limit_mb, options.sandbox), options.jobs)
+
+
 def _workspace(course: Path, options: Options) -> pipeline.Workspace:
     return pipeline.Workspace(course, db_url=options.db_url, cell_timeout=options.cell_timeout,
                               memory_limit_mb=options.memory_limit_mb, sandbox=options.sandbox)

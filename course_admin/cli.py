@@ -349,6 +349,10 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     sandboxed = _sandbox_allowed(args.unsafe)
     out = _output(Path(args.out).absolute() if args.out else course / "reports", "course autograde")
     start = time.perf_counter()
+    options = batch.Options(jobs=args.jobs, cell_timeout=args.timeout, memory_limit_mb=args.memory_limit,
+                            sandbox=sandboxed, db_url=args.db, cluster=args.cluster)
+    if source.is_file():  # one notebook (a learner's own): its kernel starts while it is collected
+        batch.start_kernel_ahead(course, options)
     with tempfile.TemporaryDirectory() as scratch:
         try:
             skipped: list[collect.Problem] = []
@@ -371,8 +375,6 @@ def cmd_autograde(args: argparse.Namespace) -> int:
             print(f"course autograde: {source} is the blank {submissions[0].lab} notebook as released (nothing "
                   "answered yet): not graded. Fill in the exercise cells, save, and grade it again.", file=sys.stderr)
             return 1
-        options = batch.Options(jobs=args.jobs, cell_timeout=args.timeout, memory_limit_mb=args.memory_limit,
-                                sandbox=sandboxed, db_url=args.db, cluster=args.cluster)
         # A learner's own notebook gets its page with the model answers as it is graded (one page, not two).
         options.self_study = len(submissions) == 1 and not args.cluster and self_study.is_self_study(
             source, submissions[0].student, batch._workspace(course, options).students(submissions[0].lab))

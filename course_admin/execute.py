@@ -368,11 +368,10 @@ class CourseExecute(Execute):
         return (threads, self.memory_limit_mb, self.disk_limit_mb, self.file_limit_mb, self._total_memory_mb(),
                 self.process_limit, self.ipython_hist_file)
 
-    def _start_spare(self) -> None:
+    def _start_spare(self, threads: int) -> None:
         """Start the kernel for this process's next notebook, in a new sandbox of its own, while
         this notebook is graded (`kernels.Spare`). Its start-up runs beside this notebook; a
         failure here only means the next notebook starts its kernel itself."""
-        threads = self._grading.threads
         if kernels.has_spare(self._spare_key(threads)):  # this notebook did not take it (its files)
             return
         spare = None
@@ -494,7 +493,7 @@ class CourseExecute(Execute):
         self._reopen_iopub()
         grading = self._grading
         if index == 0 and self.sandbox and kernels.spare_wanted():  # this notebook's kernel is up
-            self._start_spare()
+            self._start_spare(grading.threads)
         grade_id = labformat.grade_id(cell)
         if labformat.is_test(cell) and grade_id in grading.tests.tests:
             for due in grading.order.reach(grade_id):
@@ -630,6 +629,17 @@ class CourseExecute(Execute):
 
 
 _said = {"cgroup": False}  # what is said once per grading process
+
+
+def start_kernel_ahead(config: Any, jobs: int = 1) -> None:
+    """Start the kernel of the notebook this process is about to grade, before nbgrader reaches
+    it (`kernels.Spare`): a learner's `course autograde <lab>.ipynb` collects, checks and records
+    the notebook meanwhile. `config` is the course's (`pipeline.course_config`); the kernel's
+    threads are those `CourseExecute.preprocess` gives one of `jobs` graders, and a notebook
+    graded otherwise ends this kernel and starts its own."""
+    executor = CourseExecute(config=config)
+    if executor.sandbox and sandboxing.problem() is None:
+        executor._start_spare(executor.threads or max(1, (os.cpu_count() or 1) // max(1, jobs)))
 
 
 def _submitted_files(resources: dict) -> tuple[list[Path], list[str]]:

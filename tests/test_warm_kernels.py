@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course_admin import batch, execute, kernels, labformat, sandbox, timing
+from course_admin import batch, execute, kernels, labformat, pipeline, sandbox, timing
 from course_admin.collect import Submission
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def _gone(spare: kernels.Spare) -> bool:
 def test_the_next_kernel_starts_ahead_with_the_course_libraries_and_holds_nothing_the_student_before_left():
     executor = _executor()
     key = executor._spare_key(1)
-    executor._start_spare()
+    executor._start_spare(1)
     first = kernels.take_spare(key)
     assert first is not None and kernels.take_spare(key) is None, "one spare, handed out once"
     loaded = _run(first, "import sys; print(all(name in sys.modules for name in ('torch', 'transformers', "
@@ -69,7 +69,7 @@ def test_the_next_kernel_starts_ahead_with_the_course_libraries_and_holds_nothin
         "the course's libraries are imported before the student's first cell, and bind no name in the notebook"
     _run(first, "import os\nsecret = 41\nfor path in ('left.txt', '/tmp/left.txt', os.path.expanduser('~/left.txt')):"
                 "\n    open(path, 'w').write('answers')")
-    executor._start_spare()  # as while the first student's notebook is graded
+    executor._start_spare(1)  # as while the first student's notebook is graded
     second = kernels.take_spare(key)
     first.end()
     try:
@@ -96,7 +96,7 @@ def test_a_kernel_started_ahead_imports_every_library_the_labs_set_up_cells_impo
 
 def test_a_spare_started_with_other_settings_is_ended_not_handed_out():
     executor = _executor()
-    executor._start_spare()
+    executor._start_spare(1)
     spare = kernels._spare[0]
     assert kernels.take_spare(executor._spare_key(2)) is None  # two threads wanted, one given
     assert _gone(spare) and not kernels._spare
@@ -104,10 +104,10 @@ def test_a_spare_started_with_other_settings_is_ended_not_handed_out():
 
 def test_a_notebook_with_handed_in_files_or_without_the_sandbox_gets_a_kernel_of_its_own(tmp_path):
     executor = _executor()
-    executor._start_spare()
+    executor._start_spare(1)
     spare = kernels._spare[0]
     assert executor._take_spare([tmp_path / "data.csv"], 1) is None
-    executor._start_spare()  # while that notebook is graded: the spare is kept for the next one
+    executor._start_spare(1)  # while that notebook is graded: the spare is kept for the next one
     assert kernels._spare == [spare] and spare.alive()
     executor.sandbox = False
     assert executor._take_spare([], 1) is None and kernels._spare == [spare]
@@ -128,7 +128,7 @@ def test_nbclient_is_handed_the_spares_manager_once():
 
 def test_nbclient_runs_the_notebook_in_the_spare_ends_it_and_the_wait_is_timed():
     executor = _executor()
-    executor._start_spare()  # as in preprocess_cell: outside nbclient's event loop
+    executor._start_spare(1)  # as in preprocess_cell: outside nbclient's event loop
     spare = kernels.take_spare(executor._spare_key(1))
     executor._grading.spare, executor._grading.kernel = spare, spare.manager.setup
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys; print('torch' in sys.modules)")])
@@ -142,6 +142,17 @@ def test_nbclient_runs_the_notebook_in_the_spare_ends_it_and_the_wait_is_timed()
     assert timing.take()[timing.KERNEL_START] > 0
     spare.end()
     assert _gone(spare)
+
+
+def test_a_command_grading_one_notebook_here_starts_its_kernel_before_nbgrader_reaches_it(tmp_path):
+    course = pipeline.scratch_course(tmp_path / "course", ["lab1_lime_from_scratch"], ROOT)
+    for options in (batch.Options(jobs=2), batch.Options(sandbox=False), batch.Options(cluster="tcp://x:8786")):
+        batch.start_kernel_ahead(course, options)
+        assert not kernels._spare, f"no kernel ahead for {options}"  # workers or another machine grade
+    batch.start_kernel_ahead(course, batch.Options(memory_limit_mb=3000))
+    executor = execute.CourseExecute(config=pipeline.course_config(course, memory_limit_mb=3000))
+    assert len(kernels._spare) == 1 and kernels._spare[0].key[1:] == executor._spare_key(1)[1:], \
+        "started with the limits the course's grading will ask for"
 
 
 class _Workspace:
@@ -158,7 +169,7 @@ def test_an_interrupted_batch_leaves_no_kernel_started_ahead(tmp_path, monkeypat
     def grade_one(course, out, lab, student, digest, options, more=False):
         # Ctrl-C while a notebook is graded and the next one's kernel has started
         executor = _executor()
-        executor._start_spare()
+        executor._start_spare(1)
         started.append(kernels._spare[0])
         batch._stop.set()
         return None
@@ -175,7 +186,7 @@ def test_an_interrupted_batch_leaves_no_kernel_started_ahead(tmp_path, monkeypat
 
 def _worker_keeps_a_spare(found: multiprocessing.Queue) -> None:
     executor = _executor()
-    executor._start_spare()
+    executor._start_spare(1)
     spare = kernels._spare[0]
     group = spare.prepared.group
     found.put((spare.manager.provisioner.process.pid, str(spare.prepared.folder),
