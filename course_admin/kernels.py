@@ -34,6 +34,7 @@ import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 
 from course_admin import cgroup, intake
 from course_admin import sandbox as sandboxing
@@ -330,14 +331,22 @@ class Spare:
     manager: SandboxedKernelManager
 
     def kill(self) -> None:
-        """Kill the kernel: bubblewrap, whose PID namespace ends with it."""
+        """Kill the kernel (bubblewrap, whose PID namespace ends with it) and close the manager's
+        sockets and ZMQ context (an open one would block this process's exit), as nbclient's
+        clean-up does for a kernel it was handed."""
         process = getattr(self.manager.provisioner, "process", None)
+        if self.manager.has_kernel:
+            try:
+                run_sync(self.manager.shutdown_kernel)(now=True)
+            except Exception:  # noqa: BLE001  (killed below)
+                pass
         if process is not None and process.poll() is None:
             process.kill()
             try:
                 process.wait(timeout=10)
             except Exception:  # noqa: BLE001  (the cgroup's removal kills what is left)
                 pass
+        self.manager.context.destroy(linger=0)
 
     def end(self) -> None:
         """Kill the kernel, delete its cgroup and its folders."""
