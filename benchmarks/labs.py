@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +28,7 @@ class LabCost:
     autograde_seconds: float
     autograde_peak_mb: float
     unsandboxed_seconds: float
+    selfgrade_seconds: float = 0.0  # `course autograde <lab>.ipynb`, a learner's own grading, end to end
 
     @property
     def autograde_ratio(self) -> float:
@@ -67,6 +68,25 @@ def _autograde(lab: str, sandbox: bool = True) -> dict:
         return {"seconds": seconds, "peak_mb": _children_peak_mb()}
 
 
+def _selfgrade(lab: str) -> dict:
+    """A learner grading their own notebook: `course autograde <lab>.ipynb` in a fresh course of
+    one, from the command's start to its last line (gradebook, grading, both feedback pages)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        from course_admin import pipeline
+
+        course = pipeline.scratch_course(Path(scratch) / "course", [lab], ROOT)
+        notebook = Path(scratch) / f"{lab}.ipynb"
+        notebook.write_bytes((ROOT / "solutions" / lab / f"{lab}.ipynb").read_bytes())
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "course_admin.cli", "autograde", str(notebook), "--course",
+                               str(course), "--out", str(Path(scratch) / "reports")], cwd=ROOT,
+                              capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"self-grading {lab} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return {"seconds": seconds, "peak_mb": _children_peak_mb()}
+
+
 def measure(lab: str, what: str) -> dict:
     """Run `what` ('execute' or 'autograde') for `lab` in a fresh process; its figures."""
     # Offline: the notebook runner and the gradebook set up pipeline.grading_environment themselves.
@@ -89,7 +109,7 @@ def lab_costs(labs: list[str], repeats: int = 2) -> list[LabCost]:
             bare.append(measure(lab, "autograde-unsandboxed"))
         best = min(graded, key=lambda m: m["seconds"])
         costs.append(LabCost(lab, run["seconds"], run["peak_mb"], best["seconds"], best["peak_mb"],
-                             min(m["seconds"] for m in bare)))
+                             min(m["seconds"] for m in bare), measure(lab, "selfgrade")["seconds"]))
     return costs
 
 
@@ -100,6 +120,13 @@ class BatchRate:
     jobs: int
     seconds: float  # wall time of the whole command
     graded: dict[str, list[float]]  # lab -> each notebook's grading time in its worker (its marker's figure)
+    phases: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # lab -> each notebook's phases
+    executed: dict[str, float] = field(default_factory=dict)  # lab -> seconds to execute it alone (`_execute`)
+
+    def phase_means(self, lab: str) -> dict[str, float]:
+        """Mean seconds per notebook of each phase of `lab`'s grading (`grading_phases`)."""
+        rows = [grading_phases(found) for found in self.phases.get(lab, [])]
+        return {name: sum(row[name] for row in rows) / len(rows) for name in PHASES} if rows else {}
 
     @property
     def per_notebook(self) -> float:
@@ -116,6 +143,38 @@ class BatchRate:
 
     def hours_for(self, students: int, labs: int = 4) -> float:
         return (self.fixed + self.per_notebook * students * labs) / 3600
+
+
+# The columns of the class benchmark's table of phases, from what `course_admin.timing` records.
+PHASES = ("kernel start", "notebook cells", "tests", "lab set-up", "grading kernel, other", "nbgrader preprocessors",
+          "gradebook", "validation", "nbgrader, other", "feedback", "grading")
+# nbgrader's and the course's preprocessors that read or write the gradebook.
+GRADEBOOK_STEPS = ("RecordGradingStart", "ForgetUnknownCells", "OverwriteCells", "StrictAutoGrades",
+                   "AssignLatePenalties", "RecordGraded")
+
+
+def grading_phases(found: dict[str, float]) -> dict[str, float]:
+    """One notebook's grading, in the benchmark's columns (`PHASES`), from its `timing` record.
+
+    "lab set-up" runs in a thread beside the kernel's start: it is shown, not added. What the
+    grading kernel's step costs besides its kernel, cells and tests (folders, cgroup, the
+    kernel's end) is "grading kernel, other"; nbgrader's autograde besides its preprocessors and
+    their validation (its own set-up, files, gradebook reads) is "nbgrader, other"."""
+    from course_admin import timing
+
+    steps = {name[len(timing.PREPROCESSOR):]: seconds for name, seconds in found.items()
+             if name.startswith(timing.PREPROCESSOR)}
+    kernel, cells, tests = (found.get(name, 0.0) for name in (timing.KERNEL_START, timing.CELLS, timing.TESTS))
+    executing = steps.pop("CourseExecute", 0.0)
+    validation = steps.pop("validation", 0.0)
+    gradebook = sum(steps.pop(name, 0.0) for name in GRADEBOOK_STEPS)
+    others = sum(steps.values())
+    autograde = found.get(timing.AUTOGRADE, 0.0)
+    return {"kernel start": kernel, "notebook cells": cells, "tests": tests, "lab set-up": found.get(timing.SETUP, 0.0),
+            "grading kernel, other": executing - kernel - cells - tests, "nbgrader preprocessors": others,
+            "gradebook": gradebook, "validation": validation,
+            "nbgrader, other": autograde - executing - validation - gradebook - others,
+            "feedback": found.get(timing.FEEDBACK, 0.0), "grading": autograde + found.get(timing.FEEDBACK, 0.0)}
 
 
 def batch_rate(labs: list[str], students: int = 4, jobs: int = 2) -> BatchRate:
@@ -139,14 +198,19 @@ def batch_rate(labs: list[str], students: int = 4, jobs: int = 2) -> BatchRate:
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             raise RuntimeError(f"batch autograde failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-        graded = {lab: [result.seconds for result in batch.saved_results(out, lab).values()] for lab in labs}
+        saved = {lab: list(batch.saved_results(out, lab).values()) for lab in labs}
+    graded = {lab: [result.seconds for result in results] for lab, results in saved.items()}
     if any(len(times) != students for times in graded.values()):
         raise RuntimeError(f"batch autograde graded {graded}, expected {students} notebooks of each lab")
-    return BatchRate(students, len(labs), jobs, seconds, graded)
+    # Each lab executed alone, after the class: the figure its grading time is compared with.
+    executed = {lab: measure(lab, "execute")["seconds"] for lab in labs}
+    return BatchRate(students, len(labs), jobs, seconds, graded,
+                     phases={lab: [result.phases for result in results] for lab, results in saved.items()},
+                     executed=executed)
 
 
 if __name__ == "__main__":
     action, lab_name = sys.argv[1:]
-    actions = {"execute": _execute, "autograde": _autograde,
+    actions = {"execute": _execute, "autograde": _autograde, "selfgrade": _selfgrade,
                "autograde-unsandboxed": lambda name: _autograde(name, sandbox=False)}
     print(json.dumps(actions[action](lab_name)))

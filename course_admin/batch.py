@@ -22,10 +22,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from course_admin import gradebook, pipeline
+from course_admin import gradebook, kernels, pipeline, timing
 from course_admin.collect import Submission
 
 
@@ -37,6 +37,7 @@ class Result:
     seconds: float = 0.0
     error: str = ""  # why grading failed, when it did
     resumed: bool = False  # graded by an earlier run of the same batch
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step of the grading (`timing`)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Options:
     sandbox: bool = True
     db_url: str | None = None
     cluster: str | None = None  # a Dask scheduler's address (or scheduler file): grade on its workers
+    self_study: bool = False  # one learner's own notebook (`self_study.is_self_study`): its page shows model answers
 
 
 def _marker(out: Path, lab: str, student: str) -> Path:
@@ -81,25 +83,44 @@ def _share_cores(jobs: int) -> None:
         os.environ[variable] = threads
 
 
+def start_kernel_ahead(course: Path, options: Options) -> None:
+    """A command about to grade one notebook here (`--jobs 1`: a learner's `course autograde
+    <lab>.ipynb`) starts its kernel now, while it collects, checks and records the notebook
+    (`execute.start_kernel_ahead`); a batch's workers start theirs as they grade (`_grade_one`)."""
+    if options.jobs <= 1 and options.sandbox and not options.cluster:
+        from course_admin import execute
+
+        _share_cores(options.jobs)
+        execute.start_kernel_ahead(pipeline.course_config(course, options.db_url, options.cell_timeout,
+                                                          options.memory_limit_mb, options.sandbox), options.jobs)
+
+
 def _workspace(course: Path, options: Options) -> pipeline.Workspace:
     return pipeline.Workspace(course, db_url=options.db_url, cell_timeout=options.cell_timeout,
                               memory_limit_mb=options.memory_limit_mb, sandbox=options.sandbox)
 
 
-def _grade_one(course: Path, out: Path, lab: str, student: str, digest: str, options: Options) -> Result | None:
-    """Autograde one submitted notebook and write its feedback; runs in a worker process."""
+def _grade_one(course: Path, out: Path, lab: str, student: str, digest: str, options: Options,
+               more: bool = False) -> Result | None:
+    """Autograde one submitted notebook and write its feedback; runs in a worker process. With
+    `more` (another notebook follows in this process), the next one's kernel starts meanwhile."""
     _share_cores(options.jobs)
+    kernels.want_spare(more)
     workspace = _workspace(course, options)
     result = Result(student, lab)
+    timing.take()  # what an earlier, unfinished grading left
     start = time.perf_counter()
     try:
-        workspace.autograde(lab, student)
-        workspace.feedback(lab, student)
+        with timing.phase(timing.AUTOGRADE):
+            workspace.autograde(lab, student)
+        with timing.phase(timing.FEEDBACK):
+            workspace.feedback(lab, student, self_study=options.self_study)
     except pipeline.GradingFailed as error:
         result.error = str(error)
         # the reason goes into the gradebook too: a report from another course root shows it
         gradebook.fail(workspace.db_url, lab, student, digest, result.error)
     result.seconds = round(time.perf_counter() - start, 1)
+    result.phases = timing.take()
     if _stop.is_set():  # Ctrl-C reached the kernel too: this grade cannot be trusted
         gradebook.start(workspace.db_url, lab, student, digest)  # every report: "did not finish"
         return None
@@ -168,6 +189,7 @@ def grade_batch(course: Path, out: Path, submissions: list[Submission], options:
                 progress(result)
     finally:
         signal.signal(signal.SIGINT, previous)
+        kernels.end_spare()  # a kernel started ahead in this process (--jobs 1); workers end theirs as they exit
     if _stop.is_set():
         raise Interrupted(f"{len(results)} of {len(submissions)} submission(s) graded")
     return results
@@ -180,10 +202,11 @@ def _run(course: Path, out: Path, todo: list, options: Options) -> Iterator[Resu
         yield from cluster.grade(course, out, todo, options, stop=_stop)
         return
     if options.jobs <= 1:
-        for submission, digest in todo:
+        for index, (submission, digest) in enumerate(todo):
             if _stop.is_set():
                 return
-            result = _grade_one(course, out, submission.lab, submission.student, digest, options)
+            result = _grade_one(course, out, submission.lab, submission.student, digest, options,
+                                more=index < len(todo) - 1)
             if result is not None:
                 yield result
         return
@@ -192,7 +215,10 @@ def _run(course: Path, out: Path, todo: list, options: Options) -> Iterator[Resu
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=options.jobs, mp_context=context,
                                                 initializer=_listen_for_ctrl_c) as pool:
-        pending = {pool.submit(_grade_one, course, out, s.lab, s.student, digest, options) for s, digest in todo}
+        # A worker starts the next kernel while it grades, unless this is among the last notebooks.
+        pending = {pool.submit(_grade_one, course, out, s.lab, s.student, digest, options,
+                               index < len(todo) - options.jobs)
+                   for index, (s, digest) in enumerate(todo)}
         while pending:
             done, pending = concurrent.futures.wait(pending, timeout=0.5,
                                                     return_when=concurrent.futures.FIRST_COMPLETED)

@@ -444,6 +444,10 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     sandboxed = _sandbox_allowed(args.unsafe)
     out = _output(Path(args.out).absolute() if args.out else course / "reports", "course autograde")
     start = time.perf_counter()
+    options = batch.Options(jobs=args.jobs, cell_timeout=args.timeout, memory_limit_mb=args.memory_limit,
+                            sandbox=sandboxed, db_url=args.db, cluster=args.cluster)
+    if source.is_file():  # one notebook (a learner's own): its kernel starts while it is collected
+        batch.start_kernel_ahead(course, options)
     with tempfile.TemporaryDirectory() as scratch:
         try:
             skipped: list[collect.Problem] = []
@@ -466,8 +470,9 @@ def cmd_autograde(args: argparse.Namespace) -> int:
             print(f"course autograde: {source} is the blank {submissions[0].lab} notebook as released (nothing "
                   "answered yet): not graded. Fill in the exercise cells, save, and grade it again.", file=sys.stderr)
             return 1
-        options = batch.Options(jobs=args.jobs, cell_timeout=args.timeout, memory_limit_mb=args.memory_limit,
-                                sandbox=sandboxed, db_url=args.db, cluster=args.cluster)
+        # A learner's own notebook gets its page with the model answers as it is graded (one page, not two).
+        options.self_study = len(submissions) == 1 and not args.cluster and self_study.is_self_study(
+            source, submissions[0].student, batch._workspace(course, options).students(submissions[0].lab))
         where = f"on the workers of {args.cluster}" if args.cluster else f"with {args.jobs} job(s)"
         print(f"Grading {len(submissions)} submission(s) {where} into {course} "
               f"({'sandboxed' if sandboxed else 'NOT sandboxed'}; about a minute per notebook on a laptop, "
@@ -508,8 +513,9 @@ def cmd_autograde(args: argparse.Namespace) -> int:
             answers = None
             if self_study.is_self_study(source, student, workspace.students(lab)):
                 answers = self_study.model_answers(course, lab)
-                try:  # the page again, this time with the model answers beside the written ones
-                    workspace.feedback(lab, student, self_study=True)
+                try:  # made with the grading, unless that was an earlier run's (or a class's, before)
+                    if not results or results[0].resumed or not options.self_study:
+                        workspace.feedback(lab, student, self_study=True)
                 except pipeline.GradingFailed as failed:
                     answers = f"Model answers not shown: the feedback page could not be made again ({failed})"[:300]
             _print_self_study(workspace, row, answers)

@@ -6,7 +6,8 @@ same way:
 
 * the student's kernel starts in a sandbox (`course_admin.sandbox`), or, where no sandbox
   can run, only if the course is configured to allow it (``course autograde --unsafe``;
-  the kernel itself: `course_admin.kernels`);
+  the kernel itself: `course_admin.kernels`); in a batch, the next notebook's sandboxed kernel
+  starts while this one is graded (`kernels.Spare`);
 * the student's cells run in that kernel, in order;
 * every test cell of the assignment runs in *this* process, from the course's own copy of
   the test (never the submission's), in the course's order of tests whatever the
@@ -14,6 +15,8 @@ same way:
   exercise functions in that namespace forward each call to the kernel with plain data
   (`course_admin.remote_client`). The cell's outputs are written here: a failure is the test's
   own message, and a hidden test shows nothing else.
+
+Each step's seconds are recorded in this process for the class benchmark (`course_admin.timing`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import contextlib
 import io
 import math
 import os
-import shutil
 import sys
 import threading
 import time
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
 from nbconvert.exporters import NotebookExporter
 from nbformat.notebooknode import NotebookNode
@@ -41,7 +44,7 @@ from nbgrader.preprocessors import Execute
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool, Integer, default
 
-from course_admin import cgroup, intake, kernels, labformat, neutralise, remote_client
+from course_admin import cgroup, intake, kernels, labformat, neutralise, remote_client, timing
 from course_admin import sandbox as sandboxing
 from course_admin.kernel import guard
 from course_admin.kernels import KernelGone
@@ -75,6 +78,38 @@ class CourseNotebookExporter(NotebookExporter):
         if too_much:
             raise NotebookRefused(too_much)
         return self.from_notebook_node(nb, resources=resources, **kw)
+
+    def _preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        # Each preprocessor's seconds for the class benchmark (`course_admin.timing`): nbconvert
+        # runs the list `_preprocessors` in order, so each is wrapped for this call only.
+        registered = self._preprocessors
+        self._preprocessors = [_Timed(preprocessor) for preprocessor in registered]
+        try:
+            return super()._preprocess(nb, resources)
+        finally:
+            self._preprocessors = registered
+
+    def _validate_preprocessor(self, nbc: NotebookNode, preprocessor: Any) -> None:
+        with timing.phase(timing.PREPROCESSOR + "validation"):  # nbconvert validates after each one
+            super()._validate_preprocessor(nbc, preprocessor)
+
+
+class _Timed:
+    """A preprocessor whose calls count towards its phase in `course_admin.timing`."""
+
+    def __init__(self, preprocessor: Callable):
+        self.preprocessor = preprocessor
+        self.name = timing.PREPROCESSOR + type(preprocessor).__name__
+
+    def __call__(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        with timing.phase(self.name):
+            return self.preprocessor(nb, resources)
+
+    def __getattr__(self, name: str) -> Any:  # nbconvert's validation names the preprocessor
+        return getattr(self.preprocessor, name)
+
+    def __repr__(self) -> str:
+        return repr(self.preprocessor)
 
 
 class LabTests:
@@ -140,6 +175,7 @@ class TestRunner:
         threading.Thread(target=self._set_up, name="course-tests-set-up", daemon=True).start()
 
     def _set_up(self) -> None:
+        started = time.perf_counter()
         try:
             namespace: dict[str, Any] = {"__name__": "__main__"}
             with _quiet():
@@ -155,6 +191,7 @@ class TestRunner:
         except BaseException as error:  # noqa: BLE001  (reported when the first test needs it)
             self._error = error
         finally:
+            timing.add(timing.SETUP, time.perf_counter() - started)
             self._ready.set()
 
     def namespace(self) -> dict:
@@ -208,6 +245,8 @@ class _Grading:
     runner: TestRunner
     order: CourseOrder
     kernel: kernels.KernelSetup
+    threads: int = 1  # torch's threads in the kernel and here
+    spare: kernels.Spare | None = None  # a kernel started ahead for this notebook, until nbclient takes it
     started: float = field(default_factory=time.monotonic)
     results: dict[str, list[NotebookNode]] = field(default_factory=dict)  # grade_id -> its test cell's outputs
     call_outputs: list[NotebookNode] = field(default_factory=list)  # of the test being run
@@ -271,41 +310,92 @@ class CourseExecute(Execute):
 
         threads = self.threads or max(1, available_cores() // max(1, int(os.environ.get("COURSE_GRADING_JOBS", "1"))))
         _set_torch_threads(threads)
-        folder, ipc, objects = kernels.kernel_folders()
-        capped = self.sandbox and sandboxing.cap_folder(ipc) is None
-        client = remote_client.GraderClient(ipc, self._run_in_kernel, cell_timeout=self.timeout, save_dir=objects)
-        runner = TestRunner(tests, client)
-        runner.prepare()
         files, refused = _submitted_files(resources)
         resources.setdefault("course", {}).setdefault("notes", []).extend(refused)
-        group = self._budget_group(threads) if self.sandbox else None
-        present = {labformat.grade_id(cell) for cell in nb.cells if labformat.is_test(cell)}
-        self._grading = _Grading(tests=tests, runner=runner, order=CourseOrder(list(tests.tests), present),
-                                 kernel=self._kernel_setup(ipc, objects, files, threads, group))
+        spare = self._take_spare(files, threads)
+        prepared = spare.prepared if spare else self._prepare(threads)
+        client = None
         try:
+            client = remote_client.GraderClient(prepared.ipc, self._run_in_kernel, cell_timeout=self.timeout,
+                                                save_dir=prepared.objects)
+            runner = TestRunner(tests, client)
+            runner.prepare()
+            present = {labformat.grade_id(cell) for cell in nb.cells if labformat.is_test(cell)}
+            kernel = spare.manager.setup if spare else self._kernel_setup(prepared.ipc, prepared.objects, files,
+                                                                          threads, prepared.group)
+            self._grading = _Grading(tests=tests, runner=runner, order=CourseOrder(list(tests.tests), present),
+                                     kernel=kernel, threads=threads, spare=spare)
             nb, resources = super().preprocess(nb, resources, km=None)
             self._write_results(nb)
         finally:
-            client.close()
-            report = resources.setdefault("course", {})
-            if group is not None:
-                self._end_group(group, report)
-            report["tampering"] = kernels.read_guard_log(ipc / "guard.jsonl", notes=report.setdefault("notes", []))
-            report["probes"] = self._grading.probes
-            report["protocol"] = client.events[:20]
-            self._grading = None
-            if capped:
-                if sandboxing.folder_full(ipc):
-                    report.setdefault("notes", []).append(
-                        f"the kernel filled its folder on the grader's machine (capped at "
-                        f"{sandboxing.Limits.folder_mb} MB)")
-                sandboxing.release_folder(ipc)
-            for _ in range(5):  # the sandbox's last process may still be closing its files
-                shutil.rmtree(folder, ignore_errors=True)
-                if not folder.exists():
-                    break
-                time.sleep(0.2)
+            self._finish(prepared, spare, client, resources.setdefault("course", {}))
         return nb, resources
+
+    def _finish(self, prepared: kernels.Prepared, spare: kernels.Spare | None,
+                client: remote_client.GraderClient | None, report: dict) -> None:
+        """After a notebook, graded or not: its kernel's remains removed, what they tell reported."""
+        grading, self._grading = self._grading, None
+        if client is not None:
+            client.close()
+            report["protocol"] = client.events[:20]
+        if spare is not None and (grading is None or grading.spare is not None):
+            spare.kill()  # never handed to nbclient (which ends the kernels it was given)
+        if prepared.group is not None:
+            self._end_group(prepared.group, report)
+        report["tampering"] = kernels.read_guard_log(prepared.ipc / "guard.jsonl", notes=report.setdefault("notes", []))
+        report["probes"] = grading.probes if grading is not None else {}
+        if prepared.capped and sandboxing.folder_full(prepared.ipc):
+            report.setdefault("notes", []).append(
+                f"the kernel filled its folder on the grader's machine (capped at {sandboxing.Limits.folder_mb} MB)")
+        kernels.remove_folders(prepared.folder, prepared.ipc, prepared.capped)
+
+    def _take_spare(self, files: list[Path], threads: int) -> kernels.Spare | None:
+        """The kernel started while the notebook before was graded, when this one can use it: the
+        handed-in files are bound into a sandbox as it starts, so a notebook with files gets a
+        kernel of its own, and so does one graded without the sandbox (it starts in the
+        notebook's folder). A spare started with other settings is ended (`kernels.take_spare`)."""
+        if not self.sandbox or files:
+            return None  # (a spare stays for the notebook after)
+        return kernels.take_spare(self._spare_key(threads))
+
+    def _prepare(self, threads: int) -> kernels.Prepared:
+        """A new grading folder and cgroup for one kernel (`kernels.kernel_folders`, `_budget_group`)."""
+        folder, ipc, objects = kernels.kernel_folders()
+        capped = self.sandbox and sandboxing.cap_folder(ipc) is None
+        group = self._budget_group(threads) if self.sandbox else None
+        return kernels.Prepared(folder=folder, ipc=ipc, objects=objects, capped=capped, group=group)
+
+    def _spare_key(self, threads: int) -> tuple:
+        """Every setting a grading kernel is started with, besides its own folders (`kernels.Spare`)."""
+        return (threads, self.memory_limit_mb, self.disk_limit_mb, self.file_limit_mb, self._total_memory_mb(),
+                self.process_limit, self.ipython_hist_file)
+
+    def _start_spare(self, threads: int) -> None:
+        """Start the kernel for this process's next notebook, in a new sandbox of its own, while
+        this notebook is graded (`kernels.Spare`). Its start-up runs beside this notebook; a
+        failure here only means the next notebook starts its kernel itself."""
+        if kernels.has_spare(self._spare_key(threads)):  # this notebook did not take it (its files)
+            return
+        spare = None
+        try:
+            prepared = self._prepare(threads)
+            setup = self._kernel_setup(prepared.ipc, prepared.objects, [], threads, prepared.group)
+            spare = kernels.Spare(self._spare_key(threads), prepared,
+                                  kernels.SandboxedKernelManager(setup, preload=True, config=self.config))
+            run_sync(spare.manager.start_kernel)(extra_arguments=self._history_arguments(spare.manager))
+        except Exception as error:  # noqa: BLE001
+            self.log.warning("The next notebook's kernel could not be started ahead: %s", error)
+            if spare is not None:
+                spare.end()
+            return
+        kernels.keep_spare(spare)
+
+    def _history_arguments(self, manager: kernels.SandboxedKernelManager) -> list[str]:
+        """The arguments nbclient gives a kernel it starts (`async_start_new_kernel`): a spare
+        kernel is started the same way."""
+        if getattr(manager, "ipykernel", False) and self.ipython_hist_file:
+            return [*self.extra_arguments, f"--HistoryManager.hist_file={self.ipython_hist_file}"]
+        return list(self.extra_arguments)
 
     def _kernel_setup(self, ipc: Path, objects: Path, files: list[Path], threads: int,
                       group: cgroup.Group | None) -> kernels.KernelSetup:
@@ -323,8 +413,20 @@ class CourseExecute(Execute):
         """nbclient's kernel manager for this notebook: the kernel that `_kernel_setup` describes
         (the Python grading kernel, whatever kernel name the submission's metadata gives)."""
         assert self._grading is not None, "a kernel is started by preprocess only"
-        self.km = kernels.SandboxedKernelManager(self._grading.kernel, config=self.config)
+        spare, self._grading.spare = self._grading.spare, None  # (a retry of nbgrader's gets a new one)
+        self.km = spare.manager if spare else kernels.SandboxedKernelManager(self._grading.kernel, config=self.config)
         return self.km
+
+    # nbclient's setup_kernel (which nbconvert's preprocess uses) calls these two synchronous
+    # wrappers of its async methods.
+    def start_new_kernel(self, **kwargs: Any) -> None:
+        with timing.phase(timing.KERNEL_START):
+            super().start_new_kernel(**kwargs)
+
+    def start_new_kernel_client(self) -> Any:
+        # Until the kernel answers: a kernel started ahead (`kernels.Spare`) may still be importing.
+        with timing.phase(timing.KERNEL_START):
+            return super().start_new_kernel_client()
 
     def _budget_group(self, threads: int) -> cgroup.Group | None:
         """The sandbox's cgroup: the cores this job was given, the total memory and processes
@@ -392,6 +494,8 @@ class CourseExecute(Execute):
             raise late
         self._reopen_iopub()
         grading = self._grading
+        if index == 0 and self.sandbox and kernels.spare_wanted():  # this notebook's kernel is up
+            self._start_spare(grading.threads)
         grade_id = labformat.grade_id(cell)
         if labformat.is_test(cell) and grade_id in grading.tests.tests:
             for due in grading.order.reach(grade_id):
@@ -399,7 +503,8 @@ class CourseExecute(Execute):
             cell.outputs = grading.results.get(grade_id, [])  # a test run later gets its outputs at the end
             cell.execution_count = None
         else:
-            cell, _ = super().preprocess_cell(cell, resources, index)
+            with timing.phase(timing.CELLS):
+                cell, _ = super().preprocess_cell(cell, resources, index)
         if index == len(self.nb.cells) - 1:  # the kernel is still up: the tests still waiting run now
             for due in grading.order.rest():
                 self._run_test(due, index)
@@ -413,7 +518,8 @@ class CourseExecute(Execute):
         grading.current_test = grade_id
         grading.call_outputs = []
         try:
-            printed, error = grading.runner.run(grade_id)
+            with timing.phase(timing.TESTS):
+                printed, error = grading.runner.run(grade_id)
         except KernelGone as gone:
             raise gone.args[0] if gone.args and isinstance(gone.args[0], Exception) else DeadKernelError("Kernel died")
         hidden = grading.tests.hidden(grade_id)
@@ -525,6 +631,17 @@ class CourseExecute(Execute):
 
 
 _said = {"cgroup": False}  # what is said once per grading process
+
+
+def start_kernel_ahead(config: Any, jobs: int = 1) -> None:
+    """Start the kernel of the notebook this process is about to grade, before nbgrader reaches
+    it (`kernels.Spare`): a learner's `course autograde <lab>.ipynb` collects, checks and records
+    the notebook meanwhile. `config` is the course's (`pipeline.course_config`); the kernel's
+    threads are those `CourseExecute.preprocess` gives one of `jobs` graders, and a notebook
+    graded otherwise ends this kernel and starts its own."""
+    executor = CourseExecute(config=config)
+    if executor.sandbox and sandboxing.problem() is None:
+        executor._start_spare(executor.threads or max(1, (os.cpu_count() or 1) // max(1, jobs)))
 
 
 def _submitted_files(resources: dict) -> tuple[list[Path], list[str]]:

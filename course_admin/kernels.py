@@ -7,12 +7,18 @@ private folder (`kernel_folders`). Its client (`BoundedKernelClient`) refuses ov
 messages and connects through the sockets the kernel bound, never through their names. What
 the kernel leaves in its folder is read without trusting it (`read_guard_log`).
 
+A grader with another notebook to grade starts that notebook's kernel while the current one is
+graded (`Spare`): a sandbox of its own like any other, which has imported the course's libraries
+and run nothing else when it is handed to its one notebook, and which is ended with its cgroup and
+folders when the batch ends, fails, is interrupted or its process exits.
+
 The code that runs inside the kernel is `course_admin.kernel`.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing.util
 import os
 import shutil
 import stat
@@ -28,6 +34,7 @@ import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 
 from course_admin import cgroup, intake
 from course_admin import sandbox as sandboxing
@@ -175,20 +182,35 @@ class OneKernelSpec(KernelSpecManager):
         return self.spec
 
 
+# The libraries the labs' set-up cells import (tests/test_warm_kernels.py keeps the list whole):
+# a kernel started ahead of its notebook (`Spare`) imports them while the notebook before is
+# graded, so the next notebook's first cells find them loaded. They are the course's, the same
+# for every student; the line is a statement (an expression's value would land in `_` and `Out`)
+# and its comprehension binds no name in the notebook's namespace.
+PRELOADED = ("torch", "torch.nn.functional", "torch.utils.data", "numpy", "transformers", "IPython.display",
+             "matplotlib.pyplot", "scipy.stats", "sklearn.linear_model", "sklearn.metrics", "pandas", "tqdm.auto",
+             "lime.lime_text", "captum.attr", "captum._utils.models.linear_model", "course_utils",
+             "course_utils.data", "course_utils.grading", "course_utils.models", "course_utils.plots",
+             "course_utils.text", "course_utils.workload")
+PRELOAD_LINE = f"if [__import__(name) for name in {PRELOADED!r}]: pass"
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel started in the sandbox, with an `ipc` transport in its private folder and
     interrupts sent as messages (a signal would stop bubblewrap, not the kernel)."""
 
-    def __init__(self, setup: KernelSetup, **kwargs: Any):
+    def __init__(self, setup: KernelSetup, preload: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         self.setup = setup
+        # A kernel started ahead imports the course's libraries before the guard is installed.
+        preloading = [f"--IPKernelApp.exec_lines={PRELOAD_LINE}"] if preload else []
         self.transport = "ipc"  # ZMQ over Unix sockets: the kernel has no network
         self.ip = str(setup.folder / "kernel")
         self.connection_file = str(setup.folder / "kernel.json")
         self.client_factory = BoundedKernelClient
         self.session.unpack = codec.bounded_json  # the client shares this session
         self.kernel_spec_manager = OneKernelSpec(KernelSpec(
-            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", *preloading,
                   f"--IPKernelApp.exec_lines={guard.STARTUP_LINE}"],
             display_name="Python 3 (grading)", language="python", interrupt_mode="message",
             env={} if setup.sandboxed else setup.environment))
@@ -269,6 +291,123 @@ def kernel_folders(parent: str | None = None) -> tuple[Path, Path, Path]:
     objects.chmod(0o755)  # the kernel may run as `nobody`: it reads, it cannot write
     return folder, ipc, objects
 
+
+
+def remove_folders(folder: Path, ipc: Path, capped: bool) -> None:
+    """Delete a grading folder `kernel_folders` made (the kernel's capped folder unmounted first)."""
+    if capped:
+        sandboxing.release_folder(ipc)
+    for _ in range(5):  # the sandbox's last process may still be closing its files
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            break
+        time.sleep(0.2)
+
+
+# -- a kernel started ahead of its notebook
+@dataclass
+class Prepared:
+    """A grading kernel's folders and budget, made before its kernel starts."""
+
+    folder: Path  # the grading folder (`kernel_folders`)
+    ipc: Path  # the kernel's own folder in it
+    objects: Path  # the staged objects' folder in it
+    capped: bool  # `ipc` is a size-limited mount (released at the end)
+    group: cgroup.Group | None  # the sandbox's cgroup
+
+
+@dataclass
+class Spare:
+    """A sandboxed kernel started while the notebook before is graded, for the next notebook of
+    this grading process (`course_admin.execute.CourseExecute`).
+
+    It is a fresh sandbox like any other (own folders, own cgroup, own kernel process) that has
+    run the course's start-up lines only (the imports of `PRELOAD_LINE`, the guard): nothing of any student
+    is in it until it is handed to one, and it is handed to one notebook only. `key` names the
+    settings it was started with; a notebook graded with others gets a kernel of its own."""
+
+    key: tuple
+    prepared: Prepared
+    manager: SandboxedKernelManager
+
+    def kill(self) -> None:
+        """Kill the kernel (bubblewrap, whose PID namespace ends with it) and close the manager's
+        sockets and ZMQ context (an open one would block this process's exit), as nbclient's
+        clean-up does for a kernel it was handed."""
+        process = getattr(self.manager.provisioner, "process", None)
+        if self.manager.has_kernel:
+            try:
+                run_sync(self.manager.shutdown_kernel)(now=True)
+            except Exception:  # noqa: BLE001  (killed below)
+                pass
+        if process is not None and process.poll() is None:
+            process.kill()
+            try:
+                process.wait(timeout=10)
+            except Exception:  # noqa: BLE001  (the cgroup's removal kills what is left)
+                pass
+        self.manager.context.destroy(linger=0)
+
+    def end(self) -> None:
+        """Kill the kernel, delete its cgroup and its folders."""
+        self.kill()
+        if self.prepared.group is not None:
+            self.prepared.group.remove()
+        remove_folders(self.prepared.folder, self.prepared.ipc, self.prepared.capped)
+
+    def alive(self) -> bool:
+        process = getattr(self.manager.provisioner, "process", None)
+        return process is not None and process.poll() is None
+
+
+_spare: list[Spare] = []  # at most one per grading process
+_wanted = [False]  # whether the next notebook of this process will want a spare
+
+
+def want_spare(wanted: bool) -> None:
+    """Say whether another notebook follows the one about to be graded in this process (a
+    batch's worker with work left): only then is a kernel started ahead for it."""
+    _wanted[0] = wanted
+
+
+def spare_wanted() -> bool:
+    return _wanted[0]
+
+
+def keep_spare(spare: Spare) -> None:
+    """Hold `spare` for the next notebook (ending one held before); it is ended at the latest
+    when this process exits (`end_spare`, through multiprocessing's exit hook, which also runs
+    in a batch's worker processes)."""
+    end_spare()
+    if not _finalizer:
+        _finalizer.append(multiprocessing.util.Finalize(None, end_spare, exitpriority=100))
+    _spare.append(spare)
+
+
+_finalizer: list = []
+
+
+def take_spare(key: tuple) -> Spare | None:
+    """The spare kernel for a notebook graded with settings `key`, or None (one started with other
+    settings, or that died, is ended)."""
+    if not _spare:
+        return None
+    spare = _spare.pop()
+    if spare.key == key and spare.alive():
+        return spare
+    spare.end()
+    return None
+
+
+def has_spare(key: tuple) -> bool:
+    """Whether a live spare kernel started with settings `key` is held."""
+    return any(spare.key == key and spare.alive() for spare in _spare)
+
+
+def end_spare() -> None:
+    """End the spare kernel, if any: at a batch's end, after Ctrl-C or a failure, at exit."""
+    while _spare:
+        _spare.pop().end()
 
 
 MAX_GUARD_LOG_MB = 2  # a cell logs a line of at most a few hundred bytes; 200 records fit many times over

@@ -30,6 +30,7 @@ import nbformat
 from nbformat.notebooknode import NotebookNode
 from nbformat.warnings import MissingIDFieldWarning
 from sqlalchemy.exc import SAWarning
+from traitlets.config import Config
 
 from course_admin import gradebook, labformat
 
@@ -237,6 +238,29 @@ def failure_reason(log: str) -> str:
     return "grading failed: " + (causes[-1][:200] if causes else "unknown error (see the nbgrader log)")
 
 
+def course_config(path: Path, db_url: str | None = None, cell_timeout: int | None = None,
+                  memory_limit_mb: int | None = None, sandbox: bool = True) -> Config:
+    """The nbgrader configuration of the course root `path` (its nbgrader_config.py) with a
+    command's overrides (`Workspace`'s arguments), as every grading in this process reads it."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(path)).load_config()
+    config.CourseDirectory.root = str(path)
+    # --db, else nbgrader_config.py's own db_url (as Formgrader reads it), else gradebook.db,
+    # where parallel graders wait for SQLite's lock instead of failing.
+    db_url = db_url or config.CourseDirectory.get("db_url")
+    config.CourseDirectory.db_url = gradebook.normalise_url(db_url) if db_url else \
+        f"sqlite:///{path / 'gradebook.db'}?timeout=120"
+    if cell_timeout is not None:
+        config.Execute.timeout = config.CourseExecute.timeout = cell_timeout
+    if memory_limit_mb is not None:
+        config.CourseExecute.memory_limit_mb = memory_limit_mb
+    if not sandbox:
+        config.CourseExecute.sandbox = False
+    config.Exchange.root = config.Exchange.get("root", str(path / "exchange"))
+    return config
+
+
 class Workspace:
     """One course root, configured from its nbgrader_config.py, graded through nbgrader's API.
 
@@ -248,26 +272,12 @@ class Workspace:
                  cell_timeout: int | None = None, memory_limit_mb: int | None = None, sandbox: bool = True):
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
-        from traitlets.config.loader import PyFileConfigLoader
 
         self.path = Path(path).resolve()
         if not (self.path / "nbgrader_config.py").is_file():
             raise FileNotFoundError(f"{self.path} is not a course root (no nbgrader_config.py)")
         self.labs = labs or finished_labs(self.path)
-        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.path)).load_config()
-        config.CourseDirectory.root = str(self.path)
-        # --db, else nbgrader_config.py's own db_url (as Formgrader reads it), else gradebook.db,
-        # where parallel graders wait for SQLite's lock instead of failing.
-        db_url = db_url or config.CourseDirectory.get("db_url")
-        config.CourseDirectory.db_url = gradebook.normalise_url(db_url) if db_url else \
-            f"sqlite:///{self.path / 'gradebook.db'}?timeout=120"
-        if cell_timeout is not None:
-            config.Execute.timeout = config.CourseExecute.timeout = cell_timeout
-        if memory_limit_mb is not None:
-            config.CourseExecute.memory_limit_mb = memory_limit_mb
-        if not sandbox:
-            config.CourseExecute.sandbox = False
-        config.Exchange.root = config.Exchange.get("root", str(self.path / "exchange"))
+        config = course_config(self.path, db_url, cell_timeout, memory_limit_mb, sandbox)
         self.config = config
         self.course_id = config.CourseDirectory.get("course_id", "default_course")
         gradebook.check(self.db_url)  # a missing driver or server: one sentence, not a traceback

@@ -108,6 +108,7 @@ TIERS = {
     "tests/test_threads.py": "unit",
     "tests/test_self_study.py": "e2e",
     "tests/test_user_data.py": "e2e",
+    "tests/test_warm_kernels.py": "e2e",  # starts sandboxed kernels ahead and ends them
     "tests/test_workload.py": "unit",
     "tests_browser/test_hub.py": "e2e",
 }

@@ -6,9 +6,10 @@ machine are noise, and the figures belong in a report, not in a pass/fail.
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from benchmarks import explainers, run
+from benchmarks import explainers, labs, run
 from benchmarks.labs import BatchRate
 
 
@@ -63,3 +64,23 @@ def test_the_class_projection_counts_each_notebook_once_and_the_class_overhead_o
     section = run.batch_section(rate)
     assert "| b | 20.0 | 20.0 | 20.0 |" in section and "7.5 s per notebook" in section
     assert f"{rate.hours_for(100):.2f} h" in section
+
+
+def test_the_class_benchmark_shows_where_each_notebooks_grading_time_goes():
+    # One notebook's record (course_admin.timing): nbgrader's autograde took 12 s, of which the
+    # grading kernel's step 10 s (kernel 2, cells 6, tests 1, so 1 s of its own), the gradebook
+    # steps 0.5 s, the other preprocessors 0.3 s and their validation 0.2 s; the feedback 1 s.
+    found = {"kernel start": 2.0, "notebook cells": 6.0, "tests": 1.0, "lab set-up": 0.4, "autograde": 12.0,
+             "feedback": 1.0, "nbgrader: CourseExecute": 10.0, "nbgrader: StrictAutoGrades": 0.3,
+             "nbgrader: RecordGraded": 0.2, "nbgrader: ClearOutput": 0.1, "nbgrader: CleanOutputs": 0.2,
+             "nbgrader: validation": 0.2}
+    phases = labs.grading_phases(found)
+    assert phases["grading kernel, other"] == pytest.approx(1.0) and phases["gradebook"] == pytest.approx(0.5)
+    assert phases["nbgrader preprocessors"] == pytest.approx(0.3) and phases["nbgrader, other"] == pytest.approx(1.0)
+    assert phases["grading"] == 13.0
+    shown = [name for name in labs.PHASES if name not in ("lab set-up", "grading")]
+    assert sum(phases[name] for name in shown) == pytest.approx(phases["grading"]), "the columns add up"
+    rate = BatchRate(students=1, labs=1, jobs=2, seconds=20.0, graded={"a": [13.0]}, phases={"a": [found]},
+                     executed={"a": 10.0})
+    row = next(line for line in run.batch_section(rate).splitlines() if line.startswith("| a | 2.00"))
+    assert row.endswith("| 10.0 | 1.30 | 2.17 |"), row  # 13 s against 10 s alone and against its 6 s of cells
