@@ -15,7 +15,8 @@ Where neither is writable (no root, no delegation), `create` says why once and g
 on with the per-process limits only: a missing cgroup never fails a notebook.
 
 The kernel enters its group before bubblewrap starts (`wrap` puts a one-line shell in front
-of the sandbox command), so nothing it forks is ever outside.
+of the sandbox command), so nothing it forks is ever outside. `course hub` puts each user's
+server in a group of its own the same way (`course_admin.hub_limits`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,17 @@ class Group:
             except (OSError, ValueError):
                 pass
         return found
+
+    def to_dict(self) -> dict:
+        """What finds this group again from another process (`from_dict`)."""
+        return {"version": self.version, "folders": [str(f) for f in self.folders],
+                "kill_file": str(self.kill_file) if self.kill_file else None, "extra": [str(f) for f in self.extra]}
+
+    @classmethod
+    def from_dict(cls, found: dict) -> Group:
+        return cls(version=found["version"], folders=[Path(f) for f in found["folders"]],
+                   kill_file=Path(found["kill_file"]) if found.get("kill_file") else None,
+                   extra=[Path(f) for f in found.get("extra", [])])
 
     def remove(self, wait: float = 5.0) -> bool:
         """Kill every process in the group and delete it; False if something stayed."""
