@@ -98,6 +98,14 @@ def stop_account_processes(users: list[str], seconds: float = 30, kill_seconds: 
                    "`course hub remove --yes` again.")
 
 
+def end_server_groups(root: Path) -> None:
+    """Remove the cgroups the hub recorded for its servers, killing what still runs in them:
+    a hub that stopped normally left none, a killed one may have."""
+    for record in sorted(records_folder(root).glob("*.json")):
+        if end_group(record.stem, records_folder(root)):
+            print(f"removed the cgroup of {record.stem}'s server")
+
+
 @dataclass
 class Removal:
     """What `remove` will delete, decided and checked before anything is touched."""
@@ -222,9 +230,7 @@ def remove_hub(root: Path, backups: Path = DEFAULT_BACKUPS, delete_gradebook: bo
     if stop_hub(root):
         print("JupyterHub stopped")
     stop_account_processes(plan.accounts, seconds, kill_seconds)
-    for record in sorted(records_folder(root).glob("*.json")):  # what a stopped hub left: none
-        if end_group(record.stem, records_folder(root)):
-            print(f"removed the cgroup of {record.stem}'s server")
+    end_server_groups(root)
     state = State.load(root)
     if plan.gradebook:
         copy = backup_gradebook(plan.gradebook, plan.backups, hub_settings(root).get("course_id", ""))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from course_admin import hub_accounts, hub_limits
+from course_admin import hub_accounts, hub_limits, hub_removal
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux" or os.geteuid() != 0 or shutil.which("useradd", path=hub_accounts.SYSTEM_PATH) is None,
@@ -131,7 +131,7 @@ def spawners(tmp_path: Path) -> Iterator[Callable[..., object]]:
     problem = hub_limits.problem()
     if problem:
         pytest.skip(f"no cgroup can be made here: {problem}")
-    records = tmp_path / "cgroups"
+    records = hub_limits.records_folder(tmp_path)  # tmp_path is the hub's folder
     made: list[str] = []
 
     def make(user: str, memory: str, cpus: float, code: str, *arguments: str) -> CourseSpawner:
@@ -207,3 +207,17 @@ def test_a_servers_processes_share_its_cpu_limit(make_account, spawners) -> None
     group = hub_limits.recorded_group(user, Path(spawner.records))
     asyncio.run(spawner.stop(now=True))  # the server has exited: stop finds it dead
     assert not any(folder.exists() for folder in group.folders)
+
+
+def test_remove_ends_the_groups_a_killed_hub_left(make_account, spawners, tmp_path: Path) -> None:
+    """A hub killed with SIGKILL stops no server: `course hub remove` ends their groups."""
+    user = make_account("d")
+    report = Path(pwd.getpwnam(user).pw_dir) / "server-report"
+    spawner = spawners(user, "256M", 1.0, SERVER, str(report), ALLOCATE, "16")
+    asyncio.run(spawner.start())
+    _wait_for(lambda: bool(_lines(report.with_name("server-report.kernel"))), 60, "the kernel to start")
+    folders = hub_limits.recorded_group(user, Path(spawner.records)).folders
+    hub_removal.end_server_groups(tmp_path)
+    assert not any(folder.exists() for folder in folders)
+    assert not list(hub_limits.records_folder(tmp_path).iterdir())
+    _wait_for(lambda: not _running(pwd.getpwnam(user).pw_uid), 5, "the server and its kernel to end")
