@@ -170,7 +170,8 @@ async def run_class(node: Node, students: list[str], lab: str, logs: Path) -> li
         report.unlink(missing_ok=True)
         spawner = CourseSpawner(user=type("User", (), {"name": student})(), cpu_limit=node.cpu_limit,
                                 mem_limit=node.mem_limit, records=str(hub_limits.records_folder(node.folder)),
-                                cmd=[node.python, "-c", RUNNER], args=[str(notebook), str(report), str(notebook.parent)])
+                                cmd=[node.python, "-c", RUNNER],
+                                args=[str(notebook), str(report), str(notebook.parent)])
         # JupyterHub adds its API's address and tokens to this environment: a stand-in needs none.
         spawner.get_env = lambda spawner=spawner: spawner.user_env(dict(node.environment))
         spawner.popen_kwargs = {"stdout": open(logs / f"{student}.log", "ab"), "stderr": subprocess.STDOUT}
@@ -182,7 +183,8 @@ async def run_class(node: Node, students: list[str], lab: str, logs: Path) -> li
     for number, (spawner, report) in enumerate(zip(spawners, reports)):
         while not report.exists():
             if await spawner.poll() is not None and not report.exists():
-                raise RuntimeError(f"{spawner.user.name}'s server ended without a report: {logs / spawner.user.name}.log")
+                raise RuntimeError(f"{spawner.user.name}'s server ended without a report: "
+                                   f"{logs / spawner.user.name}.log")
             await asyncio.sleep(0.5)
         found = json.loads(report.read_text())
         group = hub_limits.recorded_group(spawner.user.name, Path(spawner.records))
@@ -198,7 +200,8 @@ def table(alone: Run, together: list[Run], cores: int) -> str:
     fair = alone.seconds * len(together) / cores
     lines = ["| student | seconds | × alone | × fair share | peak memory (MB) | memory-limit kills | torch threads |",
              "|---|---:|---:|---:|---:|---:|---:|",
-             f"| alone | {alone.seconds:.1f} | 1.00 | — | {alone.peak_mb:.0f} | {alone.memory_kills} | {alone.threads} |"]
+             f"| alone | {alone.seconds:.1f} | 1.00 | — | {alone.peak_mb:.0f} | {alone.memory_kills} "
+             f"| {alone.threads} |"]
     for run in together:
         lines.append(f"| {run.student + 1} of {len(together)} | {run.seconds:.1f} | {run.seconds / alone.seconds:.2f} "
                      f"| {run.seconds / fair:.2f} | {run.peak_mb:.0f} | {run.memory_kills} | {run.threads} |")
@@ -227,7 +230,8 @@ def plot(alone: Run, together: list[Run], cores: int, path: Path) -> None:
     ax.bar(names, [alone.seconds] + [run.seconds for run in together],
            color=["tab:grey"] + ["tab:red" if run.error else "tab:blue" for run in together])
     ax.axhline(fair, color="black", linestyle="--", label=f"fair share {fair:.0f} s")
-    ax.axhline(TARGET_FAIR_SHARE * fair, color="grey", linestyle=":", label=f"target {TARGET_FAIR_SHARE:g}× fair share")
+    ax.axhline(TARGET_FAIR_SHARE * fair, color="grey", linestyle=":",
+               label=f"target {TARGET_FAIR_SHARE:g}× fair share")
     ax.set(xlabel="student", ylabel="seconds", title=f"{len(together)} students at once on {cores} cores")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -276,8 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             delete_students(students)
     failed = [run for run in [alone, *together] if run.error]
-    header = (f"Machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}. Each student's server "
-              f"in its cgroup (`course hub`'s spawner): ≤ {node.cpu_limit:g} core(s), {node.mem_limit // 2**20} MB; "
+    header = (f"Machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}. "
+              f"Each student's server in its cgroup (`course hub`'s spawner): ≤ {node.cpu_limit:g} core(s), {node.mem_limit // 2**20} MB; "
               f"{args.lab} (reference solution, offline) executed in the server's kernel, the hub's kernelspec and "
               f"environment.")
     sections = [f"# A hub node under a class\n\n{header}", f"## {len(together)} students at once, against one alone\n\n"

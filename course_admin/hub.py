@@ -48,7 +48,8 @@ says what to change (``chmod 700 ...``, or install non-editable).
 ``course hub remove --yes`` checks first that it can do everything (else it deletes nothing),
 stops the hub, then every process of each account it created (SIGTERM, then SIGKILL, until
 none remain; it names what still runs and deletes nothing if some do), removes the cgroups
-of servers a killed hub left, copies the instructor's gradebook to ``/var/backups/course-hub/<course id>-<UTC time>/gradebook.db`` (root only;
+of servers a killed hub left, copies the instructor's gradebook to
+``/var/backups/course-hub/<course id>-<UTC time>/gradebook.db`` (root only;
 ``--delete-gradebook`` skips it), then deletes only what its State says it created: those
 accounts with their homes, the exchange if it made it, and its own entries in its folder (the
 folder too if it made it and nothing else is left in it). Each step is recorded: after an

@@ -14,6 +14,7 @@ from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Unicode
 
 from course_admin import cgroup, hub_limits
+from course_admin.hub_folder import HubError
 
 
 class CourseSpawner(LocalProcessSpawner):
@@ -28,7 +29,7 @@ class CourseSpawner(LocalProcessSpawner):
 
     async def start(self):
         if not self.mem_limit or not self.cpu_limit:
-            raise hub_limits.HubError("CourseSpawner needs mem_limit and cpu_limit (course hub sets them)")
+            raise HubError("CourseSpawner needs mem_limit and cpu_limit (course hub sets them)")
         self._group = hub_limits.start_group(self.user.name, hub_limits.budget(self.mem_limit, self.cpu_limit),
                                              Path(self.records))
         self._memory_kills_said = 0
@@ -66,5 +67,8 @@ class CourseSpawner(LocalProcessSpawner):
 
     def _end_group(self) -> None:
         self._say_memory_kills()
-        hub_limits.end_group(self.user.name, Path(self.records))
+        try:
+            hub_limits.end_group(self.user.name, Path(self.records))
+        except HubError as error:  # kept recorded: the next start or `course hub remove` retries
+            self.log.error("%s", error)
         self._group = None

@@ -63,3 +63,18 @@ def test_the_class_projection_counts_each_notebook_once_and_the_class_overhead_o
     section = run.batch_section(rate)
     assert "| b | 20.0 | 20.0 | 20.0 |" in section and "7.5 s per notebook" in section
     assert f"{rate.hours_for(100):.2f} h" in section
+
+
+def test_the_hub_node_compares_each_student_with_their_fair_share():
+    from benchmarks.hub_node import Run, table, verdict
+
+    alone = Run(student=0, seconds=20.0, peak_mb=900, memory_kills=0, threads=1, error=None)
+    together = [Run(number, seconds, 950, 0, 1, None) for number, seconds in enumerate([70.0, 90.0, 75.0, 60.0])]
+    # 4 students on 2 cores: a fair share is 20 s × 4 / 2 = 40 s; the slowest took 90 s, 2.25× it.
+    text = verdict(alone, together, cores=2)
+    assert text.startswith("- MISSED") and "worst 2.25×" in text and "(40.0 s = 20.0 s alone × 4 / 2 cores)" in text
+    assert "| 2 of 4 | 90.0 | 4.50 | 2.25 | 950 | 0 | 1 |" in table(alone, together, cores=2)
+    pair = [Run(0, 25.0, 900, 0, 1, None), Run(1, 30.0, 900, 0, 1, None)]  # fair share 20 s: 1.5× at worst
+    assert verdict(alone, pair, cores=2) == ("- holds: every student ≤ 2× their fair share (20.0 s = 20.0 s alone "
+                                             "× 2 / 2 cores): worst 1.50× at N = 2 on 2 cores (the target is stated "
+                                             "at N = 2 × cores)")
