@@ -281,9 +281,9 @@ def main(argv: list[str] | None = None) -> int:
             delete_students(students)
     failed = [run for run in [alone, *together] if run.error]
     header = (f"Machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}. "
-              f"Each student's server in its cgroup (`course hub`'s spawner): ≤ {node.cpu_limit:g} core(s), {node.mem_limit // 2**20} MB; "
-              f"{args.lab} (reference solution, offline) executed in the server's kernel, the hub's kernelspec and "
-              f"environment.")
+              f"Each student's server in its cgroup (`course hub`'s spawner): ≤ {node.cpu_limit:g} core(s), "
+              f"{node.mem_limit // 2**20} MB; {args.lab} (reference solution, offline) executed in the server's "
+              f"kernel, the hub's kernelspec and environment.")
     sections = [f"# A hub node under a class\n\n{header}", f"## {len(together)} students at once, against one alone\n\n"
                 + table(alone, together, cores), "## Target\n\n" + verdict(alone, together, cores)]
     if failed:
