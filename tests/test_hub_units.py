@@ -117,6 +117,23 @@ def test_the_jupyterhub_configuration_reads_its_settings(tmp_path: Path) -> None
     assert environment["JUPYTER_CONFIG_PATH"](Spawner("teacher")) == str(tmp_path / "jupyter" / "instructor")
 
 
+def test_the_course_spawner_takes_the_configured_limits(tmp_path: Path) -> None:
+    """JupyterHub gives its spawner the configuration's limits as numbers (bytes, cores)."""
+    pytest.importorskip("jupyterhub", reason="the hub extra")
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from course_admin.hub_spawner import CourseSpawner
+
+    settings = _settings()
+    settings.cpu_limit, settings.mem_limit_mb = 0.5, 3072
+    (tmp_path / "settings.json").write_text(json.dumps(asdict(settings)))
+    (tmp_path / "jupyterhub_config.py").write_text((hub.HUB_FILES / "jupyterhub_config.py").read_text())
+    config = PyFileConfigLoader("jupyterhub_config.py", path=str(tmp_path)).load_config()
+    spawner = CourseSpawner(config=config, user=type("User", (), {"name": "alice"})())
+    assert (spawner.cpu_limit, spawner.mem_limit, spawner.records) == (0.5, 3072 * 2**20, str(tmp_path / "cgroups"))
+    assert hub_limits.budget(spawner.mem_limit, spawner.cpu_limit).memory_mb == 3072
+
+
 def test_the_default_memory_limit_holds_two_kernels_at_their_peak_and_the_server() -> None:
     """Offline: Lab 3's kernel peaks at 750 MB; on the hub models at real size, at 3017 MB."""
     assert hub_limits.default_memory_mb(offline=True) == 2048
