@@ -41,6 +41,10 @@ SERVER_MB = 512
 DEFAULT_CPUS = 1.0
 PIDS = 1024  # a server is ~20 threads, a kernel with torch ~20: room for many, not for a fork bomb
 PREFIX = "course-hub-"
+# On a cgroup v2 host (systemd's default) the groups go in /sys/fs/cgroup/course-hub: the hub's
+# own cgroup (a login session's scope, say) holds processes, so v2 gives its children no
+# controller. On v1 and hybrid hosts they are children of the hub's own cgroup in each hierarchy.
+V2_PARENT = "course-hub"
 
 
 def default_memory_mb(offline: bool) -> int:
@@ -84,7 +88,7 @@ def start_group(user: str, limits: cgroup.Budget, records: Path) -> cgroup.Group
     (its hub was killed) is removed first, with what still runs in it. HubError if the
     machine gives no cgroup: a server is not started without its limits."""
     end_group(user, records)
-    group, problem = cgroup.create(limits, f"{PREFIX}{user}")
+    group, problem = cgroup.create(limits, f"{PREFIX}{user}", v2_parent=cgroup.top_level_v2(V2_PARENT))
     if group is None:
         raise HubError(f"no cgroup for {user}'s server, so its CPU and memory limits cannot hold: {problem}")
     records.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -131,7 +135,8 @@ def entering(group: cgroup.Group, then: Callable[[], None]) -> Callable[[], None
 def problem() -> str | None:
     """Why this machine cannot give the hub's servers their limits (None when it can): a
     group is made and removed, as root would make one for a server."""
-    group, why = cgroup.create(cgroup.Budget(memory_mb=256, cpus=0.5, pids=16), f"{PREFIX}check-{os.getpid()}")
+    group, why = cgroup.create(cgroup.Budget(memory_mb=256, cpus=0.5, pids=16), f"{PREFIX}check-{os.getpid()}",
+                               v2_parent=cgroup.top_level_v2(V2_PARENT))
     if group is None:
         return why
     return None if group.remove() else f"a test cgroup ({group.folders[0]}) could not be removed"

@@ -134,6 +134,30 @@ def test_the_course_spawner_takes_the_configured_limits(tmp_path: Path) -> None:
     assert hub_limits.budget(spawner.mem_limit, spawner.cpu_limit).memory_mb == 3072
 
 
+def test_on_a_cgroup_v2_host_the_servers_groups_go_under_course_hub(tmp_path: Path, monkeypatch) -> None:
+    """Not in the hub's own cgroup (a session scope that holds processes, whose children v2
+    gives no controller) but at the top of the hierarchy. This host mounts cgroup v1, so the
+    hierarchy is a copy of a v2 top's interface files: what is checked is where each value goes."""
+    from course_admin import cgroup
+
+    (tmp_path / "cgroup.subtree_control").write_text("cpuset cpu io memory pids\n")
+    parent = tmp_path / hub_limits.V2_PARENT
+    parent.mkdir()  # as the kernel makes it: with its interface files
+    (parent / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (parent / "cgroup.subtree_control").write_text("")
+    monkeypatch.setattr(cgroup, "_mounts", lambda: {"2": tmp_path})
+    monkeypatch.setattr(cgroup, "_own", lambda controller: "user.slice/session-3.scope")
+    group = hub_limits.start_group("alice", hub_limits.budget(2048 * 2**20, 1.0), tmp_path / "records")
+    assert group.folders == [parent / "course-hub-alice"]
+    assert (parent / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+    assert (parent / "course-hub-alice" / "memory.max").read_text() == str(2048 * 2**20)
+    assert (parent / "course-hub-alice" / "cpu.max").read_text() == "100000 100000"
+    assert hub_limits.recorded_group("alice", tmp_path / "records") == group
+
+    (tmp_path / "cgroup.subtree_control").write_text("")  # a hybrid host's empty v2 top offers nothing
+    assert cgroup.top_level_v2(hub_limits.V2_PARENT) is None
+
+
 def test_the_default_memory_limit_holds_two_kernels_at_their_peak_and_the_server() -> None:
     """Offline: Lab 3's kernel peaks at 750 MB; on the hub models at real size, at 3017 MB."""
     assert hub_limits.default_memory_mb(offline=True) == 2048
