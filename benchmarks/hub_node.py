@@ -199,8 +199,8 @@ async def run_class(node: Node, students: list[str], lab: str, logs: Path) -> li
 
 def table(alone: Run, together: list[Run], cores: int) -> str:
     fair = alone.seconds * len(together) / cores
-    lines = ["| student | seconds | × alone | × fair share | group peak memory (MB) | memory-limit kills | torch threads |",
-             "|---|---:|---:|---:|---:|---:|---:|",
+    lines = ["| student | seconds | × alone | × fair share | group peak memory (MB) | memory-limit kills "
+             "| torch threads |", "|---|---:|---:|---:|---:|---:|---:|",
              f"| alone | {alone.seconds:.1f} | 1.00 | — | {alone.peak_mb:.0f} | {alone.memory_kills} "
              f"| {alone.threads} |"]
     for run in together:
