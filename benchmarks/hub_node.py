@@ -15,7 +15,8 @@ JupyterLab would: the kernel is inside the student's group, under its limits.
 
 First one student runs the lab alone, then N students at once. For each it prints the time
 (the notebook's execution, kernel start included), the ratio to the alone time, and the ratio
-to the fair share of the node, alone time × N / cores (target: ≤ 2× at N = 2 × cores), with
+to their fair share of the node (`fair_share`: alone time × N / cores once the N students
+need more than the cores; target: ≤ 2× at N = 2 × cores), with
 each group's peak memory and the processes its memory limit stopped. Writes hub_node.md and
 hub_node.png to --out (benchmarks/results/).
 """
@@ -197,8 +198,15 @@ async def run_class(node: Node, students: list[str], lab: str, logs: Path) -> li
     return runs
 
 
-def table(alone: Run, together: list[Run], cores: int) -> str:
-    fair = alone.seconds * len(together) / cores
+def fair_share(alone: float, students: int, cores: int, cpu_limit: float) -> float:
+    """One student's time when `students` share the node evenly: alone they get
+    min(cpu_limit, cores) cores, together min(cpu_limit, cores / students) each. At
+    N = 2 × cores with a limit of a core or less that is alone × N / cores."""
+    return alone * min(cpu_limit, cores) / min(cpu_limit, cores / students)
+
+
+def table(alone: Run, together: list[Run], cores: int, cpu_limit: float) -> str:
+    fair = fair_share(alone.seconds, len(together), cores, cpu_limit)
     lines = ["| student | seconds | × alone | × fair share | group peak memory (MB) | memory-limit kills "
              "| torch threads |", "|---|---:|---:|---:|---:|---:|---:|",
              f"| alone | {alone.seconds:.1f} | 1.00 | — | {alone.peak_mb:.0f} | {alone.memory_kills} "
@@ -209,23 +217,25 @@ def table(alone: Run, together: list[Run], cores: int) -> str:
     return "\n".join(lines)
 
 
-def verdict(alone: Run, together: list[Run], cores: int) -> str:
-    fair = alone.seconds * len(together) / cores
+def verdict(alone: Run, together: list[Run], cores: int, cpu_limit: float) -> str:
+    fair = fair_share(alone.seconds, len(together), cores, cpu_limit)
     worst = max(run.seconds for run in together) / fair
+    each = min(cpu_limit, cores / len(together))
     scope = f"N = {len(together)} on {cores} cores" + ("" if len(together) == 2 * cores else
                                                         " (the target is stated at N = 2 × cores)")
     return (f"- {'holds' if worst <= TARGET_FAIR_SHARE else 'MISSED'}: every student ≤ {TARGET_FAIR_SHARE:g}× their "
-            f"fair share ({fair:.1f} s = {alone.seconds:.1f} s alone × {len(together)} / {cores} cores): worst "
+            f"fair share ({fair:.1f} s: {alone.seconds:.1f} s alone on {min(cpu_limit, cores):g} core(s), "
+            f"{each:.3g} each at once): worst "
             f"{worst:.2f}× at {scope}")
 
 
-def plot(alone: Run, together: list[Run], cores: int, path: Path) -> None:
+def plot(alone: Run, together: list[Run], cores: int, cpu_limit: float, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fair = alone.seconds * len(together) / cores
+    fair = fair_share(alone.seconds, len(together), cores, cpu_limit)
     fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(together) + 2), 3.6))
     names = ["alone"] + [str(run.student + 1) for run in together]
     ax.bar(names, [alone.seconds] + [run.seconds for run in together],
@@ -286,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{node.mem_limit // 2**20} MB; {args.lab} (reference solution, offline) executed in the server's "
               f"kernel, the hub's kernelspec and environment.")
     sections = [f"# A hub node under a class\n\n{header}", f"## {len(together)} students at once, against one alone\n\n"
-                + table(alone, together, cores), "## Target\n\n" + verdict(alone, together, cores)]
+                + table(alone, together, cores, node.cpu_limit),
+                "## Target\n\n" + verdict(alone, together, cores, node.cpu_limit)]
     if failed:
         sections.append("## Failures\n\n" + "\n\n".join(f"student {run.student + 1}:\n```\n{run.error}\n```"
                                                        for run in failed))
@@ -294,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "hub_node.md").write_text("\n\n".join(sections) + "\n")
-    plot(alone, together, cores, out / "hub_node.png")
+    plot(alone, together, cores, node.cpu_limit, out / "hub_node.png")
     print("\n" + "\n\n".join(sections[1:]) + f"\n\nWrote {out / 'hub_node.md'} and {out / 'hub_node.png'}")
     return 1 if failed else 0
 
