@@ -36,7 +36,8 @@ from course_admin.hub_folder import HubError, private_folder
 # One lab kernel's peak memory (benchmarks/results/): on the embedded models (`--offline`)
 # Lab 3's, 750 MB; on the hub models at real size Lab 3's at its full sizes, 3017 MB.
 KERNEL_PEAK_MB = {"offline": 750, "hub models": 3017}
-# JupyterLab with nbgrader's extensions, and the libraries' files it reads (page cache).
+# JupyterLab with the student's nbgrader extensions held 121 MB resident on a real hub; the rest
+# is room for the page cache of the libraries and models the kernels read, which the group pays.
 SERVER_MB = 512
 DEFAULT_CPUS = 1.0
 PIDS = 1024  # a server is ~20 threads, a kernel with torch ~20: room for many, not for a fork bomb
