@@ -3,8 +3,10 @@
     /opt/course-venv/bin/python -m benchmarks.hub_node                # 2 × cores students, Lab 4
     /opt/course-venv/bin/python -m benchmarks.hub_node --students 1 --lab lab1_lime_from_scratch
 
-Run as root, from the repository, on the hub's venv (every account must be able to run its
-Python: the README's ``/opt/course-venv``), alone on the machine. Each student is a
+Run as root, from the repository, on the hub's venv with the course installed from this
+checkout (every account must be able to run its Python, and the students' kernels import the
+installed course_utils: the README's ``/opt/course-venv``; it stops if that copy differs), alone
+on the machine. Each student is a
 throwaway account (``hubbench-<n>-<random>``, deleted at the end with its processes) whose
 server `course hub`'s own spawner starts (`CourseSpawner.start`: the student's cgroup with the
 limits `course hub` gives, or ``--cpu-limit``/``--mem-limit``), with the environment the hub's
@@ -112,6 +114,18 @@ def hub_configuration(folder: Path, students: list[str], cpu_limit: float | None
                    for key, value in config.Spawner.environment.items()}
     return Node(folder=folder, environment=environment, cpu_limit=config.Spawner.cpu_limit,
                 mem_limit=hub_limits.parse_memory(config.Spawner.mem_limit) * 2**20, python=sys.executable)
+
+
+def stale_install(python: str) -> list[str]:
+    """The repository's course_utils modules that the venv's installed copy does not match:
+    the students' kernels import the install, and a lab needs the course_utils it was written for."""
+    found = subprocess.run([python, "-I", "-c", "import course_utils; print(course_utils.__file__)"],
+                           capture_output=True, text=True, cwd="/")
+    if found.returncode != 0:
+        return ["course_utils (not installed)"]
+    installed = Path(found.stdout.strip()).parent
+    return [path.name for path in sorted((ROOT / "course_utils").glob("*.py"))
+            if not (installed / path.name).is_file() or (installed / path.name).read_bytes() != path.read_bytes()]
 
 
 def make_students(count: int) -> list[str]:
@@ -268,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     problem = hub_limits.problem()
     if problem:
         parser.error(f"no cgroup can be made here, so no limit holds: {problem}")
+    stale = stale_install(sys.executable)
+    if stale:
+        parser.error(f"{sys.executable}'s course_utils is not this repository's ({', '.join(stale)} differ): "
+                     f"install the course into it again (pip install \"./[hub]\"), as on a hub")
     start = time.perf_counter()
     students: list[str] = []
     with tempfile.TemporaryDirectory(prefix="course-hub-node-") as scratch:
