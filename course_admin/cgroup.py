@@ -15,7 +15,8 @@ Where neither is writable (no root, no delegation), `create` says why once and g
 on with the per-process limits only: a missing cgroup never fails a notebook.
 
 The kernel enters its group before bubblewrap starts (`wrap` puts a one-line shell in front
-of the sandbox command), so nothing it forks is ever outside.
+of the sandbox command), so nothing it forks is ever outside. `course hub` puts each user's
+server in a group of its own the same way (`course_admin.hub_limits`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,17 @@ class Group:
             except (OSError, ValueError):
                 pass
         return found
+
+    def to_dict(self) -> dict:
+        """What finds this group again from another process (`from_dict`)."""
+        return {"version": self.version, "folders": [str(f) for f in self.folders],
+                "kill_file": str(self.kill_file) if self.kill_file else None, "extra": [str(f) for f in self.extra]}
+
+    @classmethod
+    def from_dict(cls, found: dict) -> Group:
+        return cls(version=found["version"], folders=[Path(f) for f in found["folders"]],
+                   kill_file=Path(found["kill_file"]) if found.get("kill_file") else None,
+                   extra=[Path(f) for f in found.get("extra", [])])
 
     def remove(self, wait: float = 5.0) -> bool:
         """Kill every process in the group and delete it; False if something stayed."""
@@ -169,17 +181,33 @@ def sweep() -> int:
     return removed
 
 
-def create(budget: Budget, name: str | None = None) -> tuple[Group | None, str | None]:
-    """A new group with `budget`, or (None, why not). Leftovers of dead graders go first."""
+def create(budget: Budget, name: str | None = None, v2_parent: Path | None = None) -> tuple[Group | None, str | None]:
+    """A new group with `budget`, or (None, why not). Leftovers of dead graders go first.
+    `v2_parent`: where a v2 group goes (default: ``COURSE_CGROUP``, else this process's own)."""
     sweep()
     name = name or f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     reasons = []
-    for attempt in (_create_v2, _create_v1):
+    for attempt in (lambda: _create_v2(budget, name, v2_parent), lambda: _create_v1(budget, name)):
         try:
-            return attempt(budget, name), None
+            return attempt(), None
         except (OSError, ValueError) as error:
             reasons.append(str(error))
     return None, "; ".join(reasons)
+
+
+def top_level_v2(name: str) -> Path | None:
+    """A folder `name` at the top of the cgroup v2 hierarchy (made if missing), for groups
+    whose parent must hold no process (v2 gives no controller to the children of a cgroup
+    with processes in it); None where that top offers no memory, cpu and pids to its children
+    (v1 and hybrid hosts, a container's namespace holding its own processes) or root cannot write."""
+    top = _mounts().get("2")
+    try:
+        if top is None or not {"memory", "cpu", "pids"} <= set((top / "cgroup.subtree_control").read_text().split()):
+            return None
+        (top / name).mkdir(exist_ok=True)
+    except OSError:
+        return None
+    return top / name
 
 
 def _mounts() -> dict[str, Path]:
@@ -208,11 +236,12 @@ def _own(controller: str) -> str:
     raise ValueError(f"not in a {controller or 'v2'} cgroup")
 
 
-def _create_v2(budget: Budget, name: str) -> Group:
+def _create_v2(budget: Budget, name: str, parent: Path | None = None) -> Group:
     mounts = _mounts()
     if "2" not in mounts:
         raise ValueError("no cgroup v2 hierarchy is mounted")
-    parent = Path(os.environ[CGROUP_ENV]) if os.environ.get(CGROUP_ENV) else mounts["2"] / _own("")
+    if parent is None:
+        parent = Path(os.environ[CGROUP_ENV]) if os.environ.get(CGROUP_ENV) else mounts["2"] / _own("")
     wanted = {"memory", "cpu", "pids"}
     enabled = set((parent / "cgroup.subtree_control").read_text().split())
     if not wanted <= enabled:

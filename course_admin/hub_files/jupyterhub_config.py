@@ -11,6 +11,8 @@ editing. What it sets up:
   ``jupyterhub-singleuser``, JupyterLab by default, with that venv's interpreter as the
   ``python3`` kernel, its threads sized to the user's cores when it starts
   (`course_admin.hub_kernel`; ``JUPYTER_PATH`` comes before a user's own kernelspecs);
+* each server, with everything it starts, in a cgroup of its own with the user's CPU and
+  memory limits (``course hub --cpu-limit/--mem-limit``; `course_admin.hub_spawner`);
 * ``JUPYTER_CONFIG_PATH`` is the role's folder (root-owned, written by `course hub`): the
   nbgrader settings (course id, exchange; for the instructor also the course root and the
   course's grading configuration) and which nbgrader extensions each role has (students:
@@ -48,7 +50,13 @@ c.JupyterHub.authenticator_class = "pam"
 c.Authenticator.allowed_users = {settings["instructor"], *settings["students"]}
 c.Authenticator.admin_users = {settings["instructor"]}
 
-c.JupyterHub.spawner_class = "localprocess"
+# LocalProcessSpawner with each server in a cgroup of its own that enforces these limits (the
+# server, its kernels and terminals together): course_admin/hub_limits.py says how, and why
+# not SystemdSpawner. `course hub --cpu-limit/--mem-limit` set them; `remove` ends the groups.
+c.JupyterHub.spawner_class = "course_admin.hub_spawner.CourseSpawner"
+c.Spawner.cpu_limit = float(settings["cpu_limit"])
+c.Spawner.mem_limit = f"{settings['mem_limit_mb']}M"
+c.CourseSpawner.records = str(private / "cgroups")  # hub_limits.records_folder: `remove` reads it
 c.Spawner.cmd = [f"{venv_bin}/jupyterhub-singleuser"]
 c.Spawner.default_url = "/lab"
 # Starting JupyterLab with nbgrader's extensions on a busy 2-core machine takes a while.
