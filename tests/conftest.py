@@ -90,7 +90,7 @@ TIERS = {
     "tests/test_export.py": "unit",
     "tests/test_fault_suite.py": "e2e",
     "tests/test_hub_accounts.py": "e2e",
-    "tests/test_hub_limits.py": "unit",  # stand-in servers in real cgroups, as root: seconds
+    "tests/test_hub_limits.py": "e2e",  # local accounts, stand-in servers in real cgroups
     "tests/test_hub_path.py": "unit",
     "tests/test_hub_units.py": "unit",
     "tests/test_kernel_threads.py": "e2e",  # nbgrader runs, sandboxed kernels, cgroups, `course autograde`

@@ -37,19 +37,6 @@ pytestmark = pytest.mark.skipif(
 COURSE_ID = "c22t-course"
 
 
-def _pids_of(uid: int) -> list[int]:
-    """Processes running as `uid` (real, effective or saved), read from /proc."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            line = next(line for line in (entry / "status").read_text().splitlines() if line.startswith("Uid:"))
-        except (OSError, StopIteration):
-            continue
-        if uid in {int(value) for value in line.split()[1:4]}:
-            pids.append(int(entry.name))
-    return pids
-
-
 @pytest.fixture
 def make_account() -> Iterator[Callable[[str], str]]:
     """Create throwaway accounts (home 0700, as `course hub` makes them); after the test, kill
@@ -66,7 +53,7 @@ def make_account() -> Iterator[Callable[[str], str]]:
 
     yield make
     for name, uid in made:
-        for pid in _pids_of(uid):
+        for pid in hub_removal.account_processes(uid):
             try:
                 os.kill(pid, 9)
             except ProcessLookupError:
@@ -76,7 +63,7 @@ def make_account() -> Iterator[Callable[[str], str]]:
         except KeyError:
             continue
         for _ in range(50):  # a killed process takes a moment to leave
-            if not _pids_of(uid):
+            if not hub_removal.account_processes(uid):
                 break
             time.sleep(0.1)
         subprocess.run([shutil.which("userdel", path=hub_accounts.SYSTEM_PATH), "--remove", name], capture_output=True)
@@ -307,7 +294,7 @@ class _Class:
         if reap:
             threading.Thread(target=process.wait, daemon=True).start()
         for _ in range(50):
-            if _pids_of(entry.pw_uid):
+            if hub_removal.account_processes(entry.pw_uid):
                 break
             time.sleep(0.05)
         return process

@@ -69,22 +69,10 @@ if __name__ == "__main__":
 """
 
 
-def _pids_of(uid: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            line = next(line for line in (entry / "status").read_text().splitlines() if line.startswith("Uid:"))
-        except (OSError, StopIteration):
-            continue
-        if uid in {int(value) for value in line.split()[1:4]}:
-            pids.append(int(entry.name))
-    return pids
-
-
 def _running(uid: int) -> list[int]:
     """`uid`'s processes that are not zombies (a killed orphan waits for PID 1 to collect it)."""
     running = []
-    for pid in _pids_of(uid):
+    for pid in hub_removal.account_processes(uid):
         try:
             if Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
                 running.append(pid)
@@ -107,7 +95,7 @@ def make_account() -> Iterator[Callable[[str], str]]:
     yield make
     for name, uid in made:
         for _ in range(50):
-            pids = _pids_of(uid)
+            pids = hub_removal.account_processes(uid)
             if not pids:
                 break
             for pid in pids:
