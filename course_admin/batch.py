@@ -75,10 +75,10 @@ def _share_cores(jobs: int) -> None:
     on two cores wait on each other at every parallel region and run several times slower
     than one kernel after the other.
     """
-    from course_utils.threads import available_cores  # (course_utils loads transformers: not at import)
+    from course_admin.execute import kernel_threads  # (it loads nbclient and, when called, course_utils)
 
     os.environ["COURSE_GRADING_JOBS"] = str(jobs)
-    threads = str(max(1, available_cores() // jobs))
+    threads = str(kernel_threads(0, jobs))
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = threads
 
