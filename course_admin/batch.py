@@ -67,20 +67,16 @@ def _settings(options: Options) -> dict:
 
 
 def _share_cores(jobs: int) -> None:
-    """Give each of `jobs` parallel graders its share of the cores: the grading process and
-    its kernel each use that many threads (CourseExecute reads COURSE_GRADING_JOBS).
+    """Tell each of `jobs` parallel graders it shares the cores (CourseExecute reads
+    COURSE_GRADING_JOBS): each kernel gets its share (`execute.kernel_threads`) and each grading
+    process one thread (`execute.GRADER_THREADS`).
 
     The cores are those this process really has (its cgroup's CPU quota, else its affinity).
     torch and numpy start one thread per core by default; two kernels with two threads each
     on two cores wait on each other at every parallel region and run several times slower
     than one kernel after the other.
     """
-    from course_admin.execute import kernel_threads  # (it loads nbclient and, when called, course_utils)
-
     os.environ["COURSE_GRADING_JOBS"] = str(jobs)
-    threads = str(kernel_threads(0, jobs))
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[variable] = threads
 
 
 def start_kernel_ahead(course: Path, options: Options) -> None:

@@ -8,8 +8,9 @@ they rely on, taken when this module is imported, so a notebook that rebinds
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ _np_allclose = np.allclose
 _np_asarray = np.asarray
 _torch_is_tensor = torch.is_tensor
 _Tensor = torch.Tensor
+_autograd_grad = torch.autograd.grad
 
 
 def seed_everything(seed: int = 0) -> int:
@@ -76,6 +78,56 @@ def expect_tensor(
         )
     if dtype is not None:
         expect(x.dtype == dtype, f"{name} should have dtype {dtype}, got {x.dtype}")
+
+
+def same_function(candidate: Any, reference: Callable, cases: Sequence[tuple], atol: float = 1e-6) -> bool:
+    """Whether `candidate` gives `reference`'s values on every case (a tuple of arguments), and the
+    same gradients with respect to the case's tensors that require them. Any error (no such
+    function, a wrong shape, no gradient) counts as a disagreement."""
+    for case in cases:
+        try:
+            mine, theirs = _fresh_copy(case), _fresh_copy(case)
+            got, want = candidate(*mine), reference(*theirs)
+            if not close(got, want, atol=atol):
+                return False
+            leaves = [(a, b) for a, b in zip(mine, theirs) if isinstance(a, _Tensor) and a.requires_grad]
+            if leaves:
+                got_grads = _autograd_grad(got, [a for a, _ in leaves])
+                want_grads = _autograd_grad(want, [b for _, b in leaves])
+                if not all(close(g, w, atol=atol) for g, w in zip(got_grads, want_grads)):
+                    return False
+        except Exception:  # noqa: BLE001  (whatever goes wrong, the candidate cannot stand in)
+            return False
+    return True
+
+
+def _fresh_copy(case: tuple) -> list:
+    return [a.detach().clone().requires_grad_(a.requires_grad) if isinstance(a, _Tensor) else a for a in case]
+
+
+@contextlib.contextmanager
+def on_its_own(namespace: dict, name: str, reference: Callable, cases: Sequence[tuple]) -> Iterator[None]:
+    """Grade one exercise on its own, whatever another exercise it calls (`name`) gets wrong.
+
+    Inside the block `name` is `reference` in `namespace` (a test cell passes `globals()`),
+    unless the student's own function agrees with `reference` on `cases` (`same_function`):
+    then it stays, which is the same thing, and it runs where the student's code runs
+    instead of being called back from there on every step. Afterwards the student's
+    binding is back.
+    """
+    missing = object()
+    student = namespace.get(name, missing)
+    if student is not missing and same_function(student, reference, cases):
+        yield
+        return
+    namespace[name] = reference
+    try:
+        yield
+    finally:
+        if student is missing:
+            namespace.pop(name, None)
+        else:
+            namespace[name] = student
 
 
 class RecordingClassifier(nn.Module):

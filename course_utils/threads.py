@@ -97,10 +97,11 @@ def _quota(folder: Path, version: int) -> float | None:
         return None
 
 
-def size_threads() -> int:
+def size_threads(most: int | None = None) -> int:
     """Give torch, OpenMP, MKL and OpenBLAS `available_cores()` threads, or fewer where
     OMP_NUM_THREADS already asks for fewer (the grader gives each of the kernels it runs at once
-    its share); return the number. Prints nothing.
+    its share) or `most` does (the grading process keeps one for itself); return the number.
+    Prints nothing.
 
     Libraries not loaded yet read the environment variables when they load (in this process
     and in every process it starts); those already loaded (a lab imports numpy and torch before
@@ -111,6 +112,8 @@ def size_threads() -> int:
     asked = os.environ.get("OMP_NUM_THREADS", "")
     if asked.isdigit() and int(asked) > 0:  # a parent's larger count may be another cgroup's
         threads = min(threads, int(asked))
+    if most is not None:
+        threads = max(1, min(threads, most))
     for variable in THREAD_VARIABLES:
         os.environ[variable] = str(threads)
     if {"numpy", "scipy", "sklearn", "torch"} & set(sys.modules):

@@ -130,7 +130,7 @@ def test_this_machine_gives_at_least_one_core_and_at_most_its_affinity() -> None
 def sized(monkeypatch):
     """size_threads with `cores` cores and OMP_NUM_THREADS `asked`; returns its result, the
     limit threadpoolctl was given and the count a (fake) loaded torch was set to."""
-    def run(cores: int, asked: str | None) -> tuple[int, int | None, int | None]:
+    def run(cores: int, asked: str | None, most: int | None = None) -> tuple[int, int | None, int | None]:
         monkeypatch.setattr(threads, "available_cores", lambda: cores)
         for variable in threads.THREAD_VARIABLES:
             monkeypatch.delenv(variable, raising=False)
@@ -141,7 +141,7 @@ def sized(monkeypatch):
         monkeypatch.setitem(sys.modules, "torch", torch)
         pools = types.SimpleNamespace(threadpool_limits=lambda limits: seen.__setitem__("pools", limits))
         monkeypatch.setitem(sys.modules, "threadpoolctl", pools)
-        result = threads.size_threads()
+        result = threads.size_threads(most)
         assert all(os.environ[variable] == str(result) for variable in threads.THREAD_VARIABLES)
         return result, seen.get("pools"), seen.get("torch")
     return run
@@ -157,6 +157,13 @@ def test_size_threads_keeps_a_smaller_count_the_environment_asks_for(sized) -> N
 
 def test_size_threads_never_goes_above_the_cores_for_an_inherited_count(sized) -> None:
     assert sized(cores=1, asked="2") == (1, 1, 1)  # a parent outside this process's cgroup
+
+
+def test_size_threads_takes_at_most_what_it_is_given(sized) -> None:
+    # The grading process keeps one thread beside its kernel (execute.GRADER_THREADS).
+    assert sized(cores=4, asked=None, most=1) == (1, 1, 1)
+    assert sized(cores=1, asked=None, most=3) == (1, 1, 1)
+    assert sized(cores=4, asked="2", most=3) == (2, 2, 2)
 
 
 def test_importing_course_utils_sizes_the_threads_and_prints_nothing(tmp_path) -> None:
