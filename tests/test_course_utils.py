@@ -203,3 +203,51 @@ def test_scores_by_word_sums_pieces_and_averages_repeated_words():
     assert text.scores_by_word(review, offsets, scores) == {"great": 0.5, "not": -0.2}  # (0.75 + 0.25) / 2
     with pytest.raises(ValueError, match="offsets"):
         text.scores_by_word("a", [(0, 1)], [1.0, 2.0])
+
+
+def _loss(pred, target, weights):
+    errors = target.reshape(-1) - pred.reshape(-1)
+    return (weights * errors ** 2).sum() / errors.numel()
+
+
+def _loss_cases():
+    pred, target, weights = torch.rand(3, 6, generator=torch.Generator().manual_seed(1))
+    return [(p.clone().requires_grad_(), t, weights) for p in (pred, pred[:, None]) for t in (target, target[:, None])]
+
+
+def test_same_function_accepts_the_same_values_and_gradients_written_otherwise():
+    def column_form(pred, target, weights):
+        return (weights[:, None] * (target.reshape(-1, 1) - pred.reshape(-1, 1)).pow(2)).mean()
+
+    assert grading.same_function(column_form, _loss, _loss_cases())
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda p, t, w: ((t.reshape(-1) - p.reshape(-1)) ** 2).mean(),  # unweighted
+    lambda p, t, w: (w * (t - p) ** 2).sum() / len(w),  # [N, 1] - [N] broadcast to [N, N]
+    lambda p, t, w: torch.tensor(float(_loss(p, t, w))),  # the right value, no gradient
+    lambda p, t, w: _loss(p.detach() * 1.0, t, w) + 0 * p.sum(),  # the right value, a zero gradient
+    lambda p, t, w: 1 / 0,  # raises
+    None,  # no such function
+])
+def test_same_function_refuses_other_values_gradients_or_errors(wrong):
+    assert not grading.same_function(wrong, _loss, _loss_cases())
+
+
+def test_on_its_own_keeps_an_agreeing_function_and_stands_in_for_another():
+    def agreeing(pred, target, weights):
+        return _loss(pred, target, weights)
+
+    def unweighted(pred, target, weights):
+        return ((target.reshape(-1) - pred.reshape(-1)) ** 2).mean()
+
+    for student, inside in [(agreeing, agreeing), (unweighted, _loss)]:
+        namespace = {"weighted_mse": student}
+        with grading.on_its_own(namespace, "weighted_mse", _loss, _loss_cases()):
+            assert namespace["weighted_mse"] is inside
+        assert namespace["weighted_mse"] is student
+    namespace = {}
+    with pytest.raises(KeyError), grading.on_its_own(namespace, "weighted_mse", _loss, _loss_cases()):
+        assert namespace["weighted_mse"] is _loss
+        raise KeyError("a failing test")
+    assert namespace == {}  # a name the student never defined is not left behind
