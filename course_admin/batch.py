@@ -101,7 +101,7 @@ def _grade_one(course: Path, out: Path, lab: str, student: str, digest: str, opt
     """Autograde one submitted notebook and write its feedback; runs in a worker process. With
     `more` (another notebook follows in this process), the next one's kernel starts meanwhile."""
     _share_cores(options.jobs)
-    kernels.want_spare(more)
+    kernels.spare_slot.wanted = more
     workspace = _workspace(course, options)
     result = Result(student, lab)
     timing.take()  # what an earlier, unfinished grading left
@@ -185,7 +185,7 @@ def grade_batch(course: Path, out: Path, submissions: list[Submission], options:
                 progress(result)
     finally:
         signal.signal(signal.SIGINT, previous)
-        kernels.end_spare()  # a kernel started ahead in this process (--jobs 1); workers end theirs as they exit
+        kernels.spare_slot.end()  # a kernel started ahead in this process (--jobs 1); workers end theirs as they exit
     if _stop.is_set():
         raise Interrupted(f"{len(results)} of {len(submissions)} submission(s) graded")
     return results

@@ -191,6 +191,18 @@ def expected_duration(labs: list[str], root: Path) -> str:
     return text
 
 
+def grading_pace(submissions: list, root: Path) -> str:
+    """How long a notebook takes to grade (the benchmark's autograde column for the labs being
+    graded), as a clause of the command's first line; "" where a lab has no figure."""
+    measured, machine = measured_seconds(root)
+    seconds = [measured[s.lab][1] for s in submissions if s.lab in measured]
+    if not seconds or len(seconds) < len(submissions):
+        return ""
+    low, high = min(seconds), max(seconds)
+    pace = f"{low:.0f} s" if round(low) == round(high) else f"{low:.0f}-{high:.0f} s"
+    return f"; about {pace} a notebook on {machine or 'the benchmark machine'} with nothing else running"
+
+
 def available_cores_now() -> tuple[int, float]:
     """(the cores this process has, the machine's load over the last minute)."""
     from course_utils.threads import available_cores
@@ -475,8 +487,8 @@ def cmd_autograde(args: argparse.Namespace) -> int:
             source, submissions[0].student, batch._workspace(course, options).students(submissions[0].lab))
         where = f"on the workers of {args.cluster}" if args.cluster else f"with {args.jobs} job(s)"
         print(f"Grading {len(submissions)} submission(s) {where} into {course} "
-              f"({'sandboxed' if sandboxed else 'NOT sandboxed'}; about a minute per notebook on a laptop, "
-              f"more for Lab 4); reports go to {out}")
+              f"({'sandboxed' if sandboxed else 'NOT sandboxed'}{grading_pace(submissions, course)}); "
+              f"reports go to {out}")
         from tqdm.auto import tqdm
 
         with tqdm(total=len(submissions), unit="notebook", desc="autograde") as bar:

@@ -350,10 +350,10 @@ class CourseExecute(Execute):
         """The kernel started while the notebook before was graded, when this one can use it: the
         handed-in files are bound into a sandbox as it starts, so a notebook with files gets a
         kernel of its own, and so does one graded without the sandbox (it starts in the
-        notebook's folder). A spare started with other settings is ended (`kernels.take_spare`)."""
+        notebook's folder). A spare started with other settings is ended (`kernels.SpareSlot.take`)."""
         if not self.sandbox or files:
             return None  # (a spare stays for the notebook after)
-        return kernels.take_spare(self._spare_key(threads))
+        return kernels.spare_slot.take(self._spare_key(threads))
 
     def _prepare(self, threads: int) -> kernels.Prepared:
         """A new grading folder and cgroup for one kernel (`kernels.kernel_folders`, `_budget_group`)."""
@@ -371,7 +371,7 @@ class CourseExecute(Execute):
         """Start the kernel for this process's next notebook, in a new sandbox of its own, while
         this notebook is graded (`kernels.Spare`). Its start-up runs beside this notebook; a
         failure here only means the next notebook starts its kernel itself."""
-        if kernels.has_spare(self._spare_key(threads)):  # this notebook did not take it (its files)
+        if kernels.spare_slot.has(self._spare_key(threads)):  # this notebook did not take it (its files)
             return
         spare = None
         try:
@@ -385,7 +385,7 @@ class CourseExecute(Execute):
             if spare is not None:
                 spare.end()
             return
-        kernels.keep_spare(spare)
+        kernels.spare_slot.keep(spare)
 
     def _history_arguments(self, manager: kernels.SandboxedKernelManager) -> list[str]:
         """The arguments nbclient gives a kernel it starts (`async_start_new_kernel`): a spare
@@ -491,7 +491,7 @@ class CourseExecute(Execute):
             raise late
         self._reopen_iopub()
         grading = self._grading
-        if index == 0 and self.sandbox and kernels.spare_wanted():  # this notebook's kernel is up
+        if index == 0 and self.sandbox and kernels.spare_slot.wanted:  # this notebook's kernel is up
             self._start_spare(grading.threads)
         grade_id = labformat.grade_id(cell)
         if labformat.is_test(cell) and grade_id in grading.tests.tests:

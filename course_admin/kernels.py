@@ -360,54 +360,48 @@ class Spare:
         return process is not None and process.poll() is None
 
 
-_spare: list[Spare] = []  # at most one per grading process
-_wanted = [False]  # whether the next notebook of this process will want a spare
+class SpareSlot:
+    """The kernel started ahead for the next notebook of this grading process: at most one.
 
+    It is ended when it is taken by a notebook graded with other settings, when another is kept,
+    and at the latest when this process exits (multiprocessing's exit hook, which also runs in a
+    batch's worker processes)."""
 
-def want_spare(wanted: bool) -> None:
-    """Say whether another notebook follows the one about to be graded in this process (a
-    batch's worker with work left): only then is a kernel started ahead for it."""
-    _wanted[0] = wanted
+    def __init__(self) -> None:
+        self.held: Spare | None = None
+        # Whether another notebook follows the one about to be graded in this process (a batch's
+        # worker with work left): only then is a kernel started ahead for it.
+        self.wanted = False
+        self._finalizer: multiprocessing.util.Finalize | None = None
 
+    def keep(self, spare: Spare) -> None:
+        """Hold `spare` for the next notebook (ending one held before)."""
+        self.end()
+        if self._finalizer is None:
+            self._finalizer = multiprocessing.util.Finalize(None, self.end, exitpriority=100)
+        self.held = spare
 
-def spare_wanted() -> bool:
-    return _wanted[0]
-
-
-def keep_spare(spare: Spare) -> None:
-    """Hold `spare` for the next notebook (ending one held before); it is ended at the latest
-    when this process exits (`end_spare`, through multiprocessing's exit hook, which also runs
-    in a batch's worker processes)."""
-    end_spare()
-    if not _finalizer:
-        _finalizer.append(multiprocessing.util.Finalize(None, end_spare, exitpriority=100))
-    _spare.append(spare)
-
-
-_finalizer: list = []
-
-
-def take_spare(key: tuple) -> Spare | None:
-    """The spare kernel for a notebook graded with settings `key`, or None (one started with other
-    settings, or that died, is ended)."""
-    if not _spare:
+    def take(self, key: tuple) -> Spare | None:
+        """The spare kernel for a notebook graded with settings `key`, or None (one started with
+        other settings, or that died, is ended)."""
+        spare, self.held = self.held, None
+        if spare is None or (spare.key == key and spare.alive()):
+            return spare
+        spare.end()
         return None
-    spare = _spare.pop()
-    if spare.key == key and spare.alive():
-        return spare
-    spare.end()
-    return None
+
+    def has(self, key: tuple) -> bool:
+        """Whether a live spare kernel started with settings `key` is held."""
+        return self.held is not None and self.held.key == key and self.held.alive()
+
+    def end(self) -> None:
+        """End the spare kernel, if any: at a batch's end, after Ctrl-C or a failure, at exit."""
+        spare, self.held = self.held, None
+        if spare is not None:
+            spare.end()
 
 
-def has_spare(key: tuple) -> bool:
-    """Whether a live spare kernel started with settings `key` is held."""
-    return any(spare.key == key and spare.alive() for spare in _spare)
-
-
-def end_spare() -> None:
-    """End the spare kernel, if any: at a batch's end, after Ctrl-C or a failure, at exit."""
-    while _spare:
-        _spare.pop().end()
+spare_slot = SpareSlot()  # one per grading process
 
 
 MAX_GUARD_LOG_MB = 2  # a cell logs a line of at most a few hundred bytes; 200 records fit many times over

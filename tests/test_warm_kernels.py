@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(sandbox.problem() is not None, reason="no sandbo
 @pytest.fixture(autouse=True)
 def _no_spare_outlives_its_test():
     yield
-    kernels.end_spare()
+    kernels.spare_slot.end()
 
 
 def _executor() -> execute.CourseExecute:
@@ -61,8 +61,8 @@ def test_the_next_kernel_starts_ahead_with_the_course_libraries_and_holds_nothin
     executor = _executor()
     key = executor._spare_key(1)
     executor._start_spare(1)
-    first = kernels.take_spare(key)
-    assert first is not None and kernels.take_spare(key) is None, "one spare, handed out once"
+    first = kernels.spare_slot.take(key)
+    assert first is not None and kernels.spare_slot.take(key) is None, "one spare, handed out once"
     loaded = _run(first, "import sys; print(all(name in sys.modules for name in ('torch', 'transformers', "
                          "'course_utils.models')), 'torch' in dir(), 'name' in dir(), repr(_), Out)")
     assert loaded == "True False False '' {}", \
@@ -70,7 +70,7 @@ def test_the_next_kernel_starts_ahead_with_the_course_libraries_and_holds_nothin
     _run(first, "import os\nsecret = 41\nfor path in ('left.txt', '/tmp/left.txt', os.path.expanduser('~/left.txt')):"
                 "\n    open(path, 'w').write('answers')")
     executor._start_spare(1)  # as while the first student's notebook is graded
-    second = kernels.take_spare(key)
+    second = kernels.spare_slot.take(key)
     first.end()
     try:
         assert _run(second, "import os\nprint('secret' in dir(), [os.path.exists(p) for p in ('left.txt', "
@@ -97,20 +97,20 @@ def test_a_kernel_started_ahead_imports_every_library_the_labs_set_up_cells_impo
 def test_a_spare_started_with_other_settings_is_ended_not_handed_out():
     executor = _executor()
     executor._start_spare(1)
-    spare = kernels._spare[0]
-    assert kernels.take_spare(executor._spare_key(2)) is None  # two threads wanted, one given
-    assert _gone(spare) and not kernels._spare
+    spare = kernels.spare_slot.held
+    assert kernels.spare_slot.take(executor._spare_key(2)) is None  # two threads wanted, one given
+    assert _gone(spare) and kernels.spare_slot.held is None
 
 
 def test_a_notebook_with_handed_in_files_or_without_the_sandbox_gets_a_kernel_of_its_own(tmp_path):
     executor = _executor()
     executor._start_spare(1)
-    spare = kernels._spare[0]
+    spare = kernels.spare_slot.held
     assert executor._take_spare([tmp_path / "data.csv"], 1) is None
     executor._start_spare(1)  # while that notebook is graded: the spare is kept for the next one
-    assert kernels._spare == [spare] and spare.alive()
+    assert kernels.spare_slot.held is spare and spare.alive()
     executor.sandbox = False
-    assert executor._take_spare([], 1) is None and kernels._spare == [spare]
+    assert executor._take_spare([], 1) is None and kernels.spare_slot.held is spare
     executor.sandbox = True
     assert executor._take_spare([], 1) is spare
 
@@ -129,7 +129,7 @@ def test_nbclient_is_handed_the_spares_manager_once():
 def test_nbclient_runs_the_notebook_in_the_spare_ends_it_and_the_wait_is_timed():
     executor = _executor()
     executor._start_spare(1)  # as in preprocess_cell: outside nbclient's event loop
-    spare = kernels.take_spare(executor._spare_key(1))
+    spare = kernels.spare_slot.take(executor._spare_key(1))
     executor._grading.spare, executor._grading.kernel = spare, spare.manager.setup
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys; print('torch' in sys.modules)")])
     NotebookClient.__init__(executor, nb, None)  # as nbconvert's preprocess does
@@ -148,10 +148,10 @@ def test_a_command_grading_one_notebook_here_starts_its_kernel_before_nbgrader_r
     course = pipeline.scratch_course(tmp_path / "course", ["lab1_lime_from_scratch"], ROOT)
     for options in (batch.Options(jobs=2), batch.Options(sandbox=False), batch.Options(cluster="tcp://x:8786")):
         batch.start_kernel_ahead(course, options)
-        assert not kernels._spare, f"no kernel ahead for {options}"  # workers or another machine grade
+        assert kernels.spare_slot.held is None, f"no kernel ahead for {options}"  # workers or another machine grade
     batch.start_kernel_ahead(course, batch.Options(memory_limit_mb=3000))
     executor = execute.CourseExecute(config=pipeline.course_config(course, memory_limit_mb=3000))
-    assert len(kernels._spare) == 1 and kernels._spare[0].key[1:] == executor._spare_key(1)[1:], \
+    assert kernels.spare_slot.held is not None and kernels.spare_slot.held.key[1:] == executor._spare_key(1)[1:], \
         "started with the limits the course's grading will ask for"
 
 
@@ -170,7 +170,7 @@ def test_an_interrupted_batch_leaves_no_kernel_started_ahead(tmp_path, monkeypat
         # Ctrl-C while a notebook is graded and the next one's kernel has started
         executor = _executor()
         executor._start_spare(1)
-        started.append(kernels._spare[0])
+        started.append(kernels.spare_slot.held)
         batch._stop.set()
         return None
 
@@ -181,13 +181,13 @@ def test_an_interrupted_batch_leaves_no_kernel_started_ahead(tmp_path, monkeypat
     submissions = [Submission(student=name, lab="lab1", path=notebook) for name in ("ann", "bob")]
     with pytest.raises(batch.Interrupted):
         batch.grade_batch(tmp_path, tmp_path / "out", submissions, batch.Options())
-    assert len(started) == 1 and _gone(started[0]) and not kernels._spare
+    assert len(started) == 1 and _gone(started[0]) and kernels.spare_slot.held is None
 
 
 def _worker_keeps_a_spare(found: multiprocessing.Queue) -> None:
     executor = _executor()
     executor._start_spare(1)
-    spare = kernels._spare[0]
+    spare = kernels.spare_slot.held
     group = spare.prepared.group
     found.put((spare.manager.provisioner.process.pid, str(spare.prepared.folder),
                [str(folder) for folder in (group.folders + group.extra if group else [])]))
