@@ -144,6 +144,13 @@ class BatchRate:
     def hours_for(self, students: int, labs: int = 4) -> float:
         return (self.fixed + self.per_notebook * students * labs) / 3600
 
+    @property
+    def cells_per_notebook(self) -> float:
+        """The notebooks' own cells alone (as they ran in the grading), shared by the workers: what
+        a class costs however fast the grading around them gets."""
+        means = [self.phase_means(lab).get("notebook cells", 0.0) for lab in self.graded]
+        return sum(means) / len(means) / self.jobs if means else 0.0
+
 
 # The columns of the class benchmark's table of phases, from what `course_admin.timing` records.
 PHASES = ("kernel start", "notebook cells", "tests", "lab set-up", "grading kernel, other", "nbgrader preprocessors",

@@ -93,6 +93,11 @@ def batch_section(rate: BatchRate) -> str:
                  f"wall time ({rate.fixed:.0f} s: releasing the labs into the gradebook, the reports, the last "
                  f"notebook's tail) is paid once per class. So 100 students × 4 labs take about "
                  f"{rate.fixed:.0f} s + 400 × {rate.per_notebook:.1f} s = {rate.hours_for(100):.2f} h on this machine.")
+    if rate.cells_per_notebook:
+        lines.append(f"\nOf the {rate.per_notebook:.1f} s, the notebooks' own cells in their kernels (one thread each, "
+                     f"beside the other worker) take {rate.cells_per_notebook:.1f} s: 400 notebooks cannot be graded "
+                     f"in less than {400 * rate.cells_per_notebook / 3600:.2f} h on this machine with --jobs "
+                     f"{rate.jobs}, however little the grading around them costs.")
     return "\n".join(lines)
 
 

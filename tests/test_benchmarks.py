@@ -84,6 +84,8 @@ def test_the_class_benchmark_shows_where_each_notebooks_grading_time_goes():
                      executed={"a": 10.0})
     row = next(line for line in run.batch_section(rate).splitlines() if line.startswith("| a | 2.00"))
     assert row.endswith("| 10.0 | 1.30 | 2.17 |"), row  # 13 s against 10 s alone and against its 6 s of cells
+    # Its 6 s of cells, shared by the 2 workers, are 3 s a notebook: 400 notebooks take at least 1,200 s.
+    assert rate.cells_per_notebook == 3.0 and "cannot be graded in less than 0.33 h" in run.batch_section(rate)
 
 
 def test_the_hub_node_compares_each_student_with_their_fair_share():
