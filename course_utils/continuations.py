@@ -242,7 +242,7 @@ RECALLED: dict[str, tuple[tuple[str, ...], tuple[str, ...], _Questions]] = {
 _AGES = ("six", "seven", "eight", "nine", "ten", "twelve")
 # Sentences between the mention and the question: about the person, naming nothing that is recalled.
 _RECALL_FILLERS = (
-    "{p} works as a nurse", "{p} works as a lawyer", "{p} has a brother called {b}", "{p} has two cats",
+    "{p} works as a nurse", "{p} works as a lawyer", "{p} has a {sibling} called {b}", "{p} has two cats",
     "{p} is learning to cook", "{p} is saving money for a new car", "{p} met {b} at work",
     "the weather has been cold all week",
 )
@@ -470,7 +470,7 @@ def recall(rng: random.Random, side: int) -> Continuation:
     if what != "city":
         fillers.append(f"{{p}} now lives in {rng.choice(CITIES)}")
     for filler in rng.sample(fillers, rng.choice((1, 1, 2))):
-        w.sentence(filler.format(p=p, b=b))
+        w.sentence(filler.format(p=p, b=b, sibling="sister" if b in FEMALE_NAMES else "brother"))
     question, tails = rng.choice(questions)
     w.add(question.format(p=p))
     return w.continuation("recall", " " + target, " " + contrast, rng.choice(tails))
