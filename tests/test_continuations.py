@@ -168,8 +168,13 @@ def test_target_and_contrast_are_one_gpt2_token_each(examples, tokenizer):
         ids = tokenizer(answer)["input_ids"]
         assert len(ids) == 1 and raw(answer)["input_ids"] == ids, (answer, ids)
         assert tokenizer.decode(ids) == answer
+    pairs = {frozenset(p) for p in grammar.VERDICTS + grammar.PRONOUNS + grammar.AGREEMENT_VERBS}
     for e in examples:
-        assert e.target != e.contrast
+        if e.kind == "recall":  # two items of one kind
+            assert e.target != e.contrast and any({e.target.strip(), e.contrast.strip()} <= set(items)
+                                                  for items, _, _ in grammar.RECALLED.values()), e
+        else:
+            assert frozenset((e.target, e.contrast)) in pairs, e
 
 
 def test_target_text_is_two_to_five_tokens_that_continue_the_prompt(examples, tokenizer):
@@ -241,9 +246,18 @@ def test_distractors_are_there_and_tell_nothing(examples):
         for side in (0, 1):  # the distractor agrees with the cue about half the time, on either side
             share = same[side, True] / (same[side, True] + same[side, False])
             assert 0.4 < share < 0.6, (kind, side, same)
-    judged_characters = [e for e in examples if e.kind == "sentiment" and any(
-        normalize_word(w) in POSITIVE | NEGATIVE for i, w in enumerate(e.prompt.split()) if i not in e.cue_words)]
-    assert len(judged_characters) > 0.4 * N / 4
+
+
+def test_judging_words_about_characters_do_not_lean_with_the_verdict(examples):
+    """"The hero is a brilliant detective.": as often in a bad review as in a good one."""
+    leaning = Counter()
+    for e in (e for e in examples if e.kind == "sentiment"):
+        for i, word in enumerate(normalize_word(w) for w in e.prompt.split()):
+            if i not in e.cue_words and word in POSITIVE | NEGATIVE:
+                leaning[side_of_answer(e, e.target), word in POSITIVE] += 1
+    assert sum(leaning.values()) > 0.4 * N / 4
+    shares = [leaning[side, True] / (leaning[side, True] + leaning[side, False]) for side in (0, 1)]
+    assert abs(shares[0] - shares[1]) < 0.12 and all(0.3 < share < 0.7 for share in shares), leaning
 
 
 # ---------------------------------------------------------------- natural English
