@@ -116,7 +116,7 @@ _GRADABLE = frozenset(word for pair in SENTIMENT_PAIRS[:4] for word in pair)
 NEGATIONS: tuple[str, ...] = ("not", "never")
 # "not good" -> "really good", "never boring" -> "always boring": the counterfactual keeps the word.
 NEGATION_COUNTERPARTS: dict[str, str] = {"not": "really", "never": "always"}
-_NEVER_FITS = ("boring", "disappointing", "bad")  # "never boring", not "never strong"
+_NEVER_FITS = ("boring", "disappointing")  # "never boring", not "never strong"
 _BOOSTERS = ("very", "really", "truly")
 _REVIEW_SUBJECTS = (
     "the acting", "the plot", "the script", "the dialogue", "the soundtrack", "the ending", "the story",
@@ -357,10 +357,10 @@ def _review_distractor(w: _Writer, rng: random.Random) -> None:
 def sentiment(rng: random.Random, side: int) -> Continuation:
     """A short review ending "Overall, it was" -> " good" (side 1) or " bad" (side 0).
 
-    One or two judgements of the film's parts lean the same way ("The acting was not
-    convincing."); a judging word about a character ("The hero is a brilliant detective.")
-    leans either way and decides nothing; context sentences ("We watched it at home.") add
-    length. The verdict pair is " good"/" bad", or " great"/" terrible" when no judgement is
+    One or two judgements of the film's parts lean the same way ("The acting was not good.",
+    "The plot felt very weak."); a judging word about a character ("The hero is a brilliant
+    detective.") leans either way and decides nothing; context sentences ("We watched it at
+    home.") add length. The verdict pair is " good"/" bad", or " great"/" terrible" when no judgement is
     negated ("not bad" is no reason to call a film great).
     """
     positive = side == 1

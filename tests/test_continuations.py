@@ -228,21 +228,31 @@ def test_recall_names_the_target_once_and_never_the_contrast(examples):
         assert e.cue_words[0] < len(names) - 4  # named early, with sentences between
 
 
+def distractor(e: Continuation) -> tuple[str, str]:
+    """The cue word of a pronoun or agreement prompt and its one distractor: the other person's
+    name, the noun between the head noun and the verb."""
+    words = [w.strip(",.") for w in e.prompt.split()]
+    cue = words[e.cue_words[0]]
+    if e.kind == "pronoun":
+        others = [w for w in words if w in NAMES and w != cue]
+    else:
+        others = [w for w in words[e.cue_words[0] + 1:] if w in OTHER_SINGULAR | OTHER_PLURAL]
+    assert len(others) == 1, e.prompt
+    return cue, others[0]
+
+
+def same_kind(e: Continuation, cue: str, other: str) -> bool:
+    """Whether the distractor has the cue's gender (pronoun) or number (agreement)."""
+    if e.kind == "pronoun":
+        return (cue in grammar.FEMALE_NAMES) == (other in grammar.FEMALE_NAMES)
+    return (cue in SINGULAR) == (other in OTHER_SINGULAR)
+
+
 def test_distractors_are_there_and_tell_nothing(examples):
-    """A second person of either gender, a nearer noun of either number, judging words about characters."""
-    for kind, other_of in (("pronoun", lambda e, words: [w for w in words if w in NAMES and w != words[e.cue_words[0]]]),
-                           ("agreement", lambda e, words: [w for w in words[e.cue_words[0] + 1:]
-                                                           if w in OTHER_SINGULAR | OTHER_PLURAL])):
-        same = Counter()
-        for e in (e for e in examples if e.kind == kind):
-            words = [w.strip(",.") for w in e.prompt.split()]
-            others = other_of(e, words)
-            assert len(others) == 1, e.prompt
-            cue, other = words[e.cue_words[0]], others[0]
-            if kind == "pronoun":
-                same[side_of_answer(e, e.target), (cue in grammar.FEMALE_NAMES) == (other in grammar.FEMALE_NAMES)] += 1
-            else:
-                same[side_of_answer(e, e.target), (cue in SINGULAR) == (other in OTHER_SINGULAR)] += 1
+    """A second person of either gender, a nearer noun of either number, whatever the answer."""
+    for kind in ("pronoun", "agreement"):
+        same = Counter((side_of_answer(e, e.target), same_kind(e, *distractor(e)))
+                       for e in examples if e.kind == kind)
         for side in (0, 1):  # the distractor agrees with the cue about half the time, on either side
             share = same[side, True] / (same[side, True] + same[side, False])
             assert 0.4 < share < 0.6, (kind, side, same)
