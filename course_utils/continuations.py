@@ -241,10 +241,12 @@ RECALLED: dict[str, tuple[tuple[str, ...], tuple[str, ...], _Questions]] = {
 }
 _AGES = ("six", "seven", "eight", "nine", "ten", "twelve")
 # Sentences between the mention and the question: about the person, naming nothing that is recalled.
-_RECALL_FILLERS = (
-    "{p} works as a nurse", "{p} works as a lawyer", "{p} has a {sibling} called {b}", "{p} has two cats",
-    "{p} is learning to cook", "{p} is saving money for a new car", "{p} met {b} at work",
-    "the weather has been cold all week",
+# A prompt takes at most one sentence of each group (one job, one other person).
+_RECALL_FILLERS: tuple[tuple[str, ...], ...] = (
+    ("{p} works as a nurse", "{p} works as a lawyer", "{p} works as a teacher"),
+    ("{p} has a {sibling} called {b}", "{p} met {b} at work"),
+    ("{p} has two cats", "{p} is learning to cook", "{p} is saving money for a new car"),
+    ("the weather has been cold all week",),
 )
 
 _P_CONTEXT = 0.4  # a sentence of context before the rest
@@ -376,10 +378,12 @@ def sentiment(rng: random.Random, side: int) -> Continuation:
             _review_distractor(w, rng)
         if i < n_judgements:
             negated |= _judgement(w, rng, subjects[i], positive)
-    w.add(rng.choice(_VERDICT_FRAMES))
+    frame = rng.choice(_VERDICT_FRAMES)
+    w.add(frame)
     verdicts = VERDICTS[0] if negated else rng.choice(VERDICTS)
     target, contrast = verdicts if positive else verdicts[::-1]
-    return w.continuation("sentiment", target, contrast, rng.choice(_VERDICT_TAILS))
+    tails = [t for t in _VERDICT_TAILS if not ("I " in frame and "I " in t)]  # not "I thought ... I think"
+    return w.continuation("sentiment", target, contrast, rng.choice(tails))
 
 
 def pronoun(rng: random.Random, side: int) -> Continuation:
@@ -466,10 +470,11 @@ def recall(rng: random.Random, side: int) -> Continuation:
     w.cue(target, contrast)
     w.add(after)
     w.end_sentence()
-    fillers = list(_RECALL_FILLERS)
-    if what != "city":
-        fillers.append(f"{{p}} now lives in {rng.choice(CITIES)}")
-    for filler in rng.sample(fillers, rng.choice((1, 1, 2))):
+    groups = list(_RECALL_FILLERS)
+    if what != "city":  # a place, but not of the recalled kind
+        groups.append((f"{{p}} now lives in {rng.choice(CITIES)}",))
+    for group in rng.sample(groups, rng.choice((1, 1, 2))):
+        filler = rng.choice(group)
         w.sentence(filler.format(p=p, b=b, sibling="sister" if b in FEMALE_NAMES else "brother"))
     question, tails = rng.choice(questions)
     w.add(question.format(p=p))
