@@ -285,6 +285,8 @@ def test_prompts_are_english_sentences(examples):
         assert e.prompt == " ".join(e.prompt.split()) and not set(e.prompt) & set("{}_*[]"), e.prompt
         assert e.prompt[-1].isalpha(), e.prompt  # stops where the target goes
         assert e.text.endswith(".") and e.counterfactual[0].isupper()
+        openings = [tuple(sentence[:3]) for sentence in sentences(e.text)]
+        assert len(set(openings)) == len(openings), e.text  # not "He works as a nurse. He works as a lawyer."
         for sentence in sentences(e.text):
             first, *rest = sentence
             assert first[0].isupper(), e.text
