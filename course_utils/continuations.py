@@ -188,7 +188,7 @@ _ANIMATE_HEADS = AGREEMENT_HEADS[12:]
 AGREEMENT_OTHERS: tuple[tuple[str, str], ...] = (
     ("cabinet", "cabinets"), ("window", "windows"), ("door", "doors"), ("table", "tables"), ("shelf", "shelves"),
     ("tree", "trees"), ("car", "cars"), ("desk", "desks"), ("wall", "walls"), ("bed", "beds"),
-    ("neighbour", "neighbours"), ("boy", "boys"), ("girl", "girls"), ("visitor", "visitors"), ("doctor", "doctors"),
+    ("neighbour", "neighbours"), ("boy", "boys"), ("girl", "girls"), ("driver", "drivers"), ("doctor", "doctors"),
 )
 _PLACES = AGREEMENT_OTHERS[:10]
 _PEOPLE = AGREEMENT_OTHERS[10:]
@@ -250,6 +250,7 @@ _RECALL_FILLERS: tuple[tuple[str, ...], ...] = (
 )
 
 _P_CONTEXT = 0.4  # a sentence of context before the rest
+_CONTEXT_COUNTS = {0: 0.5, 1: 0.3, 2: 0.2}  # sentences of context before a one-sentence frame
 _P_SECOND_CLAUSE = 0.4  # a review judges a second thing
 _P_DISTRACTOR = 0.6  # a review has a judging word about a character
 _P_NEGATION = 0.35
@@ -312,6 +313,13 @@ class _Writer:
 
 def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
+
+
+def _context(w: _Writer, rng: random.Random, sentences: Sequence[str]) -> None:
+    """None, one or two distinct sentences of ``sentences``, so that some prompts are long."""
+    counts, weights = zip(*_CONTEXT_COUNTS.items())
+    for sentence in rng.sample(list(sentences), rng.choices(counts, weights=weights)[0]):
+        w.sentence(sentence)
 
 
 def _other_person(rng: random.Random, name: str, same: bool) -> str:
@@ -401,8 +409,7 @@ def pronoun(rng: random.Random, side: int) -> Continuation:
     counterpart = rng.choice([n for n in (MALE_NAMES if female else FEMALE_NAMES) if n != b])
     frame, pair, tails = rng.choice(_PRONOUN_FRAMES)
     w = _Writer()
-    if rng.random() < _P_CONTEXT:
-        w.sentence(rng.choice(_PRONOUN_CONTEXT))
+    _context(w, rng, _PRONOUN_CONTEXT)
     if rng.random() < _P_LEAD:
         w.add(rng.choice(_PRONOUN_LEADS))
     before, after = frame.split("{b}")
@@ -429,8 +436,7 @@ def agreement(rng: random.Random, side: int) -> Continuation:
     head = rng.choice(_ANIMATE_HEADS if animate else _OBJECT_HEADS)
     word, counterpart = head if singular else head[::-1]
     w = _Writer()
-    if rng.random() < _P_CONTEXT:
-        w.sentence(rng.choice(_AGREEMENT_CONTEXT[past]))
+    _context(w, rng, _AGREEMENT_CONTEXT[past])
     if rng.random() < _P_LEAD:
         w.add(rng.choice(_AGREEMENT_LEADS[past]))
     w.add("the")
