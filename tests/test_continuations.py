@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import datasets
@@ -83,7 +84,19 @@ def read_cues(e: Continuation, prompt: str) -> str | None:
     return next(a for a in answers if side_of_answer(e, a) == side)
 
 
-# ---------------------------------------------------------------- determinism and the loader
+# ---------------------------------------------------------------- the shared API, determinism, the loader
+def test_continuation_is_the_shared_frozen_record(examples):
+    """Lab 5 and the language model's build script rely on these five fields first, in this order."""
+    names = [f.name for f in dataclasses.fields(Continuation)]
+    assert names == ["prompt", "target", "contrast", "cue_words", "kind", "target_text", "counterfactual"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        examples[0].target = " no"
+    assert all(isinstance(e.cue_words, tuple) and e.kind in KINDS for e in examples)
+    for kind in KINDS:  # each kind is a function of its own, generating only its kind
+        assert callable(getattr(grammar, kind)) and getattr(grammar, kind).__doc__
+        assert {e.kind for e in generate(8, seed=1, kinds=[kind])} == {kind}
+
+
 def test_generate_is_deterministic_and_prefix_stable(examples):
     assert generate(300, seed=3) == generate(300, seed=3)
     assert generate(300, seed=0) != generate(300, seed=1)
