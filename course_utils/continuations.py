@@ -24,15 +24,18 @@ Conventions of the generated continuations
 * ``cue_words`` are indices into ``prompt.split()`` of the words that decide the target: the
   judging words of a review and the negations that flip them ("not", "never"), the person a
   pronoun refers to, the head noun a verb agrees with, the earlier mention of what is recalled.
-  ``counterfactual`` is the same prompt with exactly those words replaced by their
-  counterparts (another word of the other polarity, "not" by "really", a name of the other
-  gender, the noun in the other number, another city): for it the ``contrast`` is right. So no
-  prompt's answer can be told without its cue.
-* Every prompt has a distractor that a reader must not follow: a judging word about a
-  character of the film, a second person, a noun nearer the verb than the head noun, a
-  name or place of another kind. The second person and the nearer noun are of the other
-  gender or number in half of the prompts (where the contrast would fit them) and of the
-  same in the other half, so their gender or number never tells the answer.
+  ``counterfactual`` is the same prompt with cue words, and only cue words, replaced by their
+  counterparts (a judging word by the other of its pair or its negation "not"/"never" by
+  "really"/"always", a name by one of the other gender, a noun by its other number, an item by
+  the contrast): for it the ``contrast`` is right. So no prompt's answer can be told without
+  its cue.
+* Distractors stand between the cue and the target, for a reader not to follow: a judging
+  word about a character of the film (in three reviews out of five), a second person
+  (always), a noun between the head noun and its verb (always), sentences about the person
+  between the mention of an item and the question (always; a city when the item is not one).
+  The second person and the nearer noun are of the other gender or number in half of the
+  prompts (where the contrast would fit them) and of the same in the other half, so their
+  gender or number never tells the answer.
 * ``generate`` writes the kinds in turn (shuffled blocks) and each kind's two sides in turn
   (positive or negative, she or he, singular or plural, the first or second of two items in
   alphabetical order), separately for the test positions (``course_utils.labels.held_out``)
