@@ -81,6 +81,7 @@ TIERS = {
     "tests/test_cluster.py": "e2e",
     "tests/test_colab.py": "unit",
     "tests/test_collect.py": "e2e",
+    "tests/test_continuations.py": "unit",
     "tests/test_course_admin.py": "unit",
     "tests/test_course_utils.py": "unit",
     "tests/test_data.py": "unit",
