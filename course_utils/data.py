@@ -1,4 +1,4 @@
-"""Corpora for the labs, returned as ``datasets.Dataset``: movie reviews and climate posts.
+"""Corpora for the labs, returned as ``datasets.Dataset``: movie reviews, climate posts, prompts.
 
 ``load_reviews`` has two sources:
 
@@ -18,6 +18,10 @@ Both grammars label their texts with the label model of ``course_utils.labels``:
 drawn from class probabilities that the flagged words decide, so some labels go against
 their text, as in a real corpus; ``label_confidence`` says how sure the model is of each.
 
+``load_continuations`` returns prompts for a language model, each with the next token that
+continues it rightly, one that would be wrong, and the earlier words that decide between them
+(``cue_words``), written by a third grammar (``course_utils.continuations``).
+
 Nothing is downloaded or generated at import time.
 """
 
@@ -29,6 +33,7 @@ from typing import Any
 import datasets
 
 from course_utils.climate import CLIMATE_LABEL_NAMES, climate_examples
+from course_utils.continuations import generate
 from course_utils.labels import GeneratedExample, split_indices
 from course_utils.reviews import LABEL_NAMES, review_examples
 
@@ -40,6 +45,7 @@ __all__ = [
     "SPLITS",
     "label_confidence",
     "load_climate",
+    "load_continuations",
     "load_reviews",
 ]
 
@@ -198,6 +204,45 @@ def label_confidence(n: int = 4000, seed: int = 0, split: str | None = None, cor
         raise ValueError(f"unknown corpus {corpus!r}; choose 'reviews' or 'climate'")
     examples = (review_examples if corpus == "reviews" else climate_examples)(n, seed)
     return [examples[i].probabilities()[examples[i].label] for i in split_indices(n, split)]
+
+
+# --------------------------------------------------------------------------------------
+# Prompts for a language model
+# --------------------------------------------------------------------------------------
+def _continuation_features() -> datasets.Features:
+    list_type = getattr(datasets, "List", None) or datasets.Sequence
+    text = datasets.Value("string")
+    return datasets.Features({
+        "prompt": text, "target": text, "contrast": text, "cue_words": list_type(datasets.Value("int64")),
+        "kind": text, "target_text": text, "counterfactual": text,
+    })
+
+
+def load_continuations(n: int = 2000, split: str | None = "train", seed: int = 0) -> datasets.Dataset:
+    """Prompts with the token that continues each (``target``) and the words that decide it.
+
+    Columns: ``prompt``, ``target`` and ``contrast`` (one GPT-2 token each, with its leading
+    space: the right next token and a wrong one), ``cue_words`` (indices into
+    ``prompt.split()`` of the words that decide between them), ``kind`` ("sentiment",
+    "pronoun", "agreement", "recall"), ``target_text`` (the target and the rest of its
+    sentence, 2 to 5 tokens) and ``counterfactual`` (the prompt with its cue words swapped, for
+    which ``contrast`` is right). See the conventions of ``course_utils.continuations``.
+
+    Args:
+        n: how many prompts before splitting (``split="test"`` returns n/5 of them).
+        split: "train" (80 %), "test" (20 %) or None (all): every fifth prompt is held out, so
+            for a given seed a test prompt is never in any train split, whatever ``n``.
+        seed: seed of the grammar. Same seed, same data.
+
+    Raises:
+        TypeError / ValueError: for a bad ``n``, ``seed`` or ``split``.
+    """
+    _check_arguments(n, seed, split, "generated", what="prompts")
+    examples = generate(n, seed)
+    rows = [examples[i] for i in split_indices(n, split)]
+    columns = {name: [getattr(e, name) for e in rows] for name in _continuation_features()}
+    columns["cue_words"] = [list(cues) for cues in columns["cue_words"]]
+    return datasets.Dataset.from_dict(columns, features=_continuation_features())
 
 
 def _quiet_datasets() -> None:

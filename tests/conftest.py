@@ -80,6 +80,7 @@ TIERS = {
     "tests/test_climate.py": "unit",
     "tests/test_cluster.py": "e2e",
     "tests/test_colab.py": "unit",
+    "tests/test_continuations.py": "unit",
     "tests/test_collect.py": "e2e",
     "tests/test_course_admin.py": "unit",
     "tests/test_course_utils.py": "unit",
