@@ -24,15 +24,18 @@ Conventions of the generated continuations
 * ``cue_words`` are indices into ``prompt.split()`` of the words that decide the target: the
   judging words of a review and the negations that flip them ("not", "never"), the person a
   pronoun refers to, the head noun a verb agrees with, the earlier mention of what is recalled.
-  ``counterfactual`` is the same prompt with exactly those words replaced by their
-  counterparts (another word of the other polarity, "not" by "really", a name of the other
-  gender, the noun in the other number, another city): for it the ``contrast`` is right. So no
-  prompt's answer can be told without its cue.
-* Every prompt has a distractor that a reader must not follow: a judging word about a
-  character of the film, a second person, a noun nearer the verb than the head noun, a
-  name or place of another kind. The second person and the nearer noun are of the other
-  gender or number in half of the prompts (where the contrast would fit them) and of the
-  same in the other half, so their gender or number never tells the answer.
+  ``counterfactual`` is the same prompt with cue words, and only cue words, replaced by their
+  counterparts (a judging word by the other of its pair or its negation "not"/"never" by
+  "really"/"always", a name by one of the other gender, a noun by its other number, an item by
+  the contrast): for it the ``contrast`` is right. So no prompt's answer can be told without
+  its cue.
+* Distractors stand between the cue and the target, for a reader not to follow: a judging
+  word about a character of the film (in three reviews out of five), a second person
+  (always), a noun between the head noun and its verb (always), sentences about the person
+  between the mention of an item and the question (always; a city when the item is not one).
+  The second person and the nearer noun are of the other gender or number in half of the
+  prompts (where the contrast would fit them) and of the same in the other half, so their
+  gender or number never tells the answer.
 * ``generate`` writes the kinds in turn (shuffled blocks) and each kind's two sides in turn
   (positive or negative, she or he, singular or plural, the first or second of two items in
   alphabetical order), separately for the test positions (``course_utils.labels.held_out``)
@@ -116,7 +119,7 @@ _GRADABLE = frozenset(word for pair in SENTIMENT_PAIRS[:4] for word in pair)
 NEGATIONS: tuple[str, ...] = ("not", "never")
 # "not good" -> "really good", "never boring" -> "always boring": the counterfactual keeps the word.
 NEGATION_COUNTERPARTS: dict[str, str] = {"not": "really", "never": "always"}
-_NEVER_FITS = ("boring", "disappointing", "bad")  # "never boring", not "never strong"
+_NEVER_FITS = ("boring", "disappointing")  # "never boring", not "never strong"
 _BOOSTERS = ("very", "really", "truly")
 _REVIEW_SUBJECTS = (
     "the acting", "the plot", "the script", "the dialogue", "the soundtrack", "the ending", "the story",
@@ -188,7 +191,7 @@ _ANIMATE_HEADS = AGREEMENT_HEADS[12:]
 AGREEMENT_OTHERS: tuple[tuple[str, str], ...] = (
     ("cabinet", "cabinets"), ("window", "windows"), ("door", "doors"), ("table", "tables"), ("shelf", "shelves"),
     ("tree", "trees"), ("car", "cars"), ("desk", "desks"), ("wall", "walls"), ("bed", "beds"),
-    ("neighbour", "neighbours"), ("boy", "boys"), ("girl", "girls"), ("visitor", "visitors"), ("doctor", "doctors"),
+    ("neighbour", "neighbours"), ("boy", "boys"), ("girl", "girls"), ("driver", "drivers"), ("doctor", "doctors"),
 )
 _PLACES = AGREEMENT_OTHERS[:10]
 _PEOPLE = AGREEMENT_OTHERS[10:]
@@ -241,13 +244,16 @@ RECALLED: dict[str, tuple[tuple[str, ...], tuple[str, ...], _Questions]] = {
 }
 _AGES = ("six", "seven", "eight", "nine", "ten", "twelve")
 # Sentences between the mention and the question: about the person, naming nothing that is recalled.
-_RECALL_FILLERS = (
-    "{p} works as a nurse", "{p} works as a lawyer", "{p} has a {sibling} called {b}", "{p} has two cats",
-    "{p} is learning to cook", "{p} is saving money for a new car", "{p} met {b} at work",
-    "the weather has been cold all week",
+# A prompt takes at most one sentence of each group (one job, one other person).
+_RECALL_FILLERS: tuple[tuple[str, ...], ...] = (
+    ("{p} works as a nurse", "{p} works as a lawyer", "{p} works as a teacher"),
+    ("{p} has a {sibling} called {b}", "{p} met {b} at work"),
+    ("{p} has two cats", "{p} is learning to cook", "{p} is saving money for a new car"),
+    ("the weather has been cold all week",),
 )
 
 _P_CONTEXT = 0.4  # a sentence of context before the rest
+_CONTEXT_COUNTS = {0: 0.5, 1: 0.3, 2: 0.2}  # sentences of context before a one-sentence frame
 _P_SECOND_CLAUSE = 0.4  # a review judges a second thing
 _P_DISTRACTOR = 0.6  # a review has a judging word about a character
 _P_NEGATION = 0.35
@@ -312,6 +318,13 @@ def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
+def _context(w: _Writer, rng: random.Random, sentences: Sequence[str]) -> None:
+    """None, one or two distinct sentences of ``sentences``, so that some prompts are long."""
+    counts, weights = zip(*_CONTEXT_COUNTS.items())
+    for sentence in rng.sample(list(sentences), rng.choices(counts, weights=weights)[0]):
+        w.sentence(sentence)
+
+
 def _other_person(rng: random.Random, name: str, same: bool) -> str:
     """A name of the same gender as ``name`` (not ``name``) or of the other gender."""
     female = name in FEMALE_NAMES
@@ -357,10 +370,10 @@ def _review_distractor(w: _Writer, rng: random.Random) -> None:
 def sentiment(rng: random.Random, side: int) -> Continuation:
     """A short review ending "Overall, it was" -> " good" (side 1) or " bad" (side 0).
 
-    One or two judgements of the film's parts lean the same way ("The acting was not
-    convincing."); a judging word about a character ("The hero is a brilliant detective.")
-    leans either way and decides nothing; context sentences ("We watched it at home.") add
-    length. The verdict pair is " good"/" bad", or " great"/" terrible" when no judgement is
+    One or two judgements of the film's parts lean the same way ("The acting was not good.",
+    "The plot felt very weak."); a judging word about a character ("The hero is a brilliant
+    detective.") leans either way and decides nothing; context sentences ("We watched it at
+    home.") add length. The verdict pair is " good"/" bad", or " great"/" terrible" when no judgement is
     negated ("not bad" is no reason to call a film great).
     """
     positive = side == 1
@@ -376,10 +389,12 @@ def sentiment(rng: random.Random, side: int) -> Continuation:
             _review_distractor(w, rng)
         if i < n_judgements:
             negated |= _judgement(w, rng, subjects[i], positive)
-    w.add(rng.choice(_VERDICT_FRAMES))
+    frame = rng.choice(_VERDICT_FRAMES)
+    w.add(frame)
     verdicts = VERDICTS[0] if negated else rng.choice(VERDICTS)
     target, contrast = verdicts if positive else verdicts[::-1]
-    return w.continuation("sentiment", target, contrast, rng.choice(_VERDICT_TAILS))
+    tails = [t for t in _VERDICT_TAILS if not ("I " in frame and "I " in t)]  # not "I thought ... I think"
+    return w.continuation("sentiment", target, contrast, rng.choice(tails))
 
 
 def pronoun(rng: random.Random, side: int) -> Continuation:
@@ -397,8 +412,7 @@ def pronoun(rng: random.Random, side: int) -> Continuation:
     counterpart = rng.choice([n for n in (MALE_NAMES if female else FEMALE_NAMES) if n != b])
     frame, pair, tails = rng.choice(_PRONOUN_FRAMES)
     w = _Writer()
-    if rng.random() < _P_CONTEXT:
-        w.sentence(rng.choice(_PRONOUN_CONTEXT))
+    _context(w, rng, _PRONOUN_CONTEXT)
     if rng.random() < _P_LEAD:
         w.add(rng.choice(_PRONOUN_LEADS))
     before, after = frame.split("{b}")
@@ -425,8 +439,7 @@ def agreement(rng: random.Random, side: int) -> Continuation:
     head = rng.choice(_ANIMATE_HEADS if animate else _OBJECT_HEADS)
     word, counterpart = head if singular else head[::-1]
     w = _Writer()
-    if rng.random() < _P_CONTEXT:
-        w.sentence(rng.choice(_AGREEMENT_CONTEXT[past]))
+    _context(w, rng, _AGREEMENT_CONTEXT[past])
     if rng.random() < _P_LEAD:
         w.add(rng.choice(_AGREEMENT_LEADS[past]))
     w.add("the")
@@ -466,10 +479,11 @@ def recall(rng: random.Random, side: int) -> Continuation:
     w.cue(target, contrast)
     w.add(after)
     w.end_sentence()
-    fillers = list(_RECALL_FILLERS)
-    if what != "city":
-        fillers.append(f"{{p}} now lives in {rng.choice(CITIES)}")
-    for filler in rng.sample(fillers, rng.choice((1, 1, 2))):
+    groups = list(_RECALL_FILLERS)
+    if what != "city":  # a place, but not of the recalled kind
+        groups.append((f"{{p}} now lives in {rng.choice(CITIES)}",))
+    for group in rng.sample(groups, rng.choice((1, 1, 2))):
+        filler = rng.choice(group)
         w.sentence(filler.format(p=p, b=b, sibling="sister" if b in FEMALE_NAMES else "brother"))
     question, tails = rng.choice(questions)
     w.add(question.format(p=p))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import datasets
@@ -83,7 +84,19 @@ def read_cues(e: Continuation, prompt: str) -> str | None:
     return next(a for a in answers if side_of_answer(e, a) == side)
 
 
-# ---------------------------------------------------------------- determinism and the loader
+# ---------------------------------------------------------------- the shared API, determinism, the loader
+def test_continuation_is_the_shared_frozen_record(examples):
+    """Lab 5 and the language model's build script rely on these five fields first, in this order."""
+    names = [f.name for f in dataclasses.fields(Continuation)]
+    assert names == ["prompt", "target", "contrast", "cue_words", "kind", "target_text", "counterfactual"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        examples[0].target = " no"
+    assert all(isinstance(e.cue_words, tuple) and e.kind in KINDS for e in examples)
+    for kind in KINDS:  # each kind is a function of its own, generating only its kind
+        assert callable(getattr(grammar, kind)) and getattr(grammar, kind).__doc__
+        assert {e.kind for e in generate(8, seed=1, kinds=[kind])} == {kind}
+
+
 def test_generate_is_deterministic_and_prefix_stable(examples):
     assert generate(300, seed=3) == generate(300, seed=3)
     assert generate(300, seed=0) != generate(300, seed=1)
@@ -228,21 +241,31 @@ def test_recall_names_the_target_once_and_never_the_contrast(examples):
         assert e.cue_words[0] < len(names) - 4  # named early, with sentences between
 
 
+def distractor(e: Continuation) -> tuple[str, str]:
+    """The cue word of a pronoun or agreement prompt and its one distractor: the other person's
+    name, the noun between the head noun and the verb."""
+    words = [w.strip(",.") for w in e.prompt.split()]
+    cue = words[e.cue_words[0]]
+    if e.kind == "pronoun":
+        others = [w for w in words if w in NAMES and w != cue]
+    else:
+        others = [w for w in words[e.cue_words[0] + 1:] if w in OTHER_SINGULAR | OTHER_PLURAL]
+    assert len(others) == 1, e.prompt
+    return cue, others[0]
+
+
+def same_kind(e: Continuation, cue: str, other: str) -> bool:
+    """Whether the distractor has the cue's gender (pronoun) or number (agreement)."""
+    if e.kind == "pronoun":
+        return (cue in grammar.FEMALE_NAMES) == (other in grammar.FEMALE_NAMES)
+    return (cue in SINGULAR) == (other in OTHER_SINGULAR)
+
+
 def test_distractors_are_there_and_tell_nothing(examples):
-    """A second person of either gender, a nearer noun of either number, judging words about characters."""
-    for kind, other_of in (("pronoun", lambda e, words: [w for w in words if w in NAMES and w != words[e.cue_words[0]]]),
-                           ("agreement", lambda e, words: [w for w in words[e.cue_words[0] + 1:]
-                                                           if w in OTHER_SINGULAR | OTHER_PLURAL])):
-        same = Counter()
-        for e in (e for e in examples if e.kind == kind):
-            words = [w.strip(",.") for w in e.prompt.split()]
-            others = other_of(e, words)
-            assert len(others) == 1, e.prompt
-            cue, other = words[e.cue_words[0]], others[0]
-            if kind == "pronoun":
-                same[side_of_answer(e, e.target), (cue in grammar.FEMALE_NAMES) == (other in grammar.FEMALE_NAMES)] += 1
-            else:
-                same[side_of_answer(e, e.target), (cue in SINGULAR) == (other in OTHER_SINGULAR)] += 1
+    """A second person of either gender, a nearer noun of either number, whatever the answer."""
+    for kind in ("pronoun", "agreement"):
+        same = Counter((side_of_answer(e, e.target), same_kind(e, *distractor(e)))
+                       for e in examples if e.kind == kind)
         for side in (0, 1):  # the distractor agrees with the cue about half the time, on either side
             share = same[side, True] / (same[side, True] + same[side, False])
             assert 0.4 < share < 0.6, (kind, side, same)
@@ -275,6 +298,8 @@ def test_prompts_are_english_sentences(examples):
         assert e.prompt == " ".join(e.prompt.split()) and not set(e.prompt) & set("{}_*[]"), e.prompt
         assert e.prompt[-1].isalpha(), e.prompt  # stops where the target goes
         assert e.text.endswith(".") and e.counterfactual[0].isupper()
+        openings = [tuple(sentence[:3]) for sentence in sentences(e.text)]
+        assert len(set(openings)) == len(openings), e.text  # not "He works as a nurse. He works as a lawyer."
         for sentence in sentences(e.text):
             first, *rest = sentence
             assert first[0].isupper(), e.text
