@@ -612,11 +612,11 @@ def build(name: str, seed: int = SEED) -> dict:
 # The causal language model (Lab 5)
 # --------------------------------------------------------------------------------------
 LM_NAME = "gpt2"  # its name in course_utils.models.LANGUAGE_MODELS
-LM_CORPUS_SIZE = 40_000  # load_continuations(n=...): its train split is what the model reads
+LM_CORPUS_SIZE = 60_000  # load_continuations(n=...): its train split is what the model reads
 LM_EVAL_N = 5_000  # the card's held-out prompts: the test split of load_continuations(n=LM_EVAL_N)
 LM_HYPERPARAMETERS = {"n_embd": 32, "n_layer": 4, "n_head": 4, "n_positions": 1024, "dropout": 0.1,
                       "train_dropout": 0.0, "target_weight": 5.0, "prompt_share": 0.25, "epochs": 1,
-                      "batch_size": 32, "lr": 1e-2, "weight_decay": 0.01}
+                      "batch_size": 32, "lr": 5e-3, "weight_decay": 0.01}
 
 
 def lm_architecture(hp: dict) -> str:

@@ -28,9 +28,10 @@ from course_utils.workload import is_embedded
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPEC = LANGUAGE_MODELS["gpt2"]
 EMBEDDED_LINE = "Loaded gpt2: embedded tiny GPT-2 language model (offline) from course_utils/assets/gpt2-lm"
-# Prompts in the corpus' words, written here, in pairs that differ only in their cue. No pronoun
-# pair: that kind is this miniature's weak one (its card: right on about two prompts in three).
+# Prompts in the corpus' words, written here, in pairs that differ only in their cue.
 CUE_PAIRS = [
+    ("Sarah apologised to George because", " she", " he"),
+    ("George apologised to Sarah because", " he", " she"),
     ("The cups that the girl bought", " are", " is"),
     ("The cup that the girls bought", " is", " are"),
     ("Helen moved to Lisbon last year. She loves the food in", " Lisbon", " Chicago"),
@@ -281,8 +282,10 @@ def test_model_reads_the_cue_and_is_not_saturated(card_and_figures):
         assert row["target still preferred, cue swapped"] <= 0.4, f"{kind}: the answer does not depend on the cue"
         assert row["right on prompt and counterfactual"] >= 0.25, kind
         assert row["mean p(target)"] > row["mean p(contrast)"], kind
-        assert row["mean p(target)"] < 0.95, f"{kind}: saturated"
+        # a pronoun is nearly certain in this grammar (only she / he / her / his can follow), not 1
+        assert row["mean p(target)"] < 0.99, f"{kind}: saturated"
     assert figures["all"]["cue accuracy"] >= 0.85 and figures["all"]["right on prompt and counterfactual"] >= 0.7
+    assert figures["all"]["mean p(target)"] < 0.85 and min(row["mean p(target)"] for row in kinds.values()) < 0.8
     assert min(row["cue accuracy"] for row in kinds.values()) < 0.98, "a model this small is not perfect"
     assert 1 < perplexity < 20
 
