@@ -1,11 +1,12 @@
-"""Load the labs' sentiment classifiers: the hub model when reachable, else an embedded one.
+"""Load the labs' models: the hub model when reachable, else an embedded one.
 
-``load_classifier(name)`` returns ``(model, tokenizer)`` loaded with the ordinary
-``AutoModelForSequenceClassification`` / ``AutoTokenizer.from_pretrained`` calls, either from
-the Hugging Face hub (tokenizers at pinned commits, models at the revision ``ModelSpec``
-names) or from a tiny model committed under ``course_utils/assets/<name>/`` (built by
-``scripts/build_embedded_models.py``). Lab code is therefore identical for both. It prints
-one line saying which model it loaded.
+``load_classifier(name)`` returns a sentiment / stance classifier and its tokenizer, loaded with
+the ordinary ``AutoModelForSequenceClassification`` / ``AutoTokenizer.from_pretrained`` calls;
+``load_language_model(name)`` returns Lab 5's causal language model (GPT-2) the same way, with
+``AutoModelForCausalLM``. Either comes from the Hugging Face hub (tokenizers at pinned commits,
+models at the revision ``ModelSpec`` / ``LanguageModelSpec`` names) or from a tiny model
+committed under ``course_utils/assets/<folder>/`` (built by ``scripts/build_embedded_models.py``).
+Lab code is therefore identical for both. Each prints one line saying which model it loaded.
 
 Offline means ``COURSE_OFFLINE`` / ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` is set to
 1/true/yes/on, or huggingface.co does not accept a TCP connection within a couple of
@@ -31,12 +32,15 @@ if TYPE_CHECKING:  # only for annotations; see the module docstring
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 __all__ = [
+    "LANGUAGE_MODELS",
+    "LanguageModelSpec",
     "MODELS",
     "ModelSpec",
     "embedded_path",
     "embedding_layer",
     "is_offline",
     "load_classifier",
+    "load_language_model",
     "logits_from_embeddings",
     "pick_device",
     "probability_function",
@@ -55,7 +59,7 @@ _TRUTHY = {"1", "true", "yes", "on"}
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Where one course model lives online and offline."""
+    """Where one course classifier lives online and offline."""
 
     name: str
     hub_id: str
@@ -107,6 +111,32 @@ MODELS: dict[str, ModelSpec] = {
         # The fine-tune was trained on bert-base-uncased's vocabulary (pinned commit).
         tokenizer_id="bert-base-uncased",
         tokenizer_revision="86b5e0934494bd15c9632b12f734a8a67f723594",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class LanguageModelSpec:
+    """Where one course language model (a causal LM, Lab 5) lives online and offline.
+
+    The tokenizer lives in the model repo, at the same pinned revision.
+    """
+
+    name: str
+    hub_id: str
+    revision: str  # a 40-hex commit of the hub repo
+    embedded_dir: str  # folder name under course_utils/assets/
+    embedded_description: str
+
+
+# GPT-2 small, at the commit whose tokenizer the gpt2-imdb classifier already uses.
+LANGUAGE_MODELS: dict[str, LanguageModelSpec] = {
+    "gpt2": LanguageModelSpec(
+        name="gpt2",
+        hub_id="openai-community/gpt2",
+        revision="607a30d783dfa663caf39e06633721c8d4cfcd7e",
+        embedded_dir="gpt2-lm",
+        embedded_description="embedded tiny GPT-2 language model",
     ),
 }
 
@@ -202,20 +232,45 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _spec(name: object) -> ModelSpec:
-    """The registry entry for ``name``, with an error that lists the known names."""
+def _check_name(name: object, example: str) -> None:
     if not isinstance(name, str):
-        raise TypeError(f"model name must be a str such as 'gpt2-imdb', got {type(name).__name__} {name!r}")
+        raise TypeError(f"model name must be a str such as {example!r}, got {type(name).__name__} {name!r}")
+
+
+def _unknown(name: str, registry: dict) -> ValueError:
+    """The error for a name in no registry: the known names, and the closest one."""
+    known = ", ".join(registry)
+    close = difflib.get_close_matches(name, list(registry), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ValueError(f"unknown model {name!r}; known models: {known}.{hint}")
+
+
+def _spec(name: object) -> ModelSpec:
+    """The classifier registry entry for ``name``, with an error that lists the known names."""
+    _check_name(name, "gpt2-imdb")
     if name in MODELS:
         return MODELS[name]
-    known = ", ".join(MODELS)
-    close = difflib.get_close_matches(name, list(MODELS), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    raise ValueError(f"unknown model {name!r}; known models: {known}.{hint}")
+    if name in LANGUAGE_MODELS:
+        raise ValueError(f"{name!r} is a language model, not a classifier: load it with "
+                         f"load_language_model({name!r}). Classifiers: {', '.join(MODELS)}.")
+    raise _unknown(name, MODELS)
+
+
+def _language_model_spec(name: object) -> LanguageModelSpec:
+    """The language-model registry entry for ``name``, with an error that lists the known names."""
+    _check_name(name, "gpt2")
+    if name in LANGUAGE_MODELS:
+        return LANGUAGE_MODELS[name]
+    if name in MODELS:
+        raise ValueError(f"{name!r} is a classifier, not a language model: load it with "
+                         f"load_classifier({name!r}). Language models: {', '.join(LANGUAGE_MODELS)}.")
+    raise _unknown(name, LANGUAGE_MODELS)
 
 
 def embedded_path(name: str) -> Path:
-    """Folder of the embedded model ``name`` (it may not be built yet)."""
+    """Folder of the embedded model ``name``, a classifier or a language model (it may not be built yet)."""
+    if isinstance(name, str) and name in LANGUAGE_MODELS:
+        return ASSETS_DIR / LANGUAGE_MODELS[name].embedded_dir
     return ASSETS_DIR / _spec(name).embedded_dir
 
 
@@ -251,16 +306,21 @@ def _from_pretrained(
     revision: str | None = None,
     tokenizer_revision: str | None = None,
     local_files_only: bool = False,
+    task: str = "classifier",
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The same two calls for hub ids and local folders.
 
-    Eager attention so ``output_attentions=True`` returns the weights (SDPA does not);
-    float32 so gradients (Integrated Gradients) are exact whatever dtype was saved.
+    ``task`` picks the head: "classifier" (``AutoModelForSequenceClassification``) or
+    "causal-lm" (``AutoModelForCausalLM``). Eager attention so ``output_attentions=True``
+    returns the weights (SDPA does not); float32 so gradients (Integrated Gradients) are
+    exact whatever dtype was saved.
     """
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    import transformers
+    from transformers import AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(
+    auto_class = {"classifier": "AutoModelForSequenceClassification", "causal-lm": "AutoModelForCausalLM"}[task]
+    model = getattr(transformers, auto_class).from_pretrained(
         model_source,
         revision=revision,
         attn_implementation="eager",
@@ -273,7 +333,10 @@ def _from_pretrained(
     return model, tokenizer
 
 
-def _load_from_hub(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+def _load_from_hub(spec: ModelSpec | LanguageModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    if isinstance(spec, LanguageModelSpec):  # GPT-2's repo holds its tokenizer too
+        return _from_pretrained(spec.hub_id, spec.hub_id, revision=spec.revision, tokenizer_revision=spec.revision,
+                                task="causal-lm")
     if spec.tokenizer_id is None:  # tokenizer files live in the model repo, same commit
         return _from_pretrained(spec.hub_id, spec.hub_id, revision=spec.revision, tokenizer_revision=spec.revision)
     return _from_pretrained(
@@ -281,7 +344,9 @@ def _load_from_hub(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenize
     )
 
 
-def _load_embedded(spec: ModelSpec, reason: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
+def _load_embedded(
+    spec: ModelSpec | LanguageModelSpec, reason: str
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
     folder = ASSETS_DIR / spec.embedded_dir
     if not _is_built(folder):
         raise FileNotFoundError(
@@ -289,15 +354,34 @@ def _load_embedded(spec: ModelSpec, reason: str) -> tuple[PreTrainedModel, PreTr
             f"{_display_path(folder)}/). Build it with `python {BUILD_SCRIPT} --only {spec.name}`, "
             f"or run online to use {spec.hub_id} from the Hugging Face hub."
         )
-    model, tokenizer = _from_pretrained(str(folder), str(folder), local_files_only=True)
+    if isinstance(spec, LanguageModelSpec):
+        model, tokenizer = _from_pretrained(str(folder), str(folder), local_files_only=True, task="causal-lm")
+    else:
+        model, tokenizer = _from_pretrained(str(folder), str(folder), local_files_only=True)
     source = f"{spec.embedded_description} ({reason}) from {_display_path(folder)}"
     return model, tokenizer, source
 
 
-def _finish(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, spec: ModelSpec, device: torch.device
-) -> None:
-    """Make both hub and embedded models ready for batched inference."""
+def _load(
+    spec: ModelSpec | LanguageModelSpec, offline: bool | None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str]:
+    """The hub model, or the embedded one when offline or when the hub fails; and where it came from."""
+    if offline is None:
+        offline = is_offline()
+    if offline:
+        return _load_embedded(spec, "offline")
+    try:
+        model, tokenizer = _load_from_hub(spec)
+    except _network_errors() as exc:
+        try:
+            return _load_embedded(spec, f"hub failed: {type(exc).__name__}")
+        except FileNotFoundError as missing:
+            raise missing from exc
+    return model, tokenizer, f"{spec.hub_id}@{spec.revision} from the Hugging Face hub"
+
+
+def _ready_for_batches(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, device: torch.device) -> None:
+    """Pad token, length limit, device and eval mode: what hub and embedded models both need."""
     # GPT-2 has no pad token; batches need one, and GPT2ForSequenceClassification uses
     # config.pad_token_id to find each row's last real token.
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:
@@ -309,13 +393,16 @@ def _finish(
     positions = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
     if positions and tokenizer.model_max_length > positions:
         tokenizer.model_max_length = positions
-    # Hub checkpoints often say LABEL_0, LABEL_1...: give them the course's label names.
+    model.to(device)
+    model.eval()
+
+
+def _name_labels(model: PreTrainedModel, spec: ModelSpec) -> None:
+    """Hub checkpoints often say LABEL_0, LABEL_1...: give them the course's label names."""
     generic = {i: f"LABEL_{i}" for i in range(spec.num_labels)}
     if model.config.num_labels == spec.num_labels and dict(model.config.id2label) == generic:
         model.config.id2label = dict(enumerate(spec.labels))
         model.config.label2id = {label: i for i, label in enumerate(spec.labels)}
-    model.to(device)
-    model.eval()
 
 
 def load_classifier(
@@ -340,28 +427,64 @@ def load_classifier(
 
     Raises:
         TypeError: ``name`` is not a str.
-        ValueError: unknown ``name`` (the message lists the known ones).
+        ValueError: unknown ``name`` (the message lists the known ones), or a language model's
+            name (the message says to use ``load_language_model``).
         FileNotFoundError: the embedded model is needed but has not been built.
     """
     import torch
 
     spec = _spec(name)
     target = pick_device() if device is None else torch.device(device)
-    if offline is None:
-        offline = is_offline()
+    model, tokenizer, source = _load(spec, offline)
+    _ready_for_batches(model, tokenizer, target)
+    _name_labels(model, spec)
+    if verbose:
+        print(f"Loaded {spec.name}: {source}", flush=True)
+    return model, tokenizer
 
-    if offline:
-        model, tokenizer, source = _load_embedded(spec, "offline")
-    else:
-        try:
-            model, tokenizer = _load_from_hub(spec)
-            source = f"{spec.hub_id}@{spec.revision} from the Hugging Face hub"
-        except _network_errors() as exc:
-            try:
-                model, tokenizer, source = _load_embedded(spec, f"hub failed: {type(exc).__name__}")
-            except FileNotFoundError as missing:
-                raise missing from exc
-    _finish(model, tokenizer, spec, target)
+
+def load_language_model(
+    name: str = "gpt2",
+    *,
+    offline: bool | None = None,
+    device: str | torch.device | None = None,
+    verbose: bool = True,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load Lab 5's causal language model (``GPT2LMHeadModel``) and its tokenizer.
+
+    Online: GPT-2 small (``openai-community/gpt2`` at a pinned commit). Offline, or when the
+    hub fails: the embedded miniature in ``course_utils/assets/gpt2-lm/`` -- GPT-2's own
+    tokenizer and architecture, far smaller, trained on ``course_utils.continuations`` text
+    (its model card says how well). The offline rules and the one printed line are
+    ``load_classifier``'s.
+
+    Args:
+        name: one of ``LANGUAGE_MODELS`` ("gpt2").
+        offline: True = embedded model, False = hub model, None = decide with ``is_offline()``.
+        device: where to put the model (default ``pick_device()``).
+        verbose: print one line saying which model was loaded.
+
+    Returns:
+        ``(model, tokenizer)``: model in eval mode with eager attention (``output_attentions=True``
+        works), ``config.pad_token_id`` and ``generation_config.pad_token_id`` set to the
+        end-of-text token; tokenizer with that token as its pad token (right padding, GPT-2's
+        default: a row's next-token logits are at its last real position).
+
+    Raises:
+        TypeError: ``name`` is not a str.
+        ValueError: unknown ``name``, or a classifier's name (the message says to use
+            ``load_classifier``).
+        FileNotFoundError: the embedded model is needed but has not been built.
+    """
+    import torch
+
+    spec = _language_model_spec(name)
+    target = pick_device() if device is None else torch.device(device)
+    model, tokenizer, source = _load(spec, offline)
+    _ready_for_batches(model, tokenizer, target)
+    # generate() reads its own config: without a pad id it warns on every call.
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
     if verbose:
         print(f"Loaded {spec.name}: {source}", flush=True)
     return model, tokenizer

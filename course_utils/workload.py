@@ -65,7 +65,7 @@ def choose_sizes(
     """The sizes this run of a lab uses: ``full`` or ``cpu`` (see the module docstring).
 
     Args:
-        model: the classifier the lab loaded (``load_classifier``).
+        model: the model the lab loaded (``load_classifier`` or ``load_language_model``).
         device: where it runs.
         full: every size the lab uses, as designed (and graded, on the embedded model).
         cpu: the same names with the smaller values for a real model on a CPU.

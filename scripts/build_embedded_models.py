@@ -3,14 +3,19 @@
 
     python scripts/build_embedded_models.py                  # every model
     python scripts/build_embedded_models.py --only gpt2-imdb
+    python scripts/build_embedded_models.py --only gpt2      # Lab 5's causal language model
 
 Each embedded model is a miniature of its hub model: the hub model's own tokenizer (GPT-2's
 byte-level BPE or bert-base-uncased's WordPiece, from ``course_utils/assets/tokenizers/``,
 written by ``scripts/convert_tokenizers.py``), the same ``transformers`` architecture class,
-far fewer layers and dimensions, trained from scratch on a generated corpus (``course_utils.reviews``
-or ``course_utils.climate``). Its folder is loadable with ``AutoModelForSequenceClassification`` /
-``AutoTokenizer.from_pretrained`` and carries a model card (``README.md``) with the figures of
-``course_utils.model_cards``, which ``tests/test_models.py`` recomputes.
+far fewer layers and dimensions, trained from scratch on a generated corpus (``course_utils.reviews``,
+``course_utils.climate`` or ``course_utils.continuations``). A classifier's folder is loadable with
+``AutoModelForSequenceClassification`` / ``AutoTokenizer.from_pretrained`` and carries a model card
+(``README.md``) with the figures of ``course_utils.model_cards``, which ``tests/test_models.py``
+recomputes. The language model's folder (``gpt2-lm``) loads with ``AutoModelForCausalLM``; its
+card's figures are computed here (``language_model_figures``) and recomputed independently by
+``tests/test_language_model.py`` -- not in ``course_utils``, since a continuation's teacher-forced
+log-probability is one of Lab 5's exercises.
 
 How a model is trained (``build``):
 
@@ -24,6 +29,13 @@ How a model is trained (``build``):
 3. temperature scaling (Guo et al., 2017) on the calibration tenth, folded into the
    classifier's last layer, so the saved model is an ordinary checkpoint;
 4. float16 weights on disk (the loader reads them as float32), the figures, the card.
+
+How the language model is trained (``build_language_model``): a ``GPT2LMHeadModel`` with tied
+embeddings reads each training prompt followed by its target text; next-token cross-entropy on
+the target text's tokens (the target weighted more) and on a random share of the prompt's, AdamW,
+warm-up then decay; float16 on disk. Its card reports held-out perplexity and, per kind, the share
+of held-out prompts where log p(target) > log p(contrast), the same on their counterfactuals (cue
+words swapped), and the mean probabilities of both answers.
 
 Running a builder twice gives byte-identical files (fixed seeds, one CPU thread, deterministic
 torch algorithms).
@@ -61,13 +73,15 @@ from transformers import (  # noqa: E402
     DistilBertTokenizer,
     GPT2Config,
     GPT2ForSequenceClassification,
+    GPT2LMHeadModel,
     GPT2Tokenizer,
 )
 
 from course_utils import model_cards  # noqa: E402
 from course_utils.climate import climate_examples  # noqa: E402
+from course_utils.data import load_continuations  # noqa: E402
 from course_utils.labels import GeneratedExample, split_indices  # noqa: E402
-from course_utils.models import ASSETS_DIR, MODELS, quiet_transformers  # noqa: E402
+from course_utils.models import ASSETS_DIR, LANGUAGE_MODELS, MODELS, quiet_transformers  # noqa: E402
 from course_utils.reviews import review_examples  # noqa: E402
 
 SEED = 0
@@ -252,6 +266,14 @@ def lime_featurizer(masks: Sequence[Mask], *, p_perturb: float, max_ratio: float
     return featurize
 
 
+def warmup_then_decay(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning rate: linear warm-up over the first tenth of ``steps``, then linear decay to 0."""
+    warmup = max(1, steps // 10)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (steps - step) / (steps - warmup)))
+    )
+
+
 def train_classifier(model: torch.nn.Module, examples: Sequence[Encoded], featurize: Featurize, *, pad_id: int,
                      epochs: int, batch_size: int, lr: float, weight_decay: float, seed: int) -> list[float]:
     """Plain torch loop: AdamW, linear warm-up then decay, padded batches, soft targets.
@@ -259,11 +281,7 @@ def train_classifier(model: torch.nn.Module, examples: Sequence[Encoded], featur
     ``featurize(example, rng)`` is called afresh every epoch. Returns each epoch's mean loss.
     """
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    steps = epochs * ((len(examples) + batch_size - 1) // batch_size)
-    warmup = max(1, steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (steps - step) / (steps - warmup)))
-    )
+    schedule = warmup_then_decay(optimizer, epochs * ((len(examples) + batch_size - 1) // batch_size))
     order_rng = torch.Generator().manual_seed(seed)
     augment_rng = random.Random(seed)
     history = []
@@ -590,15 +608,332 @@ def build(name: str, seed: int = SEED) -> dict:
     return report
 
 
+# --------------------------------------------------------------------------------------
+# The causal language model (Lab 5)
+# --------------------------------------------------------------------------------------
+LM_NAME = "gpt2"  # its name in course_utils.models.LANGUAGE_MODELS
+LM_CORPUS_SIZE = 60_000  # load_continuations(n=...): its train split is what the model reads
+LM_EVAL_N = 5_000  # the card's held-out prompts: the test split of load_continuations(n=LM_EVAL_N)
+LM_HYPERPARAMETERS = {"n_embd": 32, "n_layer": 4, "n_head": 4, "n_positions": 1024, "dropout": 0.1,
+                      "train_dropout": 0.0, "target_weight": 5.0, "prompt_share": 0.25, "epochs": 1,
+                      "batch_size": 32, "lr": 5e-3, "weight_decay": 0.01}
+
+
+def lm_architecture(hp: dict) -> str:
+    """One line for the card."""
+    return (f"`GPT2LMHeadModel`, {hp['n_layer']} layers, {hp['n_head']} heads, n_embd {hp['n_embd']}, "
+            f"{hp['n_positions']} positions, input and output embeddings tied (GPT-2 small: 12 layers, 12 heads, "
+            "n_embd 768, 1024 positions, tied)")
+
+
+def language_model(tokenizer, hp: dict, dropout: float) -> GPT2LMHeadModel:
+    """A miniature GPT-2 small: same class, vocabulary, positions and tied embeddings, far smaller."""
+    eos_id = tokenizer.eos_token_id
+    return GPT2LMHeadModel(GPT2Config(
+        vocab_size=len(tokenizer), n_positions=hp["n_positions"], n_embd=hp["n_embd"], n_layer=hp["n_layer"],
+        n_head=hp["n_head"], resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout,
+        bos_token_id=eos_id, eos_token_id=eos_id, tie_word_embeddings=True,
+    ))
+
+
+def continuation_rows(tokenizer, examples) -> tuple[list[list[int]], list[int]]:
+    """Token ids of each example's whole text -- its prompt, then its ``target_text`` (the target
+    and the rest of its sentence), the text the model is trained on -- and where its target is
+    (the number of prompt tokens).
+
+    ``examples``: rows of ``load_continuations`` (dicts). The target text starts with a space, so
+    its tokens follow the prompt's unchanged, and its first token is the target: checked.
+    """
+    prompts, tails = [e["prompt"] for e in examples], [e["target_text"] for e in examples]
+    prompt_ids, tail_ids = tokenizer(prompts)["input_ids"], tokenizer(tails)["input_ids"]
+    whole = tokenizer([p + t for p, t in zip(prompts, tails)])["input_ids"]
+    targets = tokenizer([e["target"] for e in examples])["input_ids"]
+    rows = []
+    for p_ids, t_ids, w_ids, target, prompt, tail in zip(prompt_ids, tail_ids, whole, targets, prompts, tails):
+        if p_ids + t_ids != w_ids or t_ids[:1] != target:
+            raise AssertionError(f"prompt and target text do not tokenize apart: {prompt!r} + {tail!r}")
+        rows.append(p_ids + t_ids)
+    return rows, [len(ids) for ids in prompt_ids]
+
+
+def next_token_loss(model: GPT2LMHeadModel, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    weights: torch.Tensor) -> torch.Tensor:
+    """Weighted mean cross-entropy of real tokens after the first, given the ones before them.
+
+    ``weights[b, t]`` weighs token t of row b; a token of weight 0 is left out. With all weights 1
+    this is what ``model(..., labels=...).loss`` computes, but the output layer (50,257 outputs:
+    most of the cost) only runs where a weighed real next token is predicted.
+    """
+    hidden = model.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    weights = weights[:, 1:] * attention_mask[:, 1:]  # position t predicts token t + 1
+    predicted = weights > 0
+    logits = model.lm_head(hidden[:, :-1][predicted])
+    losses = torch.nn.functional.cross_entropy(logits, input_ids[:, 1:][predicted], reduction="none")
+    return (losses * weights[predicted]).sum() / weights[predicted].sum()
+
+
+def token_weights(rows: Sequence[Sequence[int]], target_at: Sequence[int], *, target_weight: float,
+                  prompt_share: float, rng: random.Random) -> torch.Tensor:
+    """Which tokens a batch learns to predict, and how much each counts; padded like ``pad_batch``.
+
+    Every token of the target text (the target counts ``target_weight``, the rest of its sentence
+    1) and a random ``prompt_share`` of the prompt's tokens (1 each): the prompt's words are mostly
+    drawn at random by the grammar, so predicting all of them teaches little and costs most.
+    """
+    weights = torch.zeros(len(rows), max(map(len, rows)))
+    for b, (row, at) in enumerate(zip(rows, target_at)):
+        weights[b, :at] = torch.tensor([float(rng.random() < prompt_share) for _ in range(at)])
+        weights[b, at:len(row)] = 1.0
+        weights[b, at] = target_weight
+    return weights
+
+
+def train_language_model(model: GPT2LMHeadModel, rows: Sequence[Sequence[int]], target_at: Sequence[int], *,
+                         pad_id: int, target_weight: float, prompt_share: float, epochs: int, batch_size: int,
+                         lr: float, weight_decay: float, seed: int) -> list[float]:
+    """Next-token cross-entropy on the tokens ``token_weights`` picks afresh for each batch;
+    AdamW, warm-up then decay.
+
+    Returns each epoch's mean loss.
+    """
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = warmup_then_decay(optimizer, epochs * ((len(rows) + batch_size - 1) // batch_size))
+    order_rng = torch.Generator().manual_seed(seed)
+    pick_rng = random.Random(seed)
+    history = []
+    model.train()
+    for _ in range(epochs):
+        losses = []
+        for batch_index in torch.randperm(len(rows), generator=order_rng).split(batch_size):
+            batch = batch_index.tolist()
+            weights = token_weights([rows[i] for i in batch], [target_at[i] for i in batch],
+                                    target_weight=target_weight, prompt_share=prompt_share, rng=pick_rng)
+            loss = next_token_loss(model, *pad_batch([rows[i] for i in batch], pad_id), weights)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+        history.append(float(np.mean(losses)))
+    model.eval()
+    return history
+
+
+@torch.no_grad()
+def teacher_forced_logprobs(model, rows: Sequence[Sequence[int]], pad_id: int,
+                            batch_size: int = 32) -> list[np.ndarray]:
+    """Teacher forcing: ``log p(row[t] | row[:t])`` for t = 1 .. len(row) - 1, for each row.
+
+    Rows are right-padded, so each real token sees the same positions and context as alone.
+    """
+    model.eval()
+    out = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        input_ids, attention_mask = pad_batch(chunk, pad_id)
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+        # The logits at position t are the distribution of the token at t + 1.
+        next_logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+        out += [next_logp[i, :len(row) - 1].numpy() for i, row in enumerate(chunk)]
+    return out
+
+
+@torch.no_grad()
+def answer_logprobs(model, prompt_rows: Sequence[Sequence[int]], answers: Sequence[Sequence[int]], pad_id: int,
+                    batch_size: int = 64) -> np.ndarray:
+    """``[N, k]``: log p(answer | prompt) of each of a prompt's k one-token answers."""
+    model.eval()
+    out = []
+    for start in range(0, len(prompt_rows), batch_size):
+        chunk = prompt_rows[start:start + batch_size]
+        input_ids, attention_mask = pad_batch(chunk, pad_id)
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
+        last = torch.tensor([len(row) - 1 for row in chunk])
+        logp = torch.log_softmax(logits[torch.arange(len(chunk)), last], dim=-1)
+        out.append(logp.gather(-1, torch.tensor([list(a) for a in answers[start:start + batch_size]])).numpy())
+    return np.concatenate(out)
+
+
+def language_model_figures(model, tokenizer, examples: Sequence[dict]) -> dict:
+    """The card's figures on held-out examples (rows of ``load_continuations``): per kind and for all.
+
+    A prompt is right when log p(target | prompt) > log p(contrast | prompt). Its counterfactual
+    (the cue words swapped for their counterparts) makes the contrast right: a model that reads
+    the cue then prefers the contrast, one that ignores it keeps its answer. The perplexity is
+    over every token of the held-out texts (prompt + target text) but the first, which nothing
+    predicts.
+    """
+    pad_id = tokenizer.pad_token_id
+    answers = [ids_t + ids_c for ids_t, ids_c in zip(tokenizer([e["target"] for e in examples])["input_ids"],
+                                                      tokenizer([e["contrast"] for e in examples])["input_ids"])]
+    if any(len(a) != 2 for a in answers):
+        raise AssertionError("every target and contrast must be one token")
+    logp = answer_logprobs(model, tokenizer([e["prompt"] for e in examples])["input_ids"], answers, pad_id)
+    swapped = answer_logprobs(model, tokenizer([e["counterfactual"] for e in examples])["input_ids"], answers,
+                              pad_id)
+    right, still_target = logp[:, 0] > logp[:, 1], swapped[:, 0] > swapped[:, 1]
+    kinds = np.array([e["kind"] for e in examples])
+    figures: dict = {"kinds": {}}
+    for kind in [*sorted(set(kinds)), "all"]:
+        rows = np.ones(len(examples), dtype=bool) if kind == "all" else kinds == kind
+        figures["kinds"][kind] = {
+            "prompts": int(rows.sum()),
+            "cue_accuracy": float(right[rows].mean()),
+            "swapped_target": float(still_target[rows].mean()),
+            "both_right": float((right & ~still_target)[rows].mean()),
+            "p_target": float(np.exp(logp[rows, 0]).mean()),
+            "p_contrast": float(np.exp(logp[rows, 1]).mean()),
+        }
+    token_logp = np.concatenate(teacher_forced_logprobs(model, continuation_rows(tokenizer, examples)[0], pad_id))
+    figures["perplexity"] = float(np.exp(-token_logp.mean()))
+    figures["perplexity_tokens"] = int(token_logp.size)
+    return figures
+
+
+LM_COLUMNS = {  # key -> column of the card's table (values with 3 decimals)
+    "cue_accuracy": "cue accuracy",
+    "swapped_target": "target still preferred, cue swapped",
+    "both_right": "right on prompt and counterfactual",
+    "p_target": "mean p(target)",
+    "p_contrast": "mean p(contrast)",
+}
+
+
+def write_language_model_card(folder: Path, report: dict, tokenizer) -> None:
+    hp = LM_HYPERPARAMETERS
+    spec = LANGUAGE_MODELS[LM_NAME]
+    kinds = report["kinds"]
+    table = [
+        f"| kind | prompts | {' | '.join(LM_COLUMNS.values())} |",
+        "|---|---|" + "---|" * len(LM_COLUMNS),
+        *[f"| {kind} | {row['prompts']:,} | " + " | ".join(f"{row[key]:.3f}" for key in LM_COLUMNS) + " |"
+          for kind, row in kinds.items()],
+    ]
+    lines = [
+        f"# Embedded {LM_NAME}: a miniature of `{spec.hub_id}`",
+        "",
+        f"{lm_architecture(hp)}.",
+        "",
+        f"GPT-2's byte-level BPE tokenizer (openai-community/gpt2): the same {len(tokenizer):,} token ids, special",
+        "tokens and splits as GPT-2 (the tokenizer files are the gpt2-imdb classifier's; their licence:",
+        "`course_utils/assets/tokenizers/`), so whatever Lab 5 says about tokens holds online and offline.",
+        "Trained from scratch as a language model -- next-token cross-entropy -- on the generated continuation corpus",
+        f"(`course_utils.data.load_continuations(n={LM_CORPUS_SIZE}, split=\"train\", seed={SEED})`: "
+        f"{report['train_texts']:,} texts, each a prompt",
+        "followed by its `target_text`), in which the right next word is decided by an earlier cue word. So",
+        "it has only ever seen the few hundred token ids of that corpus (the others share what training taught",
+        "the output layer: they are never likely); it is meant for the corpus' kind of text.",
+        "",
+        f"How: every token of each target text is predicted, the target itself counting {hp['target_weight']:g} times",
+        f"(the cue -> target dependencies are one token in twenty), and a random {hp['prompt_share']:.0%} of the",
+        "prompt's tokens, drawn afresh for each batch (the grammar draws most prompt words at random: predicting",
+        "all of them costs most of the time and teaches little); AdamW, linear warm-up then decay.",
+        "",
+        f"## Figures on held-out prompts ({kinds['all']['prompts']:,} prompts of "
+        f"`load_continuations(n={LM_EVAL_N}, split=\"test\", seed={SEED})`)",
+        "",
+        "Recomputed by `tests/test_language_model.py`. *Cue accuracy*: the share of prompts where",
+        "log p(target | prompt) > log p(contrast | prompt), the right and a wrong next token the corpus gives.",
+        "*Cue swapped*: the same prompts with their cue word(s) swapped for their counterparts (the corpus'",
+        "`counterfactual`: another word of the other polarity, a name of the other gender, the noun in the",
+        "other number, another city...), for which the contrast is right: a model that reads the cue then",
+        "prefers the contrast, so the target is *still preferred* on far fewer than half of them; one that",
+        "ignored the cue would keep its answer. *Right on prompt and counterfactual*: the target on the prompt",
+        "and the contrast on its counterfactual, which a model that ignores the cue never is (the two differ",
+        "only in the cue). Mean p(target) and p(contrast): the model's next-token probabilities of the two, out",
+        "of all 50,257 tokens.",
+        "",
+        *table,
+        "",
+        "| property | value |",
+        "|---|---|",
+        f"| held-out perplexity (prompt + target text, {report['perplexity_tokens']:,} predicted tokens) | "
+        f"{report['perplexity']:.3f} |",
+        f"| parameters | {report['parameters']:,} |",
+        f"| size on disk | {report['size_bytes'] / 1e6:.2f} MB: weights {report['weights_bytes'] / 1e6:.2f} MB "
+        f"(float16; {report['embedding_share']:.0%} of the parameters are the vocabulary's embeddings, "
+        f"shared with the output layer), tokenizer {report['tokenizer_bytes'] / 1e6:.2f} MB |",
+        f"| training | {hp['epochs']} epoch{'s' if hp['epochs'] > 1 else ''}, batch {hp['batch_size']}, "
+        f"lr {hp['lr']}, dropout "
+        f"{hp['train_dropout']} (saved config: GPT-2's {hp['dropout']}), one CPU thread, "
+        f"{report['train_seconds']:.0f} s, final loss {report['final_train_loss']:.3f} |",
+        f"| sha256 of the model files | `{report['sha256'][:16]}` |",
+        "",
+        f"Rebuild (same files byte for byte on the same platform): "
+        f"`python scripts/build_embedded_models.py --only {LM_NAME}`",
+    ]
+    (folder / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def train_lm(seed: int = SEED, **overrides) -> tuple[GPT2LMHeadModel, object, dict]:
+    """Train the causal LM in memory; returns it (in float32), its tokenizer and training figures."""
+    hp = {**LM_HYPERPARAMETERS, **overrides}
+    seed_everything(seed)
+    torch.set_num_threads(1)  # one thread: identical float sums, hence identical weights
+    started = time.perf_counter()
+    tokenizer = hub_tokenizer("gpt2")
+    texts = load_continuations(n=LM_CORPUS_SIZE, split="train", seed=seed)
+    rows, target_at = continuation_rows(tokenizer, texts)
+    model = language_model(tokenizer, hp, hp["train_dropout"])
+    history = train_language_model(model, rows, target_at, pad_id=tokenizer.eos_token_id,
+                                   target_weight=hp["target_weight"], prompt_share=hp["prompt_share"],
+                                   epochs=hp["epochs"], batch_size=hp["batch_size"],
+                                   lr=hp["lr"], weight_decay=hp["weight_decay"], seed=seed)
+    for key in ("resid_pdrop", "embd_pdrop", "attn_pdrop"):  # saved with GPT-2's dropout, as the hub model has
+        setattr(model.config, key, hp["dropout"])
+    figures = {"train_texts": len(rows), "final_train_loss": history[-1],
+               "train_seconds": time.perf_counter() - started, "train_prompts": set(texts["prompt"])}
+    return model, tokenizer, figures
+
+
+def build_language_model(seed: int = SEED) -> dict:
+    """Train, save (float16), reload as Lab 5 does, measure, write the card."""
+    from course_utils.models import load_language_model
+
+    model, tokenizer, report = train_lm(seed)
+    folder = fresh_folder(ASSETS_DIR / LANGUAGE_MODELS[LM_NAME].embedded_dir)
+    model.half().save_pretrained(folder)  # ties input and output embeddings: one matrix on disk
+    save_tokenizer(tokenizer, folder)
+    for f in folder.iterdir():
+        if f.name not in KEEP_FILES:  # generation_config.json too: GPT-2's is derived from config.json
+            f.unlink()
+        else:
+            f.chmod(0o644)
+
+    model, reloaded = load_language_model(LM_NAME, offline=True, device="cpu", verbose=False)
+    if reloaded("The movie was great.")["input_ids"] != tokenizer("The movie was great.")["input_ids"]:
+        raise AssertionError("the saved tokenizer differs from the hub tokenizer")
+    held_out = load_continuations(n=LM_EVAL_N, split="test", seed=SEED)
+    seen = report.pop("train_prompts")
+    if any(e["prompt"] in seen for e in held_out):
+        raise AssertionError("a held-out prompt is among the training texts")
+    report.update(language_model_figures(model, reloaded, held_out))
+    parameters = sum(p.numel() for p in model.parameters())
+    report.update(parameters=parameters, embedding_share=model.get_input_embeddings().weight.numel() / parameters,
+                  size_bytes=folder_size(folder), weights_bytes=folder_size(folder, ["model.safetensors"]),
+                  tokenizer_bytes=folder_size(folder, ["tokenizer.json", "tokenizer_config.json"]),
+                  sha256=folder_digest(folder))
+    write_language_model_card(folder, report, reloaded)
+    for key, value in report.items():
+        print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
+    return report
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=sorted(RECIPES), help="build just this model")
+    parser.add_argument("--only", choices=sorted([*RECIPES, LM_NAME]), help="build just this model")
     parser.add_argument("--seed", type=int, default=SEED, help="training seed (default %(default)s)")
     args = parser.parse_args(argv)
-    for name in [args.only] if args.only else list(RECIPES):
+    for name in [args.only] if args.only else [*RECIPES, LM_NAME]:
         print(f"Building {name} ...")
-        build(name, seed=args.seed)
-        print(f"  -> {(ASSETS_DIR / MODELS[name].embedded_dir).relative_to(ROOT)}")
+        if name == LM_NAME:
+            build_language_model(seed=args.seed)
+            folder = LANGUAGE_MODELS[name].embedded_dir
+        else:
+            build(name, seed=args.seed)
+            folder = MODELS[name].embedded_dir
+        print(f"  -> {(ASSETS_DIR / folder).relative_to(ROOT)}")
     return 0
 
 

@@ -97,6 +97,7 @@ TIERS = {
     "tests/test_kernel_threads.py": "e2e",  # nbgrader runs, sandboxed kernels, cgroups, `course autograde`
     "tests/test_kernel_package.py": "unit",
     "tests/test_labformat.py": "unit",
+    "tests/test_language_model.py": "unit",
     "tests/test_models.py": "unit",
     "tests/test_nbgrader_pipeline.py": "e2e",
     "tests/test_neutralise.py": "unit",
