@@ -225,7 +225,7 @@ def test_same_function_accepts_the_same_values_and_gradients_written_otherwise()
 @pytest.mark.parametrize("wrong", [
     lambda p, t, w: ((t.reshape(-1) - p.reshape(-1)) ** 2).mean(),  # unweighted
     lambda p, t, w: (w * (t - p) ** 2).sum() / len(w),  # [N, 1] - [N] broadcast to [N, N]
-    lambda p, t, w: torch.tensor(float(_loss(p, t, w))),  # the right value, no gradient
+    lambda p, t, w: _loss(p.detach(), t, w),  # the right value, no gradient
     lambda p, t, w: _loss(p.detach() * 1.0, t, w) + 0 * p.sum(),  # the right value, a zero gradient
     lambda p, t, w: 1 / 0,  # raises
     None,  # no such function
