@@ -63,6 +63,23 @@ def test_an_edit_that_does_not_apply_fails_loudly():
     assert written_out(Edit("+ 1", "- 1"), reference, "") == "def f(x):\n    return x - 1\n"
 
 
+def test_each_grade_starts_from_what_a_fresh_set_up_gives():
+    """The harness runs a set-up once and reuses it; a grade that changed what the set-up made (a model left in
+    train mode, a list or tensor changed in place, a name rebound) does not reach the next grade."""
+    from course_admin.labformat import Exercise, Test
+
+    setup = "import torch\nnet = torch.nn.Linear(2, 1)\nwords = ['a', 'b']\nbias = torch.zeros(1)\nruns = []\nruns.append(1)"
+    check = Test("test_f_state", 1, "assert net.training and words == ['a', 'b'] and float(bias) == 0 and runs == [1]"
+                                    "\nassert f() == 'ok' and torch.is_grad_enabled()")
+    exercises = {"f": Exercise("f", "def f():\n    return 'ok'", [check])}
+    spoilers = ["net.eval()", "words.append('c')", "bias += 1", "runs.append(2)", "torch.set_grad_enabled(False)",
+                "net = None", "f = None"]
+    for spoiler in spoilers:
+        spoiled = grade(setup, exercises, "f", f"def f():\n    return 'ok'\n{spoiler}")
+        assert spoiled["test_f_state"][1], f"the spoiler {spoiler!r} itself should fail the check"
+        assert grade(setup, exercises, "f", "def f():\n    return 'ok'") == {"test_f_state": (1, "")}, spoiler
+
+
 @pytest.mark.parametrize("lab", list(LABS))
 def test_reference_solutions_get_full_marks(exercises, lab):
     setup, found = exercises[lab]
