@@ -204,10 +204,27 @@ def _grade_cohort(path: Path, lab: str) -> Graded:
     result = Graded(workspace, release_path, feedback=Path(), wrong_mix=wrong_mix)
     for student, notebook in cohort.items():
         workspace.submit(lab, student, notebook)
-        workspace.autograde(lab, student)
+    autograde_in_parallel(workspace.path, lab, list(cohort))
+    for student in cohort:
         result.scores[student] = {s.exercise: (s.score, s.max_score) for s in workspace.exercise_scores(lab, student)}
     result.feedback = workspace.feedback(lab, "partly_wrong")
     return result
+
+
+COHORT_JOBS = 2  # the machine's cores: a cohort's notebooks are graded two at a time
+
+
+def autograde_in_parallel(course: Path, lab: str, students: list[str]) -> None:
+    """nbgrader's autograde (``Workspace.autograde``) of each submitted notebook, COHORT_JOBS at a time, each in a
+    process of its own whose kernels take their share of the cores, as ``course autograde --jobs`` shares them."""
+    import concurrent.futures
+    import multiprocessing
+
+    from harness import autograde_one
+
+    with concurrent.futures.ProcessPoolExecutor(COHORT_JOBS, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for done in [pool.submit(autograde_one, str(course), lab, student, COHORT_JOBS) for student in students]:
+            done.result()  # a grading that failed raises here, as it did in the test process
 
 
 @pytest.fixture(scope="session")

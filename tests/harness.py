@@ -42,6 +42,17 @@ def read_exercises(path: Path) -> tuple[str, dict[str, Exercise]]:
     return "\n\n".join(lab.setup), lab.exercises
 
 
+def autograde_one(course: str, lab: str, student: str, jobs: int) -> float:
+    """(In a worker process) nbgrader's autograde of one submitted notebook in the course root `course`, with the
+    kernel's threads sized for `jobs` graders sharing the cores; its seconds."""
+    import os
+
+    from course_admin import pipeline
+
+    os.environ["COURSE_GRADING_JOBS"] = str(jobs)  # this worker's own environment: read by CourseExecute
+    return pipeline.Workspace(Path(course), [lab]).autograde(lab, student)
+
+
 def dependents(exercises: dict[str, Exercise], name: str) -> list[str]:
     """The other exercises whose reference solution calls `name` (Lab 4's comprehensiveness calls mask_top_k)."""
     call = re.compile(rf"\b{re.escape(name)}\(")
