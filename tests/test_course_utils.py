@@ -251,3 +251,16 @@ def test_on_its_own_keeps_an_agreeing_function_and_stands_in_for_another():
         assert namespace["weighted_mse"] is _loss
         raise KeyError("a failing test")
     assert namespace == {}  # a name the student never defined is not left behind
+
+
+def test_generation_attribution_heatmap_greys_what_is_not_yet_context():
+    matrix = np.array([[0.5, -1.0, 0.0, 9.0], [0.2, 0.1, -0.3, 0.4]])  # 3 prompt tokens, 2 generated; 9: not yet context
+    fig = plots.plot_generation_attribution(matrix, ["a", "b", "c", "x"], ["x", "y"])
+    image = fig.axes[0].images[0]
+    shown = image.get_array()
+    assert shown.mask.tolist() == [[False, False, False, True], [False, False, False, False]]
+    assert image.norm.vmin == -1.0 and image.norm.vmax == 1.0  # symmetric, and the grey 9 does not set the scale
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["x", "y"]
+    with pytest.raises(ValueError, match="generated x context"):
+        plots.plot_generation_attribution(matrix, ["a", "b", "c"], ["x", "y"])
+    plt.close("all")
