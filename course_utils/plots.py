@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 
+import matplotlib.colors
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Patch
@@ -236,3 +237,40 @@ def plot_attention_bars(
         raise ValueError("attention weights are never negative: plot signed scores with plot_token_importance")
     legend = [Patch(color=ATTENTION_COLOUR, label="attention: no sign, neither for nor against a class")]
     return _bars(words, weights, ATTENTION_COLOUR, title, xlabel, ax, legend).figure
+
+
+def plot_generation_attribution(
+    matrix: np.ndarray, context: Sequence[str], generated: Sequence[str], title: str = "Attribution of each generated token"
+) -> Figure:
+    """A heatmap of a generated sequence's attributions (Lab 5): row t = generated token t,
+    column j = context token j (the prompt's tokens, then the generated ones).
+
+    ``matrix`` is ``[n_new, len(context)]``; row t may only use the columns before
+    ``len(context) - n_new + 1 + t`` (its own context): the cells after it are drawn grey,
+    whatever they hold. Colours diverge around 0 on a scale symmetric in ±max|value|
+    (orange raises the generated token's log-probability, teal lowers it).
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    n_new, width = matrix.shape if matrix.ndim == 2 else (0, 0)
+    if matrix.ndim != 2 or width != len(context) or n_new != len(generated):
+        raise ValueError(f"need a [{len(generated)}, {len(context)}] matrix (generated x context), got {matrix.shape}")
+    first_generated = width - n_new + 1  # column of generated token 0 when it becomes context
+    if first_generated < 1:
+        raise ValueError(f"{n_new} generated tokens need at least {n_new} context columns, got {width}")
+    rows, columns = np.indices(matrix.shape)
+    outside = columns >= first_generated + rows  # after row t's context: not an input of token t
+    shown = np.ma.masked_array(matrix, mask=outside | ~np.isfinite(matrix))
+    scale = float(np.abs(shown).max()) if shown.count() and np.abs(shown).max() > 0 else 1.0
+    colours = matplotlib.colors.LinearSegmentedColormap.from_list("signed", [NEGATIVE_COLOUR, "#ffffff", POSITIVE_COLOUR])
+    colours.set_bad("#dddddd")
+    fig, ax = plt.subplots(figsize=(0.38 * width + 2.5, 0.42 * n_new + 2))
+    image = ax.imshow(shown, cmap=colours, vmin=-scale, vmax=scale, aspect="auto")
+    ax.set_xticks(range(width), labels=list(context), rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(n_new), labels=list(generated))
+    ax.axvline(first_generated - 0.5, color="black", linewidth=0.8)  # where the prompt ends
+    ax.set_xlabel("context token (left of the line: the prompt; right: generated tokens, grey: not yet generated)")
+    ax.set_ylabel("generated token")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="attribution (log-probability)")
+    fig.tight_layout()
+    return fig

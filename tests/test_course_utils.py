@@ -151,6 +151,21 @@ def test_recording_classifier_records_calls_and_mode():
     assert not torch.allclose(model(ids.flip(1)).logits, reference)  # order matters
 
 
+def test_recording_wrapper_records_gradients_embeddings_and_generate():
+    from course_utils.models import load_language_model
+
+    net, _ = load_language_model("gpt2", offline=True, device="cpu", verbose=False)
+    wrapper = grading.RecordingWrapper(net)
+    ids = torch.tensor([[464, 8251, 284], [464, 8251, 318]])
+    with torch.no_grad():
+        wrapper(input_ids=ids)
+    wrapper(inputs_embeds=net.get_input_embeddings()(ids[:1]))
+    out = wrapper.generate(input_ids=ids[:1], max_new_tokens=2, do_sample=False)
+    assert out.shape == (1, 5)
+    assert [(c["batch_size"], c["grad_enabled"]) for c in wrapper.calls] == [(2, False), (1, True), (1, True)]
+    assert not any(c["training"] or c["attention_mask"] for c in wrapper.calls)
+
+
 # ---------------------------------------------------------------- packaging
 def _pins_from_pyproject() -> dict[str, str]:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -234,6 +249,17 @@ def test_same_function_refuses_other_values_gradients_or_errors(wrong):
     assert not grading.same_function(wrong, _loss, _loss_cases())
 
 
+def test_same_function_wants_a_tensor_where_the_reference_returns_one():
+    def drops(scores):
+        return scores[-1] - scores[:-1]
+
+    cases = [(torch.tensor([0.5, -1.0, 2.0]),)]
+    assert grading.same_function(lambda s: s[-1] - s[:-1], drops, cases)
+    assert not grading.same_function(lambda s: (s[-1] - s[:-1]).tolist(), drops, cases)  # a list: `a - b` fails later
+    assert not grading.same_function(lambda s: (s[-1] - s[:-1]).numpy(), drops, cases)
+    assert not grading.same_function(drops, lambda s: (s[-1] - s[:-1]).tolist(), cases)
+
+
 def test_on_its_own_keeps_an_agreeing_function_and_stands_in_for_another():
     def agreeing(pred, target, weights):
         return _loss(pred, target, weights)
@@ -251,3 +277,16 @@ def test_on_its_own_keeps_an_agreeing_function_and_stands_in_for_another():
         assert namespace["weighted_mse"] is _loss
         raise KeyError("a failing test")
     assert namespace == {}  # a name the student never defined is not left behind
+
+
+def test_generation_attribution_heatmap_greys_what_is_not_yet_context():
+    matrix = np.array([[0.5, -1.0, 0.0, 9.0], [0.2, 0.1, -0.3, 0.4]])  # 3 prompt tokens, 2 generated; 9: not yet context
+    fig = plots.plot_generation_attribution(matrix, ["a", "b", "c", "x"], ["x", "y"])
+    image = fig.axes[0].images[0]
+    shown = image.get_array()
+    assert shown.mask.tolist() == [[False, False, False, True], [False, False, False, False]]
+    assert image.norm.vmin == -1.0 and image.norm.vmax == 1.0  # symmetric, and the grey 9 does not set the scale
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["x", "y"]
+    with pytest.raises(ValueError, match="generated x context"):
+        plots.plot_generation_attribution(matrix, ["a", "b", "c"], ["x", "y"])
+    plt.close("all")

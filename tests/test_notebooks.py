@@ -63,7 +63,8 @@ def test_notebooks_are_stored_without_outputs(lab):
 
 
 @pytest.mark.parametrize("lab, n_exercises", [("lab1_lime_from_scratch", 7), ("lab2_attention_vs_lime", 6),
-                                                  ("lab3_ig_vs_lime", 5), ("lab4_faithfulness_stability", 6)])
+                                                  ("lab3_ig_vs_lime", 5), ("lab4_faithfulness_stability", 6),
+                                                  ("lab5_explaining_generation", 7)])
 def test_every_exercise_has_a_visible_and_a_hidden_test(lab, n_exercises):
     source = nbformat.read(pipeline.lab_notebook(lab, "solutions"), as_version=4)
     exercises = labformat.read_lab(source).exercises
