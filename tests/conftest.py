@@ -27,6 +27,7 @@ LAB1 = "lab1_lime_from_scratch"
 LAB2 = "lab2_attention_vs_lime"
 LAB3 = "lab3_ig_vs_lime"
 LAB4 = "lab4_faithfulness_stability"
+LAB5 = "lab5_explaining_generation"
 
 # One wrong answer per exercise, from each lab's catalogue, graded by real nbgrader.
 WRONG_MIX = {
@@ -62,8 +63,18 @@ WRONG_MIX = {
         "stability": "edited_class",
         "rationale_agreement": "roc_auc",
     },
+    LAB5: {
+        "continuation_logprob": "off_by_one_own_position",
+        "occlusion_attribution": "reversed_sign",
+        "grad_x_input": "gradient_only",
+        "integrated_gradients": "times_x_not_difference",
+        "contrastive_attribution": "explains_a_alone",
+        "generation_attribution": "second_best_token",
+        "deletion_curve": "lowest_first",
+    },
 }
-CATALOGUES = {LAB1: "answers_lab1", LAB2: "answers_lab2", LAB3: "answers_lab3", LAB4: "answers_lab4"}
+CATALOGUES = {LAB1: "answers_lab1", LAB2: "answers_lab2", LAB3: "answers_lab3", LAB4: "answers_lab4",
+              LAB5: "answers_lab5"}
 NOISY = ("    n = ids.numel()\n",
          "    n = ids.numel()\n    import warnings; warnings.warn('a harmless library warning', UserWarning)\n")
 
