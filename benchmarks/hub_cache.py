@@ -5,6 +5,7 @@ snapshots/<commit>}``), with the files the course's hub repos hold: the three fi
 (revision "main"; textattack's 2020 DistilBERT as ``pytorch_model.bin`` with its own lone
 ``vocab.txt``, the others as ``model.safetensors``) and the separate tokenizer repos at the
 commits ``ModelSpec`` pins, whose ``refs/main`` has moved on to a commit not in the cache.
+GPT-2's tokenizer repo is also Lab 5's language model, so it holds a GPT2LMHeadModel's weights.
 
 Weights are random, in the hub models' own architecture classes, either tiny (the hub-path
 tests: loading, truncation, fallbacks) or at the hub models' full size (the real-size
@@ -28,10 +29,11 @@ from transformers import (
     BertTokenizer,
     DistilBertForSequenceClassification,
     GPT2ForSequenceClassification,
+    GPT2LMHeadModel,
     GPT2Tokenizer,
 )
 
-from course_utils.models import MODELS
+from course_utils.models import LANGUAGE_MODELS, MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKENIZER_FILES = ROOT / "course_utils" / "assets" / "tokenizers"
@@ -82,10 +84,13 @@ FULL_SIZE = {
                      "num_attention_heads": 12},
 }
 # config.json of the base repos the tokenizers come from (AutoTokenizer reads model_type there).
+# GPT-2's is also Lab 5's language model (``LANGUAGE_MODELS["gpt2"]``, the same repo and commit),
+# so it carries weights too: tiny widths for the hub-path tests, GPT-2 small's own at full size.
 GPT2_BASE_CONFIG = {
     "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "vocab_size": 50257, "n_positions": 1024,
     "n_ctx": 1024, "n_embd": 768, "n_layer": 12, "n_head": 12, "bos_token_id": 50256, "eos_token_id": 50256,
 }
+TINY_GPT2_BASE = {"n_embd": 32, "n_layer": 2, "n_head": 2}
 BERT_BASE_CONFIG = {
     "architectures": ["BertForMaskedLM"], "model_type": "bert", "vocab_size": 30522,
     "max_position_embeddings": 512, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
@@ -148,6 +153,18 @@ def weights(name: str, full_size: bool = False) -> bytes:
     return safetensors_bytes(state, metadata={"format": "pt"})
 
 
+def language_model_files(full_size: bool = False) -> dict[str, bytes]:
+    """config.json and random weights of GPT-2's base repo (a GPT2LMHeadModel), as the hub holds
+    them: the output layer is tied to the token embeddings, so ``lm_head.weight`` is not stored."""
+    config = {**GPT2_BASE_CONFIG, **({} if full_size else TINY_GPT2_BASE)}
+    torch.manual_seed(17)
+    settings = {key: value for key, value in config.items() if key != "architectures"}
+    # wide initial weights for the tiny one, as in ``weights``: next-token probabilities that differ
+    model = GPT2LMHeadModel(AutoConfig.for_model(**settings, **({} if full_size else {"initializer_range": 0.5})))
+    state = {key: tensor.contiguous() for key, tensor in model.state_dict().items() if key != "lm_head.weight"}
+    return {"config.json": as_json(config), "model.safetensors": safetensors_bytes(state, metadata={"format": "pt"})}
+
+
 def tokenizer_json(tokenizer_class, folder: Path) -> bytes:
     """tokenizer.json as the base repos carry it, built from the classic files."""
     return tokenizer_class.from_pretrained(str(folder)).backend_tokenizer.to_str().encode()
@@ -173,10 +190,12 @@ def add_model_repo(cache: Path, name: str, textattack_tokenizer_config: bytes = 
     add_snapshot(cache, spec.hub_id, MAIN_COMMIT[spec.hub_id], files)
 
 
-def add_tokenizer_repos(cache: Path) -> None:
+def add_tokenizer_repos(cache: Path, full_size: bool = False) -> None:
     gpt2, bert = MODELS["gpt2-imdb"], MODELS["bert-climate"]
+    language_model = LANGUAGE_MODELS["gpt2"]
+    assert (language_model.hub_id, language_model.revision) == (gpt2.tokenizer_id, gpt2.tokenizer_revision)
     add_snapshot(cache, gpt2.tokenizer_id, gpt2.tokenizer_revision, {
-        "config.json": as_json(GPT2_BASE_CONFIG),
+        **language_model_files(full_size),
         "tokenizer_config.json": b'{"model_max_length": 1024}',
         "vocab.json": (GPT2_FILES / "vocab.json").read_bytes(),
         "merges.txt": (GPT2_FILES / "merges.txt").read_bytes(),
@@ -191,8 +210,9 @@ def add_tokenizer_repos(cache: Path) -> None:
 
 
 def write_hub_cache(cache: Path, full_size: bool = False) -> Path:
-    """The course's three hub models and the two tokenizer repos, cached as the hub client does."""
+    """The course's three hub models and the two tokenizer repos (GPT-2's with Lab 5's language
+    model), cached as the hub client does."""
     for name in MODELS:
         add_model_repo(cache, name, full_size=full_size)
-    add_tokenizer_repos(cache)
+    add_tokenizer_repos(cache, full_size=full_size)
     return cache

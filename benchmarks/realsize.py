@@ -1,6 +1,7 @@
 """The labs at real size: every solution notebook against full-size stand-ins of the hub models.
 
-Online, the labs load GPT-2 small (124M parameters), DistilBERT-base (67M) and BERT-base (110M)
+Online, the labs load GPT-2 small (124M parameters, as a classifier in Lab 1 and a language model in
+Lab 5), DistilBERT-base (67M) and BERT-base (110M)
 and real IMDB reviews. This machine cannot reach the hub, so the benchmark builds stand-ins that
 cost the same: the hub models' architectures at their full sizes with random weights (a forward
 pass costs the same whatever the weights), in a Hugging Face cache laid out as the hub client
@@ -30,13 +31,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "course-realsize-standins"
-COMPLETE = ".complete-v1"  # written last: a half-built cache is rebuilt
+COMPLETE = ".complete-v2"  # written last: a half-built cache is rebuilt
 IMDB_MEDIAN_WORDS, IMDB_MEAN_WORDS = 174, 230
 TARGET_MINUTES, TARGET_PEAK_GB = 5.0, 3.0  # per lab on a 2-core CPU
 
 
 def standin_cache(root: Path = DEFAULT_CACHE) -> Path:
-    """The hub cache of full-size stand-ins under ``root`` (built once, about 1.2 GB)."""
+    """The hub cache of full-size stand-ins under ``root`` (built once, about 1.7 GB)."""
     hub = root / "hub"
     if not (root / COMPLETE).exists():
         import shutil

@@ -183,3 +183,22 @@ def test_skipped_value_check_names_the_other_exercise_slip(exercises, lab, depen
     assert visible and all(not results[gid][1] for gid in visible), f"{dependent}'s visible test fails: {results}"
     text = " ".join(printed[gid] for gid in visible)
     assert re.search(pattern, text), f"{dependent}'s visible test printed {text!r}, which does not name the cause"
+
+
+# Where the other exercise's slip makes the dependent one unable to run at all, its visible test fails, naming that slip.
+FAILS_NAMING = [
+    ("lab1_lime_from_scratch", "fit_surrogate", "weighted_mse", "returns_python_float",
+     r"because weighted_mse is wrong: it returns a float, not a tensor"),
+]
+
+
+@pytest.mark.parametrize("lab, dependent, dependency, label, pattern", FAILS_NAMING,
+                         ids=[f"{d}-{dep}-{label}" for _, d, dep, label, _ in FAILS_NAMING])
+def test_a_dependent_that_cannot_run_names_the_other_exercise_slip(exercises, lab, dependent, dependency, label,
+                                                                  pattern):
+    setup, found = exercises[lab]
+    results = grade(setup, found, dependency, _source(found, lab, "WRONG", dependency, label), tests_of=[dependent],
+                    visible_only=True)
+    messages = [message for gid, (_, message) in results.items() if gid.endswith("_visible") and message]
+    assert messages, f"{dependent}'s visible test passes with {dependency} {label!r}"
+    assert any(re.search(pattern, message) for message in messages), messages

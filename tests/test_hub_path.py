@@ -35,6 +35,7 @@ import pytest
 import torch
 from huggingface_hub import constants as hub_constants
 from huggingface_hub.utils import _http as hub_http
+from transformers import GPT2LMHeadModel
 
 from benchmarks.hub_cache import (
     ARCHITECTURE,
@@ -42,12 +43,13 @@ from benchmarks.hub_cache import (
     LEGACY_TOKENIZER_CONFIGS,
     MOVED_ON,
     POSITIONS,
+    TINY_GPT2_BASE,
     add_model_repo,
     repo_folder,
     write_hub_cache,
 )
 from course_utils import models
-from course_utils.models import MODELS, load_classifier, probability_function
+from course_utils.models import LANGUAGE_MODELS, MODELS, load_classifier, load_language_model, probability_function
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -174,6 +176,22 @@ def test_gpt2_pads_batches_without_changing_predictions(online):
     alone = np.vstack([_probabilities(model, tokenizer(text)["input_ids"]) for text in texts])
     assert np.ptp(alone[:, 1]) > 0.01, "the test model should tell these texts apart"
     np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_hub_branch_loads_gpt2_as_a_language_model(online, capsys):
+    """Lab 5 online: GPT-2's base repo at the pinned commit (the one its tokenizer comes from),
+    through the real hub code; a prompt's next-token distribution is one over the whole vocabulary."""
+    spec = LANGUAGE_MODELS["gpt2"]
+    model, tokenizer = load_language_model("gpt2", device="cpu")
+    assert capsys.readouterr().out == f"Loaded gpt2: {spec.hub_id}@{spec.revision} from the Hugging Face hub\n"
+    assert type(model) is GPT2LMHeadModel and model.config.n_embd == TINY_GPT2_BASE["n_embd"], "not the cached repo"
+    assert not model.training and model.config._attn_implementation == "eager"
+    assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr(), "GPT-2 ties its output layer"
+    assert tokenizer.pad_token_id == model.config.pad_token_id == 50256 and len(tokenizer) == 50257
+    with torch.no_grad():
+        logits = model(torch.tensor([tokenizer("The keys to the cabinet")["input_ids"]])).logits
+    assert logits.shape[-1] == 50257 and torch.softmax(logits[0, -1], dim=-1).max() < 0.5
+    assert online.urls == [], "HF_HUB_OFFLINE=1: everything must come from the cache"
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
