@@ -16,7 +16,7 @@ from answer_edits import Edit, written_out
 from harness import dependents, grade, lab_notebook, read_exercises
 
 LABS = {"lab1_lime_from_scratch": "answers_lab1", "lab2_attention_vs_lime": "answers_lab2", "lab3_ig_vs_lime": "answers_lab3",
-        "lab4_faithfulness_stability": "answers_lab4"}
+        "lab4_faithfulness_stability": "answers_lab4", "lab5_explaining_generation": "answers_lab5"}
 
 
 def _cases(kind: str):
