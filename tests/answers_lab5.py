@@ -36,6 +36,8 @@ WRONG = {
         "prepends_eos": Edit("torch.cat([prompt, target])[None]", "torch.cat([prompt.new_tensor([50256]), prompt, target])[None]"),
         "negative_log_likelihood": Edit(_SCORED, "return -" + _SCORED[len("return "):]),
         "bits_not_nats": Edit(_SCORED, _SCORED + " / 0.6931471805599453"),
+        # transformers' loss is the MEAN over the labelled tokens
+        "labels_loss_mean": Edit(_SCORED, "return float(-torch.nn.functional.cross_entropy(logits[len(prompt) - 1:-1], target))"),
         "returns_tensor": Edit(_SCORED, "return log_probs[torch.arange(len(target), device=device), target].sum()"),
         "no_eval_mode": Edit("    model.eval()\n", ""),
         "no_no_grad": Edit('''    with torch.no_grad():
@@ -134,6 +136,7 @@ def occlusion_attribution(model, prompt_ids, target_ids, replace_id, batch_size=
     "grad_x_input": {
         "gradient_only": Edit("(x * grad).sum(dim=-1)", "grad.sum(dim=-1)"),
         "abs_over_dims": Edit("(x * grad).sum(dim=-1)", "(x * grad).abs().sum(dim=-1)"),
+        "abs_of_sum": Edit("(x * grad).sum(dim=-1)", "(x * grad).sum(dim=-1).abs()"),
         "l2_norm_over_dims": Edit("(x * grad).sum(dim=-1)", "(x * grad).norm(dim=-1)"),
         "mean_over_dims": Edit("(x * grad).sum(dim=-1)", "(x * grad).mean(dim=-1)"),
         "gradient_norm": Edit("(x * grad).sum(dim=-1)", "grad.norm(dim=-1)"),
@@ -277,15 +280,6 @@ def contrastive_attribution(model, prompt_ids, target_a, target_b, replace_id, b
             "matrix[t, :n + t] = occlusion_attribution(model, context, next_id[None], replace_id, batch_size)",
             "matrix[t, :n] = occlusion_attribution(model, context[:n], next_id[None], replace_id, batch_size)"),
         "generated_tokens_not_fed_back": Edit("        context = torch.cat([context, next_id[None]])  # the new token is context for the next ones\n", ""),
-        "row_explains_next_token": (
-            Edit("    for t in range(n_new):\n", "    first = True\n    for t in range(n_new):\n"),
-            Edit("        matrix[t, :n + t] = occlusion_attribution(model, context, next_id[None], replace_id, batch_size)\n",
-                 "        if not first:\n"
-                 "            matrix[t - 1, :n + t - 1] = occlusion_attribution(model, context[:-1], context[-1:], replace_id, batch_size)\n"
-                 "            matrix[t - 1, n + t - 1] = 0.0\n"
-                 "        first = False\n"
-                 "        if t == n_new - 1:\n"
-                 "            matrix[t, :n + t] = occlusion_attribution(model, context, next_id[None], replace_id, batch_size)\n")),
         "shifted_columns": Edit("matrix[t, :n + t] = occlusion_attribution", "matrix[t, 1:n + t + 1] = occlusion_attribution"),
         "too_wide": Edit("matrix = torch.zeros(n_new, n + n_new - 1)", "matrix = torch.zeros(n_new, n + n_new)"),
         "nan_after_context": Edit("matrix = torch.zeros(n_new, n + n_new - 1)", "matrix = torch.full((n_new, n + n_new - 1), float('nan'))"),
@@ -317,6 +311,9 @@ def contrastive_attribution(model, prompt_ids, target_a, target_b, replace_id, b
                                Edit("rows[k, order[:k]] = replace_id", "rows[k - 1, order[:k]] = replace_id"),
                                Edit("target.expand(k_max + 1, -1)", "target.expand(k_max, -1)")),
         "ignores_replace_id": Edit("rows[k, order[:k]] = replace_id", "rows[k, order[:k]] = 0"),
+        "k_max_exclusive": (Edit("repeat(k_max + 1, 1)", "repeat(k_max, 1)"), Edit("range(1, k_max + 1)", "range(1, k_max)"),
+                            Edit("target.expand(k_max + 1, -1)", "target.expand(k_max, -1)")),
+        "returns_numpy": Edit("[..., 0].sum(dim=-1).float().cpu()", "[..., 0].sum(dim=-1).float().cpu().numpy()"),
         "returns_drop": Edit("return log_probs.gather", "return -log_probs.gather"),
         "probabilities_not_log": Edit("torch.log_softmax(model(input_ids=rows)", "torch.softmax(model(input_ids=rows)"),
         "mean_over_target": Edit("[..., 0].sum(dim=-1).float().cpu()", "[..., 0].mean(dim=-1).float().cpu()"),
@@ -349,6 +346,84 @@ def deletion_curve(model, prompt_ids, target_ids, scores, replace_id, k_max):
     },
 }
 
+# the intact prompt scored on its own, by continuation_logprob, and every batch only occluded prompts
+_BASE_FROM_EXERCISE_1 = '''
+def occlusion_attribution(model, prompt_ids, target_ids, replace_id, batch_size=16):
+    prompt = torch.as_tensor(prompt_ids).flatten()
+    target = torch.as_tensor(target_ids).flatten()
+    n = prompt.numel()
+    full = torch.cat([prompt, target])
+    base = continuation_logprob(model, prompt, target)
+    out = []
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            positions = torch.arange(start, min(start + batch_size, n))
+            batch = full.repeat(len(positions), 1)
+            batch[torch.arange(len(positions)), positions] = replace_id
+            lp = torch.log_softmax(model(batch).logits[:, n - 1:n - 1 + len(target)], dim=-1)
+            out.append(lp[:, torch.arange(len(target)), target].sum(dim=1))
+    return base - torch.cat(out)
+'''
+
+_LISTS_AND_CROSS_ENTROPY = '''
+import torch.nn.functional as F
+
+def occlusion_attribution(model, prompt_ids, target_ids, replace_id, batch_size=16):
+    model.eval()
+    prompt = [int(t) for t in torch.as_tensor(prompt_ids).view(-1)]
+    target = [int(t) for t in torch.as_tensor(target_ids).view(-1)]
+    n = len(prompt)
+    sequences = [prompt + target] + [prompt[:i] + [replace_id] + prompt[i + 1:] + target for i in range(n)]
+    values = []
+    with torch.no_grad():
+        for i in range(0, len(sequences), batch_size):
+            batch = torch.tensor(sequences[i:i + batch_size])
+            logits = model(batch).logits[:, n - 1:-1]
+            nll = F.cross_entropy(logits.transpose(1, 2), torch.tensor(target).expand(len(batch), -1), reduction="none")
+            values += (-nll.sum(dim=1)).tolist()
+    return torch.tensor([values[0] - v for v in values[1:]])
+'''
+
+_NUMPY_LEXSORT_BATCH = '''
+def deletion_curve(model, prompt_ids, target_ids, scores, replace_id, k_max):
+    model.eval()
+    prompt = np.asarray(torch.as_tensor(prompt_ids)).reshape(-1)
+    target = np.asarray(torch.as_tensor(target_ids)).reshape(-1)
+    s = np.asarray(torch.as_tensor(scores, dtype=torch.float64)).reshape(-1)
+    order = np.lexsort((np.arange(len(s)), -s))
+    batch = np.tile(np.concatenate([prompt, target]), (k_max + 1, 1))
+    for k in range(1, k_max + 1):
+        batch[k, order[:k]] = replace_id
+    n = len(prompt)
+    with torch.no_grad():
+        lp = torch.log_softmax(model(torch.from_numpy(batch)).logits[:, n - 1:n - 1 + len(target)].double(), -1)
+    return lp[:, np.arange(len(target)), torch.from_numpy(target)].sum(1).float()
+'''
+
+# the left Riemann sum, in float64 on a copy of the model
+_LEFT_RIEMANN_FLOAT64 = '''
+import copy
+
+def integrated_gradients(model, prompt_ids, target_ids, n_steps=50, baseline_id=None):
+    net = copy.deepcopy(model).double().eval()
+    prompt = torch.as_tensor(prompt_ids).reshape(-1)
+    target = torch.as_tensor(target_ids).reshape(-1)
+    n = prompt.numel()
+    table = net.get_input_embeddings()
+    x = table(prompt).detach()
+    x0 = torch.zeros_like(x) if baseline_id is None else table.weight[baseline_id].detach().expand_as(x)
+    fixed = table(target).detach()
+    f = lambda pts: torch.log_softmax(net(inputs_embeds=torch.cat([pts, fixed.expand(len(pts), -1, -1)], 1)).logits[:, n - 1:-1], -1
+                                      ).gather(-1, target.expand(len(pts), -1).unsqueeze(-1)).sum((1, 2))
+    alphas = torch.arange(n_steps, dtype=torch.float64) / n_steps
+    path = (x0 + alphas.view(-1, 1, 1) * (x - x0)).requires_grad_()
+    grads = torch.autograd.grad(f(path).sum(), path)[0]
+    attr = ((x - x0) * grads.mean(0)).sum(-1)
+    with torch.no_grad():
+        ends = f(torch.stack([x, x0]))
+    return attr.float().detach(), float(attr.sum() - (ends[0] - ends[1]))
+'''
+
 ALTERNATIVES = {
     "continuation_logprob": {
         # transformers' own loss: the mean cross-entropy over the labelled (target) positions
@@ -357,7 +432,7 @@ def continuation_logprob(model, prompt_ids, target_ids):
     model.eval()
     prompt = list(torch.as_tensor(prompt_ids).flatten().tolist())
     target = list(torch.as_tensor(target_ids).flatten().tolist())
-    ids = torch.tensor([prompt + target], device=model.device)
+    ids = torch.tensor([prompt + target], device=next(model.parameters()).device)
     labels = ids.clone()
     labels[:, :len(prompt)] = -100
     with torch.no_grad():
@@ -413,24 +488,11 @@ def continuation_logprob(model, prompt_ids, target_ids):
 ''',
     },
     "occlusion_attribution": {
-        # the intact prompt scored on its own, by continuation_logprob, and every batch only occluded prompts
-        "base_from_exercise_1": '''
-def occlusion_attribution(model, prompt_ids, target_ids, replace_id, batch_size=16):
-    prompt = torch.as_tensor(prompt_ids).flatten()
-    target = torch.as_tensor(target_ids).flatten()
-    n = prompt.numel()
-    full = torch.cat([prompt, target])
-    base = continuation_logprob(model, prompt, target)
-    out = []
-    with torch.no_grad():
-        for start in range(0, n, batch_size):
-            positions = torch.arange(start, min(start + batch_size, n))
-            batch = full.repeat(len(positions), 1)
-            batch[torch.arange(len(positions)), positions] = replace_id
-            lp = torch.log_softmax(model(batch).logits[:, n - 1:n - 1 + len(target)], dim=-1)
-            out.append(lp[:, torch.arange(len(target)), target].sum(dim=1))
-    return base - torch.cat(out)
-''',
+        # the caller's training/eval mode put back afterwards
+        "restores_callers_mode": (Edit("    model.eval()\n", "    was_training = model.training\n    model.eval()\n"),
+                                  Edit("    return totals[n] - totals[:n]", "    model.train(was_training)\n    return totals[n] - totals[:n]")),
+        # waits for weak_tests note 2
+        # "base_from_exercise_1": _BASE_FROM_EXERCISE_1,
         "where_on_identity": '''
 def occlusion_attribution(model, prompt_ids, target_ids, replace_id, batch_size=16):
     model.eval()
@@ -448,24 +510,8 @@ def occlusion_attribution(model, prompt_ids, target_ids, replace_id, batch_size=
             scores[lo:lo + batch_size] = torch.stack([lp[:, j, target[j]] for j in range(m)], dim=1).sum(1)
     return (scores[-1] - scores[:-1]).float()
 ''',
-        "lists_and_cross_entropy": '''
-import torch.nn.functional as F
-
-def occlusion_attribution(model, prompt_ids, target_ids, replace_id, batch_size=16):
-    model.eval()
-    prompt = [int(t) for t in torch.as_tensor(prompt_ids).view(-1)]
-    target = [int(t) for t in torch.as_tensor(target_ids).view(-1)]
-    n = len(prompt)
-    sequences = [prompt + target] + [prompt[:i] + [replace_id] + prompt[i + 1:] + target for i in range(n)]
-    values = []
-    with torch.no_grad():
-        for i in range(0, len(sequences), batch_size):
-            batch = torch.tensor(sequences[i:i + batch_size])
-            logits = model(batch).logits[:, n - 1:-1]
-            nll = F.cross_entropy(logits.transpose(1, 2), torch.tensor(target).expand(len(batch), -1), reduction="none")
-            values += (-nll.sum(dim=1)).tolist()
-    return torch.tensor([values[0] - v for v in values[1:]])
-''',
+        # waits for weak_tests note 3
+        # "lists_and_cross_entropy": _LISTS_AND_CROSS_ENTROPY,
     },
     "grad_x_input": {
         # the gradient caught at the embedding layer's output by a hook, the model fed token ids
@@ -487,9 +533,9 @@ def grad_x_input(model, prompt_ids, target_ids):
         handle.remove()
     score = torch.log_softmax(logits[len(p) - 1:-1], -1).gather(1, t[:, None]).sum()
     score.backward()
-    x = store["x"][0, :len(p)]
+    x, grad = store["x"][0, :len(p)].detach(), store["x"].grad[0, :len(p)]
     model.zero_grad(set_to_none=True)
-    return torch.einsum("nd,nd->n", x.detach(), x.grad)
+    return torch.einsum("nd,nd->n", x, grad)
 ''',
         # the whole sequence's embeddings differentiated, the prompt's part kept; -cross-entropy as F
         "whole_sequence_cross_entropy": '''
@@ -571,29 +617,8 @@ def integrated_gradients(model, prompt_ids, target_ids, n_steps=50, baseline_id=
         delta = float(attr.sum() - (logp(x) - logp(b)))
     return attr, delta
 ''',
-        # the left Riemann sum, in float64 on a copy of the model
-        "left_riemann_float64": '''
-import copy
-
-def integrated_gradients(model, prompt_ids, target_ids, n_steps=50, baseline_id=None):
-    net = copy.deepcopy(model).double().eval()
-    prompt = torch.as_tensor(prompt_ids).reshape(-1)
-    target = torch.as_tensor(target_ids).reshape(-1)
-    n = prompt.numel()
-    table = net.get_input_embeddings()
-    x = table(prompt).detach()
-    x0 = torch.zeros_like(x) if baseline_id is None else table.weight[baseline_id].detach().expand_as(x)
-    fixed = table(target).detach()
-    f = lambda pts: torch.log_softmax(net(inputs_embeds=torch.cat([pts, fixed.expand(len(pts), -1, -1)], 1)).logits[:, n - 1:-1], -1
-                                      ).gather(-1, target.expand(len(pts), -1).unsqueeze(-1)).sum((1, 2))
-    alphas = torch.arange(n_steps, dtype=torch.float64) / n_steps
-    path = (x0 + alphas.view(-1, 1, 1) * (x - x0)).requires_grad_()
-    grads = torch.autograd.grad(f(path).sum(), path)[0]
-    attr = ((x - x0) * grads.mean(0)).sum(-1)
-    with torch.no_grad():
-        ends = f(torch.stack([x, x0]))
-    return attr.float().detach(), float(attr.sum() - (ends[0] - ends[1]))
-''',
+        # waits for weak_tests note 4
+        # "left_riemann_float64": _LEFT_RIEMANN_FLOAT64,
         # captum's IntegratedGradients on a function of the prompt's embeddings
         "captum_on_embeddings": '''
 from captum.attr import IntegratedGradients
@@ -708,21 +733,8 @@ def deletion_curve(model, prompt_ids, target_ids, scores, replace_id, k_max):
         curve.append(continuation_logprob(model, ids, target_ids))
     return torch.tensor(curve)
 ''',
-        "numpy_lexsort_batch": '''
-def deletion_curve(model, prompt_ids, target_ids, scores, replace_id, k_max):
-    model.eval()
-    prompt = np.asarray(torch.as_tensor(prompt_ids)).reshape(-1)
-    target = np.asarray(torch.as_tensor(target_ids)).reshape(-1)
-    s = np.asarray(torch.as_tensor(scores, dtype=torch.float64)).reshape(-1)
-    order = np.lexsort((np.arange(len(s)), -s))
-    batch = np.tile(np.concatenate([prompt, target]), (k_max + 1, 1))
-    for k in range(1, k_max + 1):
-        batch[k, order[:k]] = replace_id
-    n = len(prompt)
-    with torch.no_grad():
-        lp = torch.log_softmax(model(torch.from_numpy(batch)).logits[:, n - 1:n - 1 + len(target)].double(), -1)
-    return lp[:, np.arange(len(target)), torch.from_numpy(target)].sum(1).float()
-''',
+        # waits for weak_tests note 3
+        # "numpy_lexsort_batch": _NUMPY_LEXSORT_BATCH,
     },
 }
 
@@ -733,7 +745,7 @@ ISOLATED = {
         "mean_not_sum": {"test_continuation_logprob_visible", "test_continuation_logprob_hidden"},
     },
     "integrated_gradients": {
-        "delta_wrong_sign": {"test_integrated_gradients_visible", "test_integrated_gradients_delta"},
+        "delta_wrong_sign": {"test_integrated_gradients_delta"},
     },
 }
 
@@ -752,7 +764,9 @@ VISIBLE = {
         "occludes_the_target_too": r"occlude only the prompt's tokens",
     },
     "grad_x_input": {
-        "abs_over_dims": r"all positive",
+        "abs_of_sum": r"all positive",
+        # waits for weak_tests note 5
+        # "abs_over_dims": r"all positive",
     },
     "integrated_gradients": {
         "reversed_sign": r"sign is reversed",
