@@ -82,6 +82,14 @@ DEMO_PLANS = {
         "ex_stability": "solution",
         "ex_rationale_agreement": ("average_precision_score", "roc_auc_score"),
     },
+    "lab5_explaining_generation": {
+        "ex_continuation_logprob": "solution",
+        "ex_occlusion_attribution": ("return totals[n] - totals[:n]", "return totals[:n] - totals[n]"),  # the sign
+        "ex_grad_x_input": "solution",
+        "ex_integrated_gradients": ("((x - x0) * gradient_sum", "(x * gradient_sum"),  # x, not x - x'
+        "ex_contrastive_attribution": "solution",  # calls the wrong occlusion: graded on its own
+        "ex_deletion_curve": ("key=lambda i: (-scores[i], i)", "key=lambda i: (scores[i], i)"),  # lowest first
+    },
 }
 
 
