@@ -33,6 +33,12 @@ WRONG = {
                                                "    all_log_probs = torch.log_softmax(logits[:-1], dim=-1)\n"
                                                "    return float(all_log_probs[torch.arange(len(ids) - 1, device=device), ids[1:]].sum())"),
         "greedy_tokens_not_target": Edit(_SCORED, "return float(log_probs.max(dim=-1).values.sum())"),
+        "log_softmax_of_probabilities": Edit("torch.log_softmax(logits[len(prompt) - 1:-1], dim=-1)",
+                                             "torch.log_softmax(torch.softmax(logits[len(prompt) - 1:-1], dim=-1), dim=-1)"),
+        "drops_last_target_token": Edit(_SCORED, "return float(log_probs[torch.arange(len(target) - 1, device=device), "
+                                                 "target[:-1]].sum())"),
+        "returns_probability": Edit(_SCORED, "return float(log_probs[torch.arange(len(target), device=device), "
+                                             "target].sum().exp())"),
         "prepends_eos": Edit("torch.cat([prompt, target])[None]", "torch.cat([prompt.new_tensor([50256]), prompt, target])[None]"),
         "negative_log_likelihood": Edit(_SCORED, "return -" + _SCORED[len("return "):]),
         "bits_not_nats": Edit(_SCORED, _SCORED + " / 0.6931471805599453"),
@@ -60,6 +66,14 @@ WRONG = {
         "probability_drop": Edit("return totals[n] - totals[:n]", "return totals[n].exp() - totals[:n].exp()"),
         "relative_drop": Edit("return totals[n] - totals[:n]", "return (totals[n] - totals[:n]) / totals[n].abs()"),
         "absolute_drop": Edit("return totals[n] - totals[:n]", "return (totals[n] - totals[:n]).abs()"),
+        "normalised_scores": Edit("return totals[n] - totals[:n]",
+                                  "return (totals[n] - totals[:n]) / (totals[n] - totals[:n]).abs().sum()"),
+        # keep-one-in: every prompt token replaced but token i
+        "keeps_only_token_i": Edit("rows[torch.arange(n), torch.arange(n)] = replace_id",
+                                   "kept = rows[torch.arange(n), torch.arange(n)].clone()\n"
+                                   "    rows[:n, :n] = replace_id\n"
+                                   "    rows[torch.arange(n), torch.arange(n)] = kept"),
+        "per_target_token_scores": Edit("[..., 0].sum(dim=-1))", "[..., 0])"),
         "softmax_not_log_softmax": Edit("torch.log_softmax(", "torch.softmax("),
         "off_by_one_logits": Edit("logits_to_keep=len(target) + 1).logits[:, :-1]", "logits_to_keep=len(target) + 1).logits[:, 1:]"),
         "mean_over_target": Edit("[..., 0].sum(dim=-1))", "[..., 0].mean(dim=-1))"),
@@ -140,6 +154,21 @@ def occlusion_attribution(model, prompt_ids, target_ids, replace_id, batch_size=
         "l2_norm_over_dims": Edit("(x * grad).sum(dim=-1)", "(x * grad).norm(dim=-1)"),
         "mean_over_dims": Edit("(x * grad).sum(dim=-1)", "(x * grad).mean(dim=-1)"),
         "gradient_norm": Edit("(x * grad).sum(dim=-1)", "grad.norm(dim=-1)"),
+        "normalised": Edit("return (x * grad).sum(dim=-1)", "return ((x * grad).sum(dim=-1) / (x * grad).sum(dim=-1).abs().sum())"),
+        # the gradient of the embedding TABLE's rows: a token that occurs twice gets both positions' gradients
+        "gradient_of_embedding_table": '''
+def grad_x_input(model, prompt_ids, target_ids):
+    model.eval()
+    prompt = torch.as_tensor(prompt_ids).reshape(-1)
+    target = torch.as_tensor(target_ids).reshape(-1)
+    table = model.get_input_embeddings().weight
+    model.zero_grad(set_to_none=True)
+    logits = model(input_ids=torch.cat([prompt, target])[None]).logits[0, len(prompt) - 1:-1]
+    torch.log_softmax(logits, -1)[torch.arange(len(target)), target].sum().backward()
+    grad = table.grad[prompt]
+    model.zero_grad(set_to_none=True)
+    return (table[prompt] * grad).sum(-1).detach()
+''',
         "attributes_the_logit": Edit("torch.log_softmax(model(inputs_embeds=inputs).logits[0, len(prompt) - 1:-1], dim=-1)",
                                      "model(inputs_embeds=inputs).logits[0, len(prompt) - 1:-1]"),
         "attributes_the_probabilities": Edit("torch.log_softmax(model(inputs_embeds", "torch.softmax(model(inputs_embeds"),
@@ -188,6 +217,7 @@ def occlusion_attribution(model, prompt_ids, target_ids, replace_id, batch_size=
         "path_from_zero": Edit("path = (x0 + chunk[:, None, None] * (x - x0))", "path = (chunk[:, None, None] * x)"),
         "reversed_sign": Edit("attr = ((x - x0) * gradient_sum", "attr = ((x0 - x) * gradient_sum"),
         "gradients_summed_not_averaged": Edit("* gradient_sum / n_steps)", "* gradient_sum)"),
+        "last_chunk_only": Edit("gradient_sum += grads.sum(dim=0)", "gradient_sum = grads.sum(dim=0)"),
         "ignores_n_steps": (Edit("(torch.arange(n_steps, device=device, dtype=x.dtype) + 0.5) / n_steps",
                                  "(torch.arange(50, device=device, dtype=x.dtype) + 0.5) / 50"),
                             Edit("gradient_sum / n_steps", "gradient_sum / 50")),
@@ -221,6 +251,11 @@ def occlusion_attribution(model, prompt_ids, target_ids, replace_id, batch_size=
         "ratio_of_maps": Edit("\n            - occlusion_attribution(model, prompt_ids, target_b",
                               "\n            / occlusion_attribution(model, prompt_ids, target_b"),
         "absolute_difference": Edit("    return (occlusion_attribution", "    return torch.abs(occlusion_attribution"),
+        "difference_normalised": Edit("    return (occlusion_attribution(model, prompt_ids, target_a, replace_id, batch_size)",
+                                      "    return torch.nn.functional.normalize(occlusion_attribution(model, prompt_ids, target_a, "
+                                      "replace_id, batch_size)"),
+        "ignores_replace_id": (Edit("target_a, replace_id, batch_size)", "target_a, 0, batch_size)"),
+                               Edit("target_b, replace_id, batch_size)", "target_b, 0, batch_size)")),
         "normalised_by_abs_sum": '''
 def contrastive_attribution(model, prompt_ids, target_a, target_b, replace_id, batch_size=16):
     a = occlusion_attribution(model, prompt_ids, target_a, replace_id, batch_size)
@@ -281,6 +316,8 @@ def contrastive_attribution(model, prompt_ids, target_a, target_b, replace_id, b
         "generated_tokens_not_fed_back": Edit("        context = torch.cat([context, next_id[None]])  # the new token is context for the next ones\n", ""),
         "shifted_columns": Edit("matrix[t, :n + t] = occlusion_attribution", "matrix[t, 1:n + t + 1] = occlusion_attribution"),
         "too_wide": Edit("matrix = torch.zeros(n_new, n + n_new - 1)", "matrix = torch.zeros(n_new, n + n_new)"),
+        "transposed": Edit("return torch.tensor(generated), matrix", "return torch.tensor(generated), matrix.T"),
+        "ignores_replace_id": Edit("next_id[None], replace_id, batch_size)", "next_id[None], 0, batch_size)"),
         "nan_after_context": Edit("matrix = torch.zeros(n_new, n + n_new - 1)", "matrix = torch.full((n_new, n + n_new - 1), float('nan'))"),
         "ones_after_context": Edit("matrix = torch.zeros(n_new, n + n_new - 1)", "matrix = torch.ones(n_new, n + n_new - 1)"),
         "generated_as_list": Edit("return torch.tensor(generated), matrix", "return generated, matrix"),
@@ -314,6 +351,8 @@ def contrastive_attribution(model, prompt_ids, target_a, target_b, replace_id, b
                             Edit("target.expand(k_max + 1, -1)", "target.expand(k_max, -1)")),
         "returns_numpy": Edit("[..., 0].sum(dim=-1).float().cpu()", "[..., 0].sum(dim=-1).float().cpu().numpy()"),
         "returns_drop": Edit("return log_probs.gather", "return -log_probs.gather"),
+        "relative_to_c0": Edit("    return log_probs.gather(", "    curve = log_probs.gather(-1, target.expand(k_max + 1, -1)[..., None])"
+                                                               "[..., 0].sum(dim=-1).float().cpu()\n    return curve - curve[0]\n    return log_probs.gather("),
         "probabilities_not_log": Edit("torch.log_softmax(model(", "torch.softmax(model("),
         "mean_over_target": Edit("[..., 0].sum(dim=-1).float().cpu()", "[..., 0].mean(dim=-1).float().cpu()"),
         "off_by_one_logits": Edit("logits_to_keep=len(target) + 1).logits[:, :-1]", "logits_to_keep=len(target) + 1).logits[:, 1:]"),
@@ -423,8 +462,14 @@ def integrated_gradients(model, prompt_ids, target_ids, n_steps=50, baseline_id=
     return attr.float().detach(), float(attr.sum() - (ends[0] - ends[1]))
 '''
 
+# the caller's training/eval mode put back afterwards (occlusion_attribution)
+_RESTORES_CALLERS_MODE = (Edit("    model.eval()\n", "    was_training = model.training\n    model.eval()\n"),
+                          Edit("    return totals[n] - totals[:n]", "    model.train(was_training)\n    return totals[n] - totals[:n]"))
+
 ALTERNATIVES = {
     "continuation_logprob": {
+        "log_of_softmax": Edit("torch.log_softmax(logits[len(prompt) - 1:-1], dim=-1)",
+                               "torch.softmax(logits[len(prompt) - 1:-1], dim=-1).log()"),
         # transformers' own loss: the mean cross-entropy over the labelled (target) positions
         "labels_loss": '''
 def continuation_logprob(model, prompt_ids, target_ids):
@@ -487,9 +532,30 @@ def continuation_logprob(model, prompt_ids, target_ids):
 ''',
     },
     "occlusion_attribution": {
+        # batches built lazily, None standing for the intact prompt
+        "lazy_batches_gather": '''
+def occlusion_attribution(model, prompt_ids, target_ids, replace_id, batch_size=16):
+    model.eval()
+    p, t = torch.as_tensor(prompt_ids).view(-1), torch.as_tensor(target_ids).view(-1)
+    n, m = p.numel(), t.numel()
+    seq = torch.cat([p, t])
+    which = list(range(n)) + [None]
+    scores = []
+    with torch.no_grad():
+        for s in range(0, n + 1, batch_size):
+            chunk = which[s:s + batch_size]
+            batch = seq.repeat(len(chunk), 1)
+            for r, i in enumerate(chunk):
+                if i is not None:
+                    batch[r, i] = replace_id
+            lp = model(batch).logits[:, n - 1:n + m - 1].log_softmax(-1)
+            scores.append(lp.gather(2, t.expand(len(chunk), m).unsqueeze(2)).squeeze(2).sum(1))
+    s = torch.cat(scores)
+    return s[-1] - s[:-1]
+''',
         # the caller's training/eval mode put back afterwards
-        "restores_callers_mode": (Edit("    model.eval()\n", "    was_training = model.training\n    model.eval()\n"),
-                                  Edit("    return totals[n] - totals[:n]", "    model.train(was_training)\n    return totals[n] - totals[:n]")),
+        # waits for weak_tests note 4
+        # "restores_callers_mode": _RESTORES_CALLERS_MODE,
         # waits for weak_tests note 2
         # "base_from_exercise_1": _BASE_FROM_EXERCISE_1,
         "where_on_identity": '''
@@ -566,6 +632,8 @@ def grad_x_input(model, prompt_ids, target_ids):
 ''',
     },
     "integrated_gradients": {
+        "right_riemann": Edit("(torch.arange(n_steps, device=device, dtype=x.dtype) + 0.5) / n_steps",
+                              "(torch.arange(n_steps, device=device, dtype=x.dtype) + 1) / n_steps"),
         "gauss_legendre": '''
 def integrated_gradients(model, prompt_ids, target_ids, n_steps=50, baseline_id=None):
     model.eval()
@@ -720,6 +788,22 @@ def generation_attribution(model, prompt_ids, n_new, replace_id, batch_size=16):
 ''',
     },
     "deletion_curve": {
+        # Python's sort is stable with reverse=True too: equal scores keep their order, earlier first
+        "sorted_reverse_stable": Edit("order = sorted(range(n), key=lambda i: (-scores[i], i))",
+                                      "order = sorted(range(n), key=lambda i: scores[i], reverse=True)"),
+        "heapq_and_loop": '''
+import heapq
+
+def deletion_curve(model, prompt_ids, target_ids, scores, replace_id, k_max):
+    ids = [int(t) for t in torch.as_tensor(prompt_ids).flatten()]
+    values = [float(v) for v in np.asarray(scores, dtype=float).flatten()]
+    ranked = [i for _, i in heapq.nsmallest(len(ids), [(-v, i) for i, v in enumerate(values)])]
+    out = torch.empty(k_max + 1)
+    for k in range(k_max + 1):
+        gone = set(ranked[:k])
+        out[k] = continuation_logprob(model, [replace_id if i in gone else t for i, t in enumerate(ids)], target_ids)
+    return out
+''',
         "stable_argsort_loop": '''
 def deletion_curve(model, prompt_ids, target_ids, scores, replace_id, k_max):
     prompt = torch.as_tensor(prompt_ids).reshape(-1)
