@@ -169,6 +169,10 @@ SKIPPED_BECAUSE = [
      r"skipped because mask_top_k does not mask just tokens 10 and 11"),
     ("lab4_faithfulness_stability", "sufficiency", "mask_top_k", "lowest_scores",
      r"skipped because mask_top_k does not mask just tokens 10 and 11"),
+    ("lab5_explaining_generation", "contrastive_attribution", "occlusion_attribution", "reversed_sign",
+     r"skipped because your occlusion_attribution \(Exercise 2\) differs from captum's"),
+    ("lab5_explaining_generation", "generation_attribution", "occlusion_attribution", "probability_drop",
+     r"skipped because your occlusion_attribution \(Exercise 2\) differs from captum's"),
 ]
 
 
