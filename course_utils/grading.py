@@ -185,8 +185,10 @@ class RecordingClassifier(nn.Module):
 class RecordingWrapper(nn.Module):
     """Wrap a `transformers` model and record each forward call, passing everything through.
 
-    Records `{"batch_size", "training", "attention_mask"}` (the last: whether an attention
-    mask was given). `config`, `eval()`, `train()` and `parameters()` behave as the model's.
+    Records `{"batch_size", "training", "attention_mask", "grad_enabled"}` (whether an
+    attention mask was given; whether autograd was recording, `torch.is_grad_enabled()`).
+    The batch is counted on `input_ids`, else on `inputs_embeds`. `generate` is passed through
+    too, recorded as one call. `config`, `eval()`, `train()` and `parameters()` behave as the model's.
     """
 
     def __init__(self, model: nn.Module):
@@ -198,13 +200,26 @@ class RecordingWrapper(nn.Module):
     def config(self) -> Any:
         return self.model.config
 
-    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                **kwargs: Any) -> Any:
+    def _record(self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, kwargs: dict) -> None:
+        batch = input_ids if input_ids is not None else kwargs.get("inputs_embeds")
         self.calls.append(
             {
-                "batch_size": int(input_ids.shape[0]),
+                "batch_size": int(batch.shape[0]) if batch is not None and batch.dim() > 1 else 1,
                 "training": self.model.training,
                 "attention_mask": attention_mask is not None,
+                "grad_enabled": torch.is_grad_enabled(),
             }
         )
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                **kwargs: Any) -> Any:
+        self._record(input_ids, attention_mask, kwargs)
         return self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+    def generate(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                 **kwargs: Any) -> Any:
+        """The model's own `generate`, recorded as one call (its inner steps are not)."""
+        self._record(input_ids, attention_mask, kwargs)
+        if attention_mask is not None:
+            kwargs["attention_mask"] = attention_mask
+        return self.model.generate(input_ids=input_ids, **kwargs)

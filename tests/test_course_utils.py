@@ -151,6 +151,21 @@ def test_recording_classifier_records_calls_and_mode():
     assert not torch.allclose(model(ids.flip(1)).logits, reference)  # order matters
 
 
+def test_recording_wrapper_records_gradients_embeddings_and_generate():
+    from course_utils.models import load_language_model
+
+    net, _ = load_language_model("gpt2", offline=True, device="cpu", verbose=False)
+    wrapper = grading.RecordingWrapper(net)
+    ids = torch.tensor([[464, 8251, 284], [464, 8251, 318]])
+    with torch.no_grad():
+        wrapper(input_ids=ids)
+    wrapper(inputs_embeds=net.get_input_embeddings()(ids[:1]))
+    out = wrapper.generate(input_ids=ids[:1], max_new_tokens=2, do_sample=False)
+    assert out.shape == (1, 5)
+    assert [(c["batch_size"], c["grad_enabled"]) for c in wrapper.calls] == [(2, False), (1, True), (1, True)]
+    assert not any(c["training"] or c["attention_mask"] for c in wrapper.calls)
+
+
 # ---------------------------------------------------------------- packaging
 def _pins_from_pyproject() -> dict[str, str]:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
