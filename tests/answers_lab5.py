@@ -588,6 +588,21 @@ def occlusion_attribution(model, prompt_ids, target_ids, replace_id, batch_size=
         "lists_and_cross_entropy": _LISTS_AND_CROSS_ENTROPY,
     },
     "grad_x_input": {
+        # in float64, on a copy of the model (the caller's model untouched)
+        "float64_copy": '''
+import copy
+
+def grad_x_input(model, prompt_ids, target_ids):
+    net = copy.deepcopy(model).double().eval()
+    prompt = torch.as_tensor(prompt_ids).reshape(-1)
+    target = torch.as_tensor(target_ids).reshape(-1)
+    x = net.get_input_embeddings()(prompt).detach().requires_grad_(True)
+    y = net.get_input_embeddings()(target).detach()
+    logits = net(inputs_embeds=torch.cat([x, y]).unsqueeze(0)).logits[0, len(prompt) - 1:len(prompt) + len(target) - 1]
+    f = torch.log_softmax(logits, dim=-1).gather(1, target.unsqueeze(1)).sum()
+    f.backward()
+    return (x * x.grad).sum(dim=1).detach().float()
+''',
         # the gradient caught at the embedding layer's output by a hook, the model fed token ids
         "embedding_hook": '''
 def grad_x_input(model, prompt_ids, target_ids):
@@ -860,7 +875,8 @@ VISIBLE = {
         "negative_log_likelihood": r"never positive",
         "no_eval_mode": r"call model\.eval\(\) before the forward pass",
         "no_no_grad": r"torch\.no_grad",
-        "2d_inputs_not_flattened": r"\[1, T\] tensors",
+        # waits for weak_tests note 9
+        # "2d_inputs_not_flattened": r"\[1, T\] tensors",
     },
     "occlusion_attribution": {
         "reversed_sign": r"sign is reversed",
