@@ -81,14 +81,16 @@ def expect_tensor(
 
 
 def same_function(candidate: Any, reference: Callable, cases: Sequence[tuple], atol: float = 1e-6) -> bool:
-    """Whether `candidate` gives `reference`'s values on every case (a tuple of arguments), and the
-    same gradients with respect to the case's tensors that require them. Any error (no such
-    function, a wrong shape, no gradient) counts as a disagreement."""
+    """Whether `candidate` gives `reference`'s values on every case (a tuple of arguments), as a
+    tensor where the reference returns one (and not where it does not), and the same gradients
+    with respect to the case's tensors that require them. Any error (no such function, a wrong
+    shape, no gradient) counts as a disagreement."""
     for case in cases:
         try:
             mine, theirs = _fresh_copy(case), _fresh_copy(case)
             got, want = candidate(*mine), reference(*theirs)
-            if not close(got, want, atol=atol):
+            # A list where the reference returns a tensor (or the reverse) breaks the caller's arithmetic
+            if _torch_is_tensor(got) != _torch_is_tensor(want) or not close(got, want, atol=atol):
                 return False
             leaves = [(a, b) for a, b in zip(mine, theirs) if isinstance(a, _Tensor) and a.requires_grad]
             if leaves:

@@ -249,6 +249,17 @@ def test_same_function_refuses_other_values_gradients_or_errors(wrong):
     assert not grading.same_function(wrong, _loss, _loss_cases())
 
 
+def test_same_function_wants_a_tensor_where_the_reference_returns_one():
+    def drops(scores):
+        return scores[-1] - scores[:-1]
+
+    cases = [(torch.tensor([0.5, -1.0, 2.0]),)]
+    assert grading.same_function(lambda s: s[-1] - s[:-1], drops, cases)
+    assert not grading.same_function(lambda s: (s[-1] - s[:-1]).tolist(), drops, cases)  # a list: `a - b` fails later
+    assert not grading.same_function(lambda s: (s[-1] - s[:-1]).numpy(), drops, cases)
+    assert not grading.same_function(drops, lambda s: (s[-1] - s[:-1]).tolist(), cases)
+
+
 def test_on_its_own_keeps_an_agreeing_function_and_stands_in_for_another():
     def agreeing(pred, target, weights):
         return _loss(pred, target, weights)
