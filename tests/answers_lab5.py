@@ -852,8 +852,7 @@ ISOLATED = {
         "probability_drop": {"test_occlusion_attribution_visible", "test_occlusion_attribution_hidden"},
         "replaces_next_token": {"test_occlusion_attribution_visible", "test_occlusion_attribution_hidden"},
         "one_row_per_pass": {"test_occlusion_attribution_visible", "test_occlusion_attribution_hidden"},
-        # waits for weak_tests note 8
-        # "returns_list": {"test_occlusion_attribution_visible", "test_occlusion_attribution_hidden"},
+        "returns_list": {"test_occlusion_attribution_visible", "test_occlusion_attribution_hidden"},
     },
     "continuation_logprob": {
         "no_eval_mode": {"test_continuation_logprob_visible", "test_continuation_logprob_mode"},
