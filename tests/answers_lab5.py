@@ -102,6 +102,7 @@ def continuation_logprob(model, prompt_ids, target_ids):
         "one_row_per_pass": Edit("rows.split(batch_size)", "rows.split(1)"),
         "ignores_batch_size": Edit("rows.split(batch_size)", "[rows]"),
         "no_eval_mode": Edit("    model.eval()\n", ""),
+        # the forward passes record a graph (no torch.no_grad)
         "no_no_grad": (Edit("    with torch.no_grad():\n        for batch", "    if True:\n        for batch"),
                        Edit("totals = torch.cat(totals).float().cpu()", "totals = torch.cat(totals).detach().float().cpu()")),
         "returns_list": Edit("return totals[n] - totals[:n]", "return (totals[n] - totals[:n]).tolist()"),
@@ -254,10 +255,30 @@ def grad_x_input(model, prompt_ids, target_ids):
             "        ends = log_prob(torch.stack([x, x0]))",
             "        ends = log_prob(torch.stack([x, torch.zeros_like(x)]))"),
         "returns_attr_only": Edit("return attr.detach().float().cpu(), delta", "return attr.detach().float().cpu()"),
-        "target_moves_too": Edit("inputs = torch.cat([points, fixed.expand(len(points), -1, -1)], dim=1)",
-                                 "scale = ((points - x0) * (x - x0)).sum() / ((x - x0) ** 2).sum().clamp(min=1e-12)\n"
-                                 "        scale = scale.detach() / len(points)\n"
-                                 "        inputs = torch.cat([points, (scale * fixed).expand(len(points), -1, -1)], dim=1)"),
+        # the whole sequence on the path: the target's embeddings start from the baseline too (only the prompt's are
+        # attributed, so completeness fails and the prompt's scores change)
+        "target_on_the_path_too": '''
+def integrated_gradients(model, prompt_ids, target_ids, n_steps=50, baseline_id=None):
+    model.eval()
+    prompt, target = torch.as_tensor(prompt_ids).reshape(-1), torch.as_tensor(target_ids).reshape(-1)
+    n, embed = len(prompt), model.get_input_embeddings()
+    ids = torch.cat([prompt, target])
+    with torch.no_grad():
+        x = embed(ids)
+        x0 = torch.zeros_like(x) if baseline_id is None else embed(torch.full_like(ids, baseline_id))
+
+    def log_prob(points):
+        lp = torch.log_softmax(model(inputs_embeds=points).logits[:, n - 1:-1], -1)
+        return lp[:, torch.arange(len(target)), target].sum(-1)
+
+    alphas = (torch.arange(n_steps) + 0.5) / n_steps
+    path = (x0 + alphas[:, None, None] * (x - x0)).requires_grad_()
+    grads = torch.autograd.grad(log_prob(path).sum(), path)[0].mean(0)
+    attr = ((x - x0) * grads).sum(-1)[:n]
+    with torch.no_grad():
+        ends = log_prob(torch.stack([x, x0]))
+    return attr.detach(), float(attr.sum() - (ends[0] - ends[1]))
+''',
     },
     "contrastive_attribution": {
         "reversed": Edit("(occlusion_attribution(model, prompt_ids, target_a, replace_id, batch_size)\n"
