@@ -918,8 +918,7 @@ VISIBLE = {
         "negative_log_likelihood": r"never positive",
         "no_eval_mode": r"call model\.eval\(\) before the forward pass",
         "no_no_grad": r"torch\.no_grad",
-        # waits for weak_tests note 9
-        # "2d_inputs_not_flattened": r"\[1, T\] tensors",
+        "2d_inputs_not_flattened": r"\[1, T\] tensors",
     },
     "occlusion_attribution": {
         "reversed_sign": r"sign is reversed",
