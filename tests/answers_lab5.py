@@ -777,6 +777,13 @@ def integrated_gradients(model, prompt_ids, target_ids, n_steps=50, baseline_id=
 ''',
     },
     "contrastive_attribution": {
+        # Exercise 2 twice, the difference taken in numpy (a float64 tensor back)
+        "numpy_difference": '''
+def contrastive_attribution(model, prompt_ids, target_a, target_b, replace_id, batch_size=16):
+    first = occlusion_attribution(model, prompt_ids, target_a, replace_id, batch_size=batch_size).numpy()
+    second = occlusion_attribution(model, prompt_ids, target_b, replace_id, batch_size=batch_size).numpy()
+    return torch.from_numpy(np.subtract(first, second, dtype=np.float64))
+''',
         # one batched occlusion of the log-odds, without calling Exercise 2
         "one_pass_log_odds": '''
 def contrastive_attribution(model, prompt_ids, target_a, target_b, replace_id, batch_size=16):
@@ -812,6 +819,22 @@ def contrastive_attribution(model, prompt_ids, target_a, target_b, replace_id, b
 ''',
     },
     "generation_attribution": {
+        # lists throughout, each row padded with zeros by concatenation
+        "lists_and_padding": '''
+def generation_attribution(model, prompt_ids, n_new, replace_id, batch_size=16):
+    model.eval()
+    tokens = torch.as_tensor(prompt_ids).flatten().tolist()
+    width = len(tokens) + n_new - 1
+    rows, new = [], []
+    for _ in range(n_new):
+        with torch.no_grad():
+            token = int(torch.argmax(model(torch.tensor([tokens])).logits[0, -1]))
+        row = occlusion_attribution(model, tokens, [token], replace_id, batch_size).float()
+        rows.append(torch.cat([row, torch.zeros(width - len(row))]))
+        new.append(token)
+        tokens = tokens + [token]
+    return torch.tensor(new, dtype=torch.long), torch.stack(rows)
+''',
         # model.generate for the tokens, then one occlusion per generated token
         "generate_then_explain": '''
 def generation_attribution(model, prompt_ids, n_new, replace_id, batch_size=16):
