@@ -210,11 +210,10 @@ def test_skipped_value_check_names_the_other_exercise_slip(exercises, lab, depen
 FAILS_NAMING = [
     ("lab1_lime_from_scratch", "fit_surrogate", "weighted_mse", "returns_python_float",
      r"because weighted_mse is wrong: it returns a float, not a tensor"),
-    # waits for weak_tests note 10 (/work/notes/lab5_weak_tests.md)
-    # ("lab5_explaining_generation", "contrastive_attribution", "occlusion_attribution", "returns_list",
-    #  r"because your occlusion_attribution \(Exercise 2\)"),
-    # ("lab5_explaining_generation", "generation_attribution", "occlusion_attribution", "returns_list",
-    #  r"because your occlusion_attribution \(Exercise 2\)"),
+    ("lab5_explaining_generation", "contrastive_attribution", "occlusion_attribution", "returns_list",
+     r"because your occlusion_attribution \(Exercise 2\) is wrong"),
+    ("lab5_explaining_generation", "generation_attribution", "occlusion_attribution", "returns_list",
+     r"because your occlusion_attribution \(Exercise 2\) is wrong"),
 ]
 
 
