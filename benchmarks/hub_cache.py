@@ -136,16 +136,20 @@ def hub_config(name: str, full_size: bool = False) -> dict:
     return {**HUB_CONFIGS[name], **(FULL_SIZE[name] if full_size else {})}
 
 
-def weights(name: str, full_size: bool = False) -> bytes:
-    """Random weights of the hub model's class, in the repo's file format."""
+def random_state(architecture: type, config: dict, full_size: bool = False) -> dict[str, torch.Tensor]:
+    """The state dict of ``architecture`` built from ``config`` (config.json's keys) with seeded random weights."""
     torch.manual_seed(17)
-    settings = {key: value for key, value in hub_config(name, full_size).items() if key != "architectures"}
+    settings = {key: value for key, value in config.items() if key != "architectures"}
     # Tiny models get wide initial weights, so that probabilities differ from text to text (the
     # default 0.02 gives about 0.5 for everything, where a wrong token would go unnoticed); the
     # full-size ones keep the default: only their cost matters.
-    config = AutoConfig.for_model(**settings, **({} if full_size else {"initializer_range": 0.5}))
-    model = ARCHITECTURE[name](config)
-    state = {key: tensor.contiguous() for key, tensor in model.state_dict().items()}
+    model = architecture(AutoConfig.for_model(**settings, **({} if full_size else {"initializer_range": 0.5})))
+    return {key: tensor.contiguous() for key, tensor in model.state_dict().items()}
+
+
+def weights(name: str, full_size: bool = False) -> bytes:
+    """Random weights of the hub model's class, in the repo's file format."""
+    state = random_state(ARCHITECTURE[name], hub_config(name, full_size), full_size)
     if name == "distilbert-imdb":
         buffer = io.BytesIO()
         torch.save(state, buffer)
@@ -157,11 +161,8 @@ def language_model_files(full_size: bool = False) -> dict[str, bytes]:
     """config.json and random weights of GPT-2's base repo (a GPT2LMHeadModel), as the hub holds
     them: the output layer is tied to the token embeddings, so ``lm_head.weight`` is not stored."""
     config = {**GPT2_BASE_CONFIG, **({} if full_size else TINY_GPT2_BASE)}
-    torch.manual_seed(17)
-    settings = {key: value for key, value in config.items() if key != "architectures"}
-    # wide initial weights for the tiny one, as in ``weights``: next-token probabilities that differ
-    model = GPT2LMHeadModel(AutoConfig.for_model(**settings, **({} if full_size else {"initializer_range": 0.5})))
-    state = {key: tensor.contiguous() for key, tensor in model.state_dict().items() if key != "lm_head.weight"}
+    state = random_state(GPT2LMHeadModel, config, full_size)
+    del state["lm_head.weight"]
     return {"config.json": as_json(config), "model.safetensors": safetensors_bytes(state, metadata={"format": "pt"})}
 
 
