@@ -36,7 +36,7 @@ exists, so it is also how the hub is restarted:
 * JupyterHub: PAM logins for these accounts only, each server a local process running as
   its user (the course venv's ``jupyterhub-singleuser``, JupyterLab), in a cgroup of its own
   that holds it, its kernels and terminals to the user's limits: ``--cpu-limit`` cores (1) and
-  ``--mem-limit`` (room for two lab kernels at their measured peak and the server: 2G with
+  ``--mem-limit`` (room for two lab kernels at their measured peak and the server: 2.25G with
   ``--offline``, 6.5G on the hub models). Past its memory limit a user loses the kernel that
   grew, never another user's processes (`course_admin.hub_limits`). `course hub` refuses to
   start where it cannot make these groups.
