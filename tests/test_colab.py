@@ -20,6 +20,9 @@ LABS = pipeline.finished_labs(ROOT)
 # On Colab already, or installed with a pinned package: pandas with datasets, huggingface_hub
 # and httpx with transformers.
 PROVIDED = {"IPython", "pandas", "huggingface_hub", "httpx", "course_utils"}
+# Optional: imported only in a cell that first checks `importlib.util.find_spec(name)` and otherwise
+# says how to install it (Lab 5 compares with inseq where it is installed).
+OPTIONAL = {"inseq"}
 
 
 def _notebooks() -> list[Path]:
@@ -85,9 +88,31 @@ def test_setup_cell_pins_every_package_the_labs_import():
                 imported |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 imported.add(node.module.split(".")[0])
-    third_party = imported - set(sys.stdlib_module_names) - PROVIDED
+    third_party = imported - set(sys.stdlib_module_names) - PROVIDED - OPTIONAL
     pinned = {colab.NOTEBOOK_PACKAGES[pin.split("==")[0]] for pin in colab.notebook_pins(ROOT)}
     assert third_party <= pinned, f"the labs import {sorted(third_party - pinned)}, which the set-up cell does not install"
+
+
+def _imports_of(tree: ast.AST, name: str) -> list[ast.AST]:
+    return [node for node in ast.walk(tree) if (isinstance(node, ast.Import) and any(
+        alias.name.split(".")[0] == name for alias in node.names)) or (isinstance(node, ast.ImportFrom)
+        and (node.module or "").split(".")[0] == name)]
+
+
+def test_an_optional_package_is_imported_only_where_it_is_installed():
+    guarded = 0
+    for path in _notebooks():
+        for cell in nbformat.read(path, as_version=4).cells:
+            tree = ast.parse(cell.source) if cell.cell_type == "code" else None
+            for name in OPTIONAL if tree else ():
+                imports = _imports_of(tree, name)
+                checks = [node for node in ast.walk(tree) if isinstance(node, ast.If)
+                          and f"find_spec({name!r})" in ast.unparse(node.test)]  # ast.unparse quotes with '
+                inside = {id(node) for check in checks for branch in check.orelse for node in ast.walk(branch)}
+                assert all(id(node) in inside for node in imports), \
+                    f"{path.name}: import {name} only in the else branch of `if importlib.util.find_spec({name!r}) is None:`"
+                guarded += len(imports)
+    assert guarded, f"no notebook imports {sorted(OPTIONAL)}: remove it from OPTIONAL"
 
 
 def test_readme_has_a_colab_badge_for_every_lab_at_the_release_tag():
