@@ -190,7 +190,8 @@ class RecordingWrapper(nn.Module):
     Records `{"batch_size", "training", "attention_mask", "grad_enabled"}` (whether an
     attention mask was given; whether autograd was recording, `torch.is_grad_enabled()`).
     The batch is counted on `input_ids`, else on `inputs_embeds`. `generate` is passed through
-    too, recorded as one call. `config`, `eval()`, `train()` and `parameters()` behave as the model's.
+    too, recorded as one call. `config`, `get_input_embeddings()`, `eval()`, `train()` and
+    `parameters()` behave as the model's (so gradient code that embeds its own inputs runs on it).
     """
 
     def __init__(self, model: nn.Module):
@@ -201,6 +202,9 @@ class RecordingWrapper(nn.Module):
     @property
     def config(self) -> Any:
         return self.model.config
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.model.get_input_embeddings()
 
     def _record(self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None, kwargs: dict) -> None:
         batch = input_ids if input_ids is not None else kwargs.get("inputs_embeds")

@@ -354,6 +354,9 @@ def contrastive_attribution(model, prompt_ids, target_a, target_b, replace_id, b
             "matrix[t, :n + t] = occlusion_attribution(model, context, next_id[None], replace_id, batch_size)",
             "matrix[t, :n] = occlusion_attribution(model, context[:n], next_id[None], replace_id, batch_size)"),
         "generated_tokens_not_fed_back": Edit("        context = torch.cat([context, next_id[None]])  # the new token is context for the next ones\n", ""),
+        # the same slip written so that it runs: each row sized to the (unchanging) context
+        "context_never_grows": (Edit("        context = torch.cat([context, next_id[None]])  # the new token is context for the next ones\n", ""),
+                                Edit("matrix[t, :n + t] = occlusion_attribution", "matrix[t, :len(context)] = occlusion_attribution")),
         "shifted_columns": Edit("matrix[t, :n + t] = occlusion_attribution", "matrix[t, 1:n + t + 1] = occlusion_attribution"),
         "too_wide": Edit("matrix = torch.zeros(n_new, n + n_new - 1)", "matrix = torch.zeros(n_new, n + n_new)"),
         "transposed": Edit("return torch.tensor(generated), matrix", "return torch.tensor(generated), matrix.T"),
@@ -938,6 +941,7 @@ VISIBLE = {
         "mean_not_sum": r"mean over the target tokens",
         "returns_tensor": r"return a Python float",
         "off_by_one_own_position": r"prompt's LAST position",
+        "log_of_summed_probabilities": r"log of the summed probabilities",
         "negative_log_likelihood": r"never positive",
         "no_eval_mode": r"call model\.eval\(\) before the forward pass",
         "no_no_grad": r"torch\.no_grad",
@@ -967,6 +971,7 @@ VISIBLE = {
         "argmax_at_first_position": r"LAST position of the context",
         "nan_after_context": r"should be 0",
         "context_is_prompt_only": r"tokens generated before",
+        "context_never_grows": r"Append each new token to the context",
     },
     "deletion_curve": {
         "lowest_first": r"LOWEST-scoring",

@@ -159,7 +159,8 @@ def test_recording_wrapper_records_gradients_embeddings_and_generate():
     ids = torch.tensor([[464, 8251, 284], [464, 8251, 318]])
     with torch.no_grad():
         wrapper(input_ids=ids)
-    wrapper(inputs_embeds=net.get_input_embeddings()(ids[:1]))
+    assert wrapper.get_input_embeddings() is net.get_input_embeddings()
+    wrapper(inputs_embeds=wrapper.get_input_embeddings()(ids[:1]))
     out = wrapper.generate(input_ids=ids[:1], max_new_tokens=2, do_sample=False)
     assert out.shape == (1, 5)
     assert [(c["batch_size"], c["grad_enabled"]) for c in wrapper.calls] == [(2, False), (1, True), (1, True)]
