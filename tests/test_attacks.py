@@ -41,9 +41,10 @@ from course_admin import labformat, neutralise, pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab0_attack_target"
-# Each cell's time limit: the honest cells take well under a second, and the attacker that ignores
-# Ctrl-C holds a worker for this plus the 10 s grace, once per batch.
-CELL_SECONDS = 20
+# Each cell's time limit: the honest cells take well under a second (the slowest attack, forks_memory,
+# about 3 s alone), and two attackers hold a worker for it (ignores_ctrl_c, plus the 10 s grace;
+# removes_guard, whose calls never answer), once per batch.
+CELL_SECONDS = 10
 # Secrets that must never reach a student: hidden-test inputs and code, solutions, the model answer.
 SECRETS = ("SECRET_INPUT_7f3a", "HIDDEN_REFERENCE_9c1e", "SOLUTION_BODY_5e8f", "MODEL_ANSWER_b2d4")
 # In every process an attacker starts, to find survivors: this session's own (another run's

@@ -5,7 +5,9 @@ as it is, timestamps and the late-penalty plugin at work) → a written answer g
 in the gradebook (as Formgrader does) → `course report` and feedback show it → release and
 fetch the feedback. Alongside: `nbgrader autograde` gives the same scores as `course
 autograde`, and no way of generating feedback, nbgrader's defaults included, shows hidden
-tests.
+tests. The lab is test_attacks.py's small one (two functions, hidden tests, a written question):
+the workflow is nbgrader's whatever the lab, and each of its gradings takes a second, not a
+lab's twenty (each lab's own grading is in test_nbgrader_pipeline.py).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import pytest
 
 from course_admin import exchange as course_exchange
 from course_admin import labformat, pipeline
+from test_attacks import ANSWERS, LAB, _notebook, released_course
 
-LAB = "lab3_ig_vs_lime"
+WRITTEN = "written_softmax"  # the small lab's written question, 2 points
 COURSE_ID = "explaining-nlp-models"
 NBGRADER = [sys.executable, "-m", "nbgrader"]
 
@@ -45,25 +48,18 @@ def _cache(home: Path) -> tuple[str, ...]:
 def _answer(student_dir: Path) -> None:
     """The student answers every exercise correctly and writes something for the question."""
     path = student_dir / LAB / f"{LAB}.ipynb"
-    source = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)
-    release = nbformat.read(path, as_version=4)
-    plan = {labformat.exercise_id(name): "solution" for name in labformat.exercise_names(source)}
-    notebook = pipeline.fill_submission(source, release, plan)
-    for cell in notebook.cells:
-        if labformat.is_written(cell):
-            cell.source = "IG follows the gradient along a path; LIME fits a local linear surrogate."
+    notebook = _notebook(nbformat.read(path, as_version=4), {**ANSWERS, WRITTEN: "So that exp cannot overflow."})
     nbformat.write(notebook, path)
 
 
 @pytest.fixture(scope="session")
 def exchange_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("exchange")
-    exchange, course = base / "exchange", pipeline.scratch_course(base / "course", [LAB])
+    exchange, course = base / "exchange", released_course(base / "course")  # registered in the gradebook
     exchange.mkdir()
     exchange.chmod(0o777)
-    # The instructor registers and releases the lab.
+    # The instructor releases the lab.
     workspace = pipeline.Workspace(course, [LAB])
-    workspace.release(LAB)
     _nbgrader("release_assignment", LAB, cwd=course, exchange=exchange)
     # Two students fetch and submit; the due date falls between their submissions.
     homes = {name: base / name for name in ("alice", "bob")}
@@ -135,8 +131,8 @@ def test_nbgrader_autograde_grades_exactly_as_course_autograde(exchange_run):
 def test_a_written_answer_graded_by_hand_reaches_the_reports_and_the_feedback(exchange_run):
     _, course, exchange, homes, workspace, _ = exchange_run
     with workspace._gradebook() as gradebook:  # what Formgrader's score box does
-        grade = gradebook.find_grade("written_disagreement", LAB, LAB, "alice")
-        grade.manual_score = 3.0
+        grade = gradebook.find_grade(WRITTEN, LAB, LAB, "alice")
+        grade.manual_score = 1.0
         grade.needs_manual_grade = False
         gradebook.db.commit()
     report = subprocess.run([sys.executable, "-m", "course_admin.cli", "report", "--course", str(course),
@@ -145,23 +141,23 @@ def test_a_written_answer_graded_by_hand_reaches_the_reports_and_the_feedback(ex
     with open(course / "reports" / "grades.csv", newline="") as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
     assert rows["alice"]["status"] == "graded" and rows["alice"]["to_grade"] == ""
-    assert float(rows["alice"]["score"]) == float(rows["alice"]["auto_score"]) + 3
-    assert rows["bob"]["to_grade"] == "written_disagreement"
+    assert float(rows["alice"]["score"]) == float(rows["alice"]["auto_score"]) + 1
+    assert rows["bob"]["to_grade"] == WRITTEN
     html = (course / "feedback" / "alice" / LAB / f"{LAB}.html").read_text()
-    assert "3 / 4" in html and "to be graded" not in html
+    assert "1 / 2" in html and "to be graded" not in html
     assert "to be graded" in (course / "feedback" / "bob" / LAB / f"{LAB}.html").read_text()
     # Release the feedback; the student fetches it.
     _nbgrader("release_feedback", LAB, cwd=course, exchange=exchange)
     _nbgrader("fetch_feedback", LAB, "--student=alice", cwd=homes["alice"], exchange=exchange,
               extra=_cache(homes["alice"]))
     fetched = list((homes["alice"] / LAB / "feedback").rglob("*.html"))
-    assert fetched and "3 / 4" in fetched[0].read_text()
+    assert fetched and "1 / 2" in fetched[0].read_text()
 
 
-def _hidden_lines() -> list[str]:
+def _hidden_lines(course: Path) -> list[str]:
     """Substantial lines of the hidden tests that the visible cells do not also contain (a message
     shared by a visible and a hidden test is no secret: the release shows it)."""
-    source = nbformat.read(pipeline.lab_notebook(LAB), as_version=4)
+    source = nbformat.read(course / "solutions" / LAB / f"{LAB}.ipynb", as_version=4)
     lines, visible = [], set()
     for cell in source.cells:
         for region in labformat.hidden_regions(cell.source):
@@ -172,7 +168,7 @@ def _hidden_lines() -> list[str]:
 
 def test_no_way_of_generating_feedback_shows_hidden_tests(exchange_run):
     base, course, _, _, _, _ = exchange_run
-    hidden = _hidden_lines()
+    hidden = _hidden_lines(course)
     assert hidden
     # nbgrader's own command in the course root, and nbgrader with its defaults (no course config).
     _nbgrader("generate_feedback", LAB, "--force", cwd=course, exchange=base / "exchange")

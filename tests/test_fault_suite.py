@@ -222,15 +222,13 @@ def test_running_again_keeps_the_graded_and_retries_what_failed(second_run, clas
 
 
 @pytest.fixture(scope="session")
-def resumed_run(tmp_path_factory, class_run):
+def resumed_run(tmp_path_factory):
     """A batch of two students interrupted with Ctrl-C after the first one, then re-run."""
     base = tmp_path_factory.mktemp("resume")
     folder = base / "class"
     folder.mkdir()
-    _, first_out, _ = class_run
-    for student in ("alice", "wrong_plain"):
-        name = f"{student}_{LAB}.ipynb"
-        (folder / name).write_bytes((first_out.parent / "class" / name).read_bytes())
+    _write(folder, "alice", _notebook())  # the same two notebooks as in the class batch
+    _write(folder, "wrong_plain", _notebook(ex_summarize_attributions=WRONG_SUMMARY))
     out = base / "graded"
     course = pipeline.scratch_course(base / "course", [LAB])
     command = [sys.executable, "-m", "course_admin.cli", "autograde", str(folder), "--lab", LAB,
