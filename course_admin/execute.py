@@ -389,10 +389,14 @@ class CourseExecute(Execute):
 
     def _history_arguments(self, manager: kernels.SandboxedKernelManager) -> list[str]:
         """The arguments nbclient gives a kernel it starts (`async_start_new_kernel`): a spare
-        kernel is started the same way."""
-        if getattr(manager, "ipykernel", False) and self.ipython_hist_file:
-            return [*self.extra_arguments, f"--HistoryManager.hist_file={self.ipython_hist_file}"]
-        return list(self.extra_arguments)
+        kernel is started the same way. nbclient appends the history file to `extra_arguments`
+        itself when it starts this notebook's kernel, so it is added only where it is missing:
+        given twice, the kernel stops at start-up ("hist_file only accepts one value")."""
+        arguments = list(self.extra_arguments)
+        given = any(argument.startswith("--HistoryManager.hist_file") for argument in arguments)
+        if getattr(manager, "ipykernel", False) and self.ipython_hist_file and not given:
+            arguments.append(f"--HistoryManager.hist_file={self.ipython_hist_file}")
+        return arguments
 
     def _kernel_setup(self, ipc: Path, objects: Path, files: list[Path], threads: int,
                       group: cgroup.Group | None) -> kernels.KernelSetup:

@@ -17,6 +17,7 @@ import queue
 import shutil
 import sys
 import time
+import types
 from pathlib import Path
 
 import nbformat
@@ -246,3 +247,15 @@ def test_a_kernel_folder_is_made_in_the_graders_temporary_folder(tmp_path, monke
         assert oct(folder.stat().st_mode & 0o777) == "0o700" and oct(objects.stat().st_mode & 0o777) == "0o755"
     finally:
         shutil.rmtree(folder)
+
+
+def test_a_kernel_started_ahead_gets_the_history_file_once_after_nbclient_added_it():
+    """nbclient appends `--HistoryManager.hist_file` to `extra_arguments` when it starts a notebook's
+    kernel; the next notebook's kernel, started ahead with the same arguments, must not get it twice
+    (the kernel then stops at start-up, and the notebook that takes it finds it dead)."""
+    manager = types.SimpleNamespace(ipykernel=True)
+    executor = execute.CourseExecute()
+    assert executor._history_arguments(manager) == ["--HistoryManager.hist_file=:memory:"]
+    executor.extra_arguments += ["--HistoryManager.hist_file=:memory:"]  # what nbclient's start does
+    assert executor._history_arguments(manager) == ["--HistoryManager.hist_file=:memory:"]
+    assert executor._history_arguments(types.SimpleNamespace(ipykernel=False)) == ["--HistoryManager.hist_file=:memory:"]
