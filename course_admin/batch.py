@@ -19,13 +19,12 @@ import json
 import multiprocessing
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from course_admin import gradebook, kernels, pipeline, timing
+from course_admin import execute, gradebook, kernels, pipeline, timing
 from course_admin.collect import Submission
 
 
@@ -84,8 +83,6 @@ def start_kernel_ahead(course: Path, options: Options) -> None:
     <lab>.ipynb`) starts its kernel now, while it collects, checks and records the notebook
     (`execute.start_kernel_ahead`); a batch's workers start theirs as they grade (`_grade_one`)."""
     if options.jobs <= 1 and options.sandbox and not options.cluster:
-        from course_admin import execute
-
         _share_cores(options.jobs)
         execute.start_kernel_ahead(pipeline.course_config(course, options.db_url, options.cell_timeout,
                                                           options.memory_limit_mb, options.sandbox), options.jobs)
@@ -138,10 +135,19 @@ class Interrupted(Exception):
     """Ctrl-C during a batch: graded students are kept, the others are graded by a re-run."""
 
 
-_stop = threading.Event()  # set by Ctrl-C, in the main process and in each worker
+_stop = execute.stop_requested  # set by Ctrl-C, in the main process and in each worker
 
 
 def _request_stop(signum: int, frame: object) -> None:
+    _stop.set()
+
+
+def _stop_here(signum: int, frame: object) -> None:
+    """Ctrl-C in the command's own process: said once, then as in the workers. Written to the
+    terminal's stderr itself: sys.stderr may be nbgrader's capture, or in the middle of a write."""
+    if not _stop.is_set():
+        os.write(2, b"\nCtrl-C: stopping. The notebooks being graded stop at their next cell and stay ungraded; "
+                    b"the graded ones are kept.\n")
     _stop.set()
 
 
@@ -177,7 +183,7 @@ def grade_batch(course: Path, out: Path, submissions: list[Submission], options:
         workspace.submit(submission.lab, submission.student, submission.path, submission.timestamp)
         todo.append((submission, digest))
     _stop.clear()
-    previous = signal.signal(signal.SIGINT, _request_stop)
+    previous = signal.signal(signal.SIGINT, _stop_here)
     try:
         for result in _run(course, out, todo, options):
             results.append(result)

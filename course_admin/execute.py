@@ -21,11 +21,14 @@ Each step's seconds are recorded in this process for the class benchmark (`cours
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
+import importlib.util
 import io
 import math
 import os
+import sys
 import threading
 import time
 import warnings
@@ -52,6 +55,16 @@ from course_admin.kernels import KernelGone
 # a lab's largest cell shows two lime pages of about 1 MB each; a flood stops here.
 MAX_CELL_OUTPUT_BYTES = 8 * 2**20
 MAX_NOTEBOOK_OUTPUT_BYTES = 64 * 2**20
+
+
+# Set by Ctrl-C (course_admin.batch, in the main process and in each worker): the notebook being
+# graded stops at its next cell rather than running to its end only to be thrown away (a re-run
+# grades it again).
+stop_requested = threading.Event()
+
+
+class StoppedByCtrlC(Exception):
+    """Ctrl-C while this notebook was graded: it stops at its next cell, ungraded."""
 
 
 class NotebookRefused(Exception):
@@ -120,9 +133,31 @@ class LabTests:
         self.setup = lab.setup
         self.tests = {grade_id: test.source for grade_id, test in lab.tests.items()}
         self.exercises = list(lab.exercises)
+        self.libraries = setup_libraries(lab.setup)
 
     def hidden(self, grade_id: str) -> bool:
         return labformat.has_hidden(self.tests[grade_id])
+
+
+def setup_libraries(setup: list[str]) -> tuple[str, ...]:
+    """The installed libraries a lab's set-up cells import, which a kernel started ahead for the
+    lab imports (`kernels.preload_line`); with the embedded models' modules when it loads models."""
+    names: list[str] = []
+    for source in setup:
+        try:
+            tree = ast.parse(_transform(source))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.append(node.module)
+    libraries = [name for name in dict.fromkeys(names) if name.split(".")[0] not in sys.stdlib_module_names
+                 and importlib.util.find_spec(name.split(".")[0]) is not None]
+    if "course_utils.models" in libraries:
+        libraries += [name for name in kernels.MODEL_MODULES if name not in libraries]
+    return tuple(libraries)
 
 
 class CourseOrder:
@@ -192,6 +227,12 @@ class TestRunner:
         finally:
             timing.add(timing.SETUP, time.perf_counter() - started)
             self._ready.set()
+
+    def settle(self) -> None:
+        """Wait for the set-up thread, if it started: a notebook stopped early (Ctrl-C, a dead
+        kernel) must not end the process while torch runs in that thread (C++ aborts then)."""
+        if self._started:
+            self._ready.wait()
 
     def namespace(self) -> dict:
         if not self._started:
@@ -311,7 +352,7 @@ class CourseExecute(Execute):
         resources.setdefault("course", {}).setdefault("notes", []).extend(refused)
         spare = self._take_spare(files, threads)
         prepared = spare.prepared if spare else self._prepare(threads)
-        client = None
+        client = runner = None
         try:
             client = remote_client.GraderClient(prepared.ipc, self._run_in_kernel, cell_timeout=self.timeout,
                                                 save_dir=prepared.objects)
@@ -325,6 +366,8 @@ class CourseExecute(Execute):
             nb, resources = super().preprocess(nb, resources, km=None)
             self._write_results(nb)
         finally:
+            if runner is not None:
+                runner.settle()
             self._finish(prepared, spare, client, resources.setdefault("course", {}))
         return nb, resources
 
@@ -367,10 +410,11 @@ class CourseExecute(Execute):
         return (threads, self.memory_limit_mb, self.disk_limit_mb, self.file_limit_mb, self._total_memory_mb(),
                 self.process_limit, self.ipython_hist_file)
 
-    def _start_spare(self, threads: int) -> None:
+    def _start_spare(self, threads: int, libraries: tuple[str, ...] = kernels.PRELOADED) -> None:
         """Start the kernel for this process's next notebook, in a new sandbox of its own, while
-        this notebook is graded (`kernels.Spare`). Its start-up runs beside this notebook; a
-        failure here only means the next notebook starts its kernel itself."""
+        this notebook is graded (`kernels.Spare`), importing `libraries` (those of the lab graded
+        now: a batch grades a lab's notebooks one after another). Its start-up runs beside this
+        notebook; a failure here only means the next notebook starts its kernel itself."""
         if kernels.spare_slot.has(self._spare_key(threads)):  # this notebook did not take it (its files)
             return
         spare = None
@@ -378,7 +422,7 @@ class CourseExecute(Execute):
             prepared = self._prepare(threads)
             setup = self._kernel_setup(prepared.ipc, prepared.objects, [], threads, prepared.group)
             spare = kernels.Spare(self._spare_key(threads), prepared,
-                                  kernels.SandboxedKernelManager(setup, preload=True, config=self.config))
+                                  kernels.SandboxedKernelManager(setup, preload=libraries, config=self.config))
             run_sync(spare.manager.start_kernel)(extra_arguments=self._history_arguments(spare.manager))
         except Exception as error:  # noqa: BLE001
             self.log.warning("The next notebook's kernel could not be started ahead: %s", error)
@@ -490,13 +534,15 @@ class CourseExecute(Execute):
         return max(1, min(timeout, left) if timeout else left)
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+        if stop_requested.is_set():
+            raise StoppedByCtrlC("Ctrl-C: the grading stopped before this cell")
         late = self._past_deadline()
         if late:
             raise late
         self._reopen_iopub()
         grading = self._grading
         if index == 0 and self.sandbox and kernels.spare_slot.wanted:  # this notebook's kernel is up
-            self._start_spare(grading.threads)
+            self._start_spare(grading.threads, grading.tests.libraries)
         grade_id = labformat.grade_id(cell)
         if labformat.is_test(cell) and grade_id in grading.tests.tests:
             for due in grading.order.reach(grade_id):

@@ -182,28 +182,41 @@ class OneKernelSpec(KernelSpecManager):
         return self.spec
 
 
-# The libraries the labs' set-up cells import (tests/test_warm_kernels.py keeps the list whole):
-# a kernel started ahead of its notebook (`Spare`) imports them while the notebook before is
-# graded, so the next notebook's first cells find them loaded. They are the course's, the same
-# for every student; the line is a statement (an expression's value would land in `_` and `Out`)
-# and its comprehension binds no name in the notebook's namespace.
+# A kernel started ahead of its notebook (`Spare`) imports the libraries of the notebook's lab (its
+# set-up cells' imports, `execute.LabTests.libraries`) while the notebook before is graded, so the
+# next notebook's first cells find them loaded. They are the course's, the same for every student;
+# the line is a statement (an expression's value would land in `_` and `Out`) and its comprehension
+# binds no name in the notebook's namespace.
+# transformers imports a model's module when the first model of its kind loads (1.6 s, mostly its
+# shared modelling code): a lab that loads models (course_utils.models) has these imported too
+# (tests/test_warm_kernels.py: one per embedded model's architecture).
+MODEL_MODULES = ("transformers.models.gpt2.modeling_gpt2", "transformers.models.distilbert.modeling_distilbert",
+                 "transformers.models.bert.modeling_bert", "transformers.tokenization_utils_tokenizers")
+# Every lab's libraries (tests/test_warm_kernels.py keeps the list whole): for a kernel started
+# before its notebook's lab is known (`course autograde <lab>.ipynb`).
 PRELOADED = ("torch", "torch.nn.functional", "torch.utils.data", "numpy", "transformers", "IPython.display",
              "matplotlib.pyplot", "scipy.stats", "sklearn.linear_model", "sklearn.metrics", "pandas", "tqdm.auto",
              "lime.lime_text", "captum.attr", "captum._utils.models.linear_model", "course_utils",
              "course_utils.data", "course_utils.grading", "course_utils.models", "course_utils.plots",
-             "course_utils.text", "course_utils.workload")
-PRELOAD_LINE = f"if [__import__(name) for name in {PRELOADED!r}]: pass"
+             "course_utils.text", "course_utils.workload", *MODEL_MODULES)
+
+
+def preload_line(modules: tuple[str, ...]) -> str:
+    """The kernel's start-up line that imports `modules` (names checked: the line is code)."""
+    if not all(isinstance(name, str) and all(part.isidentifier() for part in name.split(".")) for name in modules):
+        raise ValueError(f"not module names: {modules!r}")
+    return f"if [__import__(name) for name in {tuple(modules)!r}]: pass"
 
 
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel started in the sandbox, with an `ipc` transport in its private folder and
     interrupts sent as messages (a signal would stop bubblewrap, not the kernel)."""
 
-    def __init__(self, setup: KernelSetup, preload: bool = False, **kwargs: Any):
+    def __init__(self, setup: KernelSetup, preload: tuple[str, ...] = (), **kwargs: Any):
         super().__init__(**kwargs)
         self.setup = setup
-        # A kernel started ahead imports the course's libraries before the guard is installed.
-        preloading = [f"--IPKernelApp.exec_lines={PRELOAD_LINE}"] if preload else []
+        # A kernel started ahead imports its lab's libraries (`preload_line`) before the guard is installed.
+        preloading = [f"--IPKernelApp.exec_lines={preload_line(preload)}"] if preload else []
         self.transport = "ipc"  # ZMQ over Unix sockets: the kernel has no network
         self.ip = str(setup.folder / "kernel")
         self.connection_file = str(setup.folder / "kernel.json")
@@ -322,7 +335,7 @@ class Spare:
     this grading process (`course_admin.execute.CourseExecute`).
 
     It is a fresh sandbox like any other (own folders, own cgroup, own kernel process) that has
-    run the course's start-up lines only (the imports of `PRELOAD_LINE`, the guard): nothing of any student
+    run the course's start-up lines only (the imports of `preload_line`, the guard): nothing of any student
     is in it until it is handed to one, and it is handed to one notebook only. `key` names the
     settings it was started with; a notebook graded with others gets a kernel of its own."""
 

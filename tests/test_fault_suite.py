@@ -240,7 +240,9 @@ def resumed_run(tmp_path_factory):
         assert process.poll() is None and time.time() < deadline, "the first student was never graded"
         time.sleep(0.5)
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, as in a terminal
+    interrupted = time.perf_counter()
     _, interrupted_err = process.communicate(timeout=300)
+    print(f"Ctrl-C to the command's end: {time.perf_counter() - interrupted:.1f} s")
     second = _autograde(folder, out, "--jobs", "1")
     return process.returncode, interrupted_err, second, out
 
@@ -248,6 +250,7 @@ def resumed_run(tmp_path_factory):
 def test_an_interrupted_batch_resumes_without_grading_twice(resumed_run):
     code, err, second, out = resumed_run
     assert code == 130 and "Run the same command again" in err, err[-1500:]
+    assert "Ctrl-C: stopping" in err, "the command says at once that it is stopping"
     assert second.returncode == 0, second.stderr[-2000:]
     report = (out / "summary.md").read_text()
     assert "2 submission(s), 1 from an earlier run" in report, report.splitlines()[:3]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import ast
+import json
 import sys
 from pathlib import Path
 
@@ -84,14 +85,39 @@ def test_the_next_kernel_starts_ahead_with_the_course_libraries_and_holds_nothin
 def test_a_kernel_started_ahead_imports_every_library_the_labs_set_up_cells_import():
     imported = set()
     for path in sorted((ROOT / "solutions").glob("lab*/lab*.ipynb")):
-        for source in labformat.read_lab(nbformat.read(path, as_version=4)).setup:
+        libraries = execute.LabTests(nbformat.read(path, as_version=4)).libraries
+        assert "torch" in libraries and set(kernels.MODEL_MODULES) <= set(libraries), (path.stem, libraries)
+        imported |= set(libraries)
+        for source in labformat.read_lab(nbformat.read(path, as_version=4)).setup:  # the same, walked here
             for node in ast.walk(ast.parse(execute._transform(source))):
                 if isinstance(node, ast.Import):
-                    imported |= {alias.name for alias in node.names}
-                elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                    imported.add(node.module)
-    libraries = {name for name in imported if name.split(".")[0] not in sys.stdlib_module_names}
-    assert libraries and libraries <= set(kernels.PRELOADED), sorted(libraries - set(kernels.PRELOADED))
+                    assert {alias.name for alias in node.names
+                            if alias.name.split(".")[0] not in sys.stdlib_module_names} <= set(libraries)
+    # a kernel started before its notebook's lab is known imports every lab's
+    assert imported <= set(kernels.PRELOADED), sorted(imported - set(kernels.PRELOADED))
+
+
+def test_a_kernel_started_ahead_imports_the_modelling_module_of_every_embedded_model():
+    # transformers imports a model's module when the first model of its kind loads: 1.6 s in the
+    # notebook's model cell, unless the kernel started ahead has imported it
+    model_types = {json.loads(config.read_text())["model_type"]
+                   for config in (ROOT / "course_utils" / "assets").glob("*/config.json")}
+    modules = {f"transformers.models.{kind}.modeling_{kind}" for kind in model_types}
+    assert len(modules) >= 3 and modules <= set(kernels.MODEL_MODULES), sorted(modules - set(kernels.MODEL_MODULES))
+
+
+def test_a_kernel_started_ahead_imports_its_labs_libraries_only():
+    # a lab without torch (test_attacks' small lab) does not pay for importing it in every kernel
+    assert execute.setup_libraries(["import numpy as np\nimport os, json\nfrom . import nothing"]) == ("numpy",)
+    executor = _executor()
+    executor._start_spare(1, ("numpy",))
+    spare = kernels.spare_slot.take(executor._spare_key(1))
+    try:
+        assert _run(spare, "import sys; print('numpy' in sys.modules, 'torch' in sys.modules)") == "True False"
+    finally:
+        spare.end()
+    with pytest.raises(ValueError):
+        kernels.preload_line(("numpy", "os; import shutil"))
 
 
 def test_a_spare_started_with_other_settings_is_ended_not_handed_out():
