@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import nbformat
+
 from course_admin import execute, gradebook, kernels, pipeline, timing
 from course_admin.collect import Submission
 
@@ -78,14 +80,22 @@ def _share_cores(jobs: int) -> None:
     os.environ["COURSE_GRADING_JOBS"] = str(jobs)
 
 
-def start_kernel_ahead(course: Path, options: Options) -> None:
+def start_kernel_ahead(course: Path, options: Options, lab: str | None = None) -> None:
     """A command about to grade one notebook here (`--jobs 1`: a learner's `course autograde
     <lab>.ipynb`) starts its kernel now, while it collects, checks and records the notebook
-    (`execute.start_kernel_ahead`); a batch's workers start theirs as they grade (`_grade_one`)."""
+    (`execute.start_kernel_ahead`), importing the libraries of `lab` (the one the notebook most
+    likely is; every lab's when None); a batch's workers start theirs as they grade (`_grade_one`)."""
     if options.jobs <= 1 and options.sandbox and not options.cluster:
         _share_cores(options.jobs)
+        libraries = kernels.PRELOADED
+        try:  # a guess: a notebook of another lab is graded in this kernel all the same
+            if lab is not None:
+                libraries = execute.LabTests(nbformat.read(pipeline.lab_notebook(lab, root=course), 4)).libraries
+        except (OSError, ValueError):  # (nbformat's errors are ValueErrors) the grading reports the problem
+            pass
         execute.start_kernel_ahead(pipeline.course_config(course, options.db_url, options.cell_timeout,
-                                                          options.memory_limit_mb, options.sandbox), options.jobs)
+                                                          options.memory_limit_mb, options.sandbox), options.jobs,
+                                   libraries)
 
 
 def _workspace(course: Path, options: Options) -> pipeline.Workspace:

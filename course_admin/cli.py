@@ -467,7 +467,8 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     options = batch.Options(jobs=args.jobs, cell_timeout=args.timeout, memory_limit_mb=args.memory_limit,
                             sandbox=sandboxed, db_url=args.db, cluster=args.cluster)
     if source.is_file():  # one notebook (a learner's own): its kernel starts while it is collected
-        batch.start_kernel_ahead(course, options)
+        guess = source.stem if source.stem in labs else labs[0] if len(labs) == 1 else None
+        batch.start_kernel_ahead(course, options, guess)
     with tempfile.TemporaryDirectory() as scratch:
         try:
             skipped: list[collect.Problem] = []

@@ -145,14 +145,9 @@ def setup_libraries(setup: list[str]) -> tuple[str, ...]:
     names: list[str] = []
     for source in setup:
         try:
-            tree = ast.parse(_transform(source))
+            names += labformat.imported_modules(ast.parse(_transform(source)))
         except SyntaxError:
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names += [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.append(node.module)
     libraries = [name for name in dict.fromkeys(names) if name.split(".")[0] not in sys.stdlib_module_names
                  and importlib.util.find_spec(name.split(".")[0]) is not None]
     if "course_utils.models" in libraries:
@@ -680,7 +675,7 @@ class CourseExecute(Execute):
 _said = {"cgroup": False}  # what is said once per grading process
 
 
-def start_kernel_ahead(config: Any, jobs: int = 1) -> None:
+def start_kernel_ahead(config: Any, jobs: int = 1, libraries: tuple[str, ...] = kernels.PRELOADED) -> None:
     """Start the kernel of the notebook this process is about to grade, before nbgrader reaches
     it (`kernels.Spare`): a learner's `course autograde <lab>.ipynb` collects, checks and records
     the notebook meanwhile. `config` is the course's (`pipeline.course_config`); the kernel's
@@ -688,7 +683,7 @@ def start_kernel_ahead(config: Any, jobs: int = 1) -> None:
     graded otherwise ends this kernel and starts its own."""
     executor = CourseExecute(config=config)
     if executor.sandbox and sandboxing.problem() is None:
-        executor._start_spare(kernel_threads(executor.threads, jobs))
+        executor._start_spare(kernel_threads(executor.threads, jobs), libraries)
 
 
 def kernel_threads(configured: int, jobs: int) -> int:

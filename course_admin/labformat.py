@@ -25,6 +25,7 @@ A lab is one nbgrader notebook; its cells carry nbgrader's metadata (``metadata.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -227,6 +228,17 @@ class Lab:
     exercises: dict[str, Exercise]  # by function name, in the notebook's order, each with its tests
     tests: dict[str, Test]  # every test cell by grade_id, in order, whether an exercise owns it or not
     written: dict[str, Written]  # the written questions by grade_id
+
+
+def imported_modules(tree: ast.AST) -> list[str]:
+    """The modules a parsed cell imports (absolute imports only), in order, as written ("torch.nn")."""
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+    return names
 
 
 def setup_cells(nb: NotebookNode) -> list[NotebookNode]:

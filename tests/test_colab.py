@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_admin import colab, pipeline
+from course_admin import colab, labformat, pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 LABS = pipeline.finished_labs(ROOT)
@@ -81,22 +81,16 @@ def test_setup_cell_pins_every_package_the_labs_import():
                if cell.cell_type == "code" and not cell.source.lstrip().startswith(("%", "!"))]
     sources += [(ROOT / "course_utils" / f"{name}.py").read_text()
                 for name in ("models", "data", "text", "plots", "grading")]
-    imported = set()
-    for source in sources:
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.Import):
-                imported |= {alias.name.split(".")[0] for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                imported.add(node.module.split(".")[0])
+    imported = {name.split(".")[0] for source in sources for name in labformat.imported_modules(ast.parse(source))}
     third_party = imported - set(sys.stdlib_module_names) - PROVIDED - OPTIONAL
     pinned = {colab.NOTEBOOK_PACKAGES[pin.split("==")[0]] for pin in colab.notebook_pins(ROOT)}
     assert third_party <= pinned, f"the labs import {sorted(third_party - pinned)}, which the set-up cell does not install"
 
 
 def _imports_of(tree: ast.AST, name: str) -> list[ast.AST]:
-    return [node for node in ast.walk(tree) if (isinstance(node, ast.Import) and any(
-        alias.name.split(".")[0] == name for alias in node.names)) or (isinstance(node, ast.ImportFrom)
-        and (node.module or "").split(".")[0] == name)]
+    """The import statements in `tree` that import package `name` (or a module of it)."""
+    return [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+            and any(module.split(".")[0] == name for module in labformat.imported_modules(node))]
 
 
 def test_an_optional_package_is_imported_only_where_it_is_installed():

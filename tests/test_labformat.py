@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -59,6 +60,12 @@ def test_setup_cells_are_the_plain_code_cells_above_the_first_exercise():
     assert lab.setup == ["import math", "x = math.pi"]
     no_exercise = v4.new_notebook(cells=[v4.new_code_cell("a = 1"), _test("test_f_x"), v4.new_code_cell("b = 2")])
     assert labformat.read_lab(no_exercise).setup == ["a = 1", "b = 2"], "without an exercise every plain cell is set-up"
+
+
+def test_imported_modules_are_the_absolute_imports_as_written():
+    tree = ast.parse("import torch.nn as nn, numpy\nfrom lime.lime_text import X\nfrom . import local\n"
+                     "def f():\n    import captum.attr\n")
+    assert labformat.imported_modules(tree) == ["torch.nn", "numpy", "lime.lime_text", "captum.attr"]
 
 
 def test_each_test_belongs_to_the_longest_exercise_name_that_prefixes_it():

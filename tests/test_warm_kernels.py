@@ -88,11 +88,9 @@ def test_a_kernel_started_ahead_imports_every_library_the_labs_set_up_cells_impo
         libraries = execute.LabTests(nbformat.read(path, as_version=4)).libraries
         assert "torch" in libraries and set(kernels.MODEL_MODULES) <= set(libraries), (path.stem, libraries)
         imported |= set(libraries)
-        for source in labformat.read_lab(nbformat.read(path, as_version=4)).setup:  # the same, walked here
-            for node in ast.walk(ast.parse(execute._transform(source))):
-                if isinstance(node, ast.Import):
-                    assert {alias.name for alias in node.names
-                            if alias.name.split(".")[0] not in sys.stdlib_module_names} <= set(libraries)
+        for source in labformat.read_lab(nbformat.read(path, as_version=4)).setup:
+            imports = labformat.imported_modules(ast.parse(execute._transform(source)))
+            assert {name for name in imports if name.split(".")[0] not in sys.stdlib_module_names} <= set(libraries)
     # a kernel started before its notebook's lab is known imports every lab's
     assert imported <= set(kernels.PRELOADED), sorted(imported - set(kernels.PRELOADED))
 
@@ -118,6 +116,18 @@ def test_a_kernel_started_ahead_imports_its_labs_libraries_only():
         spare.end()
     with pytest.raises(ValueError):
         kernels.preload_line(("numpy", "os; import shutil"))
+
+
+def test_a_learners_notebook_gets_a_kernel_with_the_libraries_of_its_likely_lab(monkeypatch, tmp_path):
+    started = []
+    monkeypatch.setattr(execute, "start_kernel_ahead", lambda config, jobs, libraries: started.append(libraries))
+    monkeypatch.setenv("COURSE_GRADING_JOBS", "1")
+    course = pipeline.scratch_course(tmp_path / "course", ["lab5_explaining_generation"])
+    for lab in ("lab5_explaining_generation", None, "no_such_lab"):
+        batch.start_kernel_ahead(course, batch.Options(jobs=1), lab)
+    lab5, unknown, missing = started
+    assert "captum.attr" in lab5 and "lime.lime_text" not in lab5, "Lab 5 imports captum, not lime"
+    assert unknown == missing == kernels.PRELOADED, "a lab not known (or not found) gets every lab's libraries"
 
 
 def test_a_spare_started_with_other_settings_is_ended_not_handed_out():
