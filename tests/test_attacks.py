@@ -43,9 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LAB = "lab0_attack_target"
 # Each cell's time limit: the honest cells take well under a second, and two attackers hold a worker
 # for it (ignores_ctrl_c, plus the 10 s grace; removes_guard, whose calls never answer), once per
-# batch. (Two attackers' kernels once died 2 s into their notebooks at this limit: kernels started
-# ahead were dying at start-up, fixed in execute._history_arguments, not a matter of the limit.)
-CELL_SECONDS = 10
+# batch. Not 10 s: in the jobs2 batch of a fresh-clone run, forks_memory's cell then timed out
+# before its forks filled the sandbox's total memory (three writes of 1.6 GB beside the other worker).
+CELL_SECONDS = 20
 # Secrets that must never reach a student: hidden-test inputs and code, solutions, the model answer.
 SECRETS = ("SECRET_INPUT_7f3a", "HIDDEN_REFERENCE_9c1e", "SOLUTION_BODY_5e8f", "MODEL_ANSWER_b2d4")
 # In every process an attacker starts, to find survivors: this session's own (another run's
