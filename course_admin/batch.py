@@ -88,11 +88,11 @@ def start_kernel_ahead(course: Path, options: Options, lab: str | None = None) -
     if options.jobs <= 1 and options.sandbox and not options.cluster:
         _share_cores(options.jobs)
         libraries = kernels.PRELOADED
-        try:  # a guess: a notebook of another lab is graded in this kernel all the same
-            if lab is not None:
+        if lab is not None:  # a guess: a notebook of another lab is graded in this kernel all the same
+            try:
                 libraries = execute.LabTests(nbformat.read(pipeline.lab_notebook(lab, root=course), 4)).libraries
-        except (OSError, ValueError):  # (nbformat's errors are ValueErrors) the grading reports the problem
-            pass
+            except (OSError, ValueError):  # (nbformat's errors are ValueErrors) the grading reports the problem
+                pass
         execute.start_kernel_ahead(pipeline.course_config(course, options.db_url, options.cell_timeout,
                                                           options.memory_limit_mb, options.sandbox), options.jobs,
                                    libraries)

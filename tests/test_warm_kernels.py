@@ -85,10 +85,11 @@ def test_the_next_kernel_starts_ahead_with_the_course_libraries_and_holds_nothin
 def test_a_kernel_started_ahead_imports_every_library_the_labs_set_up_cells_import():
     imported = set()
     for path in sorted((ROOT / "solutions").glob("lab*/lab*.ipynb")):
-        libraries = execute.LabTests(nbformat.read(path, as_version=4)).libraries
+        notebook = nbformat.read(path, as_version=4)
+        libraries = execute.LabTests(notebook).libraries
         assert "torch" in libraries and set(kernels.MODEL_MODULES) <= set(libraries), (path.stem, libraries)
         imported |= set(libraries)
-        for source in labformat.read_lab(nbformat.read(path, as_version=4)).setup:
+        for source in labformat.read_lab(notebook).setup:
             imports = labformat.imported_modules(ast.parse(execute._transform(source)))
             assert {name for name in imports if name.split(".")[0] not in sys.stdlib_module_names} <= set(libraries)
     # a kernel started before its notebook's lab is known imports every lab's
