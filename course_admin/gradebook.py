@@ -20,6 +20,7 @@ course root, the default) or in a server database shared by several graders
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import datetime
 import fcntl
@@ -151,12 +152,60 @@ def ensure_schema(url: str, course_id: str) -> None:
 
     with schema_lock(url), warnings.catch_warnings():
         warnings.simplefilter("ignore", SAWarning)
+        _stamp_new(url)
         # nbgrader's preprocessors open the gradebook without a course id, which adds the row
         # "default_course" on first use: made here too, or two graders would insert it at once.
         for course in dict.fromkeys((course_id, "default_course")):
             with Gradebook(url, course):
                 pass
         _create_table(url)
+
+
+def _stamp_new(url: str) -> None:
+    """Stamp a gradebook with no table yet with nbgrader's schema version, as nbgrader's
+    ``Gradebook()`` does (a table ``alembic_version`` holding the newest revision of its
+    migrations), then make nbgrader's tables. nbgrader learns that revision by running
+    ``alembic heads`` in a subprocess: 3 s alone, 6 s while a learner's kernel starts beside it,
+    for every new course. Here it is read from the migration files (`nbgrader_schema_head`).
+    A gradebook stamped here has tables, so ``Gradebook()`` leaves the stamp alone. The stamp
+    comes first: a creation interrupted after it is completed by the next one."""
+    from nbgrader.api import Base
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        tables = sa.inspect(engine).get_table_names()
+        if tables and "alembic_version" not in tables:
+            return  # nbgrader's own making (an older gradebook, or one made by nbgrader's commands)
+        with engine.begin() as connection:
+            if not tables:
+                connection.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            if connection.execute(sa.text("SELECT COUNT(*) FROM alembic_version")).scalar() == 0:
+                connection.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES (:head)"),
+                                   {"head": nbgrader_schema_head()})
+        Base.metadata.create_all(bind=engine)
+    finally:
+        engine.dispose()
+
+
+def nbgrader_schema_head() -> str:
+    """The newest revision of nbgrader's gradebook schema, the one ``alembic heads`` names: the
+    revision of nbgrader's migration files that no other file revises (each file assigns its
+    ``revision`` and the ``down_revision`` it follows, as constants)."""
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    revisions, revised = set(), set()
+    for path in sorted(Path(ALEMBIC_DIR, "versions").glob("*.py")):
+        constants = {target.id: ast.literal_eval(node.value) for node in ast.parse(path.read_text()).body
+                     if isinstance(node, ast.Assign) for target in node.targets
+                     if isinstance(target, ast.Name) and target.id in ("revision", "down_revision")}
+        if "revision" in constants:
+            revisions.add(constants["revision"])
+            parent = constants.get("down_revision")
+            revised.update(parent if isinstance(parent, (tuple, list)) else [parent])
+    heads = sorted(revisions - revised)
+    if len(heads) != 1:
+        raise RuntimeError(f"nbgrader's migrations have {len(heads)} heads ({heads}), not one")
+    return heads[0]
 
 
 def _create_table(url: str) -> None:

@@ -88,3 +88,43 @@ def test_course_tools_hides_the_instructors_tools_from_a_student_install(tmp_pat
     assert enabled()["nbgrader.server_extensions.formgrader"]
     assert not json.loads((config / "labconfig" / "page_config.json").read_text())["disabledExtensions"][
         "@jupyter/nbgrader:formgrader"]
+
+
+def test_a_new_gradebook_is_stamped_with_the_schema_head_nbgrader_names(tmp_path):
+    """ensure_schema stamps a new gradebook itself (nbgrader runs `alembic heads` in a subprocess
+    for it, 3-6 s): the revision alembic names, one row, nbgrader's tables, and an interrupted
+    stamp (table made, no row) completed by the next call."""
+    import os
+
+    import sqlalchemy as sa
+    from nbgrader.api import Gradebook, get_alembic_version
+
+    from course_admin import gradebook
+
+    venv_bin = str(Path(sys.executable).parent)  # nbgrader's check runs the `alembic` command
+    os.environ["PATH"] = f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+    assert gradebook.nbgrader_schema_head() == get_alembic_version()
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as db:  # a creation interrupted after its first statement
+        db.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+    gradebook.ensure_schema(url, "course")
+    gradebook.ensure_schema(url, "course")  # a second grader: nothing changes
+    with engine.connect() as db:
+        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [get_alembic_version()]
+        assert {"assignment", "student", "grade", "course_grading"} <= set(sa.inspect(db).get_table_names())
+    engine.dispose()
+    with Gradebook(url, "course") as book:  # nbgrader opens it as its own
+        assert book.assignments == []
+
+
+def test_a_new_gradebook_is_made_without_alembic_s_subprocess(tmp_path, monkeypatch):
+    import nbgrader.api
+
+    from course_admin import gradebook
+
+    def no_subprocess() -> str:
+        raise AssertionError("nbgrader ran `alembic heads`: the gradebook was not stamped first")
+
+    monkeypatch.setattr(nbgrader.api, "get_alembic_version", no_subprocess)
+    gradebook.ensure_schema(f"sqlite:///{tmp_path / 'gradebook.db'}", "course")
