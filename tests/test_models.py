@@ -519,3 +519,49 @@ def test_probability_function_matches_a_softmax_in_label_order(climate):
     assert models.probability_function(model, tokenizer)([]).shape == (0, 4)
     with pytest.raises(TypeError, match="list of texts"):
         models.probability_function(model, tokenizer)("one string")
+
+
+def test_kept_embedded_models_are_handed_out_as_fresh_independent_copies(monkeypatch):
+    """keep_embedded_models (the grading process): one read from disk, then deep copies equal to a
+    fresh load, sharing nothing with each other, in eval mode, and leaving the random state alone."""
+    fresh, fresh_tokenizer = models.load_language_model("gpt2", offline=True, device="cpu", verbose=False)
+    monkeypatch.setattr(models, "_kept", None)
+    models.keep_embedded_models()
+    reads = []
+    real = models._from_pretrained
+    monkeypatch.setattr(models, "_from_pretrained", lambda *a, **k: reads.append(a) or real(*a, **k))
+    torch.manual_seed(3)
+    state = torch.get_rng_state()
+    first, tokenizer = models.load_language_model("gpt2", offline=True, device="cpu", verbose=False)
+    second, other_tokenizer = models.load_language_model("gpt2", offline=True, device="cpu", verbose=False)
+    assert len(reads) == 1, "read from disk once"
+    assert torch.equal(state, torch.get_rng_state())
+    for name, weight in fresh.state_dict().items():
+        assert torch.equal(first.state_dict()[name], weight) and torch.equal(second.state_dict()[name], weight)
+    assert not first.training and not second.training
+    assert first.lm_head.weight is first.transformer.wte.weight, "tied weights stay tied in a copy"
+    first.train()
+    with torch.no_grad():
+        first.transformer.wte.weight.add_(1.0)
+    tokenizer.padding_side = "left"
+    tokenizer.add_tokens(["zzzqqq"])
+    third, third_tokenizer = models.load_language_model("gpt2", offline=True, device="cpu", verbose=False)
+    assert not third.training and torch.equal(third.transformer.wte.weight, fresh.transformer.wte.weight)
+    assert torch.equal(second.transformer.wte.weight, fresh.transformer.wte.weight)
+    assert third_tokenizer.padding_side == other_tokenizer.padding_side == fresh_tokenizer.padding_side
+    assert len(third_tokenizer) == len(fresh_tokenizer) == len(tokenizer) - 1
+    assert third_tokenizer("The keys")["input_ids"] == fresh_tokenizer("The keys")["input_ids"]
+
+
+def test_importing_course_utils_loads_neither_transformers_nor_torch_and_models_still_load_quietly():
+    """`import course_utils` is cheap (transformers alone is 0.7 s: the grader imports it before
+    starting a kernel); its quieting still holds whether transformers loads before it or after."""
+    check = ("import sys, course_utils; loaded = {'transformers', 'torch'} & set(sys.modules); "
+             "assert not loaded, loaded; from course_utils.models import load_classifier; "
+             "load_classifier('gpt2-imdb', offline=True, device='cpu', verbose=False)")
+    before = "import transformers, huggingface_hub; " + check.replace("assert not loaded, loaded; ", "")
+    for code in (check, before):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stderr.strip() == "", f"a model load wrote to stderr: {done.stderr[-500:]}"

@@ -248,3 +248,21 @@ def _zombie_or_gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except OSError:
         return True
+
+
+def test_a_learners_grading_imports_its_labs_libraries_ahead_and_the_set_up_waits_for_them(monkeypatch):
+    """start_kernel_ahead also imports the lab's libraries in the grading process (a thread, not a
+    daemon: the process never ends in the middle of an import), and the set-up waits for it."""
+    imported = []
+    monkeypatch.setattr(execute.importlib, "import_module", lambda name: imported.append(name))
+    monkeypatch.setattr(execute.sandboxing, "problem", lambda: "no sandbox in this test")
+    execute.start_kernel_ahead(None, 1, ("numpy", "no_such_module", "json"))
+    thread = execute._importing
+    assert thread is not None and not thread.daemon
+    runner = execute.TestRunner.__new__(execute.TestRunner)
+    runner.tests, runner._error, runner._ready = type("Tests", (), {"setup": [], "exercises": []})(), None, \
+        __import__("threading").Event()
+    runner.client = type("Client", (), {})()
+    runner._set_up()
+    assert not thread.is_alive() and imported == ["numpy", "no_such_module", "json"]
+    assert runner._error is None
