@@ -200,3 +200,19 @@ def test_unsafe_grades_without_the_sandbox_and_says_so_and_without_it_a_missing_
     printed = "".join(output.get("text", "") for cell in nbformat.read(workspace.autograded_path(LAB, "alice"), 4).cells
                       for output in cell.get("outputs", []))
     assert f"host: {socket.gethostname()}" in printed and "host: grading" not in printed, printed
+
+
+def test_the_course_command_starts_without_jsonschemas_iri_grammar_and_still_validates_notebooks():
+    """course_admin keeps jsonschema from building rfc3987_syntax's grammar (0.9 s of every
+    command's start): it is not loaded, and nbformat still refuses an invalid notebook."""
+    code = ("import sys, course_admin.cli, nbformat  # as the `course` command: course_admin first\n"
+            "assert sys.modules.get('rfc3987_syntax') is None, 'the iri grammar was built'\n"
+            "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('x = 1')])\n"
+            "nbformat.validate(nb)\n"
+            "nb.cells[0]['source'] = 3\n"
+            "try:\n"
+            "    nbformat.validate(nb)\n"
+            "except nbformat.ValidationError:\n"
+            "    print('refused')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "refused", done.stderr[-1500:]
