@@ -11,12 +11,3 @@ that flags tampering, as the code scan `scan` does from outside), the Colab set-
 (`colab`), what each role may use in Jupyter (`roles`) and a JupyterHub for a class (`hub`,
 with its `hub_*` modules).
 """
-
-import sys as _sys
-
-# jsonschema (nbformat's validator) builds rfc3987_syntax's Earley grammar as it loads: 0.9 s at
-# the start of every `course` command and grading worker, before a learner's kernel can start.
-# jsonschema uses it for the "iri" and "iri-reference" formats only, which no schema the course
-# validates has (notebooks, nbgrader's, Jupyter's events), and skips those formats without it.
-# (tests/test_cli.py checks that notebooks are still validated.)
-_sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
