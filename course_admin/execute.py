@@ -751,7 +751,7 @@ GRADER_THREADS = 1
 
 
 def _size_own_threads() -> None:
-    from course_utils.threads import size_threads  # (course_utils loads transformers: not at import)
+    from course_utils.threads import size_threads
 
     size_threads(most=GRADER_THREADS)
 

@@ -164,13 +164,11 @@ def ensure_schema(url: str, course_id: str) -> None:
 def _stamp_new(url: str) -> None:
     """Stamp a gradebook with no table yet with nbgrader's schema version, as nbgrader's
     ``Gradebook()`` does (a table ``alembic_version`` holding the newest revision of its
-    migrations), then make nbgrader's tables. nbgrader learns that revision by running
-    ``alembic heads`` in a subprocess: 3 s alone, 6 s while a learner's kernel starts beside it,
-    for every new course. Here it is read from the migration files (`nbgrader_schema_head`).
-    A gradebook stamped here has tables, so ``Gradebook()`` leaves the stamp alone. The stamp
-    comes first: a creation interrupted after it is completed by the next one."""
-    from nbgrader.api import Base
-
+    migrations). nbgrader learns that revision by running ``alembic heads`` in a subprocess: 3 s
+    alone, 6 s while a learner's kernel starts beside it, for every new course. Here it is read
+    from the migration files (`nbgrader_schema_head`). A gradebook stamped here has a table, so
+    ``Gradebook()``, opened next (`ensure_schema`), makes its own tables and leaves the stamp
+    alone; a stamp interrupted before its row is completed by the next call."""
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         tables = sa.inspect(engine).get_table_names()
@@ -182,7 +180,6 @@ def _stamp_new(url: str) -> None:
             if connection.execute(sa.text("SELECT COUNT(*) FROM alembic_version")).scalar() == 0:
                 connection.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES (:head)"),
                                    {"head": nbgrader_schema_head()})
-        Base.metadata.create_all(bind=engine)
     finally:
         engine.dispose()
 
