@@ -523,7 +523,8 @@ def test_probability_function_matches_a_softmax_in_label_order(climate):
 
 def test_kept_embedded_models_are_handed_out_as_fresh_independent_copies(monkeypatch):
     """keep_embedded_models (the grading process): one read from disk, then deep copies equal to a
-    fresh load, sharing nothing with each other, in eval mode, and leaving the random state alone."""
+    fresh load, sharing only the tokenizer's build-time vocabulary, in eval mode, and leaving the
+    random state alone."""
     fresh, fresh_tokenizer = models.load_language_model("gpt2", offline=True, device="cpu", verbose=False)
     monkeypatch.setattr(models, "_kept", None)
     models.keep_embedded_models()
@@ -535,6 +536,9 @@ def test_kept_embedded_models_are_handed_out_as_fresh_independent_copies(monkeyp
     first, tokenizer = models.load_language_model("gpt2", offline=True, device="cpu", verbose=False)
     second, other_tokenizer = models.load_language_model("gpt2", offline=True, device="cpu", verbose=False)
     assert len(reads) == 1, "read from disk once"
+    # Only what the tokenizer read while it was built is shared (models._BUILD_ONLY).
+    assert tokenizer._vocab is other_tokenizer._vocab and tokenizer._merges is other_tokenizer._merges
+    assert tokenizer._tokenizer is not other_tokenizer._tokenizer
     assert torch.equal(state, torch.get_rng_state())
     for name, weight in fresh.state_dict().items():
         assert torch.equal(first.state_dict()[name], weight) and torch.equal(second.state_dict()[name], weight)
