@@ -122,23 +122,39 @@ class BatchRate:
     graded: dict[str, list[float]]  # lab -> each notebook's grading time in its worker (its marker's figure)
     phases: dict[str, list[dict[str, float]]] = field(default_factory=dict)  # lab -> each notebook's phases
     executed: dict[str, float] = field(default_factory=dict)  # lab -> seconds to execute it alone (`_execute`)
+    warm: dict[str, list[bool]] = field(default_factory=dict)  # lab -> each notebook's `batch.Result.warm`
+
+    def steady(self, lab: str, values: list) -> list:
+        """Of `values` (one per notebook of `lab`, in `graded`'s order), those of the notebooks
+        graded by a worker that had graded the lab before; all of them where the batch does not
+        say which, or none was.
+
+        A worker's first notebook of a lab also imports the lab's libraries and reads its models in
+        the grading process. A class pays that once per worker and lab, however large it is, but
+        in a class of 4 students half the notebooks are such firsts."""
+        flags = self.warm.get(lab, [])
+        later = [value for value, warm in zip(values, flags) if warm] if len(flags) == len(values) else []
+        return later or values
 
     def phase_means(self, lab: str) -> dict[str, float]:
-        """Mean seconds per notebook of each phase of `lab`'s grading (`grading_phases`)."""
-        rows = [grading_phases(found) for found in self.phases.get(lab, [])]
+        """Mean seconds per notebook of each phase of `lab`'s grading (`grading_phases`), over its
+        `steady` notebooks."""
+        rows = [grading_phases(found) for found in self.steady(lab, self.phases.get(lab, []))]
         return {name: sum(row[name] for row in rows) / len(rows) for name in PHASES} if rows else {}
 
     @property
     def per_notebook(self) -> float:
-        """What one more notebook adds to a large class: the workers' grading time per notebook,
-        shared by the `jobs` workers (each figure was measured while the other workers were busy)."""
-        times = [t for lab in self.graded.values() for t in lab]
-        return sum(times) / len(times) / self.jobs
+        """What one more notebook adds to a large class: the workers' grading time per notebook
+        (the mean of each lab's `steady` notebooks, the labs weighing alike), shared by the `jobs`
+        workers (each figure was measured while the other workers were busy)."""
+        means = [sum(later) / len(later) for later in (self.steady(lab, times) for lab, times in self.graded.items())]
+        return sum(means) / len(means) / self.jobs
 
     @property
     def fixed(self) -> float:
         """What a class costs whatever its size: releasing the labs into the gradebook, the reports,
-        and the tail where one worker waits for the other."""
+        each worker's first notebook of each lab beyond the others, and the tail where one worker
+        waits for the other."""
         return self.seconds - self.per_notebook * self.students * self.labs
 
     def hours_for(self, students: int, labs: int = 4) -> float:
@@ -213,7 +229,7 @@ def batch_rate(labs: list[str], students: int = 4, jobs: int = 2) -> BatchRate:
     executed = {lab: measure(lab, "execute")["seconds"] for lab in labs}
     return BatchRate(students, len(labs), jobs, seconds, graded,
                      phases={lab: [result.phases for result in results] for lab, results in saved.items()},
-                     executed=executed)
+                     executed=executed, warm={lab: [result.warm for result in results] for lab, results in saved.items()})
 
 
 if __name__ == "__main__":

@@ -89,9 +89,13 @@ def batch_section(rate: BatchRate) -> str:
     for lab, times in rate.graded.items():
         lines.append(f"| {lab} | {sum(times) / len(times):.1f} | {min(times):.1f} | {max(times):.1f} |")
     lines += ["", phases_table(rate), ""]
-    lines.append(f"\nShared by {rate.jobs} workers that is {rate.per_notebook:.1f} s per notebook; the rest of the "
-                 f"wall time ({rate.fixed:.0f} s: releasing the labs into the gradebook, the reports, the last "
-                 f"notebook's tail) is paid once per class. So 100 students × 4 labs take about "
+    lines.append(f"\nA worker's first notebook of a lab also imports the lab's libraries and reads its models in "
+                 f"the grading process, once per worker and lab however large the class: the phases above and what "
+                 f"follows count only the other notebooks (a worker's second of a lab and later), each lab weighing "
+                 f"alike. "
+                 f"Shared by {rate.jobs} workers that is {rate.per_notebook:.1f} s per notebook; the rest of the "
+                 f"wall time ({rate.fixed:.0f} s: releasing the labs into the gradebook, the first notebooks' extra, "
+                 f"the reports, the last notebook's tail) is paid once per class. So 100 students × 4 labs take about "
                  f"{rate.fixed:.0f} s + 400 × {rate.per_notebook:.1f} s = {rate.hours_for(100):.2f} h on this machine.")
     if rate.cells_per_notebook:
         lines.append(f"\nOf the {rate.per_notebook:.1f} s, the notebooks' own cells in their kernels (one thread each, "
@@ -107,7 +111,8 @@ def phases_table(rate: BatchRate) -> str:
     labs = [lab for lab in rate.graded if rate.phase_means(lab)]
     if not labs:
         return "(no phases recorded)"
-    lines = ["Where a notebook's grading time goes (mean seconds per notebook; the lab's set-up runs in the "
+    lines = ["Where a notebook's grading time goes (mean seconds per notebook, a worker's first of each lab left "
+             "out where the batch says which it was; the lab's set-up runs in the "
              "grading process beside the kernel's start and is not added; the last columns compare the grading "
              "with the lab executed alone, and with its own cells as they ran during the grading):\n",
              "| lab | " + " | ".join(PHASES) + " | executed alone | grading / executed | grading / its cells |",

@@ -39,6 +39,7 @@ class Result:
     error: str = ""  # why grading failed, when it did
     resumed: bool = False  # graded by an earlier run of the same batch
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step of the grading (`timing`)
+    warm: bool = False  # its process had graded this lab before (the class benchmark's steady state)
 
 
 @dataclass
@@ -50,6 +51,12 @@ class Options:
     db_url: str | None = None
     cluster: str | None = None  # a Dask scheduler's address (or scheduler file): grade on its workers
     self_study: bool = False  # one learner's own notebook (`self_study.is_self_study`): its page shows model answers
+
+
+# The labs this process has graded. A batch's workers live for the whole batch, and a worker's first
+# notebook of a lab also imports the lab's libraries and reads its models in the grading process: a
+# class pays that once per worker and lab, and the class benchmark counts it once (`Result.warm`).
+_labs_graded_here: set[str] = set()
 
 
 def _marker(out: Path, lab: str, student: str) -> Path:
@@ -110,7 +117,8 @@ def _grade_one(course: Path, out: Path, lab: str, student: str, digest: str, opt
     _share_cores(options.jobs)
     kernels.spare_slot.wanted = more
     workspace = _workspace(course, options)
-    result = Result(student, lab)
+    result = Result(student, lab, warm=lab in _labs_graded_here)
+    _labs_graded_here.add(lab)
     timing.take()  # what an earlier, unfinished grading left
     start = time.perf_counter()
     try:

@@ -66,6 +66,23 @@ def test_the_class_projection_counts_each_notebook_once_and_the_class_overhead_o
     assert f"{rate.hours_for(100):.2f} h" in section
 
 
+def test_the_class_projection_leaves_each_workers_first_notebook_of_a_lab_to_the_fixed_part():
+    # Each worker's first notebook of a lab also imports the lab's libraries (6 s more): a class of
+    # any size pays that once per worker and lab, so the projection takes the later ones' mean.
+    rate = BatchRate(students=2, labs=2, jobs=2, seconds=46.0, graded={"a": [16.0, 10.0], "b": [26.0, 20.0]},
+                     warm={"a": [False, True], "b": [False, True]},
+                     phases={"a": [{"notebook cells": 9.0}, {"notebook cells": 5.0}],
+                             "b": [{"notebook cells": 15.0}, {"notebook cells": 11.0}]})
+    assert rate.per_notebook == 7.5  # (10 + 20) / 2 labs / 2 workers
+    assert rate.fixed == 46.0 - 4 * 7.5  # the firsts' 12 s more are in it
+    assert rate.phase_means("a")["notebook cells"] == 5.0 and rate.cells_per_notebook == 4.0
+    assert "| a | 13.0 | 10.0 | 16.0 |" in run.batch_section(rate), "the table of times shows every notebook"
+    # Without the flags (or with no later notebook of a lab), every notebook counts.
+    assert BatchRate(2, 2, 2, 46.0, graded=rate.graded).per_notebook == 9.0
+    only_firsts = BatchRate(2, 2, 2, 46.0, graded=rate.graded, warm={"a": [False, False], "b": [False, True]})
+    assert only_firsts.per_notebook == (13.0 + 20.0) / 2 / 2
+
+
 def test_the_class_benchmark_shows_where_each_notebooks_grading_time_goes():
     # One notebook's record (course_admin.timing): nbgrader's autograde took 12 s, of which the
     # grading kernel's step 10 s (kernel 2, cells 6, tests 1, so 1 s of its own), the gradebook

@@ -26,7 +26,7 @@ import nbformat
 import pytest
 
 from answer_edits import written_out
-from course_admin import labformat, neutralise, pipeline
+from course_admin import batch, labformat, neutralise, pipeline
 
 LAB = "lab3_ig_vs_lime"
 ALL_RIGHT = {labformat.exercise_id(name): "solution" for name in
@@ -156,6 +156,15 @@ def test_the_batch_finishes_and_reports_every_fault(class_run):
         shown = f"- {neutralise.for_markdown(name)}: "  # summary.md escapes a file's name
         assert shown in report and neutralise.for_markdown(reason) in report.split(shown)[1].splitlines()[0], name
     assert (out / f"summary_{LAB}.png").stat().st_size > 5000
+
+
+def test_only_each_workers_first_notebook_of_the_lab_is_cold(class_run):
+    """`batch.Result.warm`, which the class benchmark's projection reads: with --jobs 2, one or
+    two notebooks (each worker's first of the lab) are not warm, every later one is."""
+    _, out, _ = class_run
+    results = batch.saved_results(out, LAB)
+    cold = [student for student, result in results.items() if not result.warm]
+    assert 1 <= len(cold) <= 2 and len(results) - len(cold) >= 5, cold
 
 
 def test_correct_and_misbehaving_but_correct_students_keep_full_marks(scores):
