@@ -54,6 +54,17 @@ def test_quick_run_prints_the_tables_and_writes_the_figure(tmp_path, capsys):
     assert "## Targets" in capsys.readouterr().out
 
 
+def test_each_labs_gradings_take_turns_and_the_fastest_of_each_counts(monkeypatch):
+    seconds = {"execute": iter([10.0]), "autograde": iter([14.0, 12.0, 13.0]),
+               "autograde-unsandboxed": iter([12.5, 11.0, 11.5]), "selfgrade": iter([31.0, 24.0, 26.0])}
+    order = []
+    monkeypatch.setattr(labs, "measure", lambda lab, what: order.append(what) or {"seconds": next(seconds[what]),
+                                                                                    "peak_mb": 600.0})
+    cost, = labs.lab_costs(["a"], repeats=3)
+    assert order == ["execute"] + ["autograde", "autograde-unsandboxed", "selfgrade"] * 3
+    assert (cost.autograde_seconds, cost.unsandboxed_seconds, cost.selfgrade_seconds) == (12.0, 11.0, 24.0)
+
+
 def test_the_class_projection_counts_each_notebook_once_and_the_class_overhead_once():
     # Two workers graded 2 students x 2 labs (10 s and 20 s a notebook) in 40 s of wall time:
     # 60 s of grading shared by 2 workers is 30 s, so 10 s were the class's own overhead.
