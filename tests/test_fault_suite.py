@@ -160,11 +160,13 @@ def test_the_batch_finishes_and_reports_every_fault(class_run):
 
 def test_only_each_workers_first_notebook_of_the_lab_is_cold(class_run):
     """`batch.Result.warm`, which the class benchmark's projection reads: with --jobs 2, one or
-    two notebooks (each worker's first of the lab) are not warm, every later one is."""
+    two notebooks (each worker's first of the lab) are not warm, every later one is. Only the
+    notebooks graded without a failure count: a re-run (`second_run`) grades the failed ones again
+    in new workers, whichever test runs first."""
     _, out, _ = class_run
-    results = batch.saved_results(out, LAB)
-    cold = [student for student, result in results.items() if not result.warm]
-    assert 1 <= len(cold) <= 2 and len(results) - len(cold) >= 5, cold
+    graded = {student: result for student, result in batch.saved_results(out, LAB).items() if not result.error}
+    cold = [student for student, result in graded.items() if not result.warm]
+    assert len(cold) <= 2 and len(graded) - len(cold) >= 5, cold
 
 
 def test_correct_and_misbehaving_but_correct_students_keep_full_marks(scores):
