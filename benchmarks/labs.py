@@ -231,7 +231,8 @@ def batch_rate(labs: list[str], students: int = 4, jobs: int = 2) -> BatchRate:
     executed = {lab: measure(lab, "execute")["seconds"] for lab in labs}
     return BatchRate(students, len(labs), jobs, seconds, graded,
                      phases={lab: [result.phases for result in results] for lab, results in saved.items()},
-                     executed=executed, warm={lab: [result.warm for result in results] for lab, results in saved.items()})
+                     executed=executed,
+                     warm={lab: [result.warm for result in results] for lab, results in saved.items()})
 
 
 if __name__ == "__main__":

@@ -365,8 +365,8 @@ def keep_embedded_models() -> None:
     for every notebook it grades, and each hidden test that wants a model of its own (Lab 5's
     nine). A copy is a new model and tokenizer, equal to a fresh load and sharing with it and
     with earlier copies only what the tokenizer read while it was built (`_BUILD_ONLY`), in a
-    tenth of a second for GPT-2 (a load: 0.35 s; most of a copy is the Rust backend's); loading consumes no random numbers, so a copy leaves the random
-    state as a load would.
+    tenth of a second for GPT-2 (a load: 0.35 s; most of a copy is the Rust backend's); loading
+    consumes no random numbers, so a copy leaves the random state as a load would.
     """
     global _kept
     with _kept_lock:
